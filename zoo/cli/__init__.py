@@ -1,0 +1,37 @@
+"""``zoo-cli``: a thin typer layer over the Python API.
+
+Commands live in one module per area (``zoo.cli.models``, ...); each adds itself to ``app``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="zoo-cli",
+    help="emotion-zoo: emotion recognition models from faces and their context.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+#: command modules; each registers its commands on ``app`` when imported
+COMMAND_MODULES = ("zoo.cli.models",)
+
+
+def _load_commands() -> None:
+    for module in COMMAND_MODULES:
+        importlib.import_module(module)
+
+
+def main() -> None:
+    from zoo.registry import ZooError
+
+    _load_commands()
+    try:
+        app()
+    except ZooError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise SystemExit(2) from None

@@ -1,0 +1,135 @@
+"""``zoo-cli list / components / info / plugins``."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+from zoo.cli import app
+
+
+def _echo_json(obj) -> None:
+    typer.echo(json.dumps(obj, indent=2))
+
+
+def _table(rows: list[list[str]], header: list[str]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    typer.echo(line.rstrip())
+    typer.echo("  ".join("-" * w for w in widths))
+    for row in rows:
+        typer.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+@app.command("list")
+def list_command(
+    pattern: str = typer.Argument("*", help="fnmatch pattern, e.g. 'glamor*'"),
+    pretrained: bool = typer.Option(False, "--pretrained", help="only models with published weights, per tag"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """List the model presets with their components and pretrained tags."""
+    from zoo.registry import get_preset, list_models, split_model_name_tag
+
+    rows = []
+    for name in list_models(pattern, pretrained=pretrained):
+        arch, tag = split_model_name_tag(name)
+        preset = get_preset(arch)
+        args = preset.model_args
+        streams = args.get("streams", "both")
+        row = {
+            "name": name,
+            "streams": streams,
+            "backbone": args.get("backbone", "caer_cnn"),
+            "attention": args.get("attention", "gla") if streams != "face" else "-",
+            "fusion": args.get("fusion", "adaptive") if streams == "both" else "-",
+            "target": args.get("target", "onehot"),
+            "tags": preset.tags,
+            "plugin": preset.plugin,
+            "description": preset.description,
+        }
+        if tag is not None:
+            cfg = preset.pretrained_cfg(tag)
+            row.update(hf_hub_id=cfg.hf_hub_id, revision=cfg.revision)
+        rows.append(row)
+    if as_json:
+        _echo_json(rows)
+        return
+    if not rows:
+        typer.echo(f"no models match {pattern!r}" + (" with published weights" if pretrained else ""))
+        return
+    if pretrained:
+        _table([[r["name"], r["hf_hub_id"] or "-", r["revision"] or "-"] for r in rows], ["model", "repo", "revision"])
+    else:
+        _table(
+            [[r["name"], r["streams"], r["backbone"], r["attention"], r["fusion"], r["target"], ",".join(r["tags"]) or "-"]
+             for r in rows],
+            ["model", "streams", "backbone", "attention", "fusion", "target", "tags"],
+        )
+
+
+@app.command("components")
+def components_command(
+    kind: Optional[str] = typer.Argument(None, help="backbone, attention, fusion, target, ..."),  # noqa: UP007
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List the registered components by kind, with the plugin that provides each."""
+    from zoo.registry import component_registry, list_components
+
+    kinds = list(list_components(kind))
+    rows = []
+    for k in kinds:
+        for entry in component_registry(k).entries():
+            rows.append({"kind": k, "name": entry.name + ("<name>" if entry.prefix else ""),
+                         "plugin": entry.plugin, "description": entry.description})
+    if as_json:
+        _echo_json(rows)
+        return
+    _table([[r["kind"], r["name"], r["plugin"], r["description"]] for r in rows], ["kind", "name", "plugin", "description"])
+
+
+@app.command("info")
+def info_command(
+    model: str = typer.Argument(..., help="preset name, local-dir:DIR or hf-hub:ORG/NAME"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Components, parameter count, input sizes and FLOPs of a model at its default input."""
+    from zoo.info import model_info
+
+    info = model_info(model)
+    if as_json:
+        _echo_json(info)
+        return
+    typer.echo(f"model:        {model}")
+    for key, value in info["components"].items():
+        typer.echo(f"  {key + ':':<18}{value}")
+    typer.echo(f"classes:      {info['num_classes']} ({', '.join(info['label_names'])})")
+    typer.echo(f"parameters:   {info['parameters']:,} trainable")
+    if info["face_size"]:
+        typer.echo(f"face input:   3×{info['face_size'][0]}×{info['face_size'][1]}")
+    if info["context_size"]:
+        typer.echo(f"context input: 3×{info['context_size'][0]}×{info['context_size'][1]}")
+    typer.echo(f"mean / std:   {info['mean']} / {info['std']}")
+    typer.echo(f"FLOPs:        {info['gflops']:.3f} GFLOPs per image (forward)")
+
+
+@app.command("plugins")
+def plugins_command(
+    as_json: bool = typer.Option(False, "--json"),
+    all_plugins: bool = typer.Option(False, "--all", help="include the built-in plugins"),
+) -> None:
+    """Installed plugins: name, version, hooks and load errors."""
+    from zoo.plugins import plugin_infos
+
+    infos = [i for i in plugin_infos() if all_plugins or not i.builtin]
+    if as_json:
+        _echo_json([i.as_dict() for i in infos])
+        return
+    if not infos:
+        typer.echo("no third-party plugins loaded (use --all to include the built-ins)")
+        return
+    _table(
+        [[i.name, i.version or "-", ",".join(i.hooks) or "-", i.error or "ok"] for i in infos],
+        ["plugin", "version", "hooks", "status"],
+    )

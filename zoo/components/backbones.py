@@ -1,0 +1,105 @@
+"""Backbones: image -> feature map ``B×C×h×w``, with ``out_channels``.
+
+* ``caer_cnn`` — the 5-block encoder of CAER-Net-S / GLAMOR-Net (methods.md §1.2, §2.1).
+* ``resnet18`` — timm ResNet-18 trunk, last stage (512 channels, stride 32).
+* ``timm:<model>`` — any timm model's last feature map (``features_only``); extra kwargs pass through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from zoo.hookspecs import hookimpl
+
+#: Keras BatchNormalization defaults (momentum 0.99 = PyTorch momentum 0.01, eps 1e-3), as in the TF2 code.
+KERAS_BN = {"bn_momentum": 0.01, "bn_eps": 1e-3}
+
+
+class ConvBlock(nn.Sequential):
+    """3×3 conv (bias) -> BatchNorm -> ReLU, optionally followed by 2×2 max-pool."""
+
+    def __init__(self, cin: int, cout: int, pool: bool, bn_momentum: float, bn_eps: float) -> None:
+        layers: list[nn.Module] = [
+            nn.Conv2d(cin, cout, 3, padding=1, bias=True),
+            nn.BatchNorm2d(cout, eps=bn_eps, momentum=bn_momentum),
+            nn.ReLU(inplace=True),
+        ]
+        if pool:
+            layers.append(nn.MaxPool2d(2))
+        super().__init__(*layers)
+
+
+class CaerCNN(nn.Module):
+    """CAER-Net-S / GLAMOR-Net encoder: 5 conv blocks (32/64/128/256/256), max-pool after the first four.
+
+    A 96×96 face gives 256×6×6; a 112×112 context gives 256×7×7 (methods.md §1.2).
+    """
+
+    def __init__(
+        self,
+        channels: Sequence[int] = (32, 64, 128, 256, 256),
+        in_chans: int = 3,
+        bn_momentum: float = 0.1,
+        bn_eps: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        widths = [in_chans, *channels]
+        n = len(channels)
+        self.blocks = nn.Sequential(
+            *[ConvBlock(widths[i], widths[i + 1], i < n - 1, bn_momentum, bn_eps) for i in range(n)]
+        )
+        self.out_channels = widths[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x)
+
+
+class TimmFeatures(nn.Module):
+    """The last feature map of a timm model created with ``features_only=True``."""
+
+    def __init__(self, model_name: str, pretrained: bool = False, **kwargs: Any) -> None:
+        super().__init__()
+        import timm
+
+        self.model_name = model_name
+        try:
+            self.body = timm.create_model(model_name, pretrained=pretrained, features_only=True, **kwargs)
+        except RuntimeError as exc:
+            if "Unknown model" in str(exc):
+                raise ValueError(
+                    f"timm has no model {model_name!r}; see `timm.list_models('*pattern*')` for the names."
+                ) from exc
+            raise
+        self.out_channels = int(self.body.feature_info.channels()[-1])
+        self.reduction = int(self.body.feature_info.reduction()[-1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feature = self.body(x)[-1]
+        if feature.ndim != 4:
+            raise RuntimeError(f"timm model {self.model_name!r} returned a {feature.ndim}-d feature, not B×C×h×w.")
+        if feature.shape[1] != self.out_channels:  # NHWC feature maps (some ViT/ConvNeXt variants)
+            feature = feature.permute(0, 3, 1, 2)
+        return feature
+
+
+def caer_cnn(**kwargs: Any) -> CaerCNN:
+    return CaerCNN(**kwargs)
+
+
+def resnet18(**kwargs: Any) -> TimmFeatures:
+    return TimmFeatures("resnet18", **kwargs)
+
+
+def timm_backbone(model_name: str, **kwargs: Any) -> TimmFeatures:
+    return TimmFeatures(model_name, **kwargs)
+
+
+@hookimpl
+def register_backbones(register):
+    register("caer_cnn", caer_cnn, "CAER-Net-S / GLAMOR-Net 5-block CNN (32-64-128-256-256), stride 16")
+    register("resnet18", resnet18, "ResNet-18 trunk from timm, last stage (512 ch, stride 32)")
+    register("timm:", timm_backbone, "any timm model's last feature map, e.g. timm:convnext_atto", prefix=True)

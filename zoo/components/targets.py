@@ -1,0 +1,98 @@
+"""Label-target builders: turn a batch's given labels into the training target and its loss.
+
+A target builder is an ``nn.Module`` chosen by name (``ModelConfig.target``) and built by
+:func:`zoo.model.build_target`. It may hold learnable and running state (saved with checkpoints).
+Call it as ``builder(output, batch, model=None) -> TargetResult`` where ``batch`` is the training batch
+dict (``"label"`` B long, ``"index"`` B long dataset indices, and whatever else a builder declares it
+needs, e.g. neighbour images) and ``model`` is the model being trained (builders that forward extra
+images, such as LDL-VA's ``online`` mode, use it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zoo.hookspecs import hookimpl
+
+
+@dataclass
+class TargetResult:
+    loss: torch.Tensor
+    #: the target distribution each sample was trained towards (B×C)
+    target: torch.Tensor
+    #: named loss terms for logging
+    terms: dict[str, torch.Tensor]
+
+
+class TargetBuilder(nn.Module):
+    """Base class. ``batch_keys`` lists the batch entries the builder reads (the data side provides them)."""
+
+    batch_keys: tuple[str, ...] = ("label",)
+
+    def forward(self, output: Any, batch: dict[str, Any], model: nn.Module | None = None) -> TargetResult:
+        raise NotImplementedError
+
+
+class OneHotTarget(TargetBuilder):
+    """Cross-entropy against one-hot labels, with optional label smoothing and per-class weights.
+
+    ``class_weights`` may be a list of C floats or ``"balanced"`` with ``class_counts`` given
+    (sklearn's balanced weights ``n / (C · n_c)``, as LDLVA's AffectNet config uses).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        feature_dim: int | None = None,
+        num_samples: int | None = None,
+        label_smoothing: float = 0.0,
+        class_weights: Sequence[float] | str | None = None,
+        class_counts: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.label_smoothing = float(label_smoothing)
+        weights = resolve_class_weights(class_weights, class_counts, num_classes)
+        self.register_buffer("class_weights", weights, persistent=weights is not None)
+
+    def forward(self, output: Any, batch: dict[str, Any], model: nn.Module | None = None) -> TargetResult:
+        logits = output.logits if hasattr(output, "logits") else output
+        labels = batch["label"]
+        loss = F.cross_entropy(
+            logits.float(), labels, weight=self.class_weights, label_smoothing=self.label_smoothing
+        )
+        target = F.one_hot(labels, self.num_classes).float()
+        if self.label_smoothing:
+            target = target * (1 - self.label_smoothing) + self.label_smoothing / self.num_classes
+        return TargetResult(loss, target, {"cls": loss.detach()})
+
+
+def resolve_class_weights(
+    class_weights: Sequence[float] | str | None, class_counts: Sequence[int] | None, num_classes: int
+) -> torch.Tensor | None:
+    if class_weights is None:
+        return None
+    if isinstance(class_weights, str):
+        if class_weights != "balanced":
+            raise ValueError(f"class_weights must be a list of floats or 'balanced', got {class_weights!r}.")
+        if class_counts is None or len(class_counts) != num_classes:
+            raise ValueError("class_weights='balanced' needs class_counts with one count per class.")
+        counts = torch.tensor(class_counts, dtype=torch.float32)
+        if (counts <= 0).any():
+            raise ValueError(f"class_counts must all be positive for balanced weights, got {list(class_counts)}.")
+        return counts.sum() / (num_classes * counts)
+    weights = torch.tensor(list(class_weights), dtype=torch.float32)
+    if weights.numel() != num_classes:
+        raise ValueError(f"class_weights has {weights.numel()} values for {num_classes} classes.")
+    return weights
+
+
+@hookimpl
+def register_targets(register):
+    register("onehot", OneHotTarget, "cross-entropy on one-hot labels (label smoothing, class weights)")

@@ -1,0 +1,140 @@
+"""The model configuration: every component name and argument, sizes, normalisation and label names.
+
+A model *is* its config (timm's ``build_model_with_cfg`` idea): ``EmotionModel(ModelConfig.from_dict(d))``
+rebuilds any saved model from its ``config.json`` alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from zoo.registry import ZooError
+
+Streams = Literal["both", "face", "context"]
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ConfigError(ZooError, ValueError):
+    """A model configuration that cannot be built; the message names the key and what to change."""
+
+
+@dataclass
+class DataConfig:
+    """How inputs are prepared for this model (methods.md §1.3 and §2.2); used by training and inference."""
+
+    face_size: tuple[int, int] = (96, 96)
+    context_size: tuple[int, int] = (112, 112)
+    #: the context image is resized to this (H, W) then cropped to ``context_size`` (random in training)
+    context_resize: tuple[int, int] = (128, 171)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    interpolation: str = "bilinear"
+    #: False only for the "visible face" context ablations of GLAMOR-Net Table 2
+    mask_face_in_context: bool = True
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to build an :class:`zoo.model.EmotionModel`.
+
+    ``context_backbone`` defaults to the face backbone's name and arguments; the two encoders never share
+    weights (methods.md §1.2, §2.1).
+    """
+
+    num_classes: int = 7
+    label_names: tuple[str, ...] | None = None
+    streams: Streams = "both"
+    backbone: str = "caer_cnn"
+    backbone_args: dict[str, Any] = field(default_factory=dict)
+    context_backbone: str | None = None
+    context_backbone_args: dict[str, Any] | None = None
+    attention: str = "gla"
+    attention_args: dict[str, Any] = field(default_factory=dict)
+    fusion: str = "adaptive"
+    fusion_args: dict[str, Any] = field(default_factory=dict)
+    target: str = "onehot"
+    target_args: dict[str, Any] = field(default_factory=dict)
+    #: BatchNorm1d on v_f and v_c before fusion (added by the PyTorch CAER port, not in the papers)
+    feature_norm: bool = False
+    #: classifier: Linear(d, head_hidden) -> ReLU -> Dropout -> Linear(head_hidden, C); None = one Linear
+    head_hidden: int | None = 128
+    head_dropout: float = 0.5
+    #: "torch" (PyTorch defaults) or "keras" (glorot-uniform kernels, zero biases, as the TF2 GLAMOR code)
+    init: str = "torch"
+    architecture: str | None = None
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.data, dict):
+            self.data = _data_config_from_dict(self.data)
+        if self.label_names is not None:
+            self.label_names = tuple(self.label_names)
+        self.validate()
+
+    def validate(self) -> None:
+        if self.streams not in ("both", "face", "context"):
+            raise ConfigError(f"streams must be 'both', 'face' or 'context', got {self.streams!r}.")
+        if not isinstance(self.num_classes, int) or self.num_classes < 2:
+            raise ConfigError(f"num_classes must be an integer >= 2, got {self.num_classes!r}.")
+        if self.label_names is not None and len(self.label_names) != self.num_classes:
+            raise ConfigError(
+                f"label_names has {len(self.label_names)} entries but num_classes is {self.num_classes}; "
+                f"pass matching label_names (or label_names=None)."
+            )
+        if self.init not in ("torch", "keras"):
+            raise ConfigError(f"init must be 'torch' or 'keras', got {self.init!r}.")
+        if self.streams == "context" and self.attention == "gla":
+            raise ConfigError(
+                "attention='gla' needs the face vector, but streams='context' has no face stream; "
+                "use attention='none' or 'ca' for context-only models."
+            )
+
+    @property
+    def resolved_label_names(self) -> tuple[str, ...]:
+        return self.label_names or tuple(f"class_{i}" for i in range(self.num_classes))
+
+    @property
+    def uses_face(self) -> bool:
+        return self.streams in ("both", "face")
+
+    @property
+    def uses_context(self) -> bool:
+        return self.streams in ("both", "context")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["label_names"] = list(self.label_names) if self.label_names is not None else None
+        d["data"] = {k: list(v) if isinstance(v, tuple) else v for k, v in d["data"].items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "config") -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(
+                f"{source}: unknown model argument(s) {', '.join(unknown)}. Valid arguments: "
+                f"{', '.join(sorted(known))}. Was this config written by a newer emotion-zoo, or by a plugin "
+                f"that is not installed?"
+            )
+        try:
+            return cls(**d)
+        except TypeError as exc:
+            raise ConfigError(f"{source}: {exc}") from exc
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        return ModelConfig.from_dict({**self.to_dict(), **changes})
+
+
+def _data_config_from_dict(d: dict[str, Any]) -> DataConfig:
+    known = {f.name for f in dataclasses.fields(DataConfig)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown data setting(s) {', '.join(unknown)}; valid settings: {', '.join(sorted(known))}."
+        )
+    tuples = {k: tuple(v) for k, v in d.items() if isinstance(v, list)}
+    return DataConfig(**{**d, **tuples})

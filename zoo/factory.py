@@ -1,0 +1,109 @@
+"""``zoo.create``: build a model from a preset, a local directory or components (timm ``create_model``)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from zoo.config import ConfigError, ModelConfig
+from zoo.model import EmotionModel
+from zoo.registry import ZooError, get_preset, split_model_name_tag
+
+SOURCES = ("hf-hub", "local-dir")
+_COMPONENT_FIELDS = {
+    "backbone": "backbone_args",
+    "context_backbone": "context_backbone_args",
+    "attention": "attention_args",
+    "fusion": "fusion_args",
+    "target": "target_args",
+}
+
+
+def parse_model_name(name: str) -> tuple[str | None, str]:
+    """Split ``"hf-hub:org/x"`` / ``"local-dir:/p"`` into source and rest; reject bare paths and repo ids."""
+    if ":" in name:
+        prefix, rest = name.split(":", 1)
+        if prefix.replace("_", "-") in SOURCES:
+            return prefix.replace("_", "-"), rest
+    if any(sep in name for sep in ("/", "\\", ":")):
+        raise ZooError(
+            f"{name!r} is not a model name. For a Hugging Face Hub repo write 'hf-hub:{name}', "
+            f"for a local directory written by zoo.save_pretrained write 'local-dir:{name}'."
+        )
+    return None, name
+
+
+def merge_model_args(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Apply overrides; a replaced component drops the preset's arguments for the old component."""
+    merged = dict(base)
+    for field, args_field in _COMPONENT_FIELDS.items():
+        if field in overrides and overrides[field] != base.get(field) and args_field not in overrides:
+            merged.pop(args_field, None)
+    for key, value in overrides.items():
+        if key == "data" and isinstance(value, dict):
+            base_data = base.get("data") or {}
+            if not isinstance(base_data, dict):
+                import dataclasses
+
+                base_data = dataclasses.asdict(base_data)
+            merged["data"] = {**base_data, **value}
+        elif key.endswith("_args") and isinstance(value, dict) and isinstance(base.get(key), dict) and key in merged:
+            merged[key] = {**base[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def create(
+    name: str | None = None,
+    pretrained: bool = False,
+    checkpoint: str | os.PathLike | None = None,
+    **overrides: Any,
+) -> EmotionModel:
+    """Create a model.
+
+    ``name`` is a preset (``"glamor_resnet18"``, ``"glamor_net.tag"``), ``"local-dir:DIR"``, or None to
+    compose from components (``create(backbone="timm:convnext_atto", attention="gla", num_classes=8)``).
+    ``overrides`` replace any :class:`zoo.config.ModelConfig` field; ``None`` values are ignored.
+    ``checkpoint`` loads a weights file (safetensors, or a weights-only torch file) after building.
+    """
+    from zoo import hub
+
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    weights_path = None
+    if name is None:
+        if pretrained:
+            raise ZooError("pretrained=True needs a model name; pass e.g. create('glamor_net', pretrained=True).")
+        base: dict[str, Any] = {}
+    else:
+        source, rest = parse_model_name(name)
+        if source == "local-dir":
+            config, _, weights_path = hub.load_local_dir(rest)
+            base = config.to_dict()
+        elif source == "hf-hub":
+            raise ZooError(
+                f"{name}: loading from the Hugging Face Hub is not available in this version of emotion-zoo; "
+                f"download the repo's config.json and model.safetensors and use 'local-dir:DIR'."
+            )
+        else:
+            arch, tag = split_model_name_tag(rest)
+            preset = get_preset(arch)
+            if tag is not None:
+                preset.pretrained_cfg(tag)  # validates the tag
+            if pretrained:
+                raise ZooError(
+                    f"{name}: pretrained weights cannot be downloaded by this version of emotion-zoo "
+                    f"(Hub support is not implemented yet). Use pretrained=False, checkpoint=PATH or "
+                    f"'local-dir:DIR'."
+                )
+            base = {**preset.model_args, "architecture": preset.name}
+    try:
+        config = ModelConfig.from_dict(merge_model_args(base, overrides), source=f"create({name!r})")
+    except ConfigError:
+        raise
+    model = EmotionModel(config)
+    if weights_path is not None:
+        hub.load_weights(model, weights_path)
+    if checkpoint is not None:
+        hub.load_weights(model, checkpoint)
+    return model

@@ -1,0 +1,23 @@
+"""Emotion class names and their order per dataset family (methods.md §1.5, §2.2, §3.4).
+
+Orders are the ones each family's official code and annotation files use; data readers map folder names
+and label codes onto these explicitly, never by guessing.
+"""
+
+from __future__ import annotations
+
+#: CAER / CAER-S / NCAER-S (CAER-Net-S port and GLAMOR-Net code): alphabetical.
+CAER = ("Anger", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise")
+#: AffectNet expression codes 0-6 (LDLVA code; RAF-DB is remapped onto it).
+AFFECTNET7 = ("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger")
+#: AffectNet-8 adds Contempt as code 7.
+AFFECTNET8 = (*AFFECTNET7, "Contempt")
+#: FER2013 Kaggle label codes 0-6.
+FER2013 = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
+
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "caer": CAER,
+    "affectnet7": AFFECTNET7,
+    "affectnet8": AFFECTNET8,
+    "fer2013": FER2013,
+}

@@ -1,0 +1,252 @@
+"""Plugin loading: built-ins and ``emotion_zoo`` entry points, each loaded in isolation.
+
+The pattern is llm's (``llm/plugins.py``): one ``pluggy.PluginManager``, built-in modules registered as
+plugins exactly like third-party ones, an allow-list environment variable. Unlike pluggy's own
+``load_setuptools_entrypoints``, a plugin that fails to import or whose hooks raise is unregistered, its
+partial registrations are dropped and a warning names it; ``ZOO_STRICT_PLUGINS=1`` raises instead.
+
+Environment:
+  ``ZOO_LOAD_PLUGINS``   comma-separated allow-list of entry-point or distribution names ("" = none).
+  ``ZOO_STRICT_PLUGINS`` "1" turns a broken plugin into an exception.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as metadata
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from zoo import hookspecs
+from zoo.registry import (
+    COMPONENT_KINDS,
+    ComponentEntry,
+    Preset,
+    PretrainedCfg,
+    RegistryClashError,
+    ZooError,
+    all_registries,
+)
+
+ENTRY_POINT_GROUP = "emotion_zoo"
+
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "zoo.components.backbones",
+    "zoo.components.attention",
+    "zoo.components.fusion",
+    "zoo.components.targets",
+    "zoo.presets",
+)
+
+HOOKS: dict[str, str] = {**COMPONENT_KINDS, "model": "register_presets"}
+
+
+class PluginLoadError(ZooError):
+    """A plugin failed to load while ``ZOO_STRICT_PLUGINS=1``."""
+
+
+class PluginLoadWarning(UserWarning):
+    pass
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    version: str | None
+    builtin: bool
+    hooks: list[str] = field(default_factory=list)
+    distribution: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "builtin": self.builtin,
+            "distribution": self.distribution,
+            "hooks": self.hooks,
+            "error": self.error,
+        }
+
+
+class _State:
+    def __init__(self) -> None:
+        self.loaded = False
+        self.loading = False
+        self.manager: pluggy.PluginManager | None = None
+        self.infos: list[PluginInfo] = []
+
+
+_state = _State()
+
+
+def _new_manager() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager("emotion_zoo")
+    manager.add_hookspecs(hookspecs)
+    return manager
+
+
+def reset() -> None:
+    """Forget every loaded plugin and registration (for tests and after changing the environment)."""
+    for registry in all_registries().values():
+        registry.clear()
+    _state.loaded = False
+    _state.manager = None
+    _state.infos = []
+
+
+def _strict() -> bool:
+    return os.environ.get("ZOO_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes"}
+
+
+def _allow_list() -> set[str] | None:
+    raw = os.environ.get("ZOO_LOAD_PLUGINS")
+    if raw is None:
+        return None
+    return {_normalise(name) for name in raw.split(",") if name.strip()}
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def _selected_entry_points() -> list[metadata.EntryPoint]:
+    allowed = _allow_list()
+    selected, seen = [], set()
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else ""
+        if allowed is not None and not ({_normalise(ep.name), _normalise(dist)} & allowed):
+            continue
+        if (ep.name, ep.value) in seen:  # the same distribution visible twice on sys.path
+            continue
+        seen.add((ep.name, ep.value))
+        selected.append(ep)
+    if allowed:
+        found = {_normalise(ep.name) for ep in selected} | {
+            _normalise(ep.dist.name) for ep in selected if ep.dist is not None
+        }
+        for missing in sorted(allowed - found):
+            warnings.warn(
+                f"ZOO_LOAD_PLUGINS names {missing!r}, but no installed distribution has an "
+                f"{ENTRY_POINT_GROUP!r} entry point by that name.",
+                PluginLoadWarning,
+                stacklevel=3,
+            )
+    return selected
+
+
+def load_plugins() -> None:
+    """Fill the registries once: built-ins first, then the allowed entry points."""
+    if _state.loaded or _state.loading:
+        return
+    reset()
+    _state.loading = True
+    try:
+        _state.manager = _new_manager()
+        for module_name in DEFAULT_PLUGINS:
+            module = importlib.import_module(module_name)
+            _register_plugin(module, module_name, version=_zoo_version(), builtin=True)
+        for ep in _selected_entry_points():
+            dist_name = ep.dist.name if ep.dist is not None else None
+            version = ep.dist.version if ep.dist is not None else None
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # noqa: BLE001 - any import failure isolates this plugin only
+                _record_failure(PluginInfo(ep.name, version, False, distribution=dist_name), exc)
+                continue
+            _register_plugin(plugin, ep.name, version=version, builtin=False, distribution=dist_name)
+        _state.loaded = True
+    except BaseException:
+        reset()
+        raise
+    finally:
+        _state.loading = False
+
+
+def _zoo_version() -> str:
+    from zoo import __version__
+
+    return __version__
+
+
+def _record_failure(info: PluginInfo, exc: BaseException) -> None:
+    info.error = f"{type(exc).__name__}: {exc}"
+    _state.infos.append(info)
+    message = (
+        f"emotion-zoo plugin {info.name!r}"
+        + (f" (distribution {info.distribution} {info.version})" if info.distribution else "")
+        + f" failed to load and was skipped: {info.error}. Everything else keeps working; "
+        f"`zoo-cli plugins` lists it. Set ZOO_STRICT_PLUGINS=1 to make this an error, or leave the plugin "
+        f"out with ZOO_LOAD_PLUGINS."
+    )
+    if _strict():
+        raise PluginLoadError(message) from exc
+    warnings.warn(message, PluginLoadWarning, stacklevel=4)
+
+
+def _register_plugin(
+    plugin: Any, name: str, *, version: str | None, builtin: bool, distribution: str | None = None
+) -> None:
+    manager = _state.manager
+    assert manager is not None
+    info = PluginInfo(name, version, builtin, distribution=distribution)
+    staged: list[tuple[str, Any]] = []
+    try:
+        manager.register(plugin, name=name)
+        manager.check_pending()
+        for kind, hook_name in HOOKS.items():
+            impls = [i for i in getattr(manager.hook, hook_name).get_hookimpls() if i.plugin_name == name]
+            for impl in impls:
+                impl.function(register=_make_register(kind, name, staged))
+                if hook_name not in info.hooks:
+                    info.hooks.append(hook_name)
+    except Exception as exc:  # noqa: BLE001
+        if manager.is_registered(plugin):
+            manager.unregister(plugin)
+        if builtin:
+            raise
+        _record_failure(info, exc)
+        return
+    registries = all_registries()
+    try:
+        for kind, entry in staged:
+            registries[kind].add(entry)
+    except RegistryClashError:
+        for registry in registries.values():
+            registry.remove_plugin(name)
+        raise
+    _state.infos.append(info)
+
+
+def _make_register(kind: str, plugin_name: str, staged: list[tuple[str, Any]]):
+    if kind == "model":
+
+        def register_preset(
+            name: str,
+            model_args: dict[str, Any],
+            description: str = "",
+            pretrained: tuple[PretrainedCfg | dict[str, Any], ...] | list[Any] = (),
+        ) -> None:
+            cfgs = tuple(c if isinstance(c, PretrainedCfg) else PretrainedCfg(**c) for c in pretrained)
+            staged.append(("model", Preset(name, dict(model_args), plugin_name, description, cfgs)))
+
+        return register_preset
+
+    def register_component(name: str, factory: Any, description: str = "", prefix: bool = False) -> None:
+        if prefix and not name.endswith(":"):
+            raise ValueError(f"A prefix {kind} name must end with ':' (got {name!r}).")
+        if not callable(factory):
+            raise TypeError(f"{kind} {name!r}: factory must be callable, got {factory!r}.")
+        staged.append((kind, ComponentEntry(kind, name, factory, plugin_name, description, prefix)))
+
+    return register_component
+
+
+def plugin_infos() -> list[PluginInfo]:
+    """Every plugin that was tried: name, version, hooks and load error (``zoo-cli plugins``)."""
+    load_plugins()
+    return list(_state.infos)

@@ -1,0 +1,109 @@
+"""Built-in presets (a plugin like any other): the models of the three papers and some modern variants.
+
+Defaults follow the official code where it exists and say so; ``*_port`` / option names expose the
+other form (methods.md §1.2, §2.1, §3.1). Pretrained tags are added as weights are published.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zoo import labels
+from zoo.components.backbones import KERAS_BN
+from zoo.hookspecs import hookimpl
+
+_CNN_DATA = {"face_size": (96, 96), "context_size": (112, 112), "context_resize": (128, 171)}
+_RESNET_DATA = {"face_size": (112, 112), "context_size": (224, 224), "context_resize": (256, 342)}
+# GLAMOR-Net's TF code scales pixels to [0, 1] and does not standardise (methods.md §2.2).
+_UNIT_RANGE = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}
+# LDLVA scales pixels as (x - 127.5) / 127.5 (methods.md §3.3).
+_SYMMETRIC_RANGE = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
+
+
+def _two_stream(**kwargs: Any) -> dict[str, Any]:
+    base = {
+        "streams": "both",
+        "num_classes": 7,
+        "label_names": labels.CAER,
+        "fusion": "adaptive",
+        "head_hidden": 128,
+        "head_dropout": 0.5,
+    }
+    return {**base, **kwargs}
+
+
+def _face_only(**kwargs: Any) -> dict[str, Any]:
+    base = {"streams": "face", "num_classes": 7, "head_hidden": None, "head_dropout": 0.0}
+    return {**base, **kwargs}
+
+
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "caer_net_s": (
+        "CAER-Net-S (Lee et al., ICCV 2019), paper form: CA softmax on raw logits, v_c = Σ a·v",
+        _two_stream(backbone="caer_cnn", attention="ca", data=_CNN_DATA),
+    ),
+    "caer_net_s_port": (
+        "CAER-Net-S exactly as the PyTorch port ndkhanh360/CAER (BN+ReLU on CA logits, 1/49 pooling, "
+        "BatchNorm1d before fusion); 2,390,028 parameters",
+        _two_stream(
+            backbone="caer_cnn",
+            attention="ca",
+            attention_args={"logit_bn_relu": True, "pool": "mean"},
+            feature_norm=True,
+            data=_CNN_DATA,
+        ),
+    ),
+    "glamor_net": (
+        "GLAMOR-Net, original CNN, as the official TF2 code (BN in the GLA scorer, Keras BN and init); "
+        "2,158,602 parameters",
+        _two_stream(
+            backbone="caer_cnn",
+            backbone_args=dict(KERAS_BN),
+            attention="gla",
+            attention_args={"scorer_bn": True, **KERAS_BN},
+            init="keras",
+            data={**_CNN_DATA, **_UNIT_RANGE},
+        ),
+    ),
+    "glamor_resnet18": (
+        "GLAMOR-Net with two ResNet-18 encoders (face 112², context 224² -> 7×7 cells)",
+        _two_stream(backbone="resnet18", attention="gla", data=_RESNET_DATA),
+    ),
+    "glamor_convnext_atto": (
+        "GLAMOR-Net with two timm convnext_atto encoders (example of any timm backbone)",
+        _two_stream(backbone="timm:convnext_atto", attention="gla", data=_RESNET_DATA),
+    ),
+    "fer_resnet18": (
+        "Face-only ResNet-18 FER baseline trained with one-hot labels (FER2013 class order)",
+        _face_only(
+            backbone="resnet18",
+            label_names=labels.FER2013,
+            target="onehot",
+            data={"face_size": (112, 112), **_SYMMETRIC_RANGE},
+        ),
+    ),
+    "ldlva_resnet18": (
+        "LDLVA (Le et al., WACV 2023) with a ResNet-18 face encoder, 224² input, LDL-VA targets",
+        _face_only(
+            backbone="resnet18",
+            label_names=labels.AFFECTNET7,
+            target="ldl_va",
+            data={"face_size": (224, 224), **_SYMMETRIC_RANGE},
+        ),
+    ),
+    "ldlva_resnet50": (
+        "LDLVA with a ResNet-50 face encoder (timm), 112² input, LDL-VA targets",
+        _face_only(
+            backbone="timm:resnet50",
+            label_names=labels.AFFECTNET7,
+            target="ldl_va",
+            data={"face_size": (112, 112), **_SYMMETRIC_RANGE},
+        ),
+    ),
+}
+
+
+@hookimpl
+def register_presets(register):
+    for name, (description, model_args) in PRESETS.items():
+        register(name, model_args, description=description)
