@@ -31,9 +31,39 @@ class TargetResult:
 
 
 class TargetBuilder(nn.Module):
-    """Base class. ``batch_keys`` lists the batch entries the builder reads (the data side provides them)."""
+    """Base class; the training engine calls these hooks in this order.
+
+    1. ``prepare(dataset, model)`` once before training (e.g. KNN in an auxiliary space, a warm-up pass);
+    2. ``wrap_dataset(dataset)`` to add batch entries the builder needs (e.g. neighbour images);
+    3. per step: ``forward(output, batch, model)`` -> loss; the engine steps its optimiser over the model's
+       parameters plus ``shared_parameters()``, then every optimiser from ``make_optimizers()``, then calls
+       ``after_step()`` (e.g. class-centre updates);
+    4. under DDP, ``sync_state()`` after each step keeps per-sample state equal on every rank.
+
+    ``batch_keys`` lists the batch entries ``forward`` reads.
+    """
 
     batch_keys: tuple[str, ...] = ("label",)
+
+    def prepare(self, dataset: Any, model: nn.Module) -> None:
+        return None
+
+    def wrap_dataset(self, dataset: Any) -> Any:
+        return dataset
+
+    def shared_parameters(self):
+        """Parameters trained by the engine's main optimiser (default: all of the builder's parameters)."""
+        return self.parameters()
+
+    def make_optimizers(self) -> list[torch.optim.Optimizer]:
+        """Optimisers for parameters the builder trains with its own settings (not in shared_parameters)."""
+        return []
+
+    def after_step(self) -> None:
+        return None
+
+    def sync_state(self) -> None:
+        return None
 
     def forward(self, output: Any, batch: dict[str, Any], model: nn.Module | None = None) -> TargetResult:
         raise NotImplementedError
