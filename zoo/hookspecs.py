@@ -50,3 +50,12 @@ def register_targets(register):
 @hookspec
 def register_presets(register):
     """Register named models: ``register(name, model_args, description=..., pretrained=...)``."""
+
+
+@hookspec
+def register_datasets(register):
+    """Register dataset readers: ``factory(path, split="train", **options) -> Dataset``.
+
+    Named by a spec ``"name:path"`` or ``"name"`` (see :func:`zoo.data.open_dataset`). ``path`` is the text
+    after the first ``:`` (None when absent).
+    """

@@ -246,6 +246,22 @@ def _make_register(kind: str, plugin_name: str, staged: list[tuple[str, Any]]):
     return register_component
 
 
+def register_plugin(plugin: Any, name: str) -> None:
+    """Register an in-process plugin object (llm's pattern for tests and notebooks); isolation rules apply."""
+    load_plugins()
+    _register_plugin(plugin, name, version=None, builtin=False)
+
+
+def unregister_plugin(name: str) -> None:
+    """Undo :func:`register_plugin`: drop the plugin and everything it registered."""
+    manager = _state.manager
+    if manager is not None and manager.get_plugin(name) is not None:
+        manager.unregister(name=name)
+    for registry in all_registries().values():
+        registry.remove_plugin(name)
+    _state.infos = [i for i in _state.infos if i.name != name]
+
+
 def plugin_infos() -> list[PluginInfo]:
     """Every plugin that was tried: name, version, hooks and load error (``zoo-cli plugins``)."""
     load_plugins()

@@ -18,6 +18,7 @@ COMPONENT_KINDS: dict[str, str] = {
     "attention": "register_attentions",
     "fusion": "register_fusions",
     "target": "register_targets",
+    "dataset": "register_datasets",
 }
 
 
