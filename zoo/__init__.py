@@ -31,7 +31,23 @@ _LAZY = {
     "plugin_infos": "zoo.plugins",
 }
 
-__all__ = sorted(_LAZY) + ["__version__"]
+__all__ = [
+    "DataConfig",
+    "EmotionModel",
+    "EmotionOutput",
+    "ModelConfig",
+    "ZooError",
+    "build_target",
+    "create",
+    "get_preset",
+    "list_components",
+    "list_models",
+    "model_info",
+    "parse_model_name",
+    "plugin_infos",
+    "save_pretrained",
+    "__version__",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from zoo.config import DataConfig, ModelConfig
@@ -43,7 +59,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from zoo.registry import ZooError, get_preset, list_components, list_models
 
 
+_SUBMODULES = {"labels", "data", "hub", "hookspecs", "registry", "plugins", "config", "model", "info"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"zoo.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'zoo' has no attribute {name!r}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 import typer
 
@@ -16,11 +15,11 @@ def _echo_json(obj) -> None:
 
 def _table(rows: list[list[str]], header: list[str]) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
     typer.echo(line.rstrip())
     typer.echo("  ".join("-" * w for w in widths))
     for row in rows:
-        typer.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+        typer.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 @app.command("list")
@@ -71,7 +70,7 @@ def list_command(
 
 @app.command("components")
 def components_command(
-    kind: Optional[str] = typer.Argument(None, help="backbone, attention, fusion, target, ..."),  # noqa: UP007
+    kind: str | None = typer.Argument(None, help="backbone, attention, fusion, target, ..."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List the registered components by kind, with the plugin that provides each."""

@@ -1,0 +1,76 @@
+"""zoo-cli list / components / info / plugins, in-process and as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+import zoo.cli
+from zoo.cli import app
+
+zoo.cli._load_commands()
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_list_shows_presets_and_components():
+    out = invoke("list")
+    assert "glamor_resnet18" in out and "caer_net_s" in out and "ldlva_resnet50" in out
+    row = next(line for line in out.splitlines() if line.startswith("glamor_net "))
+    assert row.split()[1:6] == ["both", "caer_cnn", "gla", "adaptive", "onehot"]
+
+
+def test_list_pattern_and_json():
+    rows = json.loads(invoke("list", "ldlva*", "--json"))
+    assert [r["name"] for r in rows] == ["ldlva_resnet18", "ldlva_resnet50"]
+    assert rows[0]["target"] == "ldl_va" and rows[0]["streams"] == "face" and rows[0]["attention"] == "-"
+
+
+def test_list_pretrained_when_nothing_is_published():
+    assert "no models match" in invoke("list", "--pretrained")
+
+
+def test_components():
+    out = invoke("components", "attention")
+    assert "gla" in out and "zoo.components.attention" in out and "backbone" not in out
+    rows = json.loads(invoke("components", "--json"))
+    assert {"kind": "backbone", "name": "timm:<name>"}.items() <= next(r for r in rows if r["name"] == "timm:<name>").items()
+
+
+def test_info_reports_parameters_and_flops():
+    info = json.loads(invoke("info", "glamor_net", "--json"))
+    assert info["parameters"] == 2_158_602
+    assert info["face_size"] == [96, 96] and info["context_size"] == [112, 112]
+    assert info["components"]["attention"] == "gla"
+    # two 5-block encoders dominate: about 0.61 GFLOPs at 96² + 112² (2 FLOPs per multiply-add)
+    assert 0.5 < info["gflops"] < 0.8
+    text = invoke("info", "glamor_net")
+    assert "2,158,602 trainable" in text and "GFLOPs" in text
+
+
+def test_plugins_lists_builtins_with_all():
+    rows = json.loads(invoke("plugins", "--all", "--json"))
+    assert {r["name"] for r in rows} >= {"zoo.components.attention", "zoo.presets"}
+    assert all(r["error"] is None for r in rows)
+    assert "no third-party plugins" in invoke("plugins")
+
+
+def test_unknown_model_is_a_clean_error_in_a_real_process():
+    proc = subprocess.run([sys.executable, "-m", "zoo", "info", "glamor_nett"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "error: Unknown model 'glamor_nett'. Did you mean 'glamor_net'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["list", "--help"]])
+def test_help(args):
+    assert "Usage" in invoke(*args)

@@ -1,0 +1,182 @@
+"""Plugin loading through real entry points: isolation, strict mode, allow-list, clashes, the example plugin."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import pytest
+import tomllib
+import torch
+
+import zoo
+from zoo.plugins import PluginLoadError, PluginLoadWarning
+from zoo.registry import RegistryClashError, UnknownComponentError
+
+REPO = Path(__file__).resolve().parents[1]
+
+GOOD_PLUGIN = '''
+from torch import nn
+from zoo.hookspecs import hookimpl
+
+class Half(nn.Module):
+    def __init__(self, face_dim, context_dim):
+        super().__init__()
+        self.out_dim = face_dim + context_dim
+    def forward(self, v_f, v_c):
+        import torch
+        return torch.cat([v_f, v_c], 1) * 0.5, None
+
+@hookimpl
+def register_fusions(register):
+    register("{name}", Half, "halves both vectors")
+'''
+
+
+def make_distribution(site: Path, dist: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
+    """A minimal installed distribution: ``<dist>-0.1.dist-info`` with entry points, plus its modules."""
+    info = site / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    lines = "\n".join(f"{name} = {target}" for name, target in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[emotion_zoo]\n{lines}\n")
+    for module, source in modules.items():
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch, fresh_plugins):
+    path = tmp_path / "site"
+    path.mkdir()
+    monkeypatch.syspath_prepend(str(path))
+    monkeypatch.delenv("ZOO_LOAD_PLUGINS", raising=False)
+    before = set(sys.modules)
+    yield path
+    for name in set(sys.modules) - before:
+        if name.startswith("zp_"):
+            del sys.modules[name]
+
+
+def test_a_good_plugin_adds_a_component(site):
+    make_distribution(site, "zp-good", {"good": "zp_good"}, {"zp_good": GOOD_PLUGIN.format(name="half")})
+    assert "half" in zoo.list_components("fusion")["fusion"]
+    model = zoo.create("glamor_net", fusion="half", data={"face_size": (32, 32), "context_size": (32, 32)})
+    assert model(torch.randn(2, 3, 32, 32), torch.randn(2, 3, 32, 32)).logits.shape == (2, 7)
+    info = {i.name: i for i in zoo.plugin_infos()}["good"]
+    assert info.version == "0.1" and info.distribution == "zp-good" and info.hooks == ["register_fusions"]
+    assert info.error is None
+
+
+def test_a_broken_plugin_warns_and_everything_else_works(site):
+    make_distribution(site, "zp-broken", {"broken": "zp_broken"}, {"zp_broken": "import not_a_module_anywhere\n"})
+    make_distribution(site, "zp-good", {"good": "zp_good"}, {"zp_good": GOOD_PLUGIN.format(name="half")})
+    with pytest.warns(PluginLoadWarning, match=r"plugin 'broken' \(distribution zp-broken 0.1\) failed to load.*"
+                                               r"ModuleNotFoundError.*not_a_module_anywhere"):
+        names = zoo.list_components("fusion")["fusion"]
+    assert "half" in names and "adaptive" in names
+    zoo.create("glamor_net")
+    info = {i.name: i for i in zoo.plugin_infos()}
+    assert "ModuleNotFoundError" in info["broken"].error and info["good"].error is None
+
+
+def test_a_plugin_whose_hook_raises_leaves_nothing_behind(site):
+    source = GOOD_PLUGIN.format(name="half") + '''
+@hookimpl
+def register_presets(register):
+    raise RuntimeError("preset table is broken")
+'''
+    make_distribution(site, "zp-half", {"half": "zp_half"}, {"zp_half": source})
+    with pytest.warns(PluginLoadWarning, match="preset table is broken"):
+        fusions = zoo.list_components("fusion")["fusion"]
+    assert "half" not in fusions  # its fusion was registered before the failure and was rolled back
+
+
+def test_a_misspelt_hook_is_reported(site):
+    source = "from zoo.hookspecs import hookimpl\n@hookimpl\ndef register_backbone(register):\n    pass\n"
+    make_distribution(site, "zp-typo", {"typo": "zp_typo"}, {"zp_typo": source})
+    with pytest.warns(PluginLoadWarning, match="register_backbone"):
+        zoo.list_models()
+
+
+def test_strict_mode_raises(site, monkeypatch):
+    make_distribution(site, "zp-broken", {"broken": "zp_broken"}, {"zp_broken": "raise ImportError('boom')\n"})
+    monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginLoadError, match="'broken'.*boom"):
+        zoo.list_models()
+
+
+def test_a_clash_between_two_plugins_names_both(site):
+    make_distribution(site, "zp-one", {"one": "zp_one"}, {"zp_one": GOOD_PLUGIN.format(name="half")})
+    make_distribution(site, "zp-two", {"two": "zp_two"}, {"zp_two": GOOD_PLUGIN.format(name="half")})
+    with pytest.raises(RegistryClashError, match=r"fusion 'half' is registered by two plugins: '(one|two)' and '(one|two)'"):
+        zoo.list_models()
+
+
+def test_a_clash_with_a_builtin_names_both(site):
+    make_distribution(site, "zp-gla", {"gla": "zp_gla"}, {"zp_gla": GOOD_PLUGIN.format(name="adaptive")})
+    with pytest.raises(RegistryClashError, match="'zoo.components.fusion' and 'gla'"):
+        zoo.list_models()
+
+
+def test_allow_list_loads_only_the_named_plugins(site, monkeypatch):
+    make_distribution(site, "zp-one", {"one": "zp_one"}, {"zp_one": GOOD_PLUGIN.format(name="one_fusion")})
+    make_distribution(site, "zp-two", {"two": "zp_two"}, {"zp_two": GOOD_PLUGIN.format(name="two_fusion")})
+    monkeypatch.setenv("ZOO_LOAD_PLUGINS", "zp-two")  # a distribution name works as well as an entry point name
+    fusions = zoo.list_components("fusion")["fusion"]
+    assert "two_fusion" in fusions and "one_fusion" not in fusions
+
+
+def test_empty_allow_list_loads_no_third_party_plugin(site, monkeypatch):
+    make_distribution(site, "zp-one", {"one": "zp_one"}, {"zp_one": GOOD_PLUGIN.format(name="one_fusion")})
+    monkeypatch.setenv("ZOO_LOAD_PLUGINS", "")
+    assert "one_fusion" not in zoo.list_components("fusion")["fusion"]
+    assert all(i.builtin for i in zoo.plugin_infos())
+
+
+def test_allow_list_warns_about_unknown_names(site, monkeypatch):
+    monkeypatch.setenv("ZOO_LOAD_PLUGINS", "nothing-installed")
+    with pytest.warns(PluginLoadWarning, match="'nothing-installed'"):
+        zoo.list_models()
+
+
+def test_the_example_plugin_through_its_entry_point(site, monkeypatch):
+    """plugins/emotion-zoo-dotattn, discovered through the entry point its own pyproject.toml declares."""
+    plugin_dir = REPO / "plugins" / "emotion-zoo-dotattn"
+    project = tomllib.loads((plugin_dir / "pyproject.toml").read_text())["project"]
+    make_distribution(site, project["name"], project["entry-points"]["emotion_zoo"], {})
+    monkeypatch.syspath_prepend(str(plugin_dir / "src"))
+    monkeypatch.setenv("ZOO_LOAD_PLUGINS", "dotattn")
+    assert "dot" in zoo.list_components("attention")["attention"]
+    assert "glamor_dot" in zoo.list_models()
+    model = zoo.create("glamor_dot", data={"face_size": (32, 32), "context_size": (48, 48)})
+    out = model(torch.randn(2, 3, 32, 32), torch.randn(2, 3, 48, 48))
+    assert out.attention.shape == (2, 3, 3)
+    torch.testing.assert_close(out.attention.sum(dim=(1, 2)), torch.ones(2))
+    info = {i.name: i for i in zoo.plugin_infos()}["dotattn"]
+    assert info.hooks == ["register_attentions", "register_presets"] and info.distribution == "emotion-zoo-dotattn"
+    sys.modules.pop("zoo_dotattn", None)
+
+
+def test_in_process_plugin_registration(fresh_plugins):
+    from zoo.plugins import register_plugin, unregister_plugin
+
+    class TestPlugin:
+        @staticmethod
+        @zoo.hookspecs.hookimpl
+        def register_presets(register):
+            register("tiny_face", {"streams": "face", "backbone": "caer_cnn", "num_classes": 2})
+
+    register_plugin(TestPlugin(), "undo-test")
+    assert "tiny_face" in zoo.list_models()
+    unregister_plugin("undo-test")
+    assert "tiny_face" not in zoo.list_models()
+    with pytest.raises(UnknownComponentError):
+        zoo.create("tiny_face")
+
+
+def test_no_warning_without_plugins(fresh_plugins):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        zoo.list_models()
