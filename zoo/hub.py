@@ -372,3 +372,116 @@ def prefetch(name: str) -> dict[str, Any]:
         "config": str(config_path),
         "weights": str(weights_path),
     }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Hugging Face Hub: uploads (zoo-anchors.md §2.4 push_to_hf_hub, §7.7)
+# ---------------------------------------------------------------------------------------------------------
+
+RUN_CONFIG_NAME = "run_config.json"
+EVAL_NAME = "eval.json"
+BEST_DIR = "best"
+
+
+def resolve_push_source(path: str | os.PathLike) -> tuple[Path, dict[str, Any] | None, dict[str, Any] | None]:
+    """A model dir (config.json + model.safetensors) or a training run dir (``best/``, ``run_config.json``,
+    ``eval.json``) -> ``(model_dir, run_config or None, evaluation or None)``."""
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise HubError(f"{path}: not a directory; push a model directory or a training run directory.")
+    if (path / CONFIG_NAME).is_file() and (path / WEIGHTS_NAME).is_file():
+        return path, None, None
+    best = path / BEST_DIR
+    if (best / CONFIG_NAME).is_file() and (best / WEIGHTS_NAME).is_file():
+        extras = []
+        for name in (RUN_CONFIG_NAME, EVAL_NAME):
+            file = path / name
+            if not file.is_file():
+                extras.append(None)
+                continue
+            try:
+                extras.append(json.loads(file.read_text()))
+            except json.JSONDecodeError as exc:
+                raise HubError(f"{file}: not valid JSON ({exc}); fix or remove it.") from exc
+        return best, extras[0], extras[1]
+    raise HubError(
+        f"{path}: neither a model directory ({CONFIG_NAME} + {WEIGHTS_NAME}) nor a training run directory "
+        f"({BEST_DIR}/{CONFIG_NAME} + {BEST_DIR}/{WEIGHTS_NAME}, with {RUN_CONFIG_NAME} and {EVAL_NAME})."
+    )
+
+
+def push_to_hub(
+    path: str | os.PathLike,
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    private: bool = False,
+    create_pr: bool = False,
+    tag: str | None = None,
+    license: str = "apache-2.0",
+    overwrite_card: bool = False,
+    card_template: str | os.PathLike | None = None,
+    commit_message: str | None = None,
+    token: str | None = None,
+) -> dict[str, Any]:
+    """Upload config.json, model.safetensors and a README.md model card in one commit.
+
+    The weights are checked to load into the model their config.json describes before anything is sent. An
+    existing README.md on the target revision is kept unless ``overwrite_card``. Returns the commit id (to
+    pin: ``hf-hub:REPO@COMMIT``), its URL, the PR URL with ``create_pr`` and whether a card was written.
+    """
+    import shutil
+    import tempfile
+
+    from huggingface_hub import HfApi
+    from huggingface_hub import errors as hf_errors
+
+    from zoo import __version__
+    from zoo.model import EmotionModel
+    from zoo.model_card import render_card
+
+    split_repo_revision(repo_id)
+    if create_pr and revision not in (None, "main"):
+        raise HubError(f"--create-pr opens a pull request against the default branch; drop --revision {revision}.")
+    model_dir, run_config, evaluation = resolve_push_source(path)
+    config, _ = read_config(model_dir / CONFIG_NAME)
+    model = EmotionModel(config)
+    load_weights(model, model_dir / WEIGHTS_NAME)
+    parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+    api = HfApi(endpoint=hub_endpoint(), token=token, library_name=LIBRARY_NAME, library_version=__version__)
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        has_card = api.file_exists(repo_id, README_NAME, revision=revision, repo_type="model")
+        with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
+            staging = Path(tmp)
+            shutil.copyfile(model_dir / CONFIG_NAME, staging / CONFIG_NAME)
+            shutil.copyfile(model_dir / WEIGHTS_NAME, staging / WEIGHTS_NAME)
+            write_card = overwrite_card or not has_card
+            if write_card:
+                card = render_card(config, repo_id, license=license, run_config=run_config,
+                                   evaluation=evaluation, parameters=parameters, template=card_template)
+                (staging / README_NAME).write_text(card, encoding="utf-8")
+            info = api.upload_folder(
+                repo_id=repo_id,
+                folder_path=staging,
+                revision=revision,
+                create_pr=create_pr,
+                commit_message=commit_message or f"Add {config.architecture or 'emotion-zoo'} weights",
+            )
+        if tag:
+            api.create_tag(repo_id, tag=tag, revision=info.oid, repo_type="model")
+    except hf_errors.HfHubHTTPError as exc:
+        raise HubError(f"Pushing {model_dir} to {repo_id!r} at {hub_endpoint() or 'huggingface.co'} failed: {exc}. "
+                       f"Check the repo id, that you are logged in with write access (`hf auth login` or "
+                       f"HF_TOKEN), and that the revision {revision or 'main'!r} exists.") from exc
+    return {
+        "repo_id": repo_id,
+        "commit": info.oid,
+        "commit_url": info.commit_url,
+        "pr_url": info.pr_url,
+        "revision": revision or "main",
+        "tag": tag,
+        "card_written": write_card,
+        "source": str(model_dir),
+    }

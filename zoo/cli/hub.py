@@ -25,3 +25,36 @@ def pull_command(
     for row in rows:
         typer.echo(f"{row['name']}: {row['hf_hub_id']}@{row['revision']} -> commit {row['commit']}")
         typer.echo(f"  {Path(row['weights']).parent}")
+
+
+@app.command("push")
+def push_command(
+    path: Path = typer.Argument(..., help="a model dir (config.json + model.safetensors) or a training run dir"),
+    repo_id: str = typer.Option(..., "--repo-id", help="ORG/NAME on the Hub (created if missing)"),
+    revision: str = typer.Option(None, "--revision", help="branch to commit to (default main; must exist)"),
+    private: bool = typer.Option(False, "--private", help="create the repo private"),
+    create_pr: bool = typer.Option(False, "--create-pr", help="open a pull request instead of committing"),
+    tag: str = typer.Option(None, "--tag", help="also tag the new commit"),
+    license: str = typer.Option("apache-2.0", "--license", help="license id for the card's front matter"),
+    overwrite_card: bool = typer.Option(False, "--overwrite-card", help="replace an existing README.md"),
+    card_template: Path = typer.Option(None, "--card-template", help="render this template instead"),
+    message: str = typer.Option(None, "--message", "-m", help="commit message"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Upload config.json, model.safetensors and a model card; print the commit id to pin."""
+    from zoo.hub import push_to_hub
+
+    result = push_to_hub(path, repo_id, revision=revision, private=private, create_pr=create_pr, tag=tag,
+                         license=license, overwrite_card=overwrite_card, card_template=card_template,
+                         commit_message=message)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    typer.echo(f"pushed {result['source']} to {repo_id} ({result['revision']})")
+    typer.echo(f"model card: {'written' if result['card_written'] else 'kept the existing README.md'}")
+    if result["pr_url"]:
+        typer.echo(f"pull request: {result['pr_url']}")
+    if result["tag"]:
+        typer.echo(f"tag: {result['tag']}")
+    typer.echo(f"commit: {result['commit']}")
+    typer.echo(f"pin it: zoo.create(\"hf-hub:{repo_id}@{result['commit']}\")")
