@@ -132,7 +132,12 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 def load_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
     """Load a weights file into ``model`` strictly; any missing, unexpected or mis-shaped key is an error."""
-    state = load_state_dict(path)
+    load_weights_from_state(model, load_state_dict(path), source=str(path))
+
+
+def load_weights_from_state(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``state`` into ``model`` strictly; ``source`` names where it came from in the error."""
+    path = source
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

@@ -58,3 +58,18 @@ def push_command(
         typer.echo(f"tag: {result['tag']}")
     typer.echo(f"commit: {result['commit']}")
     typer.echo(f"pin it: zoo.create(\"hf-hub:{repo_id}@{result['commit']}\")")
+
+
+@app.command("convert")
+def convert_command(
+    source: str = typer.Argument(..., help="caer-port (ndkhanh360/CAER .pth) or glamor-tf (TF2 checkpoint prefix)"),
+    checkpoint: Path = typer.Argument(..., help="the source checkpoint"),
+    out_dir: Path = typer.Argument(..., help="model directory to write (config.json + model.safetensors)"),
+) -> None:
+    """Import weights from a reference implementation into an emotion-zoo model directory."""
+    from zoo.convert import CONVERTERS, ConversionError
+
+    if source not in CONVERTERS:
+        raise ConversionError(f"Unknown conversion source {source!r}; choose one of {', '.join(CONVERTERS)}.")
+    directory = CONVERTERS[source](checkpoint, out_dir)
+    typer.echo(f"wrote {directory} (load it with zoo.create('local-dir:{directory}'), push it with zoo-cli push)")
