@@ -12,6 +12,7 @@ from zoo.hookspecs import hookimpl
 from zoo.registry import ZooError
 
 REPO = "zoo-test/tiny-glamor"
+TIMM_REPO = "timm/test_resnet.r160_in1k"
 TINY = {"backbone_args": {"channels": [8, 8, 8, 8, 8]}}
 
 
@@ -36,6 +37,20 @@ def logits(model) -> torch.Tensor:
         return model.eval()(*inputs()).logits
 
 
+def publish_timm_weights(mirrors):
+    """timm's Hub layout for ``test_resnet`` (a 0.4 M-parameter timm test model): the whole classifier
+    model's state in ``model.safetensors`` under its timm Hub id."""
+    import timm
+    from safetensors.torch import save_file
+
+    torch.manual_seed(3)
+    source = timm.create_model("test_resnet")
+    repo = init_repo(mirrors, TIMM_REPO)
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(repo / "model.safetensors"))
+    commit_all(repo, "weights")
+    return source.state_dict()
+
+
 @pytest.fixture(scope="session")
 def hub_repo(tmp_path_factory):
     """A git repo with two commits (v1.0 tagged, then v2 on main) served by olah on 127.0.0.1."""
@@ -46,9 +61,11 @@ def hub_repo(tmp_path_factory):
     sha1 = commit_all(repo, "v1", tag="v1.0")
     zoo.save_pretrained(v2, repo)
     sha2 = commit_all(repo, "v2")
+    timm_state = publish_timm_weights(server.mirrors)
     server.start(REPO)
     try:
-        yield {"url": server.url, "sha1": sha1, "sha2": sha2, "v1": logits(v1), "v2": logits(v2)}
+        yield {"url": server.url, "sha1": sha1, "sha2": sha2, "v1": logits(v1), "v2": logits(v2),
+               "timm_state": timm_state}
     finally:
         server.stop()
 
@@ -221,3 +238,50 @@ def test_split_repo_revision(spec, expected):
 def test_split_repo_revision_rejects_paths():
     with pytest.raises(hub.HubError, match="not a Hub repo id"):
         hub.split_repo_revision("a/b/c")
+
+
+# ---- backbone initialisation through the same machinery ----
+
+
+def test_backbone_pretrained_loads_timm_weights_into_both_encoders(online):
+    model = zoo.create(backbone="timm:test_resnet", attention="gla", backbone_pretrained=True)
+    source = online["timm_state"]
+    for encoder in (model.face_encoder, model.context_encoder):
+        body = encoder.body.state_dict()
+        assert body and all(torch.equal(v, source[k]) for k, v in body.items())
+    (face, context) = model.pretrained_cfg["backbones"]
+    assert face["hf_hub_id"] == TIMM_REPO and face["stream"] == "face" and len(face["commit"]) == 40
+    assert context["stream"] == "context"
+
+
+def test_backbone_pretrained_offline_without_cache_is_the_same_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(hub.HubError, match=r"'model.safetensors' of Hub repo 'timm/test_resnet.r160_in1k'.*zoo-cli pull"):
+        zoo.create(backbone="timm:test_resnet", attention="gla", backbone_pretrained=True)
+
+
+def test_face_trunk_from_local_dir_initialises_the_face_encoder_only(tmp_path):
+    from safetensors.torch import save_file
+
+    torch.manual_seed(5)
+    trunk = zoo.create("glamor_net", **TINY).face_encoder
+    save_file(trunk.state_dict(), str(tmp_path / "model.safetensors"))
+    model = zoo.create("glamor_net", **TINY, backbone_pretrained=f"local-dir:{tmp_path}",
+                       context_backbone_pretrained=False)
+    assert all(torch.equal(v, trunk.state_dict()[k]) for k, v in model.face_encoder.state_dict().items())
+    assert not torch.equal(model.context_encoder.blocks[0][0].weight, trunk.blocks[0][0].weight)
+    assert model.pretrained_cfg["backbones"] == [{"stream": "face", "source": "local-dir",
+                                                  "path": str(tmp_path / "model.safetensors")}]
+
+
+def test_backbone_pretrained_true_on_caer_cnn_says_what_to_do():
+    with pytest.raises(hub.HubError, match="no published ImageNet weights"):
+        zoo.create("glamor_net", **TINY, backbone_pretrained=True)
+
+
+def test_backbone_weights_that_do_not_fit_name_the_keys(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"blocks.0.0.weight": torch.zeros(8, 3, 3, 3)}, str(tmp_path / "model.safetensors"))
+    with pytest.raises(hub.WeightsError, match=r"does not fit the face backbone \(missing: blocks.0.0.bias"):
+        zoo.create("glamor_net", **TINY, backbone_pretrained=f"local-dir:{tmp_path}")

@@ -58,6 +58,8 @@ def create(
     name: str | None = None,
     pretrained: bool = False,
     checkpoint: str | os.PathLike | None = None,
+    backbone_pretrained: bool | str = False,
+    context_backbone_pretrained: bool | str | None = None,
     **overrides: Any,
 ) -> EmotionModel:
     """Create a model.
@@ -68,6 +70,8 @@ def create(
     ``pretrained=True`` loads the preset tag's published weights (the default tag when none is named).
     ``overrides`` replace any :class:`zoo.config.ModelConfig` field; ``None`` values are ignored.
     ``checkpoint`` loads a weights file (safetensors, or a weights-only torch file) after building.
+    ``backbone_pretrained`` (True: timm's published weights; or ``"hf-hub:…"`` / ``"local-dir:…"``)
+    initialises the encoders before any model weights are loaded (``zoo.backbone_init``).
     """
     from zoo import hub
 
@@ -103,11 +107,16 @@ def create(
         where = f"{name} ({loaded_from['hf_hub_id']}@{loaded_from['commit']})"
         hub.check_pretrained_config(ModelConfig.from_dict(base), published, where)
     model = EmotionModel(config)
+    backbone_records = []
+    if backbone_pretrained or context_backbone_pretrained:
+        from zoo.backbone_init import init_backbones
+
+        backbone_records = init_backbones(model, backbone_pretrained, context_backbone_pretrained)
     if weights_path is not None:
         hub.load_weights(model, weights_path)
     #: where the weights came from (timm's ``model.pretrained_cfg``); a Hub branch/tag is recorded as its commit
-    model.pretrained_cfg = loaded_from
+    model.pretrained_cfg = {**loaded_from, "backbones": backbone_records} if backbone_records else loaded_from
     if checkpoint is not None:
         hub.load_weights(model, checkpoint)
-        model.pretrained_cfg = {**loaded_from, "checkpoint": str(checkpoint)}
+        model.pretrained_cfg = {**model.pretrained_cfg, "checkpoint": str(checkpoint)}
     return model

@@ -276,6 +276,12 @@ def _snapshot_commit(path: Path, filename: str) -> str:
     return snapshot.name
 
 
+def fetch_file(repo_id: str, filename: str, revision: str | None = None) -> tuple[Path, str]:
+    """One file of a repo and the commit it was fetched at (a branch or tag resolved to its sha)."""
+    path = hub_download(repo_id, filename, revision)
+    return path, _snapshot_commit(path, filename)
+
+
 def fetch_model_files(
     repo_id: str,
     revision: str | None = None,
