@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-_API = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/(?P<op>preupload|commit|tag|revision)/(?P<rev>.+)$")
+_API = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/(?P<op>preupload|commit|tag|revision|branch)/(?P<rev>.+)$")
 _DISCUSSIONS = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/discussions(?:/(?P<num>\d+))?$")
 _RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$")
 
@@ -172,6 +172,12 @@ def _handler(hub: HubDouble):
                 if tag in repo.refs:
                     return self._error(409, "", "Tag already exists")
                 repo.refs[tag] = sha
+                return self._send(200, {})
+            if m["op"] == "branch":  # created from the default branch (or "startingPoint")
+                if revision in repo.refs:
+                    return self._error(409, "", "Reference already exists")
+                start = (json.loads(body) if body else {}).get("startingPoint") or "main"
+                repo.refs[revision] = repo.resolve(start)
                 return self._send(200, {})
             if m["op"] == "commit":
                 return self._commit(m["repo"], repo, revision, body, parse_qs(split.query))

@@ -129,3 +129,18 @@ def test_cli_push_prints_commit_to_pin(double, run_dir):
     assert f"commit: {sha}" in result.output
     assert f'hf-hub:zoo-org/cli@{sha}' in result.output
     assert double.repos["zoo-org/cli"].refs["v1"] == sha
+
+
+def test_push_to_a_new_branch_creates_it_and_leaves_main(double, model_dir):
+    hub.push_to_hub(model_dir[0], "zoo-org/branch")
+    main_before = double.repos["zoo-org/branch"].refs["main"]
+    result = hub.push_to_hub(model_dir[0], "zoo-org/branch", revision="dev", overwrite_card=True)
+    assert double.repos["zoo-org/branch"].refs["dev"] == result["commit"] != main_before
+    assert double.repos["zoo-org/branch"].refs["main"] == main_before
+
+
+def test_push_offline_is_refused_before_any_request(double, model_dir, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(hub.HubError, match="HF_HUB_OFFLINE is set"):
+        hub.push_to_hub(model_dir[0], "zoo-org/offline")
+    assert double.requests == []

@@ -455,6 +455,8 @@ def push_to_hub(
     if create_pr and revision not in (None, "main"):
         raise HubError(f"--create-pr opens a pull request against the default branch; drop --revision {revision}.")
     model_dir, run_config, evaluation = resolve_push_source(path)
+    if hub_offline():
+        raise HubError(f"HF_HUB_OFFLINE is set: pushing {model_dir} to {repo_id!r} needs the network; unset it.")
     config, _ = read_config(model_dir / CONFIG_NAME)
     model = EmotionModel(config)
     load_weights(model, model_dir / WEIGHTS_NAME)
@@ -463,6 +465,8 @@ def push_to_hub(
     api = HfApi(endpoint=hub_endpoint(), token=token, library_name=LIBRARY_NAME, library_version=__version__)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        if revision not in (None, "main"):
+            api.create_branch(repo_id, branch=revision, exist_ok=True, repo_type="model")
         has_card = api.file_exists(repo_id, README_NAME, revision=revision, repo_type="model")
         with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
             staging = Path(tmp)
@@ -485,7 +489,7 @@ def push_to_hub(
     except hf_errors.HfHubHTTPError as exc:
         raise HubError(f"Pushing {model_dir} to {repo_id!r} at {hub_endpoint() or 'huggingface.co'} failed: {exc}. "
                        f"Check the repo id, that you are logged in with write access (`hf auth login` or "
-                       f"HF_TOKEN), and that the revision {revision or 'main'!r} exists.") from exc
+                       f"HF_TOKEN).") from exc
     return {
         "repo_id": repo_id,
         "commit": info.oid,

@@ -31,7 +31,7 @@ def pull_command(
 def push_command(
     path: Path = typer.Argument(..., help="a model dir (config.json + model.safetensors) or a training run dir"),
     repo_id: str = typer.Option(..., "--repo-id", help="ORG/NAME on the Hub (created if missing)"),
-    revision: str = typer.Option(None, "--revision", help="branch to commit to (default main; must exist)"),
+    revision: str = typer.Option(None, "--revision", help="branch to commit to (default main; created from main if missing)"),
     private: bool = typer.Option(False, "--private", help="create the repo private"),
     create_pr: bool = typer.Option(False, "--create-pr", help="open a pull request instead of committing"),
     tag: str = typer.Option(None, "--tag", help="also tag the new commit"),
