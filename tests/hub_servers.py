@@ -64,6 +64,10 @@ class OlahServer:
         self.process: subprocess.Popen | None = None
 
     def start(self, probe_repo: str, timeout: float = 60.0) -> None:
+        import importlib.util
+
+        if importlib.util.find_spec("olah") is None:
+            raise RuntimeError("The hub tests need olah, from the test extra: pip install -e '.[test]'.")
         config = self.root / "olah.toml"
         config.write_text(
             "[basic]\n"

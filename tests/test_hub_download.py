@@ -185,6 +185,21 @@ def test_offline_without_cache_names_repo_file_revision_and_prefetch(monkeypatch
         assert part in message
 
 
+def test_unreachable_hub_without_cache_says_so(monkeypatch):
+    import time
+    import types
+
+    import huggingface_hub.utils._http as hf_http
+
+    # huggingface_hub retries a refused connection with exponential backoff (~20 s): skip the waiting only
+    no_wait = types.SimpleNamespace(**{k: getattr(time, k) for k in dir(time) if not k.startswith("_")})
+    no_wait.sleep = lambda seconds: None
+    monkeypatch.setattr(hf_http, "time", no_wait)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    with pytest.raises(hub.HubError, match=r"the Hub could not be reached and the file is not in the cache"):
+        zoo.create(f"hf-hub:{REPO}@v1.0")
+
+
 def test_pull_prefetches_for_offline_use(tiny_preset, monkeypatch):
     import json
 
