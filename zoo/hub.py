@@ -6,6 +6,10 @@
      "model_args": {...every other ModelConfig field...},
      "pretrained_cfg": {"face_size": [96, 96], ..., "mean": [...], "std": [...], "tag": ...},
      "zoo_version": "0.1.0"}
+
+The Hugging Face Hub half of this module fetches such directories (``hf_hub_download`` into the standard
+cache; ``HF_ENDPOINT`` / ``HF_HUB_OFFLINE`` / ``HF_HUB_CACHE`` read at call time; a branch or tag resolved to
+one commit) and pushes them with a model card (:mod:`zoo.model_card`).
 """
 
 from __future__ import annotations
