@@ -58,19 +58,26 @@ def create(
     name: str | None = None,
     pretrained: bool = False,
     checkpoint: str | os.PathLike | None = None,
+    backbone_pretrained: bool | str = False,
+    context_backbone_pretrained: bool | str | None = None,
     **overrides: Any,
 ) -> EmotionModel:
     """Create a model.
 
     ``name`` is a preset (``"glamor_resnet18"``, ``"glamor_net.tag"``), ``"local-dir:DIR"``, or None to
     compose from components (``create(backbone="timm:convnext_atto", attention="gla", num_classes=8)``).
+    ``"hf-hub:org/name[@revision]"`` builds a Hub repo from its config.json and loads its weights;
+    ``pretrained=True`` loads the preset tag's published weights (the default tag when none is named).
     ``overrides`` replace any :class:`zoo.config.ModelConfig` field; ``None`` values are ignored.
     ``checkpoint`` loads a weights file (safetensors, or a weights-only torch file) after building.
+    ``backbone_pretrained`` (True: timm's published weights; or ``"hf-hub:…"`` / ``"local-dir:…"``)
+    initialises the encoders before any model weights are loaded (``zoo.backbone_init``).
     """
     from zoo import hub
 
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    weights_path = None
+    weights_path = published = None
+    loaded_from: dict[str, Any] = {}
     if name is None:
         if pretrained:
             raise ZooError("pretrained=True needs a model name; pass e.g. create('glamor_net', pretrained=True).")
@@ -78,32 +85,38 @@ def create(
     else:
         source, rest = parse_model_name(name)
         if source == "local-dir":
-            config, _, weights_path = hub.load_local_dir(rest)
+            config, extra, weights_path = hub.load_local_dir(rest)
             base = config.to_dict()
+            loaded_from = {**extra, "source": "local-dir", "path": str(weights_path.parent)}
         elif source == "hf-hub":
-            raise ZooError(
-                f"{name}: loading from the Hugging Face Hub is not available in this version of emotion-zoo; "
-                f"download the repo's config.json and model.safetensors and use 'local-dir:DIR'."
-            )
+            config, _, weights_path, loaded_from = hub.load_hub_config(rest)
+            base = config.to_dict()
         else:
             arch, tag = split_model_name_tag(rest)
             preset = get_preset(arch)
             if tag is not None:
                 preset.pretrained_cfg(tag)  # validates the tag
             if pretrained:
-                raise ZooError(
-                    f"{name}: pretrained weights cannot be downloaded by this version of emotion-zoo "
-                    f"(Hub support is not implemented yet). Use pretrained=False, checkpoint=PATH or "
-                    f"'local-dir:DIR'."
-                )
+                weights_path, loaded_from, published = hub.fetch_pretrained(preset, tag)
             base = {**preset.model_args, "architecture": preset.name}
     try:
         config = ModelConfig.from_dict(merge_model_args(base, overrides), source=f"create({name!r})")
     except ConfigError:
         raise
+    if published is not None:
+        where = f"{name} ({loaded_from['hf_hub_id']}@{loaded_from['commit']})"
+        hub.check_pretrained_config(ModelConfig.from_dict(base), published, where)
     model = EmotionModel(config)
+    backbone_records = []
+    if backbone_pretrained or context_backbone_pretrained:
+        from zoo.backbone_init import init_backbones
+
+        backbone_records = init_backbones(model, backbone_pretrained, context_backbone_pretrained)
     if weights_path is not None:
         hub.load_weights(model, weights_path)
+    #: where the weights came from (timm's ``model.pretrained_cfg``); a Hub branch/tag is recorded as its commit
+    model.pretrained_cfg = {**loaded_from, "backbones": backbone_records} if backbone_records else loaded_from
     if checkpoint is not None:
         hub.load_weights(model, checkpoint)
+        model.pretrained_cfg = {**model.pretrained_cfg, "checkpoint": str(checkpoint)}
     return model

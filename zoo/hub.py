@@ -6,12 +6,17 @@
      "model_args": {...every other ModelConfig field...},
      "pretrained_cfg": {"face_size": [96, 96], ..., "mean": [...], "std": [...], "tag": ...},
      "zoo_version": "0.1.0"}
+
+The Hugging Face Hub half of this module fetches such directories (``hf_hub_download`` into the standard
+cache; ``HF_ENDPOINT`` / ``HF_HUB_OFFLINE`` / ``HF_HUB_CACHE`` read at call time; a branch or tag resolved to
+one commit) and pushes them with a model card (:mod:`zoo.model_card`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +136,12 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 def load_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
     """Load a weights file into ``model`` strictly; any missing, unexpected or mis-shaped key is an error."""
-    state = load_state_dict(path)
+    load_weights_from_state(model, load_state_dict(path), source=str(path))
+
+
+def load_weights_from_state(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``state`` into ``model`` strictly; ``source`` names where it came from in the error."""
+    path = source
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -163,3 +173,334 @@ def load_local_dir(directory: str | os.PathLike) -> tuple[ModelConfig, dict[str,
     if not weights.exists():
         raise WeightsError(f"{weights}: missing; a model directory needs {CONFIG_NAME} and {WEIGHTS_NAME}.")
     return config, extra, weights
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Hugging Face Hub: downloads (zoo-anchors.md §2.4, §2.5, §6.1)
+# ---------------------------------------------------------------------------------------------------------
+
+LIBRARY_NAME = "emotion-zoo"
+README_NAME = "README.md"
+_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+
+
+class HubError(ZooError):
+    """A Hub repo, revision or file that cannot be fetched; the message says which and what to do."""
+
+
+def hub_endpoint() -> str | None:
+    """``HF_ENDPOINT`` read now (huggingface_hub reads it once, at import; mirrors set later must count)."""
+    return os.environ.get("HF_ENDPOINT") or None
+
+
+def hub_cache_dir() -> str:
+    """The standard Hub cache, from ``HF_HUB_CACHE`` / ``HF_HOME`` read now (not at import)."""
+    cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+    if cache:
+        return os.path.expanduser(cache)
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface"
+    )
+    return os.path.join(os.path.expanduser(home), "hub")
+
+
+def hub_offline() -> bool:
+    """``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) read now."""
+    value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    return value.strip().lower() in {"1", "on", "yes", "true"}
+
+
+def split_repo_revision(spec: str) -> tuple[str, str | None]:
+    """``"org/name@rev"`` -> ``("org/name", "rev")`` (timm's ``hf_split``); no ``@`` -> revision None."""
+    repo_id, _, revision = spec.partition("@")
+    if repo_id.count("/") > 1 or not repo_id or repo_id.startswith("/") or repo_id.endswith("/"):
+        raise HubError(f"{spec!r} is not a Hub repo id; write 'org/name' or 'org/name@revision'.")
+    return repo_id, (revision or None)
+
+
+def _prefetch_hint(repo_id: str, revision: str | None) -> str:
+    pin = f"@{revision}" if revision else ""
+    return (
+        f"Prefetch it while online with `zoo-cli pull hf-hub:{repo_id}{pin}` (files go to the Hugging Face "
+        f"cache, {hub_cache_dir()}; set HF_HUB_CACHE/HF_HOME to use another), point HF_ENDPOINT at a "
+        f"reachable mirror, or download config.json and model.safetensors yourself and use 'local-dir:DIR'."
+    )
+
+
+def hub_download(repo_id: str, filename: str, revision: str | None = None) -> Path:
+    """Fetch one file of a model repo into the Hub cache (or find it there) and return its local path.
+
+    Honours ``HF_HUB_OFFLINE``, ``HF_HUB_CACHE``/``HF_HOME`` and ``HF_ENDPOINT`` as set at call time.
+    Every failure is a :class:`HubError` naming the repo, file and revision.
+    """
+    from huggingface_hub import errors as hf_errors
+    from huggingface_hub import hf_hub_download
+
+    from zoo import __version__
+
+    where = f"{filename!r} of Hub repo {repo_id!r} at revision {revision or 'main'!r}"
+    offline = hub_offline()
+    try:
+        path = hf_hub_download(
+            repo_id,
+            filename,
+            revision=revision,
+            cache_dir=hub_cache_dir(),
+            local_files_only=offline,
+            endpoint=hub_endpoint(),
+            library_name=LIBRARY_NAME,
+            library_version=__version__,
+        )
+    except hf_errors.GatedRepoError as exc:
+        raise HubError(f"Cannot fetch {where}: the repo is gated; accept its terms on the Hub and log in "
+                       f"(`hf auth login` or HF_TOKEN).") from exc
+    except hf_errors.RepositoryNotFoundError as exc:
+        raise HubError(f"Cannot fetch {where}: no such repo at {hub_endpoint() or 'huggingface.co'} (or it is "
+                       f"private: log in with `hf auth login` or set HF_TOKEN).") from exc
+    except hf_errors.RevisionNotFoundError as exc:
+        raise HubError(f"Cannot fetch {where}: the repo has no such branch, tag or commit.") from exc
+    except hf_errors.LocalEntryNotFoundError as exc:
+        reason = "HF_HUB_OFFLINE is set and" if offline else "the Hub could not be reached and"
+        raise HubError(f"Cannot fetch {where}: {reason} the file is not in the cache. "
+                       f"{_prefetch_hint(repo_id, revision)}") from exc
+    except hf_errors.EntryNotFoundError as exc:
+        raise HubError(f"Cannot fetch {where}: the repo has no such file at that revision.") from exc
+    except (hf_errors.HfHubHTTPError, OSError) as exc:
+        raise HubError(f"Cannot fetch {where}: {exc}. {_prefetch_hint(repo_id, revision)}") from exc
+    return Path(path)
+
+
+def _snapshot_commit(path: Path, filename: str) -> str:
+    """The commit sha of a file in the Hub cache: ``.../snapshots/<sha>/<filename>``."""
+    snapshot = path
+    for _ in Path(filename).parts:
+        snapshot = snapshot.parent
+    if snapshot.parent.name != "snapshots" or not _SHA_RE.match(snapshot.name):
+        raise HubError(f"{path}: not in the Hugging Face cache layout (snapshots/<commit>/{filename}).")
+    return snapshot.name
+
+
+def fetch_file(repo_id: str, filename: str, revision: str | None = None) -> tuple[Path, str]:
+    """One file of a repo and the commit it was fetched at (a branch or tag resolved to its sha)."""
+    path = hub_download(repo_id, filename, revision)
+    return path, _snapshot_commit(path, filename)
+
+
+def fetch_model_files(
+    repo_id: str,
+    revision: str | None = None,
+    config_filename: str = CONFIG_NAME,
+    filename: str = WEIGHTS_NAME,
+) -> tuple[Path, Path, str]:
+    """Fetch ``config.json`` and the weights of one commit: returns ``(config, weights, commit_sha)``.
+
+    A branch or tag is resolved to its commit once (through the config download); the weights are then
+    fetched at that sha, so both files always come from the same commit even if the branch moves.
+    """
+    config_path = hub_download(repo_id, config_filename, revision)
+    commit = _snapshot_commit(config_path, config_filename)
+    weights_path = hub_download(repo_id, filename, commit)
+    return config_path, weights_path, commit
+
+
+def load_hub_config(spec: str) -> tuple[ModelConfig, dict[str, Any], Path, dict[str, Any]]:
+    """``"org/name[@rev]"`` -> model config, extra pretrained_cfg, weights path and where they came from."""
+    repo_id, revision = split_repo_revision(spec)
+    config_path, weights_path, commit = fetch_model_files(repo_id, revision)
+    config, extra = read_config(config_path)
+    source = {"source": "hf-hub", "hf_hub_id": repo_id, "revision": revision or "main", "commit": commit,
+              "filename": WEIGHTS_NAME, "config_filename": CONFIG_NAME}
+    return config, extra, weights_path, source
+
+
+def check_pretrained_config(preset_config: ModelConfig, published: ModelConfig, where: str) -> None:
+    """The preset and the published config.json must describe the same model (classes, labels, every
+    component argument, input sizes and normalisation); only the ``architecture`` label may differ.
+
+    Weights that load without a shape error can still belong to another configuration (a BatchNorm eps, a
+    class order): such a tag is refused rather than silently giving other results.
+    """
+    ours, theirs = preset_config.to_dict(), published.to_dict()
+    ours.pop("architecture"), theirs.pop("architecture")
+    ours_data, theirs_data = ours.pop("data"), theirs.pop("data")
+    diffs = [f"{k}: published {theirs.get(k)!r}, preset {ours.get(k)!r}" for k in ours if ours[k] != theirs.get(k)]
+    diffs += [
+        f"data.{k}: published {theirs_data.get(k)!r}, preset {ours_data.get(k)!r}"
+        for k in ours_data
+        if ours_data[k] != theirs_data.get(k)
+    ]
+    if diffs:
+        raise HubError(
+            f"{where}: the published config.json does not describe this preset ({'; '.join(diffs)}). The tag "
+            f"points at weights for another configuration; fix the preset's pretrained tag, or build the "
+            f"published model as it is with 'hf-hub:REPO@REV'."
+        )
+
+
+def fetch_pretrained(preset: Any, tag: str | None = None) -> tuple[Path, dict[str, Any], ModelConfig]:
+    """Fetch the weights published for ``preset`` (its default tag when ``tag`` is None).
+
+    Returns the weights path, the record of where they came from (repo, revision, resolved commit) and the
+    published config, which :func:`check_pretrained_config` compares with the model being built.
+    """
+    cfg = preset.pretrained_cfg(tag)
+    where = f"{preset.name}.{cfg.tag}"
+    if not cfg.hf_hub_id or not cfg.revision:
+        raise HubError(
+            f"{where}: the pretrained tag names no Hub repo and pinned revision (hf_hub_id={cfg.hf_hub_id!r}, "
+            f"revision={cfg.revision!r}); the plugin that registers it must give both."
+        )
+    config_path, weights_path, commit = fetch_model_files(
+        cfg.hf_hub_id, cfg.revision, cfg.config_filename, cfg.filename
+    )
+    published, _ = read_config(config_path)
+    source = {"source": "hf-hub", "architecture": preset.name, **cfg.to_dict(), "commit": commit}
+    return weights_path, source, published
+
+
+def prefetch(name: str) -> dict[str, Any]:
+    """Download a model's files into the Hub cache for offline use (``zoo-cli pull``).
+
+    ``name`` is ``preset[.tag]`` (its published weights) or ``hf-hub:org/name[@rev]``.
+    """
+    from zoo.factory import parse_model_name
+    from zoo.registry import get_preset, split_model_name_tag
+
+    source, rest = parse_model_name(name)
+    if source == "local-dir":
+        raise HubError(f"{name}: a local directory needs no prefetching.")
+    if source == "hf-hub":
+        repo_id, revision = split_repo_revision(rest)
+        config_path, weights_path, commit = fetch_model_files(repo_id, revision)
+    else:
+        arch, tag = split_model_name_tag(rest)
+        preset = get_preset(arch)
+        cfg = preset.pretrained_cfg(tag)
+        weights_path, record, _ = fetch_pretrained(preset, tag)
+        repo_id, revision, commit = cfg.hf_hub_id, cfg.revision, record["commit"]
+        config_path = weights_path.parent / cfg.config_filename
+    return {
+        "name": name,
+        "hf_hub_id": repo_id,
+        "revision": revision or "main",
+        "commit": commit,
+        "config": str(config_path),
+        "weights": str(weights_path),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Hugging Face Hub: uploads (zoo-anchors.md §2.4 push_to_hf_hub, §7.7)
+# ---------------------------------------------------------------------------------------------------------
+
+RUN_CONFIG_NAME = "run_config.json"
+EVAL_NAME = "eval.json"
+BEST_DIR = "best"
+
+
+def resolve_push_source(path: str | os.PathLike) -> tuple[Path, dict[str, Any] | None, dict[str, Any] | None]:
+    """A model dir (config.json + model.safetensors) or a training run dir (``best/``, ``run_config.json``,
+    ``eval.json``) -> ``(model_dir, run_config or None, evaluation or None)``."""
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise HubError(f"{path}: not a directory; push a model directory or a training run directory.")
+    if (path / CONFIG_NAME).is_file() and (path / WEIGHTS_NAME).is_file():
+        return path, None, None
+    best = path / BEST_DIR
+    if (best / CONFIG_NAME).is_file() and (best / WEIGHTS_NAME).is_file():
+        extras = []
+        for name in (RUN_CONFIG_NAME, EVAL_NAME):
+            file = path / name
+            if not file.is_file():
+                extras.append(None)
+                continue
+            try:
+                extras.append(json.loads(file.read_text()))
+            except json.JSONDecodeError as exc:
+                raise HubError(f"{file}: not valid JSON ({exc}); fix or remove it.") from exc
+        return best, extras[0], extras[1]
+    raise HubError(
+        f"{path}: neither a model directory ({CONFIG_NAME} + {WEIGHTS_NAME}) nor a training run directory "
+        f"({BEST_DIR}/{CONFIG_NAME} + {BEST_DIR}/{WEIGHTS_NAME}, with {RUN_CONFIG_NAME} and {EVAL_NAME})."
+    )
+
+
+def push_to_hub(
+    path: str | os.PathLike,
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    private: bool = False,
+    create_pr: bool = False,
+    tag: str | None = None,
+    license: str = "apache-2.0",
+    overwrite_card: bool = False,
+    card_template: str | os.PathLike | None = None,
+    commit_message: str | None = None,
+    token: str | None = None,
+) -> dict[str, Any]:
+    """Upload config.json, model.safetensors and a README.md model card in one commit.
+
+    The weights are checked to load into the model their config.json describes before anything is sent. An
+    existing README.md on the target revision is kept unless ``overwrite_card``. Returns the commit id (to
+    pin: ``hf-hub:REPO@COMMIT``), its URL, the PR URL with ``create_pr`` and whether a card was written.
+    """
+    import shutil
+    import tempfile
+
+    from huggingface_hub import HfApi
+    from huggingface_hub import errors as hf_errors
+
+    from zoo import __version__
+    from zoo.model import EmotionModel
+    from zoo.model_card import render_card
+
+    split_repo_revision(repo_id)
+    if create_pr and revision not in (None, "main"):
+        raise HubError(f"--create-pr opens a pull request against the default branch; drop --revision {revision}.")
+    model_dir, run_config, evaluation = resolve_push_source(path)
+    if hub_offline():
+        raise HubError(f"HF_HUB_OFFLINE is set: pushing {model_dir} to {repo_id!r} needs the network; unset it.")
+    config, _ = read_config(model_dir / CONFIG_NAME)
+    model = EmotionModel(config)
+    load_weights(model, model_dir / WEIGHTS_NAME)
+    parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+    api = HfApi(endpoint=hub_endpoint(), token=token, library_name=LIBRARY_NAME, library_version=__version__)
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        if revision not in (None, "main"):
+            api.create_branch(repo_id, branch=revision, exist_ok=True, repo_type="model")
+        has_card = api.file_exists(repo_id, README_NAME, revision=revision, repo_type="model")
+        with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
+            staging = Path(tmp)
+            shutil.copyfile(model_dir / CONFIG_NAME, staging / CONFIG_NAME)
+            shutil.copyfile(model_dir / WEIGHTS_NAME, staging / WEIGHTS_NAME)
+            write_card = overwrite_card or not has_card
+            if write_card:
+                card = render_card(config, repo_id, license=license, run_config=run_config,
+                                   evaluation=evaluation, parameters=parameters, template=card_template)
+                (staging / README_NAME).write_text(card, encoding="utf-8")
+            info = api.upload_folder(
+                repo_id=repo_id,
+                folder_path=staging,
+                revision=revision,
+                create_pr=create_pr,
+                commit_message=commit_message or f"Add {config.architecture or 'emotion-zoo'} weights",
+            )
+        if tag:
+            api.create_tag(repo_id, tag=tag, revision=info.oid, repo_type="model")
+    except hf_errors.HfHubHTTPError as exc:
+        raise HubError(f"Pushing {model_dir} to {repo_id!r} at {hub_endpoint() or 'huggingface.co'} failed: {exc}. "
+                       f"Check the repo id, that you are logged in with write access (`hf auth login` or "
+                       f"HF_TOKEN).") from exc
+    return {
+        "repo_id": repo_id,
+        "commit": info.oid,
+        "commit_url": info.commit_url,
+        "pr_url": info.pr_url,
+        "revision": revision or "main",
+        "tag": tag,
+        "card_written": write_card,
+        "source": str(model_dir),
+    }
