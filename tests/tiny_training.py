@@ -190,3 +190,16 @@ def tiny_overrides(**extra: Any) -> dict[str, Any]:
     """Run settings for a few quick CPU steps."""
     return {"model_args.data": dict(TINY_DATA), "epochs": 3, "batch_size": 8, "progress": False, "device": "cpu",
             "seed": 0, **extra}
+
+
+def ddp_worker(rank: int, world_size: int, port: int, kwargs: dict[str, Any]) -> None:
+    """One torch.multiprocessing.spawn rank of a gloo DDP training run (the env torchrun would set)."""
+    import os
+
+    os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world_size), "LOCAL_RANK": str(rank),
+                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+    torch.set_num_threads(1)
+    register()
+    from zoo.training.engine import train
+
+    train(**kwargs)

@@ -74,6 +74,8 @@ def seed_everything(seed: int) -> None:
 
 
 def set_deterministic(enabled: bool) -> None:
+    if not enabled and not torch.are_deterministic_algorithms_enabled():
+        return
     if enabled:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(enabled)
@@ -243,6 +245,7 @@ class _Run:
         self.best_value: float | None = None
         self.best_epoch: int | None = None
         self.bad_epochs = 0
+        self.partial: dict[str, Any] | None = None
         self.history: list[dict[str, Any]] = []
         self.writer = None
 
@@ -260,7 +263,7 @@ class _Run:
         meta = {
             "epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
             "best_value": self.best_value, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
-            "optimizers": opt_meta, "rng": rng_meta, "scaler": self.scaler.state_dict(),
+            "partial_epoch": self.partial, "optimizers": opt_meta, "rng": rng_meta, "scaler": self.scaler.state_dict(),
             "config": self.config,
         }
         return tensors, meta
@@ -290,6 +293,7 @@ class _Run:
         self.scaler.load_state_dict(meta["scaler"]) if meta.get("scaler") else None
         self.epoch, self.step_in_epoch, self.global_step = meta["epoch"], meta["step_in_epoch"], meta["global_step"]
         self.best_value, self.best_epoch, self.bad_epochs = meta["best_value"], meta["best_epoch"], meta["bad_epochs"]
+        self.partial = meta.get("partial_epoch")
         log = self.out / METRICS_LOG
         if log.exists():
             lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
@@ -329,9 +333,13 @@ class _Run:
         lr = self._set_lr(epoch)
         start_step = self.step_in_epoch
         loader = self._train_loader(epoch, start_step)
-        total = torch.zeros((), dtype=torch.float64, device=self.device)
-        terms: dict[str, torch.Tensor] = {}
-        count = 0
+        # running sums of a partly done epoch come back from the checkpoint, so its logged means are exact
+        partial = self.partial or {"total": 0.0, "terms": {}, "count": 0}
+        total = torch.tensor(partial["total"], dtype=torch.float64, device=self.device)
+        terms: dict[str, Any] = {k: torch.tensor(v, dtype=torch.float64, device=self.device)
+                                 for k, v in partial["terms"].items()}
+        count = int(partial["count"])
+        self.partial = None
         bar = _progress(self.steps_per_epoch, f"epoch {epoch + 1}/{cfg['epochs']}",
                         enabled=bool(cfg["progress"]) and self.info.is_main, initial=start_step)
         every = int(cfg["checkpoint_every"] or 0)
@@ -349,7 +357,10 @@ class _Run:
                 bar.update(1)
                 bar.set_postfix(loss=f"{total.item() / count:.4f}", lr=f"{lr:.2e}")
             if every and self.global_step % every == 0 and self.step_in_epoch < self.steps_per_epoch:
+                self.partial = {"total": float(total), "terms": {k: float(v) for k, v in terms.items()},
+                                "count": count}
                 self._save_checkpoint()
+                self.partial = None
         if bar is not None:
             bar.close()
         count_t = torch.tensor(float(max(count, 1)), dtype=torch.float64, device=self.device)
