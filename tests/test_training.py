@@ -122,8 +122,9 @@ def test_eval_reproduces_validation_metrics(tmp_path):
     assert logged["dataset"] == "tiny:caer" and logged["num_samples"] == T.SIZES["val"]
     assert logged["accuracy"] > 3 / 7  # well above chance (1/7)
 
-    import zoo.cli
     from typer.testing import CliRunner
+
+    import zoo.cli
 
     zoo.cli._load_commands()
     cli = CliRunner().invoke(zoo.cli.app, ["eval", f"local-dir:{out / 'best'}", "--data", "tiny:caer", "--json"])
