@@ -132,6 +132,18 @@ def test_eval_reproduces_validation_metrics(tmp_path):
     assert json.loads(cli.output)["accuracy"] == logged["accuracy"]
 
 
+def test_bf16_autocast_channels_last_and_clipping_train_on_cpu(tmp_path):
+    out = tmp_path / "run"
+    result = train("glamor_net", data="tiny:caer", out=out, overrides=T.tiny_overrides(
+        **FAST, amp="bf16", channels_last=True, grad_clip=1.0, **{"model_args.backbone_args": T.TINY_CNN}))
+    losses = [h["train_loss"] for h in result.history]
+    assert losses[-1] < 0.8 * losses[0], losses
+    best_line = result.history[result.best_epoch - 1]["val"]
+    assert result.eval_metrics["confusion"] == best_line["confusion"]  # eval.json uses the run's autocast too
+    with pytest.raises(RecipeError, match="fp16 needs a CUDA device"):
+        train("glamor_net", data="tiny:caer", out=tmp_path / "fp16", overrides=T.tiny_overrides(amp="fp16"))
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     overrides = T.tiny_overrides(**FAST, target="tiny_nan", checkpoint_every=2,
                                  **{"model_args.backbone_args": T.TINY_CNN, "model_args.target_args": {"nan_at": 6}})

@@ -60,12 +60,13 @@ def eval_command(
     split: str = typer.Option("val", "--split", help="split to evaluate"),
     batch_size: int = typer.Option(64, "--batch-size"),
     device: str = typer.Option("auto", "--device"),
+    amp: str = typer.Option("none", "--amp", help="none, bf16 or fp16 (CUDA)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Accuracy, balanced accuracy, macro-F1, per-class recall and confusion matrix of MODEL on --data."""
     from zoo.training.engine import evaluate
 
-    metrics = evaluate(model, data, split=split, batch_size=batch_size, device=device)
+    metrics = evaluate(model, data, split=split, batch_size=batch_size, device=device, amp=amp)
     if as_json:
         typer.echo(json.dumps(metrics, indent=2))
         return

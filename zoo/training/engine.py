@@ -477,7 +477,7 @@ class _Run:
                                     split=cfg["data"]["val_split"], batch_size=int(cfg["eval_batch_size"] or
                                                                                    cfg["batch_size"]),
                                     device=str(self.device), options=cfg["data"].get("options"),
-                                    _dist=D.DistInfo(device=self.device))
+                                    amp=cfg["amp"], _dist=D.DistInfo(device=self.device))
             eval_metrics["best_epoch"] = self.best_epoch
             (out / EVAL_JSON).write_text(json.dumps(eval_metrics, indent=2) + "\n")
         D.barrier(self.info)
