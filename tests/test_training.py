@@ -144,6 +144,14 @@ def test_bf16_autocast_channels_last_and_clipping_train_on_cpu(tmp_path):
         train("glamor_net", data="tiny:caer", out=tmp_path / "fp16", overrides=T.tiny_overrides(amp="fp16"))
 
 
+def test_early_stopping_after_patience_epochs_without_improvement(tmp_path):
+    overrides = T.tiny_overrides(epochs=5, early_stopping=1, optimizer={"name": "sgd", "lr": 0.0},
+                                 max_steps_per_epoch=1, **{"model_args.backbone_args": T.TINY_CNN})
+    result = train("caer_net_s", data="tiny:caer", out=tmp_path / "run", overrides=overrides)
+    assert result.stopped_early and len(result.history) == 2 and result.best_epoch == 1
+    assert [h["best"] for h in result.history] == [True, False]
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     overrides = T.tiny_overrides(**FAST, target="tiny_nan", checkpoint_every=2,
                                  **{"model_args.backbone_args": T.TINY_CNN, "model_args.target_args": {"nan_at": 6}})

@@ -31,7 +31,7 @@ _LAZY = {
     "plugin_infos": "zoo.plugins",
     "train": "zoo.training.engine",
     "evaluate": "zoo.training.engine",
-    "predict": "zoo.predict",
+    "predict": "zoo.inference",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -90,7 +90,7 @@ def predict_command(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Detect the faces in each image and print the emotion probabilities of each face."""
-    from zoo.predict import predict
+    from zoo.inference import predict
 
     results = predict(images, model=model, detector=detector, device=device, min_score=min_score,
                       save_vis=save_vis)

@@ -215,8 +215,8 @@ class _Run:
             raise RecipeError(f"batch_size {cfg['batch_size']} is the global batch and must divide evenly over "
                               f"{world} processes.")
         self.rank_batch = int(cfg["batch_size"]) // world
-        self.steps_per_epoch = math.ceil(len(self.train_ds) / world / self.rank_batch) if not cfg["drop_last"] \
-            else len(self.train_ds) // world // self.rank_batch
+        per_rank = math.ceil(len(self.train_data) / world)  # DistributedSampler pads to equal shares
+        self.steps_per_epoch = per_rank // self.rank_batch if cfg["drop_last"] else math.ceil(per_rank / self.rank_batch)
         if cfg["max_steps_per_epoch"]:
             self.steps_per_epoch = min(self.steps_per_epoch, int(cfg["max_steps_per_epoch"]))
 
@@ -290,7 +290,8 @@ class _Run:
                 f"{directory}: does not match this run ({exc}). Delete it to start afresh, or resume with the "
                 f"settings the run was started with ({self.out / RUN_CONFIG})."
             ) from exc
-        self.scaler.load_state_dict(meta["scaler"]) if meta.get("scaler") else None
+        if meta.get("scaler"):
+            self.scaler.load_state_dict(meta["scaler"])
         self.epoch, self.step_in_epoch, self.global_step = meta["epoch"], meta["step_in_epoch"], meta["global_step"]
         self.best_value, self.best_epoch, self.bad_epochs = meta["best_value"], meta["best_epoch"], meta["bad_epochs"]
         self.partial = meta.get("partial_epoch")

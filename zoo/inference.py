@@ -1,5 +1,7 @@
 """``zoo.predict``: find the faces in images, build each face's face and context inputs, classify them.
 
+(The module is ``zoo.inference``, not ``zoo.predict``, so that importing it never shadows the function.)
+
 Face detection and the input pipeline are the data package's (``zoo.data.load_image``,
 ``zoo.data.detect_faces``, ``zoo.data.preprocess``), so inference prepares inputs exactly as the model's
 ``DataConfig`` and the evaluation pipeline do (methods.md §1.3, §2.2). ``save_vis`` writes, per face, the
