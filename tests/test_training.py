@@ -4,6 +4,7 @@ run's validation metrics, and bad inputs fail with clear errors."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import tiny_training as T
@@ -150,6 +151,17 @@ def test_early_stopping_after_patience_epochs_without_improvement(tmp_path):
     result = train("caer_net_s", data="tiny:caer", out=tmp_path / "run", overrides=overrides)
     assert result.stopped_early and len(result.history) == 2 and result.best_epoch == 1
     assert [h["best"] for h in result.history] == [True, False]
+
+
+def test_reference_distributions_give_kl_js_and_majority_agreement(tmp_path):
+    overrides = T.tiny_overrides(**FAST, epochs=1, **{"data.options": {"votes": True},
+                                                      "model_args.backbone_args": T.TINY_CNN})
+    result = train("caer_net_s", data="tiny:caer", out=tmp_path / "run", overrides=overrides)
+    val = result.history[0]["val"]
+    assert val["kl"] > 0 and 0 < val["js"] <= math.log(2)
+    # the vote majority is the label here, so agreement with it is the accuracy
+    assert val["majority_agreement"] == pytest.approx(val["accuracy"])
+    assert result.eval_metrics["kl"] == pytest.approx(val["kl"])
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):

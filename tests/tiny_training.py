@@ -43,7 +43,8 @@ class TinyBlobs(torch.utils.data.Dataset):
     """``tiny:FAMILY`` (caer, affectnet7, fer2013): class-coloured blobs, learnable in a few steps."""
 
     def __init__(self, path: str | None, split: str = "train", data_config=None, train: bool = False,
-                 streams: str = "both", noise: float = 0.05, size: int | None = None, **options: Any) -> None:
+                 streams: str = "both", noise: float = 0.05, size: int | None = None, votes: bool = False,
+                 **options: Any) -> None:
         family = path or "caer"
         if family not in labels.FAMILIES:
             raise ValueError(f"tiny: unknown family {family!r}")
@@ -59,12 +60,18 @@ class TinyBlobs(torch.utils.data.Dataset):
         self.face = (_blobs(self.labels, tuple(data_config.face_size), g, 0.0) - mean) / std
         self.context = (_blobs(self.labels, tuple(data_config.context_size), g, 1.0) - mean) / std
         self.streams, self.train, self.noise = streams, train, noise
+        # FER+-style votes: 6 for the label, 2 for the next class, 2 for the class after
+        self.votes = (6 * F.one_hot(self.labels, self.num_classes) + 2 * F.one_hot((self.labels + 1) % self.num_classes,
+                      self.num_classes) + 2 * F.one_hot((self.labels + 2) % self.num_classes, self.num_classes)
+                      ).float() if votes else None
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         item: dict[str, Any] = {"label": int(self.labels[i]), "index": i}
+        if self.votes is not None:
+            item["distribution"] = self.votes[i]
         if self.streams in ("both", "face"):
             item["face"] = self.face[i] + (self.noise * torch.randn_like(self.face[i]) if self.train else 0)
         if self.streams in ("both", "context"):

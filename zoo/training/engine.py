@@ -30,7 +30,7 @@ from torch.utils.data.distributed import DistributedSampler
 from zoo.registry import ZooError
 from zoo.training import checkpoint as ckpt
 from zoo.training import distributed as D
-from zoo.training.metrics import classification_metrics, distribution_metrics
+from zoo.training.metrics import DISTRIBUTION_KEY, classification_metrics, distribution_metrics
 from zoo.training.recipes import RecipeError, apply_overrides, lr_factor, resolve_recipe
 
 RUN_CONFIG = "run_config.json"
@@ -194,6 +194,7 @@ class _Run:
         self.val_ds = open_dataset(self.val_spec, cfg["data"]["val_split"], data_config=data_cfg, train=False,
                                    streams=streams, **options)
         check_dataset_matches(self.train_ds, model, spec)
+        check_dataset_matches(self.val_ds, model, self.val_spec)
         if model.config.label_names is None:
             model.config.label_names = tuple(self.train_ds.label_names)
         target_extra = {}
@@ -533,8 +534,8 @@ def run_evaluation(model: nn.Module, loader: DataLoader, info: D.DistInfo, autoc
         logits.append(output.logits.float().cpu())
         labels.append(batch["label"].cpu())
         index.append(batch["index"].cpu() if "index" in batch else torch.arange(len(batch["label"])))
-        if "distribution" in batch:
-            refs.append(batch["distribution"].float().cpu())
+        if DISTRIBUTION_KEY in batch:
+            refs.append(batch[DISTRIBUTION_KEY].float().cpu())
     model.train(was_training)
     local = (torch.cat(index), torch.cat(labels), torch.cat(logits), torch.cat(refs) if refs else None)
     parts = D.gather_objects(local, info)

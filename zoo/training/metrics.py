@@ -9,6 +9,9 @@ from typing import Any
 
 import torch
 
+#: batch entry holding a sample's reference label distribution (B×C vote counts or probabilities)
+DISTRIBUTION_KEY = "distribution"
+
 
 def confusion_matrix(labels: torch.Tensor, preds: torch.Tensor, num_classes: int) -> torch.Tensor:
     """C×C counts; row = true class, column = predicted class."""
