@@ -204,6 +204,8 @@ class _Run:
             target_extra["class_counts"] = counts.tolist()
         self.target = build_target(model.config, model.feature_dim, num_samples=len(self.train_ds),
                                    **target_extra)
+        # same initial weights on every rank; from here on each rank draws its own dropout / augmentation
+        seed_everything(int(cfg["seed"]) + self.info.rank)
         memory_format = torch.channels_last if cfg["channels_last"] else torch.contiguous_format
         self.memory_format = memory_format
         self.model = model.to(self.device, memory_format=memory_format)
