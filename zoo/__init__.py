@@ -29,6 +29,9 @@ _LAZY = {
     "ZooError": "zoo.registry",
     "model_info": "zoo.info",
     "plugin_infos": "zoo.plugins",
+    "train": "zoo.training.engine",
+    "evaluate": "zoo.training.engine",
+    "predict": "zoo.inference",
 }
 
 __all__ = [

@@ -1,0 +1,71 @@
+"""``zoo-cli train`` (with --resume and no model name) and ``zoo-cli ablate`` through the typer app."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import tiny_training as T
+import torch
+from typer.testing import CliRunner
+
+import zoo.cli
+
+
+@pytest.fixture(autouse=True)
+def tiny_plugin():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    T.register()
+    zoo.cli._load_commands()
+    yield
+    T.unregister()
+    torch.set_num_threads(threads)
+
+
+TINY = ["progress=false", "device=cpu", "batch_size=8", "max_steps_per_epoch=2",
+        f"model_args.backbone_args={json.dumps(T.TINY_CNN)}", f"model_args.data={json.dumps(T.TINY_DATA)}"]
+
+
+def _invoke(args):
+    result = CliRunner().invoke(zoo.cli.app, args)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
+
+
+def test_cli_train_then_resume_with_more_epochs(tmp_path):
+    out = tmp_path / "run"
+    text = _invoke(["train", "caer_net_s", "--data", "tiny:caer", "--out", str(out), "epochs=1", *TINY])
+    assert f"run directory: {out}" in text and "best epoch 1" in text
+    config = json.loads((out / "run_config.json").read_text())
+    assert config["recipe"] == "caer_net_s" and config["optimizer"]["nesterov"] is True  # the paper recipe
+    assert config["model_args"]["backbone_args"] == T.TINY_CNN and config["data"]["train"] == "tiny:caer"
+    _invoke(["train", "--resume", "--out", str(out), "epochs=2"])
+    assert [json.loads(x)["epoch"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    assert json.loads((out / "run_config.json").read_text())["epochs"] == 2
+    listing = _invoke(["train", "--list-recipes"])
+    assert "glamor_net" in listing and "ldlva_resnet18_affectnet" in listing
+
+
+def test_cli_ablate_grid_is_resumable_and_writes_tables(tmp_path):
+    out = tmp_path / "ablate"
+    args = ["ablate", "caer_net_s", "epochs=1", *TINY, "--data", "tiny:caer", "--grid", "attention=none,gla",
+            "--grid", "streams=context,both", "--out", str(out)]
+    text = _invoke(args)
+    rows = list(csv.DictReader(open(out / "ablation.csv")))
+    assert [(r["attention"], r["streams"]) for r in rows] == [("none", "context"), ("none", "both"),
+                                                               ("gla", "context"), ("gla", "both")]
+    assert [r["status"] for r in rows] == ["trained", "trained", rows[2]["status"], "trained"]
+    assert rows[2]["status"].startswith("not buildable") and "gla" in rows[2]["status"]
+    assert all(0.0 <= float(r["accuracy"]) <= 1.0 for r in rows if r["accuracy"])
+    assert int(rows[0]["params"]) < int(rows[1]["params"])  # the context-only model has no face stream
+    assert "| attention | streams | accuracy (%)" in text
+    for r in rows:
+        if r["accuracy"]:
+            cell = out / f"attention-{r['attention']}_streams-{r['streams']}"
+            assert json.loads((cell / "eval.json").read_text())["accuracy"] == pytest.approx(float(r["accuracy"]))
+    _invoke(args)  # a second run reads the finished cells back
+    again = list(csv.DictReader(open(out / "ablation.csv")))
+    assert [r["status"] for r in again if r["accuracy"]] == ["done (read back)"] * 3
+    assert [r["accuracy"] for r in again] == [r["accuracy"] for r in rows]

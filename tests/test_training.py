@@ -1,0 +1,227 @@
+"""Training engine: every preset family learns, resume equals an uninterrupted run, eval reproduces the
+run's validation metrics, and bad inputs fail with clear errors."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import tiny_training as T
+import torch
+
+from zoo.data import DatasetSpecError
+from zoo.registry import get_component
+from zoo.training import checkpoint as ckpt
+from zoo.training.engine import NonFiniteLossError, evaluate, train
+from zoo.training.recipes import RecipeError
+
+
+@pytest.fixture(autouse=True)
+def tiny_plugin():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny convolutions: more threads only add contention
+    T.register()
+    yield
+    T.unregister()
+    torch.set_num_threads(threads)
+
+
+FAMILIES = {
+    "caer_net_s": ("tiny:caer", {"model_args.backbone_args": T.TINY_CNN}),
+    "glamor_net": ("tiny:caer", {"model_args.backbone_args": T.TINY_CNN}),
+    "fer_resnet18": ("tiny:fer2013", {"backbone": "caer_cnn", "model_args.backbone_args": T.TINY_CNN}),
+    # LDLVA's model with an LDL-VA-shaped target (per-sample λ, own optimiser, class centres)
+    "ldlva_resnet18": ("tiny:affectnet7", {"backbone": "caer_cnn", "model_args.backbone_args": T.TINY_CNN,
+                                           "target": "tiny_stateful", "model_args.target_args": {},
+                                           "optimizer.lr": 1e-2}),
+}
+FAST = {"optimizer": {"name": "adam", "lr": 3e-3}, "schedule.name": "constant"}
+
+
+@pytest.mark.parametrize("preset", list(FAMILIES))
+def test_each_preset_family_learns(preset, tmp_path):
+    data, extra = FAMILIES[preset]
+    result = train(preset, data=data, out=tmp_path / "run", overrides=T.tiny_overrides(**{**FAST, **extra}))
+    losses = [h["train_loss"] for h in result.history]
+    assert len(losses) == 3
+    assert losses[-1] < 0.8 * losses[0], losses
+    out = tmp_path / "run"
+    for name in ("run_config.json", "metrics.jsonl", "eval.json", "best/config.json", "best/model.safetensors",
+                 "checkpoints/last/state.safetensors", "checkpoints/last/state.json"):
+        assert (out / name).exists(), name
+    config = json.loads((out / "run_config.json").read_text())
+    assert config["model"] == preset and config["epochs"] == 3 and config["optimizer"]["name"] == "adam"
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+def test_stateful_target_lifecycle_and_state_checkpointed(tmp_path):
+    data, extra = FAMILIES["ldlva_resnet18"]
+    result = train("ldlva_resnet18", data=data, out=tmp_path / "run",
+                   overrides=T.tiny_overrides(**FAST, **extra, epochs=1))
+    assert result.history[0]["train_disc"] > 0  # the builder's loss terms are logged
+    tensors, meta = ckpt.load_checkpoint(tmp_path / "run/checkpoints/last")
+    lamb = tensors["target.lamb"]
+    assert lamb.shape == (T.SIZES["train"],) and not torch.allclose(lamb, torch.full_like(lamb, 0.5))
+    assert tensors["target.centres"].abs().sum() > 0  # after_step ran
+    assert len(meta["optimizers"]) == 2 and any(k.startswith("optim.1.") for k in tensors)  # λ's SGD state
+
+
+def _weights(run_dir):
+    tensors, meta = ckpt.load_checkpoint(run_dir / "checkpoints/last")
+    return {k: v for k, v in tensors.items() if k.startswith(("model.", "target.", "optim."))}, meta
+
+
+def test_kill_and_resume_equals_uninterrupted_run(tmp_path, monkeypatch):
+    from zoo.training import engine
+
+    # dropout (head), data noise (train=True) and Adam state all have to be restored exactly
+    overrides = T.tiny_overrides(**FAST, epochs=2, deterministic=True, checkpoint_every=3,
+                                 **{"model_args.backbone_args": T.TINY_CNN})
+    train("caer_net_s", data="tiny:caer", out=tmp_path / "full", overrides=overrides)
+
+    original = engine._Run._train_step
+
+    def crash_at_step_10(self, batch, epoch):
+        if self.global_step == 10:
+            raise KeyboardInterrupt("simulated kill")
+        return original(self, batch, epoch)
+
+    monkeypatch.setattr(engine._Run, "_train_step", crash_at_step_10)
+    with pytest.raises(KeyboardInterrupt):
+        train("caer_net_s", data="tiny:caer", out=tmp_path / "killed", overrides=overrides)
+    _, meta = _weights(tmp_path / "killed")
+    assert (meta["epoch"], meta["step_in_epoch"], meta["global_step"]) == (1, 2, 9)  # mid-epoch checkpoint
+    monkeypatch.setattr(engine._Run, "_train_step", original)
+    with pytest.raises(Exception, match="--resume"):
+        train("caer_net_s", data="tiny:caer", out=tmp_path / "killed", overrides=overrides)
+    train("caer_net_s", data="tiny:caer", out=tmp_path / "killed", overrides=overrides, resume=True)
+
+    full, full_meta = _weights(tmp_path / "full")
+    resumed, resumed_meta = _weights(tmp_path / "killed")
+    assert full.keys() == resumed.keys()
+    for key in full:
+        assert torch.equal(full[key], resumed[key]), key
+    assert full_meta["global_step"] == resumed_meta["global_step"] == 14
+
+    def lines(run):
+        return [{k: v for k, v in json.loads(x).items() if k != "time_s"}
+                for x in (run / "metrics.jsonl").read_text().splitlines()]
+
+    assert lines(tmp_path / "full") == lines(tmp_path / "killed")
+
+
+def test_eval_reproduces_validation_metrics(tmp_path):
+    out = tmp_path / "run"
+    result = train("caer_net_s", data="tiny:caer", out=out,
+                   overrides=T.tiny_overrides(**FAST, **{"model_args.backbone_args": T.TINY_CNN}))
+    logged = json.loads((out / "eval.json").read_text())
+    best_line = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()][result.best_epoch - 1]
+    again = evaluate(f"local-dir:{out / 'best'}", "tiny:caer", split="val", batch_size=5)
+    for key in ("accuracy", "balanced_accuracy", "macro_f1", "per_class_recall", "confusion", "num_samples"):
+        assert again[key] == logged[key] == best_line["val"][key], key
+    assert logged["dataset"] == "tiny:caer" and logged["num_samples"] == T.SIZES["val"]
+    assert logged["accuracy"] > 3 / 7  # well above chance (1/7)
+
+    from typer.testing import CliRunner
+
+    import zoo.cli
+
+    zoo.cli._load_commands()
+    cli = CliRunner().invoke(zoo.cli.app, ["eval", f"local-dir:{out / 'best'}", "--data", "tiny:caer", "--json"])
+    assert cli.exit_code == 0, cli.output
+    assert json.loads(cli.output)["accuracy"] == logged["accuracy"]
+
+
+def test_bf16_autocast_channels_last_and_clipping_train_on_cpu(tmp_path):
+    out = tmp_path / "run"
+    result = train("glamor_net", data="tiny:caer", out=out, overrides=T.tiny_overrides(
+        **FAST, amp="bf16", channels_last=True, grad_clip=1.0, **{"model_args.backbone_args": T.TINY_CNN}))
+    losses = [h["train_loss"] for h in result.history]
+    assert losses[-1] < 0.8 * losses[0], losses
+    best_line = result.history[result.best_epoch - 1]["val"]
+    assert result.eval_metrics["confusion"] == best_line["confusion"]  # eval.json uses the run's autocast too
+    with pytest.raises(RecipeError, match="fp16 needs a CUDA device"):
+        train("glamor_net", data="tiny:caer", out=tmp_path / "fp16", overrides=T.tiny_overrides(amp="fp16"))
+
+
+def test_early_stopping_after_patience_epochs_without_improvement(tmp_path):
+    overrides = T.tiny_overrides(epochs=5, early_stopping=1, optimizer={"name": "sgd", "lr": 0.0},
+                                 max_steps_per_epoch=1, **{"model_args.backbone_args": T.TINY_CNN})
+    result = train("caer_net_s", data="tiny:caer", out=tmp_path / "run", overrides=overrides)
+    assert result.stopped_early and len(result.history) == 2 and result.best_epoch == 1
+    assert [h["best"] for h in result.history] == [True, False]
+
+
+def test_reference_distributions_give_kl_js_and_majority_agreement(tmp_path):
+    overrides = T.tiny_overrides(**FAST, epochs=1, **{"data.options": {"votes": True},
+                                                      "model_args.backbone_args": T.TINY_CNN})
+    result = train("caer_net_s", data="tiny:caer", out=tmp_path / "run", overrides=overrides)
+    val = result.history[0]["val"]
+    assert val["kl"] > 0 and 0 < val["js"] <= math.log(2)
+    # the vote majority is the label here, so agreement with it is the accuracy
+    assert val["majority_agreement"] == pytest.approx(val["accuracy"])
+    assert result.eval_metrics["kl"] == pytest.approx(val["kl"])
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    overrides = T.tiny_overrides(**FAST, target="tiny_nan", checkpoint_every=2,
+                                 **{"model_args.backbone_args": T.TINY_CNN, "model_args.target_args": {"nan_at": 6}})
+    with pytest.raises(NonFiniteLossError, match=r"nan at epoch 1, step 6.*checkpoints/last"):
+        train("caer_net_s", data="tiny:caer", out=tmp_path / "run", overrides=overrides)
+    tensors, meta = ckpt.load_checkpoint(tmp_path / "run/checkpoints/last")
+    assert meta["global_step"] == 4
+    assert all(torch.isfinite(v).all() for k, v in tensors.items() if k.startswith("model."))
+
+
+def test_clear_errors_for_bad_data_recipe_and_checkpoint(tmp_path):
+    with pytest.raises(DatasetSpecError, match="nosuch"):
+        train("caer_net_s", data="nosuch:/x", out=tmp_path / "a", overrides=T.tiny_overrides())
+    with pytest.raises(RecipeError, match="neither a training recipe nor a model.*Recipes: caer_net_s"):
+        train("glamor_nett", data="tiny:caer", out=tmp_path / "b")
+    with pytest.raises(RecipeError, match="Unknown setting 'epochz'"):
+        train("glamor_net", data="tiny:caer", overrides=["epochz=3"])
+
+    out = tmp_path / "c"
+    overrides = T.tiny_overrides(epochs=1, max_steps_per_epoch=1, **{"model_args.backbone_args": T.TINY_CNN})
+    train("caer_net_s", data="tiny:caer", out=out, overrides=overrides)
+    state = out / "checkpoints/last/state.safetensors"
+    state.write_bytes(state.read_bytes()[:100])
+    with pytest.raises(ckpt.CheckpointError, match=r"state\.safetensors: corrupt or truncated"):
+        train("caer_net_s", data="tiny:caer", out=out, overrides={**overrides, "epochs": 2}, resume=True)
+
+
+def test_cli_bad_data_spec_exits_with_message(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-m", "zoo", "train", "caer_net_s", "--data", "nosuch:/x", "--out",
+                           str(tmp_path / "r")], cwd=root, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.returncode == 2, proc.stderr
+    assert "error:" in proc.stderr and "nosuch" in proc.stderr and "Unknown dataset" in proc.stderr
+
+
+def test_atomic_checkpoint_survives_a_crash_mid_write(tmp_path, monkeypatch):
+    import safetensors.torch
+
+    directory = tmp_path / "last"
+    ckpt.save_checkpoint(directory, {"w": torch.ones(3)}, {"epoch": 1, "global_step": 5})
+
+    def broken_save(tensors, path, metadata=None):
+        with open(path, "wb") as fh:
+            fh.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", broken_save)
+    with pytest.raises(OSError):
+        ckpt.save_checkpoint(directory, {"w": torch.zeros(3)}, {"epoch": 2, "global_step": 9})
+    tensors, meta = ckpt.load_checkpoint(ckpt.find_checkpoint(directory))
+    assert meta["epoch"] == 1 and torch.equal(tensors["w"], torch.ones(3))
+
+
+def test_tiny_plugin_components_are_registered():
+    assert get_component("dataset", "tiny")[0].plugin == T.PLUGIN_NAME

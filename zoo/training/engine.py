@@ -1,0 +1,591 @@
+"""One training engine for every preset and label target (reference §1.4, §2.3, §3.3 via recipes).
+
+Per step: forward (AMP optional) -> ``target(output, batch, model)`` -> backward -> gradient averaging of
+the target's parameters under DDP (the model's are averaged by DDP) -> optional clipping -> the main
+optimiser (model + ``target.shared_parameters()``) and each ``target.make_optimizers()`` optimiser ->
+``target.after_step()`` -> ``target.sync_state()`` under DDP. Every epoch: validation, the best-on-
+validation model in ``OUT/best``, a line in ``OUT/metrics.jsonl`` and the resume checkpoint.
+
+``batch_size`` is the global batch; each of the N DDP ranks takes ``batch_size / N`` samples.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Sampler
+from torch.utils.data.distributed import DistributedSampler
+
+from zoo.registry import ZooError
+from zoo.training import checkpoint as ckpt
+from zoo.training import distributed as D
+from zoo.training.metrics import DISTRIBUTION_KEY, classification_metrics, distribution_metrics
+from zoo.training.recipes import RecipeError, apply_overrides, lr_factor, resolve_recipe
+
+RUN_CONFIG = "run_config.json"
+METRICS_LOG = "metrics.jsonl"
+EVAL_JSON = "eval.json"
+BEST_DIR = "best"
+LAST_CHECKPOINT = Path("checkpoints") / "last"
+#: settings that may change when a run is resumed
+RESUMABLE_CHANGES = ("epochs", "progress", "tensorboard", "num_workers", "early_stopping", "device")
+
+
+class NonFiniteLossError(ZooError, FloatingPointError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    best_epoch: int | None
+    best_metrics: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stopped_early: bool = False
+    eval_metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class _IndexSampler(Sampler[int]):
+    def __init__(self, indices: list[int]) -> None:
+        self.indices = indices
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def set_deterministic(enabled: bool) -> None:
+    if not enabled and not torch.are_deterministic_algorithms_enabled():
+        return
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(enabled)
+    torch.backends.cudnn.deterministic = enabled
+    torch.backends.cudnn.benchmark = False
+
+
+def build_optimizer(settings: dict[str, Any], params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    kwargs = {k: v for k, v in settings.items() if k != "name"}
+    name = str(settings.get("name", "adam")).lower()
+    classes = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+    if name not in classes:
+        raise RecipeError(f"Unknown optimizer {name!r} (optimizer.name); use one of {', '.join(classes)}.")
+    if "betas" in kwargs:
+        kwargs["betas"] = tuple(kwargs["betas"])
+    try:
+        return classes[name](params, **kwargs)
+    except TypeError as exc:
+        raise RecipeError(f"optimizer {name!r}: {exc}; check the optimizer.* settings.") from exc
+
+
+def resolve_run_config(
+    model_or_recipe: str | None,
+    data: str | None = None,
+    val: str | None = None,
+    overrides: dict[str, Any] | list[str] | None = None,
+    recipe: str | None = None,
+    stored: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    if model_or_recipe is None:
+        if stored is None:
+            raise RecipeError("Name a model or recipe to train (e.g. `zoo-cli train glamor_net --data SPEC`), "
+                              "or resume a run with --resume --out DIR.")
+        config = json.loads(json.dumps(stored))
+    else:
+        config = resolve_recipe(model_or_recipe, recipe)
+    config = apply_overrides(config, overrides)
+    if data is not None:
+        config["data"]["train"] = data
+    if val is not None:
+        config["data"]["val"] = val
+    if not config["data"].get("train"):
+        raise RecipeError("No training data: pass --data SPEC (e.g. caer_s:/data/CAER-S, or synth_caer).")
+    if config["amp"] not in ("none", "bf16", "fp16"):
+        raise RecipeError(f"amp must be none, bf16 or fp16, got {config['amp']!r}.")
+    return config
+
+
+def train(
+    model_or_recipe: str | None = None,
+    data: str | None = None,
+    val: str | None = None,
+    out: str | os.PathLike | None = None,
+    overrides: dict[str, Any] | list[str] | None = None,
+    recipe: str | None = None,
+    resume: bool = False,
+) -> TrainResult:
+    """Train a model from a recipe or preset (``zoo-cli train``); see :mod:`zoo.training.recipes` for settings.
+
+    ``out`` defaults to ``runs/<recipe or model>``. ``resume=True`` continues from
+    ``OUT/checkpoints/last``; a directory that already holds a checkpoint is never overwritten otherwise.
+    """
+    out = Path(out) if out is not None else None
+    stored = None
+    if out is not None and (out / RUN_CONFIG).exists():
+        stored = json.loads((out / RUN_CONFIG).read_text())
+    config = resolve_run_config(model_or_recipe, data, val, overrides, recipe, stored if resume else None)
+    if out is None:
+        out = Path("runs") / str(config["recipe"] if config["recipe"] != "default" else config["model"]).replace(
+            ":", "_").replace("/", "_")
+    checkpoint_dir = out / LAST_CHECKPOINT
+    found = ckpt.find_checkpoint(checkpoint_dir)
+    if resume:
+        if found is None:
+            raise ckpt.CheckpointError(f"--resume: {checkpoint_dir} does not exist; train without --resume.")
+        if stored is not None:
+            changed = sorted(k for k in config if k not in RESUMABLE_CHANGES and config.get(k) != stored.get(k))
+            if changed:
+                raise ckpt.CheckpointError(
+                    f"--resume: settings {', '.join(changed)} differ from {out / RUN_CONFIG}; a resumed run "
+                    f"must use the same config (only {', '.join(RESUMABLE_CHANGES)} may change)."
+                )
+    elif found is not None:
+        raise ZooError(f"{out} already holds a training run ({found}). Pass --resume to continue it, or choose "
+                       f"another --out.")
+    return _Run(config, out, found if resume else None).fit()
+
+
+class _Run:
+    def __init__(self, config: dict[str, Any], out: Path, resume_from: Path | None) -> None:
+        self.config = config
+        self.out = out
+        self.resume_from = resume_from
+
+    # ------------------------------------------------------------------ setup
+    def _setup(self) -> None:
+        from zoo.data import open_dataset
+        from zoo.factory import create
+        from zoo.model import build_target
+
+        cfg = self.config
+        self.info = D.setup(cfg["device"])
+        self.device = self.info.device
+        if self.config["amp"] == "fp16" and self.device.type != "cuda":
+            raise RecipeError("amp=fp16 needs a CUDA device; use amp=bf16 or amp=none on CPU.")
+        set_deterministic(bool(cfg["deterministic"]))
+        seed_everything(int(cfg["seed"]))
+        model = create(cfg["model"], **cfg["model_args"])
+        streams = model.config.streams
+        data_cfg = model.config.data
+        options = dict(cfg["data"].get("options") or {})
+        spec = cfg["data"]["train"]
+        self.train_ds = open_dataset(spec, cfg["data"]["train_split"], data_config=data_cfg, train=True,
+                                     streams=streams, **options)
+        self.val_spec = cfg["data"].get("val") or spec
+        self.val_ds = open_dataset(self.val_spec, cfg["data"]["val_split"], data_config=data_cfg, train=False,
+                                   streams=streams, **options)
+        check_dataset_matches(self.train_ds, model, spec)
+        check_dataset_matches(self.val_ds, model, self.val_spec)
+        if model.config.label_names is None:
+            model.config.label_names = tuple(self.train_ds.label_names)
+        target_extra = {}
+        targs = model.config.target_args
+        if targs.get("class_weights") == "balanced" and "class_counts" not in targs:
+            counts = torch.bincount(torch.as_tensor(self.train_ds.labels).long(), minlength=model.config.num_classes)
+            target_extra["class_counts"] = counts.tolist()
+        self.target = build_target(model.config, model.feature_dim, num_samples=len(self.train_ds),
+                                   **target_extra)
+        # same initial weights on every rank; from here on each rank draws its own dropout / augmentation
+        seed_everything(int(cfg["seed"]) + self.info.rank)
+        memory_format = torch.channels_last if cfg["channels_last"] else torch.contiguous_format
+        self.memory_format = memory_format
+        self.model = model.to(self.device, memory_format=memory_format)
+        self.target = self.target.to(self.device)
+        self.target.prepare(self.train_ds, self.model)
+        self.train_data = self.target.wrap_dataset(self.train_ds)
+
+        world = self.info.world_size
+        if int(cfg["batch_size"]) % world:
+            raise RecipeError(f"batch_size {cfg['batch_size']} is the global batch and must divide evenly over "
+                              f"{world} processes.")
+        self.rank_batch = int(cfg["batch_size"]) // world
+        per_rank = math.ceil(len(self.train_data) / world)  # DistributedSampler pads to equal shares
+        self.steps_per_epoch = per_rank // self.rank_batch if cfg["drop_last"] else math.ceil(per_rank / self.rank_batch)
+        if cfg["max_steps_per_epoch"]:
+            self.steps_per_epoch = min(self.steps_per_epoch, int(cfg["max_steps_per_epoch"]))
+
+        seen: set[int] = set()
+        params = []
+        for p in [*self.model.parameters(), *self.target.shared_parameters()]:
+            if p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                params.append(p)
+        self.main_params = params
+        self.optimizer = build_optimizer(cfg["optimizer"], params)
+        self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
+        self.target_optimizers = list(self.target.make_optimizers())
+        self.target_params = [p for p in self.target.parameters() if p.requires_grad]
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg["amp"] == "fp16")
+
+        self.forward_model: nn.Module = self.model
+        if self.info.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            self.forward_model = DDP(self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
+        if cfg["compile"]:
+            self.forward_model = torch.compile(self.forward_model)
+
+        self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
+        self.best_value: float | None = None
+        self.best_epoch: int | None = None
+        self.bad_epochs = 0
+        self.partial: dict[str, Any] | None = None
+        self.history: list[dict[str, Any]] = []
+        self.writer = None
+
+    # ------------------------------------------------------------------ checkpoints
+    def _checkpoint_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        tensors.update({f"target.{k}": v for k, v in self.target.state_dict().items()})
+        opt_meta = []
+        for i, opt in enumerate([self.optimizer, *self.target_optimizers]):
+            t, m = ckpt.flatten_optimizer(opt.state_dict(), f"optim.{i}")
+            tensors.update(t)
+            opt_meta.append(m)
+        rng_tensors, rng_meta = ckpt.rng_state()
+        tensors.update(rng_tensors)
+        meta = {
+            "epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
+            "best_value": self.best_value, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
+            "partial_epoch": self.partial, "optimizers": opt_meta, "rng": rng_meta, "scaler": self.scaler.state_dict(),
+            "config": self.config,
+        }
+        return tensors, meta
+
+    def _save_checkpoint(self) -> None:
+        tensors, meta = self._checkpoint_state()  # every rank: RNG states are per process
+        if self.info.is_main:
+            ckpt.save_checkpoint(self.out / LAST_CHECKPOINT, tensors, meta)
+        D.barrier(self.info)
+
+    def _load_checkpoint(self, directory: Path) -> None:
+        tensors, meta = ckpt.load_checkpoint(directory)
+        try:
+            self.model.load_state_dict(ckpt.split_prefix(tensors, "model"))
+            self.target.load_state_dict(ckpt.split_prefix(tensors, "target"))
+            optimizers = [self.optimizer, *self.target_optimizers]
+            if len(meta["optimizers"]) != len(optimizers):
+                raise ValueError(f"{len(meta['optimizers'])} optimisers saved, {len(optimizers)} in this run")
+            for i, (opt, m) in enumerate(zip(optimizers, meta["optimizers"], strict=True)):
+                opt.load_state_dict(ckpt.unflatten_optimizer(tensors, m, f"optim.{i}"))
+            ckpt.set_rng_state(tensors, meta["rng"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise ckpt.CheckpointError(
+                f"{directory}: does not match this run ({exc}). Delete it to start afresh, or resume with the "
+                f"settings the run was started with ({self.out / RUN_CONFIG})."
+            ) from exc
+        if meta.get("scaler"):
+            self.scaler.load_state_dict(meta["scaler"])
+        self.epoch, self.step_in_epoch, self.global_step = meta["epoch"], meta["step_in_epoch"], meta["global_step"]
+        self.best_value, self.best_epoch, self.bad_epochs = meta["best_value"], meta["best_epoch"], meta["bad_epochs"]
+        self.partial = meta.get("partial_epoch")
+        log = self.out / METRICS_LOG
+        if log.exists():
+            lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+            self.history = [h for h in lines if h["epoch"] <= self.epoch]
+            if self.info.is_main:
+                log.write_text("".join(json.dumps(h) + "\n" for h in self.history))
+
+    # ------------------------------------------------------------------ loops
+    def _train_loader(self, epoch: int, skip_batches: int) -> DataLoader:
+        cfg = self.config
+        sampler = DistributedSampler(self.train_data, num_replicas=self.info.world_size, rank=self.info.rank,
+                                     shuffle=True, seed=int(cfg["seed"]), drop_last=bool(cfg["drop_last"]))
+        sampler.set_epoch(epoch)
+        indices = list(sampler)[skip_batches * self.rank_batch:]
+        generator = torch.Generator().manual_seed(int(cfg["seed"]) * 100_003 + epoch * 1_009 + self.info.rank)
+        return DataLoader(self.train_data, batch_size=self.rank_batch, sampler=_IndexSampler(indices),
+                          num_workers=int(cfg["num_workers"]), drop_last=bool(cfg["drop_last"]),
+                          generator=generator, pin_memory=self.device.type == "cuda")
+
+    def _autocast(self):
+        amp = self.config["amp"]
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp, torch.float32)
+        return torch.autocast(self.device.type, dtype=dtype, enabled=amp != "none")
+
+    def _set_lr(self, epoch: int) -> float:
+        schedule = self.config["schedule"]
+        factor = lr_factor(schedule, epoch, int(self.config["epochs"]))
+        min_lr = float(schedule.get("min_lr") or 0.0)
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
+            group["lr"] = max(base * factor, min_lr)
+        return self.optimizer.param_groups[0]["lr"]
+
+    def _train_epoch(self, epoch: int) -> dict[str, Any]:
+        cfg = self.config
+        self.model.train()
+        self.target.train()
+        lr = self._set_lr(epoch)
+        start_step = self.step_in_epoch
+        loader = self._train_loader(epoch, start_step)
+        # running sums of a partly done epoch come back from the checkpoint, so its logged means are exact
+        partial = self.partial or {"total": 0.0, "terms": {}, "count": 0}
+        total = torch.tensor(partial["total"], dtype=torch.float64, device=self.device)
+        terms: dict[str, Any] = {k: torch.tensor(v, dtype=torch.float64, device=self.device)
+                                 for k, v in partial["terms"].items()}
+        count = int(partial["count"])
+        self.partial = None
+        bar = _progress(self.steps_per_epoch, f"epoch {epoch + 1}/{cfg['epochs']}",
+                        enabled=bool(cfg["progress"]) and self.info.is_main, initial=start_step)
+        every = int(cfg["checkpoint_every"] or 0)
+        for batch in loader:
+            if self.step_in_epoch >= self.steps_per_epoch:
+                break
+            loss, step_terms = self._train_step(batch, epoch)
+            total += loss.double()
+            for k, v in step_terms.items():
+                terms[k] = terms.get(k, 0.0) + v.detach().double()
+            count += 1
+            self.step_in_epoch += 1
+            self.global_step += 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{total.item() / count:.4f}", lr=f"{lr:.2e}")
+            if every and self.global_step % every == 0 and self.step_in_epoch < self.steps_per_epoch:
+                self.partial = {"total": float(total), "terms": {k: float(v) for k, v in terms.items()},
+                                "count": count}
+                self._save_checkpoint()
+                self.partial = None
+        if bar is not None:
+            bar.close()
+        count_t = torch.tensor(float(max(count, 1)), dtype=torch.float64, device=self.device)
+        mean_loss = D.all_reduce_mean(total / count_t, self.info)
+        result = {"train_loss": float(mean_loss), "lr": lr}
+        for k, v in terms.items():
+            result[f"train_{k}"] = float(D.all_reduce_mean(torch.as_tensor(v, device=self.device) / count_t, self.info))
+        return result
+
+    def _train_step(self, batch: dict[str, Any], epoch: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        batch = to_device(batch, self.device, self.memory_format)
+        with self._autocast():
+            output = self.forward_model(face=batch.get("face"), context=batch.get("context"))
+            result = self.target(output, batch, self.model)
+        loss = result.loss
+        bad = torch.tensor(0.0 if torch.isfinite(loss.detach()).all() else 1.0, device=self.device)
+        if float(D.all_reduce_sum(bad, self.info)) > 0:
+            last = ckpt.find_checkpoint(self.out / LAST_CHECKPOINT)
+            raise NonFiniteLossError(
+                f"The training loss became {loss.item()} at epoch {epoch + 1}, step {self.step_in_epoch + 1} "
+                f"(global step {self.global_step + 1}); the run stopped without taking that step. "
+                + (f"The last good checkpoint is {last} (resume with --resume after changing the settings). "
+                   if last else "No checkpoint had been written yet. ")
+                + "Lower the learning rate (optimizer.lr=...), set grad_clip=1.0, or use amp=none."
+            )
+        for opt in (self.optimizer, *self.target_optimizers):
+            opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        D.average_gradients(self.target_params, self.info)
+        if self.config["grad_clip"]:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.main_params, float(self.config["grad_clip"]))
+        self.scaler.step(self.optimizer)
+        for opt in self.target_optimizers:
+            self.scaler.step(opt)
+        self.scaler.update()
+        self.target.after_step()
+        if self.info.enabled:
+            self.target.sync_state()
+        return loss.detach(), result.terms
+
+    # ------------------------------------------------------------------ main
+    def fit(self) -> TrainResult:
+        self._setup()
+        try:
+            return self._fit()
+        finally:
+            if self.writer is not None:
+                self.writer.close()
+            D.teardown(self.info)
+
+    def _fit(self) -> TrainResult:
+        cfg = self.config
+        out = self.out
+        if self.info.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / RUN_CONFIG).write_text(json.dumps(cfg, indent=2) + "\n")
+            if self.resume_from is None and (out / METRICS_LOG).exists():
+                (out / METRICS_LOG).unlink()
+        if self.resume_from is not None:
+            self._load_checkpoint(self.resume_from)
+        if cfg["tensorboard"] and self.info.is_main:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as exc:
+                raise ZooError("tensorboard=true needs the tensorboard package: pip install tensorboard") from exc
+            self.writer = SummaryWriter(str(out / "tensorboard"))
+        monitor = cfg["monitor"]
+        patience = cfg["early_stopping"]
+        stopped_early = False
+        val_loader = eval_loader(self.val_ds, int(cfg["eval_batch_size"] or cfg["batch_size"]), self.info,
+                                 int(cfg["num_workers"]))
+        while self.epoch < int(cfg["epochs"]):
+            if patience is not None and self.bad_epochs >= int(patience):
+                stopped_early = True
+                break
+            epoch = self.epoch
+            started = time.time()
+            train_stats = self._train_epoch(epoch)
+            val = run_evaluation(self.model, val_loader, self.info, self._autocast, self.memory_format,
+                                 self.model.config.num_classes, self.model.label_names)
+            if monitor not in val:
+                raise RecipeError(f"monitor {monitor!r} is not a validation metric; use one of "
+                                  f"{', '.join(k for k, v in val.items() if isinstance(v, float))}.")
+            value = float(val[monitor])
+            improved = self.best_value is None or value > self.best_value
+            if improved:
+                self.best_value, self.best_epoch, self.bad_epochs = value, epoch + 1, 0
+                if self.info.is_main:
+                    from zoo.hub import save_pretrained
+
+                    save_pretrained(self.model, out / BEST_DIR)
+            else:
+                self.bad_epochs += 1
+            line = {"epoch": epoch + 1, "global_step": self.global_step, **train_stats, "val": val,
+                    "best": improved, "time_s": round(time.time() - started, 3)}
+            self.history.append(line)
+            if self.info.is_main:
+                with open(out / METRICS_LOG, "a") as fh:
+                    fh.write(json.dumps(line) + "\n")
+                if self.writer is not None:
+                    self.writer.add_scalar("train/loss", train_stats["train_loss"], epoch + 1)
+                    self.writer.add_scalar("train/lr", train_stats["lr"], epoch + 1)
+                    for k in ("accuracy", "balanced_accuracy", "macro_f1"):
+                        self.writer.add_scalar(f"val/{k}", val[k], epoch + 1)
+                if cfg["progress"]:
+                    print(f"epoch {epoch + 1}: loss {train_stats['train_loss']:.4f}  val {monitor} {value:.4f}"
+                          + ("  (best)" if improved else ""), flush=True)
+            self.epoch, self.step_in_epoch = epoch + 1, 0
+            self._save_checkpoint()
+        eval_metrics: dict[str, Any] = {}
+        if self.info.is_main and (out / BEST_DIR).exists():
+            eval_metrics = evaluate(f"local-dir:{out / BEST_DIR}", self.val_spec,
+                                    split=cfg["data"]["val_split"], batch_size=int(cfg["eval_batch_size"] or
+                                                                                   cfg["batch_size"]),
+                                    device=str(self.device), options=cfg["data"].get("options"),
+                                    amp=cfg["amp"], _dist=D.DistInfo(device=self.device))
+            eval_metrics["best_epoch"] = self.best_epoch
+            (out / EVAL_JSON).write_text(json.dumps(eval_metrics, indent=2) + "\n")
+        D.barrier(self.info)
+        best = next((h["val"] for h in self.history if h["epoch"] == self.best_epoch), {})
+        return TrainResult(out, self.best_epoch, best, self.history, stopped_early, eval_metrics)
+
+
+def check_dataset_matches(dataset: Any, model: nn.Module, spec: str) -> None:
+    cfg = model.config
+    if int(dataset.num_classes) != cfg.num_classes:
+        raise ZooError(
+            f"Dataset {spec!r} has {dataset.num_classes} classes ({', '.join(dataset.label_names)}) but the model "
+            f"has {cfg.num_classes}; pass num_classes={dataset.num_classes} (and label_names) as overrides."
+        )
+    if cfg.label_names is not None and tuple(cfg.label_names) != tuple(dataset.label_names):
+        raise ZooError(
+            f"Dataset {spec!r} orders its classes {list(dataset.label_names)} but the model expects "
+            f"{list(cfg.label_names)}; training would mislabel them. Override label_names (e.g. "
+            f"'label_names={json.dumps(list(dataset.label_names))}') or use a model of this dataset's family."
+        )
+
+
+def to_device(batch: dict[str, Any], device: torch.device, memory_format=torch.contiguous_format) -> dict[str, Any]:
+    moved = {}
+    for key, value in batch.items():
+        if isinstance(value, torch.Tensor):
+            value = value.to(device, non_blocking=True)
+            if value.ndim == 4:
+                value = value.contiguous(memory_format=memory_format)
+        moved[key] = value
+    return moved
+
+
+def eval_loader(dataset: Any, batch_size: int, info: D.DistInfo, num_workers: int = 0) -> DataLoader:
+    """Each rank takes indices ``rank::world`` (no padding, so no sample counts twice)."""
+    indices = list(range(info.rank, len(dataset), info.world_size))
+    return DataLoader(dataset, batch_size=batch_size, sampler=_IndexSampler(indices), num_workers=num_workers)
+
+
+@torch.no_grad()
+def run_evaluation(model: nn.Module, loader: DataLoader, info: D.DistInfo, autocast, memory_format,
+                   num_classes: int, label_names: tuple[str, ...]) -> dict[str, Any]:
+    """Metrics over the whole loader, gathered from every rank."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    index, labels, logits, refs = [], [], [], []
+    for batch in loader:
+        batch = to_device(batch, device, memory_format)
+        with autocast():
+            output = model(face=batch.get("face"), context=batch.get("context"))
+        logits.append(output.logits.float().cpu())
+        labels.append(batch["label"].cpu())
+        index.append(batch["index"].cpu() if "index" in batch else torch.arange(len(batch["label"])))
+        if DISTRIBUTION_KEY in batch:
+            refs.append(batch[DISTRIBUTION_KEY].float().cpu())
+    model.train(was_training)
+    local = (torch.cat(index), torch.cat(labels), torch.cat(logits), torch.cat(refs) if refs else None)
+    parts = D.gather_objects(local, info)
+    index = torch.cat([p[0] for p in parts])
+    order = index.argsort()
+    labels = torch.cat([p[1] for p in parts])[order]
+    logits = torch.cat([p[2] for p in parts])[order]
+    metrics = classification_metrics(labels, logits.argmax(1), num_classes, label_names)
+    if parts[0][3] is not None:
+        metrics.update(distribution_metrics(logits.softmax(1), torch.cat([p[3] for p in parts])[order]))
+    return metrics
+
+
+def evaluate(
+    model: Any,
+    data: str,
+    split: str = "val",
+    batch_size: int = 64,
+    device: str = "auto",
+    options: dict[str, Any] | None = None,
+    amp: str = "none",
+    _dist: D.DistInfo | None = None,
+) -> dict[str, Any]:
+    """Validation metrics of ``model`` (an EmotionModel, a preset, ``local-dir:DIR``) on dataset ``data``."""
+    from zoo.data import open_dataset
+    from zoo.factory import create
+
+    info = _dist or D.DistInfo(device=torch.device(device if device != "auto" else
+                                                   ("cuda" if torch.cuda.is_available() else "cpu")))
+    model_obj = create(model) if isinstance(model, str) else model
+    model_obj = model_obj.to(info.device)
+    dataset = open_dataset(data, split, data_config=model_obj.config.data, train=False,
+                           streams=model_obj.config.streams, **(options or {}))
+    check_dataset_matches(dataset, model_obj, data)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp, torch.float32)
+
+    def autocast():
+        return torch.autocast(info.device.type, dtype=dtype, enabled=amp != "none")
+
+    loader = eval_loader(dataset, batch_size, info)
+    metrics = run_evaluation(model_obj, loader, info, autocast, torch.contiguous_format,
+                             model_obj.config.num_classes, model_obj.label_names)
+    return {**metrics, "dataset": data, "split": split, "model": model if isinstance(model, str) else None}
+
+
+def _progress(total: int, desc: str, enabled: bool, initial: int = 0):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, initial=initial, leave=False, dynamic_ncols=True)

@@ -1,0 +1,281 @@
+"""Training recipes: each paper's training setup as data, overridable key by key.
+
+A recipe is a partial run config merged over :data:`DEFAULTS`. Sources (methods.md):
+
+* CAER-Net-S §1.4 — ndkhanh360 ``normal_config.json`` (the port's final set) and the "original model" set;
+  the paper's ÷10-every-4-epochs schedule with the inferred lr 5e-3;
+* GLAMOR-Net §2.3 — SGD 5e-4, momentum 0.9, batch 4, ×0.1 at epochs 25 and 40 floored at 1e-5, 60 epochs;
+* LDLVA §3.3 — Adam (ε 1e-7) with the per-config lr, milestones, λ settings and class weights.
+
+``augmentation`` records what each paper's pipeline does; the dataset readers implement it for
+``train=True`` (methods.md §1.3, §2.2, §3.3), and ``data.options`` passes any extra reader option.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from typing import Any
+
+from zoo.registry import ZooError
+
+
+class RecipeError(ZooError, ValueError):
+    """An unknown recipe or an override that names no setting."""
+
+
+DEFAULTS: dict[str, Any] = {
+    "recipe": "default",
+    "model": None,
+    "model_args": {},
+    "data": {"train": None, "val": None, "train_split": "train", "val_split": "val", "options": {}},
+    "optimizer": {"name": "adam", "lr": 1e-3},
+    # lr(epoch) = lr · factor(epoch), factor from name: constant | step | multistep | cosine; then max(., min_lr)
+    "schedule": {"name": "constant", "step_size": None, "milestones": [], "gamma": 0.1, "min_lr": 0.0,
+                 "warmup_epochs": 0},
+    "batch_size": 32,
+    "eval_batch_size": None,
+    "epochs": 10,
+    "max_steps_per_epoch": None,
+    "drop_last": False,
+    "early_stopping": None,  # patience in epochs without improvement of `monitor`
+    "monitor": "accuracy",
+    "grad_clip": None,  # max global L2 norm
+    "seed": 0,
+    "deterministic": False,
+    "amp": "none",  # none | bf16 | fp16 (fp16 needs CUDA)
+    "channels_last": False,
+    "compile": False,
+    "device": "auto",
+    "num_workers": 0,
+    "checkpoint_every": None,  # also checkpoint every N optimiser steps (always at each epoch end)
+    "progress": True,
+    "tensorboard": False,
+    "augmentation": None,
+}
+
+_CAER_AUG = {"face": "resize 96", "context": "resize 128x171, random crop 112 (centre crop at test)",
+             "flip": False, "colour": False, "source": "methods.md §1.3 (ndkhanh360)"}
+_GLAMOR_AUG = {"face": "random horizontal flip, random rotation ±20° (nearest fill)",
+               "context": "face masked black, resize 128x171, random crop 112 (fixed [8:120, 29:141] at test)",
+               "source": "methods.md §2.2"}
+_LDLVA_AUG = {"face": "resize, random flip, zero-pad, random crop, random erasing p=0.5 area 0.02-0.3",
+              "source": "methods.md §3.3"}
+_LDLVA_TARGET = {"num_neighbors": 8, "gamma": 0.01, "lamb_lr": 10.0}
+
+RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
+    "caer_net_s": ("CAER-Net-S, ndkhanh360 normal_config.json (final): SGD Nesterov 1e-2, StepLR(15, 0.5), "
+                   "batch 128, 150 epochs, early stop 40, seed 123", {
+        "model": "caer_net_s",
+        "optimizer": {"name": "sgd", "lr": 1e-2, "momentum": 0.9, "nesterov": True, "weight_decay": 0.0},
+        "schedule": {"name": "step", "step_size": 15, "gamma": 0.5},
+        "batch_size": 128, "epochs": 150, "early_stopping": 40, "seed": 123, "augmentation": _CAER_AUG}),
+    "caer_net_s_original": ("CAER-Net-S 'original model' config (ndkhanh360 @a4d9f75): SGD Nesterov 5e-3, "
+                            "StepLR(15, 0.5), batch 32, 80 epochs, early stop 40", {
+        "model": "caer_net_s_port",
+        "optimizer": {"name": "sgd", "lr": 5e-3, "momentum": 0.9, "nesterov": True, "weight_decay": 0.0},
+        "schedule": {"name": "step", "step_size": 15, "gamma": 0.5},
+        "batch_size": 32, "epochs": 80, "early_stopping": 40, "seed": 123, "augmentation": _CAER_AUG}),
+    "caer_net_s_paper": ("CAER-Net-S paper schedule: lr ÷10 every 4 epochs from 5e-3 (lr inferred, §1.4)", {
+        "model": "caer_net_s",
+        "optimizer": {"name": "sgd", "lr": 5e-3, "momentum": 0.9, "nesterov": True},
+        "schedule": {"name": "step", "step_size": 4, "gamma": 0.1},
+        "batch_size": 32, "epochs": 20, "seed": 123, "augmentation": _CAER_AUG}),
+    "glamor_net": ("GLAMOR-Net official code: SGD 5e-4 momentum 0.9, ×0.1 at epochs 25, 40 (floor 1e-5), "
+                   "batch 4, 60 epochs, best val accuracy", {
+        "model": "glamor_net",
+        "optimizer": {"name": "sgd", "lr": 5e-4, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0},
+        "schedule": {"name": "multistep", "milestones": [25, 40], "gamma": 0.1, "min_lr": 1e-5},
+        "batch_size": 4, "epochs": 60, "augmentation": _GLAMOR_AUG}),
+    "glamor_resnet18": ("GLAMOR-Net with ResNet-18 encoders, GLAMOR-Net optimisation (§2.3) at batch 32 "
+                        "(no official recipe)", {
+        "model": "glamor_resnet18",
+        "optimizer": {"name": "sgd", "lr": 5e-4, "momentum": 0.9},
+        "schedule": {"name": "multistep", "milestones": [25, 40], "gamma": 0.1, "min_lr": 1e-5},
+        "batch_size": 32, "epochs": 60, "augmentation": _GLAMOR_AUG}),
+    "ldlva_resnet18_raf": ("LDLVA config_resnet18_raf: Adam 1e-3 (ε 1e-7), ×0.1 at 10, 20, 40, batch 32, "
+                           "60 epochs, λ init 0.5, λ SGD lr 10 momentum 0", {
+        "model": "ldlva_resnet18",
+        "model_args": {"target_args": {**_LDLVA_TARGET, "lamb_init": 0.5, "lamb_momentum": 0.0}},
+        "optimizer": {"name": "adam", "lr": 1e-3, "eps": 1e-7},
+        "schedule": {"name": "multistep", "milestones": [10, 20, 40], "gamma": 0.1},
+        "batch_size": 32, "epochs": 60, "augmentation": {**_LDLVA_AUG, "pad": 8}}),
+    "ldlva_resnet50_raf": ("LDLVA config_resnet50_raf: Adam 1e-4 (ε 1e-7), ×0.1 at 10, 30, 112² input, "
+                           "batch 32, 60 epochs, λ init 0.5", {
+        "model": "ldlva_resnet50",
+        "model_args": {"target_args": {**_LDLVA_TARGET, "lamb_init": 0.5, "lamb_momentum": 0.0}},
+        "optimizer": {"name": "adam", "lr": 1e-4, "eps": 1e-7},
+        "schedule": {"name": "multistep", "milestones": [10, 30], "gamma": 0.1},
+        "batch_size": 32, "epochs": 60, "augmentation": {**_LDLVA_AUG, "pad": 4}}),
+    "ldlva_resnet18_affectnet": ("LDLVA config_resnet18_affnet: Adam 3e-4 (ε 1e-7), ×0.2 at 5, 10, 20, "
+                                 "60 epochs, λ init 0.8, λ momentum 0.9, balanced class weights", {
+        "model": "ldlva_resnet18",
+        "model_args": {"target_args": {**_LDLVA_TARGET, "lamb_init": 0.8, "lamb_momentum": 0.9,
+                                       "class_weights": "balanced"}},
+        "optimizer": {"name": "adam", "lr": 3e-4, "eps": 1e-7},
+        "schedule": {"name": "multistep", "milestones": [5, 10, 20], "gamma": 0.2},
+        "batch_size": 32, "epochs": 60, "monitor": "balanced_accuracy", "augmentation": {**_LDLVA_AUG, "pad": 8}}),
+    "fer_resnet18": ("Face-only ResNet-18 baseline: the LDLVA R18 optimisation with one-hot targets", {
+        "model": "fer_resnet18",
+        "optimizer": {"name": "adam", "lr": 1e-3, "eps": 1e-7},
+        "schedule": {"name": "multistep", "milestones": [10, 20, 40], "gamma": 0.1},
+        "batch_size": 32, "epochs": 60, "augmentation": {**_LDLVA_AUG, "pad": 8}}),
+}
+
+#: the recipe a bare preset name trains with
+PRESET_RECIPES = {
+    "caer_net_s": "caer_net_s", "caer_net_s_port": "caer_net_s_original", "glamor_net": "glamor_net",
+    "glamor_resnet18": "glamor_resnet18", "glamor_convnext_atto": "glamor_resnet18",
+    "fer_resnet18": "fer_resnet18", "ldlva_resnet18": "ldlva_resnet18_raf", "ldlva_resnet50": "ldlva_resnet50_raf",
+}
+
+SHORTHANDS = {"lr": "optimizer.lr", "optimizer": "optimizer.name", "schedule": "schedule.name",
+              "train": "data.train", "val": "data.val"}
+
+
+def list_recipes() -> dict[str, str]:
+    return {name: description for name, (description, _) in RECIPES.items()}
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def resolve_recipe(model_or_recipe: str, recipe: str | None = None) -> dict[str, Any]:
+    """The run config for a recipe name, a preset name (its default recipe) or ``local-dir:DIR``.
+
+    ``recipe`` pairs a model with another recipe's optimisation (the recipe's own model is replaced).
+    """
+    from zoo.factory import parse_model_name
+    from zoo.registry import UnknownComponentError, get_preset, split_model_name_tag
+
+    if recipe is not None:
+        if recipe not in RECIPES:
+            raise RecipeError(_unknown_recipe(recipe))
+        config = deep_merge(DEFAULTS, {**RECIPES[recipe][1], "recipe": recipe})
+        config["model"] = model_or_recipe
+        if model_or_recipe != RECIPES[recipe][1].get("model"):
+            config["model_args"] = {}
+        return config
+    if model_or_recipe in RECIPES:
+        return deep_merge(DEFAULTS, {**RECIPES[model_or_recipe][1], "recipe": model_or_recipe})
+    source, rest = parse_model_name(model_or_recipe)
+    if source is None:
+        arch, _ = split_model_name_tag(rest)
+        try:
+            get_preset(arch)
+        except UnknownComponentError:
+            raise RecipeError(_unknown_recipe(model_or_recipe)) from None
+        name = PRESET_RECIPES.get(arch)
+        if name is not None:
+            config = deep_merge(DEFAULTS, {**RECIPES[name][1], "recipe": name})
+            if RECIPES[name][1].get("model") != arch:
+                config["model_args"] = {}
+            config["model"] = model_or_recipe
+            return config
+    return deep_merge(DEFAULTS, {"model": model_or_recipe, "recipe": "default"})
+
+
+def _unknown_recipe(name: str) -> str:
+    import difflib
+
+    from zoo.registry import list_models
+
+    names = sorted(RECIPES)
+    close = difflib.get_close_matches(name, names + list_models(), n=3)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return (f"{name!r} is neither a training recipe nor a model.{hint} Recipes: {', '.join(names)}. "
+            f"Models: `zoo-cli list`; a saved model: local-dir:DIR.")
+
+
+def parse_value(text: str) -> Any:
+    """JSON when it parses (numbers, true/false/null, lists, objects), the plain string otherwise."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def apply_overrides(config: dict[str, Any], overrides: dict[str, Any] | list[str] | None) -> dict[str, Any]:
+    """Set dotted keys (``optimizer.lr=0.01``; ``optimizer=adamw`` switches the optimiser and keeps only
+    its lr; a dict replaces a whole section, ``schedule.milestones=[5,10]``, ``data.face_size`` goes to the
+    model's DataConfig via ``model_args.data.face_size``); a bare model field (``attention=ca``) goes to
+    ``model_args``. ``"key=value"`` strings are parsed with :func:`parse_value`.
+    """
+    from zoo.config import ModelConfig
+
+    if not overrides:
+        return config
+    if isinstance(overrides, list):
+        pairs = {}
+        for item in overrides:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise RecipeError(f"Override {item!r} is not KEY=VALUE (e.g. epochs=5, optimizer.lr=0.01).")
+            pairs[key.strip()] = parse_value(value)
+        overrides = pairs
+    model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    config = copy.deepcopy(config)
+    for key, value in overrides.items():
+        if not (key in ("optimizer", "schedule") and isinstance(value, dict)):
+            key = SHORTHANDS.get(key, key)
+        if key == "optimizer.name" and value != config["optimizer"].get("name"):
+            # another optimiser takes other arguments: keep only the learning rate
+            config["optimizer"] = {"lr": config["optimizer"].get("lr", DEFAULTS["optimizer"]["lr"])}
+        parts = key.split(".")
+        if parts[0] not in DEFAULTS:
+            if parts[0] in model_fields:
+                parts = ["model_args", *parts]
+            else:
+                raise RecipeError(
+                    f"Unknown setting {key!r}. Run settings: {', '.join(sorted(DEFAULTS))}; model fields "
+                    f"(set directly, e.g. attention=ca): {', '.join(sorted(model_fields))}."
+                )
+        if parts[0] == "schedule" and len(parts) == 2 and parts[1] not in DEFAULTS["schedule"]:
+            raise RecipeError(f"Unknown schedule setting {parts[1]!r}; valid: {', '.join(DEFAULTS['schedule'])}.")
+        if parts[0] == "data" and len(parts) == 2 and parts[1] not in DEFAULTS["data"]:
+            raise RecipeError(f"Unknown data setting {parts[1]!r}; valid: {', '.join(DEFAULTS['data'])} "
+                              f"(image sizes and normalisation are model settings: data.face_size -> "
+                              f"model_args.data.face_size, e.g. `model_args.data.face_size=[64,64]`).")
+        node = config
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[parts[-1]] = value
+    return config
+
+
+def lr_factor(schedule: dict[str, Any], epoch: int, total_epochs: int = 1) -> float:
+    """Multiplier of the base lr at (0-based) ``epoch``; ``min_lr`` is applied by the caller."""
+    name = schedule.get("name", "constant")
+    warmup = int(schedule.get("warmup_epochs") or 0)
+    gamma = float(schedule.get("gamma", 0.1))
+    if name == "constant":
+        factor = 1.0
+    elif name == "step":
+        step = schedule.get("step_size")
+        if not step:
+            raise RecipeError("schedule 'step' needs schedule.step_size (epochs between decays).")
+        factor = gamma ** (epoch // int(step))
+    elif name == "multistep":
+        factor = gamma ** sum(epoch >= int(m) for m in schedule.get("milestones") or [])
+    elif name == "cosine":
+        import math
+
+        total = max(1, total_epochs)
+        factor = 0.5 * (1 + math.cos(math.pi * min(epoch, total) / total))
+    else:
+        raise RecipeError(f"Unknown schedule {name!r}; use constant, step, multistep or cosine.")
+    if warmup and epoch < warmup:
+        factor *= (epoch + 1) / (warmup + 1)
+    return factor
