@@ -60,8 +60,10 @@ def update_centers(
     """Apply the official two-step centre update in place and return ``centers`` (C×V)."""
     num_classes = centers.shape[0]
     m = features.shape[0]
-    counts = torch.bincount(labels, minlength=num_classes).to(centers.dtype)
-    pull = torch.zeros_like(centers).index_add_(0, labels, weights[:, None].to(centers.dtype) * (features.to(centers.dtype) - centers[labels]))
-    centers += lr * pull / ((counts[:, None] + 1.0) * m)
+    if m > 0:
+        counts = torch.bincount(labels, minlength=num_classes).to(centers.dtype)
+        delta = weights[:, None].to(centers.dtype) * (features.to(centers.dtype) - centers[labels])
+        pull = torch.zeros_like(centers).index_add_(0, labels, delta)
+        centers += lr * pull / ((counts[:, None] + 1.0) * m)
     centers -= lr * repulsion * inter_class_gradient(centers, temperature)
     return centers
