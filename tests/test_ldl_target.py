@@ -196,6 +196,9 @@ def test_prototypes_and_missing_va_errors():
         t.prepare(ToyFaces(n=10, with_va=False), model)
     with pytest.raises(TargetStateError, match="prepare"):
         t.wrap_dataset(ToyFaces(n=10))
+    out = EmotionOutput(logits=torch.zeros(1, 3), features=torch.zeros(1, model.feature_dim))
+    with pytest.raises(TargetStateError, match="prepare"):
+        t(out, {"label": torch.tensor([0]), "index": torch.tensor([0])}, model)
 
 
 def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:

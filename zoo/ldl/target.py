@@ -302,11 +302,11 @@ class LDLVATarget(TargetBuilder):
         return out.probs.float().view(b, k, -1), out.features.float().view(b, k, -1)
 
     def forward(self, output: Any, batch: dict[str, Any], model: nn.Module | None = None) -> TargetResult:
-        if not self.is_prepared:
-            raise TargetStateError("ldl_va is not prepared: call target.prepare(train_dataset, model) before training.")
         device = self.centers.device
         labels = torch.as_tensor(batch["label"], device=device).long()
         idx = torch.as_tensor(batch["index"], device=device).long()
+        if self.num_samples == 0 or bool((self.neighbors[idx, 0] < 0).any()):  # only this batch's rows: cheap
+            raise TargetStateError("ldl_va is not prepared: call target.prepare(train_dataset, model) before training.")
         features = output.features.float()
         nb = self.neighbors[idx]
         nb_probs, nb_feats = self._neighbor_outputs(batch, nb, model)
