@@ -56,7 +56,7 @@ class Setup:
             data={"face_size": (args.size, args.size)}, target=target_name,
         ).to(self.device)
         ds = RandomFaces(args.samples, args.size, 7)
-        extra = {"neighbor_mode": mode, "k": args.k, "batch_size": args.batch} if target_name == "ldl_va" else {}
+        extra = {"neighbor_mode": mode, "num_neighbors": args.k, "batch_size": args.batch} if target_name == "ldl_va" else {}
         self.target = zoo.build_target(self.model.config, self.model.feature_dim, num_samples=len(ds), **extra)
         self.target.to(self.device).prepare(ds, self.model)
         wrapped = self.target.wrap_dataset(ds)

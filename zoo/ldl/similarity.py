@@ -5,12 +5,15 @@
 * calibration ``ζ = sigmoid(g([v_i, v_k]))`` with the official ``AdaptiveSimNet`` sizes
   ``2D → 512 → BN → ReLU → 256 → BN → ReLU → 1`` (He-normal kernels); the official code clamps the logit at
   -1.3 before the sigmoid (ζ ∈ [0.214, 1]): ``clamp_min=-1.3``; the paper has no clamp (default None).
+  Under torch.distributed its BatchNorm statistics span all ranks' pairs, so DDP matches one process.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from zoo.ldl.distributed import GlobalBatchNorm1d
 
 SIMILARITY_KINDS = ("gaussian", "l1")
 
@@ -33,10 +36,10 @@ class CalibrationNet(nn.Module):
         h1, h2 = hidden
         self.net = nn.Sequential(
             nn.Linear(2 * feature_dim, h1),
-            nn.BatchNorm1d(h1),
+            GlobalBatchNorm1d(h1),
             nn.ReLU(inplace=True),
             nn.Linear(h1, h2),
-            nn.BatchNorm1d(h2),
+            GlobalBatchNorm1d(h2),
             nn.ReLU(inplace=True),
             nn.Linear(h2, 1),
         )

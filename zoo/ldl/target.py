@@ -9,7 +9,7 @@ code ``src/train.py::train_step`` (methods.md §3.2). Per central sample i with 
 * ``d = (1 - λ_i) l + λ_i d̃`` with the paper's *uncertainty* λ_i ∈ [0, 1].
   **The official code's λ is the confidence in the given label**: it stores a logit θ_i per sample
   (``confidence_logit``), uses ``y = sigmoid(θ) l + (1 - sigmoid(θ)) d̃``, so the paper's λ = 1 - sigmoid(θ).
-  θ starts at ``confidence_init`` (0.5 RAF-DB, 0.8 AffectNet) and is trained by its own SGD (lr 10, momentum
+  θ starts at ``lamb_init`` (0.5 RAF-DB, 0.8 AffectNet) and is trained by its own SGD (lr 10, momentum
   0 RAF-DB / 0.9 AffectNet) that, like TF's sparse momentum, only touches the rows of the current batch;
 * ``L = L_cls + γ L_D``, ``L_cls = mean_i w_{l_i} Σ_c -d_ic log p_ic`` (w: class weights, 1 by default),
   γ = 0.01; L_D and the centre update in :mod:`zoo.ldl.discriminative`.
@@ -50,11 +50,6 @@ from zoo.ldl.similarity import SIMILARITY_KINDS, CalibrationNet, local_similarit
 from zoo.registry import ZooError
 
 NEIGHBOR_MODES = ("online", "memory_bank")
-#: per-sample state (first dimension = number of training samples), restored with any N from a checkpoint
-_PER_SAMPLE = (
-    "confidence_logit", "lambda_momentum", "labels", "neighbors", "similarity",
-    "last_target", "bank_probs", "bank_features", "bank_filled",
-)
 
 
 class TargetStateError(ZooError, RuntimeError):
@@ -65,8 +60,8 @@ class LambdaSGD(torch.optim.Optimizer):
     """SGD with momentum for the per-sample confidence logits, updating only the rows in the gradient.
 
     Like TF's sparse ``SGD(momentum)`` on a gathered ``tf.Variable`` (the official λ optimiser): rows not in
-    the batch keep their value and their momentum. The momentum lives in the builder (``lambda_momentum``),
-    so it is saved with the builder and synchronised across ranks. The gradient is consumed (set to None).
+    the batch (rows with a zero gradient) keep their value and their momentum. The momentum lives in the
+    builder (``lambda_momentum``), so it is saved with the builder and synchronised across ranks. The gradient is consumed (set to None).
     """
 
     def __init__(self, owner: LDLVATarget, lr: float, momentum: float) -> None:
@@ -81,8 +76,12 @@ class LambdaSGD(torch.optim.Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                grad = p.grad.coalesce() if p.grad.is_sparse else p.grad.to_sparse(1).coalesce()
-                rows, values = grad.indices()[0], grad.values()
+                if p.grad.is_sparse:
+                    grad = p.grad.coalesce()
+                    rows, values = grad.indices()[0], grad.values()
+                else:  # the rows of this step's batch (of every rank, once the engine all-reduced the gradient)
+                    rows = torch.nonzero((p.grad != 0).any(dim=1)).flatten()
+                    values = p.grad[rows]
                 buf[rows] = group["momentum"] * buf[rows] + values
                 p[rows] -= group["lr"] * buf[rows]
                 p.grad = None
@@ -125,7 +124,7 @@ class LDLVATarget(TargetBuilder):
         num_classes: int,
         feature_dim: int,
         num_samples: int | None = None,
-        k: int = 8,
+        num_neighbors: int = 8,
         neighbor_mode: str = "online",
         auxiliary: str | torch.Tensor = "dataset",
         teacher_checkpoint: str | None = None,
@@ -134,9 +133,9 @@ class LDLVATarget(TargetBuilder):
         similarity_scale: float = 0.5,
         calibration_hidden: Sequence[int] = (512, 256),
         calibration_clamp: float | None = None,
-        confidence_init: float = 0.5,
-        lambda_lr: float = 10.0,
-        lambda_momentum: float = 0.0,
+        lamb_init: float = 0.5,
+        lamb_lr: float = 10.0,
+        lamb_momentum: float = 0.0,
         gamma: float = 0.01,
         center_lr: float = 0.5,
         center_repulsion: float = 0.1,
@@ -158,11 +157,11 @@ class LDLVATarget(TargetBuilder):
             raise ValueError(f"bank_dtype must be 'float32', 'float16' or 'bfloat16', got {bank_dtype!r}.")
         if not feature_dim:
             raise ValueError("ldl_va needs the model's feature dimension (feature_dim) for the calibration net.")
-        self.num_classes, self.feature_dim, self.k = int(num_classes), int(feature_dim), int(k)
+        self.num_classes, self.feature_dim, self.k = int(num_classes), int(feature_dim), int(num_neighbors)
         self.neighbor_mode, self.auxiliary = neighbor_mode, auxiliary
         self.teacher_checkpoint, self.va_prototypes = teacher_checkpoint, va_prototypes
         self.similarity_kind, self.similarity_scale = similarity, float(similarity_scale)
-        self.confidence_init, self.lambda_lr, self.lambda_momentum_coef = float(confidence_init), float(lambda_lr), float(lambda_momentum)
+        self.lamb_init, self.lamb_lr, self.lamb_momentum = float(lamb_init), float(lamb_lr), float(lamb_momentum)
         self.gamma, self.center_lr, self.center_repulsion = float(gamma), float(center_lr), float(center_repulsion)
         self.repulsion_temperature, self.discriminative_neighbors = repulsion_temperature, bool(discriminative_neighbors)
         self.bank_dtype = getattr(torch, bank_dtype)
@@ -181,7 +180,7 @@ class LDLVATarget(TargetBuilder):
     def _allocate(self, n: int) -> None:
         bank_rows = n if self.neighbor_mode == "memory_bank" else 0
         device = self.centers.device
-        self.confidence_logit.data = torch.full((n, 1), self.confidence_init, device=device)
+        self.confidence_logit.data = torch.full((n, 1), self.lamb_init, device=device)
         self.register_buffer("lambda_momentum", torch.zeros(n, 1, device=device))
         self.register_buffer("labels", torch.full((n,), -1, dtype=torch.long, device=device))
         self.register_buffer("neighbors", torch.full((n, self.k), -1, dtype=torch.long, device=device))
@@ -211,7 +210,7 @@ class LDLVATarget(TargetBuilder):
         return self.calibration.parameters()
 
     def make_optimizers(self) -> list[torch.optim.Optimizer]:
-        return [LambdaSGD(self, self.lambda_lr, self.lambda_momentum_coef)]
+        return [LambdaSGD(self, self.lamb_lr, self.lamb_momentum)]
 
     # ------------------------------------------------------------------------------------- preparation
     def prepare(self, dataset: Any, model: nn.Module) -> None:
@@ -264,7 +263,7 @@ class LDLVATarget(TargetBuilder):
         idx, probs, feats = predict_dataset(model, dataset, self.batch_size, self.num_workers, indices=shard)
         self._write_bank(idx.to(self.bank_filled.device), probs, feats)
         if world > 1:
-            rows, (p, f) = distributed.gather_rows(idx.to(self.bank_probs.device), self.bank_probs[idx], self.bank_features[idx])
+            rows, p, f = distributed.gather_rows(idx.to(self.bank_probs.device), self.bank_probs[idx], self.bank_features[idx])
             self._write_bank(rows, p, f)
 
     @torch.no_grad()
@@ -313,7 +312,7 @@ class LDLVATarget(TargetBuilder):
 
         contribution = self.calibration(features, nb_feats.detach()) * self.similarity[idx]
         aggregated = (contribution[..., None] * nb_probs.detach()).sum(1) / contribution.sum(1, keepdim=True)
-        confidence = torch.sigmoid(F.embedding(idx[:, None], self.confidence_logit, sparse=True)[:, 0])  # B×1
+        confidence = torch.sigmoid(self.confidence_logit[idx])  # B×1; a dense gradient, all-reducible under NCCL
         onehot = F.one_hot(labels, self.num_classes).float()
         target = confidence * onehot + (1.0 - confidence) * aggregated  # = (1-λ) l + λ d̃, λ = 1 - confidence
 
@@ -348,7 +347,7 @@ class LDLVATarget(TargetBuilder):
         """Class-centre update from the last batch (methods.md §3.2, "Class centers")."""
         if self._pending is None:
             return
-        feats, labels, weights = self._pending
+        feats, labels, weights = distributed.gather_rows(*self._pending)  # the global batch under DDP
         update_centers(self.centers, feats, labels, weights, self.center_lr, self.center_repulsion, self.repulsion_temperature)
         self._pending = None
 
@@ -363,7 +362,7 @@ class LDLVATarget(TargetBuilder):
         tensors = [self.confidence_logit.data[idx], self.lambda_momentum[idx], self.last_target[idx]]
         if self.neighbor_mode == "memory_bank":
             tensors += [self.bank_probs[idx], self.bank_features[idx]]
-        rows, gathered = distributed.gather_rows(idx, *tensors)
+        rows, *gathered = distributed.gather_rows(idx, *tensors)
         self.confidence_logit.data[rows] = gathered[0]
         self.lambda_momentum[rows] = gathered[1]
         self.last_target[rows] = gathered[2]
@@ -396,5 +395,5 @@ class LDLVATarget(TargetBuilder):
 
 
 def confidence_logit_for(uncertainty: float) -> float:
-    """The ``confidence_init`` that starts the paper's λ at ``uncertainty``."""
+    """The ``lamb_init`` (official confidence logit) that starts the paper's λ at ``uncertainty``."""
     return math.log((1.0 - uncertainty) / uncertainty)
