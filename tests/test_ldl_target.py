@@ -12,7 +12,7 @@ from torch import nn
 import zoo
 from zoo.ldl.auxiliary import VA_PROTOTYPES, prototypes_for
 from zoo.ldl.knn import nearest_neighbors
-from zoo.ldl.target import LDLVATarget, NeighborImages, TargetStateError
+from zoo.ldl.target import LDLVATarget, NeighborImages, TargetStateError, readout_from_state_dict
 from zoo.model import EmotionOutput
 
 
@@ -161,6 +161,9 @@ def test_state_round_trips_through_safetensors(tmp_path, mode):
     restored.prepare(ds, model)  # keeps the restored neighbours, λ and bank
     for key, value in t.state_dict().items():
         assert torch.equal(restored.state_dict()[key], value), key
+    saved = readout_from_state_dict({f"target.{k}": v for k, v in t.state_dict().items()}, prefix="target.")
+    for key, value in t.readout().items():
+        assert torch.equal(saved[key], value), key
     with pytest.raises(TargetStateError, match="24 training samples"):
         restored.prepare(ToyFaces(n=30), model)
 

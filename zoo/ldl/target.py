@@ -33,7 +33,6 @@ workers do not matter; :meth:`sync_state` keeps them and the centres equal acros
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -50,6 +49,10 @@ from zoo.ldl.similarity import SIMILARITY_KINDS, CalibrationNet, local_similarit
 from zoo.registry import ZooError
 
 NEIGHBOR_MODES = ("online", "memory_bank")
+
+
+class TargetConfigError(ZooError, ValueError):
+    """An ldl_va setting (``target_args``) that cannot be used; the message names it."""
 
 
 class TargetStateError(ZooError, RuntimeError):
@@ -150,13 +153,13 @@ class LDLVATarget(TargetBuilder):
     ) -> None:
         super().__init__()
         if neighbor_mode not in NEIGHBOR_MODES:
-            raise ValueError(f"neighbor_mode must be one of {NEIGHBOR_MODES}, got {neighbor_mode!r}.")
+            raise TargetConfigError(f"neighbor_mode must be one of {NEIGHBOR_MODES}, got {neighbor_mode!r}.")
         if similarity not in SIMILARITY_KINDS:
-            raise ValueError(f"similarity must be one of {SIMILARITY_KINDS}, got {similarity!r}.")
+            raise TargetConfigError(f"similarity must be one of {SIMILARITY_KINDS}, got {similarity!r}.")
         if bank_dtype not in ("float32", "float16", "bfloat16"):
-            raise ValueError(f"bank_dtype must be 'float32', 'float16' or 'bfloat16', got {bank_dtype!r}.")
+            raise TargetConfigError(f"bank_dtype must be 'float32', 'float16' or 'bfloat16', got {bank_dtype!r}.")
         if not feature_dim:
-            raise ValueError("ldl_va needs the model's feature dimension (feature_dim) for the calibration net.")
+            raise TargetConfigError("ldl_va needs the model's feature dimension (feature_dim) for the calibration net.")
         self.num_classes, self.feature_dim, self.k = int(num_classes), int(feature_dim), int(num_neighbors)
         self.neighbor_mode, self.auxiliary = neighbor_mode, auxiliary
         self.teacher_checkpoint, self.va_prototypes = teacher_checkpoint, va_prototypes
@@ -394,6 +397,15 @@ class LDLVATarget(TargetBuilder):
         )
 
 
-def confidence_logit_for(uncertainty: float) -> float:
-    """The ``lamb_init`` (official confidence logit) that starts the paper's λ at ``uncertainty``."""
-    return math.log((1.0 - uncertainty) / uncertainty)
+def readout_from_state_dict(state: Mapping[str, torch.Tensor], prefix: str = "") -> dict[str, torch.Tensor]:
+    """:meth:`LDLVATarget.readout` from saved tensors (e.g. a checkpoint's ``target.*`` with ``prefix="target."``)."""
+    key = prefix + "confidence_logit"
+    if key not in state:
+        raise TargetStateError(f"No {key!r} in these tensors: they do not hold an ldl_va target's state.")
+    confidence = torch.sigmoid(state[key].float()[:, 0])
+    out = {"uncertainty": 1.0 - confidence, "confidence": confidence}
+    for name, saved in (("target", "last_target"), ("labels", "labels"), ("neighbors", "neighbors"), ("similarity", "similarity")):
+        if prefix + saved in state:
+            out[name] = state[prefix + saved]
+    return out
+
