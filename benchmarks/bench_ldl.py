@@ -111,6 +111,41 @@ def bench_steps(args: argparse.Namespace) -> None:
         print(f"  {name:<20} {t * 1000:8.1f} ms   {t / base:.3f}×")
 
 
+def bench_target_only(args: argparse.Namespace, n: int) -> None:
+    """The builder's own cost per step (no backbone) with AffectNet-sized state: g, bank gather, λ, centres."""
+    from zoo.ldl.target import LDLVATarget
+    from zoo.model import EmotionOutput
+
+    device = torch.device(args.device)
+    dim, b = 512, args.batch
+    t = LDLVATarget(7, dim, n, num_neighbors=args.k, neighbor_mode="memory_bank", lamb_momentum=0.9).to(device)
+    g = torch.Generator().manual_seed(0)
+    t.labels.copy_(torch.randint(0, 7, (n,), generator=g))
+    t.set_neighbors_from_points(torch.rand(n, 2, generator=g) * 2 - 1)
+    t._write_bank(torch.arange(n), torch.softmax(torch.randn(n, 7, generator=g), 1), torch.randn(n, dim, generator=g))
+    opt = torch.optim.Adam(t.shared_parameters(), lr=1e-4)
+    (lamb_opt,) = t.make_optimizers()
+    times = []
+    for i in range(args.warmup + args.steps):
+        idx = torch.randint(0, n, (b,), generator=g).to(device)
+        features = torch.randn(b, dim, device=device, requires_grad=True)
+        logits = torch.randn(b, 7, device=device, requires_grad=True)
+        _sync(device)
+        clock = time.perf_counter if device.type == "cuda" else time.process_time
+        start = clock()
+        res = t(EmotionOutput(logits=logits, features=features), {"label": t.labels[idx], "index": idx})
+        opt.zero_grad(set_to_none=True)
+        res.loss.backward()
+        opt.step()
+        lamb_opt.step()
+        t.after_step()
+        _sync(device)
+        if i >= args.warmup:
+            times.append(clock() - start)
+    median = sorted(times)[len(times) // 2]
+    print(f"\nldl_va builder alone (memory_bank, V=512, N={n:,}, batch {b}, K={args.k}): {median * 1000:.1f} ms/step")
+
+
 def bench_knn(sizes: list[int], k: int) -> None:
     print(f"\nKNN build (K={k}, 2-D VA, exact k-d tree on all {os.cpu_count()} cores, incl. local similarities)")
     for n in sizes:
@@ -134,11 +169,14 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads (0 = torch's default)")
     p.add_argument("--knn-sizes", default="10000,30000,100000,300000")
     p.add_argument("--skip-steps", action="store_true")
+    p.add_argument("--target-samples", type=int, default=287651, help="N for the builder-only timing (0 = skip)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if not args.skip_steps:
         bench_steps(args)
+    if args.target_samples:
+        bench_target_only(args, args.target_samples)
     if args.knn_sizes:
         bench_knn([int(s) for s in args.knn_sizes.split(",")], args.k)
 

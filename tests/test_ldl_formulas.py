@@ -9,7 +9,7 @@ import torch
 
 from zoo.ldl.discriminative import inter_class_gradient, inter_class_term, intra_class_loss, update_centers
 from zoo.ldl.knn import NeighborError, nearest_neighbors
-from zoo.ldl.similarity import CalibrationNet, local_similarity
+from zoo.ldl.similarity import CalibrationNet, local_similarity, relative_similarity
 
 
 def test_local_similarity_paper_and_official_forms():
@@ -21,6 +21,15 @@ def test_local_similarity_paper_and_official_forms():
     assert torch.allclose(l1, torch.tensor([[math.exp(-2.0), math.exp(-2.0)]]))
     with pytest.raises(ValueError, match="similarity"):
         local_similarity(anchor, neighbors, "cosine")
+
+
+def test_relative_similarity_keeps_ratios_and_survives_far_neighbours():
+    anchor = torch.tensor([[0.0, 0.0], [0.0, 0.0]])
+    neighbors = torch.tensor([[[1.0, 0.0], [0.5, 0.5]], [[100.0, 0.0], [101.0, 0.0]]])
+    rel = relative_similarity(local_similarity(anchor, neighbors, log=True))
+    assert torch.allclose(rel[0], torch.tensor([math.exp(-1.0), 1.0]))  # e^-2 / e^-1, e^-1 / e^-1
+    assert (local_similarity(anchor, neighbors)[1] == 0).all()  # plain exp underflows: 0/0 in d̃
+    assert torch.allclose(rel[1], torch.tensor([1.0, math.exp(-201.0 / 0.5)]))
 
 
 def test_calibration_sizes_and_range():

@@ -186,6 +186,21 @@ def test_teacher_pseudo_va_end_to_end(tmp_path):
     assert torch.isfinite(res.loss)
 
 
+def test_teacher_embedding_space(tmp_path):
+    ds = ToyFaces(n=20, with_va=False)
+    teacher = tiny_model(seed=5)
+    zoo.save_pretrained(teacher, tmp_path / "teacher")
+    t = zoo.build_target(
+        teacher.config, teacher.feature_dim, num_neighbors=3, auxiliary=f"embedding:local-dir:{tmp_path / 'teacher'}"
+    )
+    t.prepare(ds, tiny_model())
+    teacher.eval()
+    with torch.no_grad():
+        features = teacher(face=ds.faces).features
+    expected, _ = nearest_neighbors(features, 3)
+    assert torch.equal(t.neighbors, expected)
+
+
 def test_prototypes_and_missing_va_errors():
     protos = prototypes_for(["Angry", "Happiness", "Neutral"])
     assert torch.allclose(protos[2], torch.zeros(2))

@@ -18,14 +18,24 @@ from zoo.ldl.distributed import GlobalBatchNorm1d
 SIMILARITY_KINDS = ("gaussian", "l1")
 
 
-def local_similarity(anchor: torch.Tensor, neighbors: torch.Tensor, kind: str = "gaussian", scale: float = 0.5) -> torch.Tensor:
-    """``anchor`` N×D, ``neighbors`` N×K×D -> N×K similarities in (0, 1]."""
+def local_similarity(
+    anchor: torch.Tensor, neighbors: torch.Tensor, kind: str = "gaussian", scale: float = 0.5, log: bool = False
+) -> torch.Tensor:
+    """``anchor`` N×D, ``neighbors`` N×K×D -> N×K similarities in (0, 1] (their logarithms with ``log=True``)."""
     diff = anchor[:, None, :] - neighbors
     if kind == "gaussian":
-        return torch.exp(-(diff * diff).sum(dim=-1) / scale)
-    if kind == "l1":
-        return torch.exp(-diff.abs().sum(dim=-1) / scale)
-    raise ValueError(f"similarity must be one of {SIMILARITY_KINDS}, got {kind!r}.")
+        log_sim = -(diff * diff).sum(dim=-1) / scale
+    elif kind == "l1":
+        log_sim = -diff.abs().sum(dim=-1) / scale
+    else:
+        raise ValueError(f"similarity must be one of {SIMILARITY_KINDS}, got {kind!r}.")
+    return log_sim if log else torch.exp(log_sim)
+
+
+def relative_similarity(log_sim: torch.Tensor) -> torch.Tensor:
+    """Similarities divided by each row's largest: d̃ = Σ c p / Σ c does not change under a per-row scale, and
+    rows whose neighbours are all far (embedding spaces) no longer underflow to 0/0."""
+    return torch.exp(log_sim - log_sim.max(dim=1, keepdim=True).values)
 
 
 class CalibrationNet(nn.Module):

@@ -45,7 +45,7 @@ from zoo.ldl import distributed
 from zoo.ldl.auxiliary import auxiliary_points, predict_dataset
 from zoo.ldl.discriminative import inter_class_term, intra_class_loss, update_centers
 from zoo.ldl.knn import nearest_neighbors
-from zoo.ldl.similarity import SIMILARITY_KINDS, CalibrationNet, local_similarity
+from zoo.ldl.similarity import SIMILARITY_KINDS, CalibrationNet, local_similarity, relative_similarity
 from zoo.registry import ZooError
 
 NEIGHBOR_MODES = ("online", "memory_bank")
@@ -250,12 +250,16 @@ class LDLVATarget(TargetBuilder):
             self.warm_up(dataset, model)
 
     def set_neighbors_from_points(self, points: torch.Tensor) -> None:
-        """K nearest neighbours and their local similarities from auxiliary points (N×D, dataset order)."""
+        """K nearest neighbours and their local similarities from auxiliary points (N×D, dataset order).
+
+        ``similarity`` holds s_k / max_k s_k per row (see :func:`~zoo.ldl.similarity.relative_similarity`).
+        """
         if points.shape[0] != self.num_samples:
             raise TargetStateError(f"auxiliary points have {points.shape[0]} rows for {self.num_samples} samples.")
         idx, _ = nearest_neighbors(points, self.k, method=self.knn_method)
         points = points.float()
-        sim = local_similarity(points, points[idx], self.similarity_kind, self.similarity_scale)
+        log_sim = local_similarity(points, points[idx], self.similarity_kind, self.similarity_scale, log=True)
+        sim = relative_similarity(log_sim)
         self.neighbors.copy_(idx)
         self.similarity.copy_(sim)
 
