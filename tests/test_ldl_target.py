@@ -12,6 +12,7 @@ from torch import nn
 import zoo
 from zoo.ldl.auxiliary import VA_PROTOTYPES, prototypes_for
 from zoo.ldl.knn import nearest_neighbors
+from zoo.ldl.similarity import local_similarity
 from zoo.ldl.target import LDLVATarget, NeighborImages, TargetStateError, readout_from_state_dict
 from zoo.model import EmotionOutput
 
@@ -184,6 +185,26 @@ def test_teacher_pseudo_va_end_to_end(tmp_path):
     assert torch.equal(t.neighbors, nearest_neighbors(va, 3)[0])
     res = _train_steps(t, student, ds, steps=1)
     assert torch.isfinite(res.loss)
+
+
+def test_balanced_weights_from_dataset_half_precision_bank_and_official_options():
+    ds, model = ToyFaces(n=10), tiny_model()
+    ds.labels = torch.tensor([0] * 5 + [1] * 3 + [2] * 2)
+    t = zoo.build_target(
+        model.config, model.feature_dim, num_neighbors=3, neighbor_mode="memory_bank", class_weights="balanced",
+        bank_dtype="float16", similarity="l1", calibration_clamp=-1.3,
+    )
+    t.prepare(ds, model)
+    assert torch.allclose(t.class_weights, torch.tensor([10 / 15, 10 / 9, 10 / 6]))
+    assert t.bank_features.dtype == torch.float16 and bool(t.bank_filled.all())
+    l1 = local_similarity(ds.va, ds.va[t.neighbors], "l1", 0.5)
+    assert torch.allclose(t.similarity, l1 / l1.max(dim=1, keepdim=True).values)
+    assert t.calibration.clamp_min == -1.3
+    batch = collate(ds, [0, 5, 9])
+    res = t(model(face=batch["face"]), batch, model)
+    assert torch.isfinite(res.loss) and torch.allclose(res.target.sum(1), torch.ones(3))
+    with pytest.raises(zoo.ZooError, match="neighbor_mode"):
+        zoo.build_target(model.config, model.feature_dim, neighbor_mode="offline")
 
 
 def test_teacher_embedding_space(tmp_path):

@@ -189,7 +189,7 @@ class LDLVATarget(TargetBuilder):
         self.register_buffer("neighbors", torch.full((n, self.k), -1, dtype=torch.long, device=device))
         self.register_buffer("similarity", torch.zeros(n, self.k, device=device))
         self.register_buffer("last_target", torch.zeros(n, self.num_classes, device=device))
-        self.register_buffer("bank_probs", torch.zeros(bank_rows, self.num_classes, dtype=self.bank_dtype, device=device))
+        self.register_buffer("bank_probs", torch.zeros(bank_rows, self.num_classes, device=device))  # small: float32
         self.register_buffer("bank_features", torch.zeros(bank_rows, self.feature_dim, dtype=self.bank_dtype, device=device))
         self.register_buffer("bank_filled", torch.zeros(bank_rows, dtype=torch.bool, device=device))
 
