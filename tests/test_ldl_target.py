@@ -96,6 +96,20 @@ def _prepared_pair(ds, model):
     return online, bank
 
 
+def test_online_neighbour_pass_uses_the_models_mode():
+    ds, model = ToyFaces(n=12), tiny_model()
+    t = zoo.build_target(model.config, model.feature_dim, num_neighbors=3)
+    t.prepare(ds, model)
+    batch = collate(t.wrap_dataset(ds), [0, 1, 2])
+    bn = model.face_encoder.blocks[0][1]
+    for training in (False, True):
+        model.train(training)
+        out = model(face=batch["face"])
+        before = bn.running_mean.clone()
+        t(out, batch, model)  # only the neighbours' forward runs here
+        assert (not torch.equal(bn.running_mean, before)) == training  # official: training mode updates BN
+
+
 def test_memory_bank_equals_online_when_fresh():
     ds, model = ToyFaces(), tiny_model()
     online, bank = _prepared_pair(ds, model)
@@ -281,6 +295,14 @@ def _ddp_steps(rows_per_step, world):
     return {**{f"t.{k}": v for k, v in t.state_dict().items()}, **{f"net.{k}": v for k, v in net.state_dict().items()}}
 
 
+def _warm_up_bank():
+    """prepare() in memory_bank mode: each rank fills a shard of the bank, then all share it."""
+    ds, model = ToyFaces(n=11), tiny_model()
+    t = zoo.build_target(model.config, model.feature_dim, num_neighbors=3, neighbor_mode="memory_bank")
+    t.prepare(ds, model)
+    return {"warm.bank_probs": t.bank_probs, "warm.bank_features": t.bank_features, "warm.filled": t.bank_filled}
+
+
 def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
     import torch.distributed as dist
     from safetensors.torch import save_file
@@ -290,6 +312,7 @@ def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
         torch.set_num_threads(1)
         steps = [BATCH[rank::world], BATCH[::-1][rank::world]]
         state = _ddp_steps(steps, world)
+        state.update(_warm_up_bank())
         save_file({k: v.contiguous() for k, v in state.items()}, f"{out_dir}/rank{rank}.safetensors")
     finally:
         dist.destroy_process_group()
@@ -300,7 +323,7 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     import torch.multiprocessing as mp
     from safetensors.torch import load_file
 
-    single = _ddp_steps([BATCH, BATCH[::-1]], world=1)
+    single = {**_ddp_steps([BATCH, BATCH[::-1]], world=1), **_warm_up_bank()}
     mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
     ranks = [load_file(tmp_path / f"rank{r}.safetensors") for r in range(2)]
     for key, value in single.items():
