@@ -181,13 +181,16 @@ def teacher_space(
     va_prototypes: Mapping[str, Sequence[float]] | None = None,
     batch_size: int = 256,
     num_workers: int = 0,
+    device: torch.device | str | None = None,
 ) -> torch.Tensor:
     """Pseudo-VA (``kind="va"``, N×2) or embeddings (``kind="embedding"``, N×V) from a teacher model.
 
     ``source_data`` is the :class:`zoo.config.DataConfig` the dataset's images were prepared for; images are
-    re-normalised and resized to the teacher's own ``DataConfig``.
+    re-normalised and resized to the teacher's own ``DataConfig``. A teacher loaded by name runs on ``device``.
     """
     model = load_teacher(teacher, checkpoint)
+    if device is not None and not isinstance(teacher, nn.Module):
+        model = model.to(device)
     cfg = getattr(model, "config", None)
     if cfg is not None and cfg.uses_context and not cfg.uses_face:
         raise AuxiliarySpaceError("A teacher for LDL-VA must read faces; this teacher is context-only.")
@@ -229,6 +232,7 @@ def auxiliary_points(
             va_prototypes=va_prototypes,
             batch_size=batch_size,
             num_workers=num_workers,
+            device=next(model.parameters()).device if model is not None else None,
         )
     raise AuxiliarySpaceError(
         f"auxiliary={source!r} is not understood; use 'dataset', 'teacher:MODEL' (pseudo-VA from a zoo model, "
