@@ -5,5 +5,6 @@
 * :mod:`zoo.ldl.similarity` — local similarity s and the calibration net g (paper Eq. for c = ζ·s);
 * :mod:`zoo.ldl.discriminative` — the discriminative loss L_D and the class-centre update;
 * :mod:`zoo.ldl.target` — the ``ldl_va`` target builder (registered by :mod:`zoo.ldl.plugin`);
-* :mod:`zoo.ldl.noise` — synthetic label noise as in the LDLVA experiments.
+* :mod:`zoo.ldl.noise` — synthetic label noise as in the LDLVA experiments;
+* :mod:`zoo.ldl.distributed` — row gathers and all-rank BatchNorm that keep DDP equal to one process.
 """
