@@ -18,7 +18,6 @@ import tiny_training as T
 import torch
 import torch.multiprocessing as mp
 
-from zoo.registry import list_components
 from zoo.training import checkpoint as ckpt
 from zoo.training.engine import train
 
@@ -77,8 +76,6 @@ def test_two_process_gloo_matches_one_process_with_stateful_target(tmp_path):
         assert a["val"]["confusion"] == b["val"]["confusion"]
 
 
-@pytest.mark.skipif("ldl_va" not in list_components("target")["target"],
-                    reason="the ldl_va target builder (issue 3) is not in this checkout")
-def test_two_process_gloo_matches_one_process_with_ldl_va(tmp_path):  # pragma: no cover - after the merge
+def test_two_process_gloo_matches_one_process_with_ldl_va(tmp_path):
     single, _, ddp, _ = _run_both(tmp_path, "ldl_va", {})
     _assert_close(single, ddp)

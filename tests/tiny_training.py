@@ -60,6 +60,9 @@ class TinyBlobs(torch.utils.data.Dataset):
         self.face = (_blobs(self.labels, tuple(data_config.face_size), g, 0.0) - mean) / std
         self.context = (_blobs(self.labels, tuple(data_config.context_size), g, 1.0) - mean) / std
         self.streams, self.train, self.noise = streams, train, noise
+        # valence-arousal per sample (AffectNet-style, for ldl_va's auxiliary="dataset"): class angle + jitter
+        angle = 2 * torch.pi * self.labels.float() / self.num_classes
+        self.va = 0.8 * torch.stack([torch.cos(angle), torch.sin(angle)], 1) + 0.1 * torch.randn(n, 2, generator=g)
         # FER+-style votes: 6 for the label, 2 for the next class, 2 for the class after
         self.votes = (6 * F.one_hot(self.labels, self.num_classes) + 2 * F.one_hot((self.labels + 1) % self.num_classes,
                       self.num_classes) + 2 * F.one_hot((self.labels + 2) % self.num_classes, self.num_classes)

@@ -40,6 +40,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "zoo.components.fusion",
     "zoo.components.targets",
     "zoo.presets",
+    "zoo.ldl.plugin",
 )
 
 HOOKS: dict[str, str] = {**COMPONENT_KINDS, "model": "register_presets"}

@@ -1,0 +1,334 @@
+"""The ldl_va target builder: targets on a toy batch, both neighbour modes, state, teacher pseudo-VA, DDP."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from ldl_toys import ToyFaces, collate, tiny_model
+from torch import nn
+
+import zoo
+from zoo.ldl.auxiliary import VA_PROTOTYPES, prototypes_for
+from zoo.ldl.knn import nearest_neighbors
+from zoo.ldl.similarity import local_similarity
+from zoo.ldl.target import LDLVATarget, NeighborImages, TargetStateError, readout_from_state_dict
+from zoo.model import EmotionOutput
+
+
+class FixedCalibration(nn.Module):
+    def __init__(self, zeta: torch.Tensor) -> None:
+        super().__init__()
+        self.zeta = zeta
+
+    def forward(self, anchor, neighbors):
+        return self.zeta
+
+
+def _builder(n=6, k=2, **args):
+    t = LDLVATarget(3, 4, n, num_neighbors=k, neighbor_mode="memory_bank", **args)
+    t.labels.copy_(torch.arange(n) % 3)
+    return t
+
+
+def test_registered_and_built_through_zoo():
+    assert "ldl_va" in zoo.list_components("target")["target"]
+    model = zoo.create("fer_resnet18", target="ldl_va")
+    target = zoo.build_target(model.config, model.feature_dim, num_samples=10, num_neighbors=3)
+    assert isinstance(target, LDLVATarget) and target.num_samples == 10 and target.feature_dim == 512
+
+
+def test_target_formula_on_toy_batch():
+    t = _builder(gamma=0.0)
+    t.neighbors.copy_(torch.tensor([[1, 2], [0, 2], [0, 1], [4, 5], [3, 5], [3, 4]]))
+    t.similarity.copy_(torch.tensor([[0.5, 1.0]] * 6))
+    t.bank_probs.copy_(torch.tensor([[0.2, 0.3, 0.5], [0.6, 0.2, 0.2], [0.1, 0.8, 0.1]] * 2))
+    t.bank_filled.fill_(True)
+    zeta = torch.tensor([[1.0, 0.25]])
+    t.calibration = FixedCalibration(zeta)
+    logits = torch.tensor([[1.0, 0.0, -1.0]], requires_grad=True)
+    out = EmotionOutput(logits=logits, features=torch.zeros(1, 4))
+    res = t(out, {"label": torch.tensor([0]), "index": torch.tensor([0])})
+    # c = ζ·s = (0.5, 0.25); d̃ = (0.5 p_1 + 0.25 p_2) / 0.75
+    d_tilde = (0.5 * torch.tensor([0.6, 0.2, 0.2]) + 0.25 * torch.tensor([0.1, 0.8, 0.1])) / 0.75
+    conf = 1 / (1 + math.exp(-0.5))  # official λ init 0.5 -> paper uncertainty 1 - sigmoid(0.5)
+    lam = 1 - conf
+    d = (1 - lam) * torch.tensor([1.0, 0.0, 0.0]) + lam * d_tilde
+    assert torch.allclose(res.target[0], d, atol=1e-6)
+    assert res.target.sum().item() == pytest.approx(1.0)
+    assert d_tilde.sum().item() == pytest.approx(1.0)
+    assert res.loss.item() == pytest.approx(-(d * torch.log_softmax(logits[0].detach(), 0)).sum().item(), rel=1e-6)
+    res.loss.backward()
+    # ∂L/∂θ_0 = Σ_c -(l_c - d̃_c) log p_c · σ'(θ)
+    logp = torch.log_softmax(logits[0].detach(), 0)
+    expected = -((torch.tensor([1.0, 0.0, 0.0]) - d_tilde) * logp).sum() * conf * (1 - conf)
+    grad = t.confidence_logit.grad.to_dense()
+    assert grad[0, 0].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert (grad[1:] == 0).all()
+    assert torch.allclose(t.readout()["target"][0], d, atol=1e-6)
+
+
+def test_lambda_optimiser_touches_only_batch_rows_and_stays_in_range():
+    t = _builder(n=5, lamb_lr=10.0, lamb_momentum=0.9)
+    (opt,) = t.make_optimizers()
+    rows = torch.tensor([1, 3])
+    for _ in range(2):
+        theta = t.confidence_logit
+        loss = (theta[rows] * torch.tensor([[1.0], [-2.0]])).sum()
+        loss.backward()
+        opt.step()
+        assert t.confidence_logit.grad is None
+    # momentum 0.9: step 1 moves -lr·g, step 2 moves -lr·(0.9 g + g)
+    assert torch.allclose(t.confidence_logit[:, 0], torch.tensor([0.5, 0.5 - 10 * 2.9, 0.5, 0.5 + 20 * 2.9, 0.5]))
+    assert torch.allclose(t.lambda_momentum[:, 0], torch.tensor([0.0, 1.9, 0.0, -3.8, 0.0]))
+    lam = t.readout()["uncertainty"]
+    assert ((lam >= 0) & (lam <= 1)).all() and lam[1] > 0.99 and lam[3] < 0.01
+
+
+def _prepared_pair(ds, model):
+    online = zoo.build_target(model.config, model.feature_dim, num_samples=len(ds), num_neighbors=4, neighbor_mode="online")
+    bank = zoo.build_target(model.config, model.feature_dim, num_samples=len(ds), num_neighbors=4, neighbor_mode="memory_bank")
+    bank.calibration.load_state_dict(online.calibration.state_dict())
+    model.eval()
+    online.prepare(ds, model)
+    bank.prepare(ds, model)  # the warm-up pass fills the bank
+    return online, bank
+
+
+def test_online_neighbour_pass_uses_the_models_mode():
+    ds, model = ToyFaces(n=12), tiny_model()
+    t = zoo.build_target(model.config, model.feature_dim, num_neighbors=3)
+    t.prepare(ds, model)
+    batch = collate(t.wrap_dataset(ds), [0, 1, 2])
+    bn = model.face_encoder.blocks[0][1]
+    for training in (False, True):
+        model.train(training)
+        out = model(face=batch["face"])
+        before = bn.running_mean.clone()
+        t(out, batch, model)  # only the neighbours' forward runs here
+        assert (not torch.equal(bn.running_mean, before)) == training  # official: training mode updates BN
+
+
+def test_memory_bank_equals_online_when_fresh():
+    ds, model = ToyFaces(), tiny_model()
+    online, bank = _prepared_pair(ds, model)
+    assert torch.equal(online.neighbors, bank.neighbors) and bool(bank.bank_filled.all())
+    assert torch.equal(online.neighbors, nearest_neighbors(ds.va, 4)[0])
+    wrapped = online.wrap_dataset(ds)
+    assert bank.wrap_dataset(ds) is ds
+    batch = collate(wrapped, [5, 0, 17, 9])
+    assert batch["neighbor_face"].shape == (4, 4, 3, 16, 16)
+    out = model(face=batch["face"])
+    a, b = online(out, batch, model), bank(out, batch, model)
+    assert torch.allclose(a.target, b.target, atol=1e-5)
+    assert torch.allclose(a.loss, b.loss, atol=1e-5)
+    assert torch.allclose(a.target.sum(1), torch.ones(4))
+
+
+def test_neighbor_images_under_shuffling_and_workers():
+    ds, model = ToyFaces(n=12), tiny_model()
+    t = zoo.build_target(model.config, model.feature_dim, num_neighbors=3)  # num_samples from the dataset
+    t.prepare(ds, model)
+    wrapped = t.wrap_dataset(ds)
+    assert isinstance(wrapped, NeighborImages) and wrapped.label_names == ds.label_names
+    loader = torch.utils.data.DataLoader(wrapped, batch_size=5, shuffle=True, num_workers=2)
+    for batch in loader:
+        expected = ds.faces[t.neighbors[batch["index"]]]
+        assert torch.equal(batch["neighbor_face"], expected)
+        assert torch.equal(batch["neighbor_index"], t.neighbors[batch["index"]])
+
+
+def _train_steps(t, model, ds, steps=3):
+    opt = torch.optim.SGD(list(model.parameters()) + list(t.shared_parameters()), lr=0.01)
+    opts = t.make_optimizers()
+    wrapped = t.wrap_dataset(ds)
+    model.train()
+    g = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        batch = collate(wrapped, torch.randperm(len(ds), generator=g)[:6].tolist())
+        res = t(model(face=batch["face"]), batch, model)
+        opt.zero_grad()
+        res.loss.backward()
+        opt.step()
+        for o in opts:
+            o.step()
+        t.after_step()
+        t.sync_state()
+    return res
+
+
+@pytest.mark.parametrize("mode", ["online", "memory_bank"])
+def test_state_round_trips_through_safetensors(tmp_path, mode):
+    from safetensors.torch import load_file, save_file
+
+    ds, model = ToyFaces(), tiny_model()
+    t = zoo.build_target(model.config, model.feature_dim, num_neighbors=4, neighbor_mode=mode)
+    t.prepare(ds, model)
+    res = _train_steps(t, model, ds)
+    assert torch.isfinite(res.loss) and (t.centers != 0).any()
+    assert (t.confidence_logit != 0.5).any()
+    save_file(t.state_dict(), tmp_path / "target.safetensors")
+    restored = zoo.build_target(model.config, model.feature_dim, num_neighbors=4, neighbor_mode=mode)  # num_samples unknown
+    restored.load_state_dict(load_file(tmp_path / "target.safetensors"))
+    for key, value in t.state_dict().items():
+        assert torch.equal(restored.state_dict()[key], value), key
+    restored.prepare(ds, model)  # keeps the restored neighbours, λ and bank
+    for key, value in t.state_dict().items():
+        assert torch.equal(restored.state_dict()[key], value), key
+    saved = readout_from_state_dict({f"target.{k}": v for k, v in t.state_dict().items()}, prefix="target.")
+    for key, value in t.readout().items():
+        assert torch.equal(saved[key], value), key
+    with pytest.raises(TargetStateError, match="24 training samples"):
+        restored.prepare(ToyFaces(n=30), model)
+
+
+def test_teacher_pseudo_va_end_to_end(tmp_path):
+    ds = ToyFaces(n=20, with_va=False)
+    teacher = tiny_model(face_size=24, seed=3)  # another input size: images are resized for the teacher
+    zoo.save_pretrained(teacher, tmp_path / "teacher")
+    student = tiny_model()
+    t = zoo.build_target(
+        student.config, student.feature_dim, num_neighbors=3, auxiliary=f"teacher:local-dir:{tmp_path / 'teacher'}"
+    )
+    t.prepare(ds, student)
+    teacher.eval()
+    with torch.no_grad():
+        probs = teacher(face=torch.nn.functional.interpolate(ds.faces, size=(24, 24), mode="bilinear")).probs
+    va = probs @ torch.tensor([VA_PROTOTYPES["happy"], VA_PROTOTYPES["sad"], VA_PROTOTYPES["anger"]])
+    assert torch.equal(t.neighbors, nearest_neighbors(va, 3)[0])
+    res = _train_steps(t, student, ds, steps=1)
+    assert torch.isfinite(res.loss)
+
+
+def test_balanced_weights_from_dataset_half_precision_bank_and_official_options():
+    ds, model = ToyFaces(n=10), tiny_model()
+    ds.labels = torch.tensor([0] * 5 + [1] * 3 + [2] * 2)
+    t = zoo.build_target(
+        model.config, model.feature_dim, num_neighbors=3, neighbor_mode="memory_bank", class_weights="balanced",
+        bank_dtype="float16", similarity="l1", calibration_clamp=-1.3,
+    )
+    t.prepare(ds, model)
+    assert torch.allclose(t.class_weights, torch.tensor([10 / 15, 10 / 9, 10 / 6]))
+    assert t.bank_features.dtype == torch.float16 and bool(t.bank_filled.all())
+    l1 = local_similarity(ds.va, ds.va[t.neighbors], "l1", 0.5)
+    assert torch.allclose(t.similarity, l1 / l1.max(dim=1, keepdim=True).values)
+    assert t.calibration.clamp_min == -1.3
+    batch = collate(ds, [0, 5, 9])
+    res = t(model(face=batch["face"]), batch, model)
+    assert torch.isfinite(res.loss) and torch.allclose(res.target.sum(1), torch.ones(3))
+    with pytest.raises(zoo.ZooError, match="neighbor_mode"):
+        zoo.build_target(model.config, model.feature_dim, neighbor_mode="offline")
+
+
+def test_teacher_embedding_space(tmp_path):
+    ds = ToyFaces(n=20, with_va=False)
+    teacher = tiny_model(seed=5)
+    zoo.save_pretrained(teacher, tmp_path / "teacher")
+    t = zoo.build_target(
+        teacher.config, teacher.feature_dim, num_neighbors=3, auxiliary=f"embedding:local-dir:{tmp_path / 'teacher'}"
+    )
+    t.prepare(ds, tiny_model())
+    teacher.eval()
+    with torch.no_grad():
+        features = teacher(face=ds.faces).features
+    expected, _ = nearest_neighbors(features, 3)
+    assert torch.equal(t.neighbors, expected)
+
+
+def test_prototypes_and_missing_va_errors():
+    protos = prototypes_for(["Angry", "Happiness", "Neutral"])
+    assert torch.allclose(protos[2], torch.zeros(2))
+    assert protos[0, 0] < 0 < protos[0, 1] and protos[1, 0] > 0  # anger: unpleasant, aroused; happy: pleasant
+    with pytest.raises(zoo.ZooError, match="va_prototypes"):
+        prototypes_for(["Bored"])
+    assert torch.allclose(prototypes_for(["Bored"], {"bored": [0.1, -0.9]}), torch.tensor([[0.1, -0.9]]))
+    model = tiny_model()
+    t = zoo.build_target(model.config, model.feature_dim, num_neighbors=3)
+    with pytest.raises(zoo.ZooError, match="teacher:MODEL"):
+        t.prepare(ToyFaces(n=10, with_va=False), model)
+    with pytest.raises(TargetStateError, match="prepare"):
+        t.wrap_dataset(ToyFaces(n=10))
+    out = EmotionOutput(logits=torch.zeros(1, 3), features=torch.zeros(1, model.feature_dim))
+    with pytest.raises(TargetStateError, match="prepare"):
+        t(out, {"label": torch.tensor([0]), "index": torch.tensor([0])}, model)
+
+
+N_DDP, BATCH = 12, [0, 1, 2, 7, 8, 10, 5, 3]
+
+
+def _ddp_setup():
+    torch.manual_seed(0)
+    t = LDLVATarget(3, 4, N_DDP, num_neighbors=2, neighbor_mode="memory_bank", lamb_momentum=0.9)
+    t.labels.copy_(torch.arange(N_DDP) % 3)
+    t.set_neighbors_from_points(torch.rand(N_DDP, 2, generator=torch.Generator().manual_seed(0)))
+    g = torch.Generator().manual_seed(1)
+    t._write_bank(torch.arange(N_DDP), torch.softmax(torch.randn(N_DDP, 3, generator=g), 1), torch.randn(N_DDP, 4, generator=g))
+    net = nn.Sequential(nn.Linear(6, 4), nn.Tanh())  # stands in for the model: features, then logits
+    head = nn.Linear(4, 3)
+    inputs = torch.randn(N_DDP, 6, generator=g)
+    return t, net, head, inputs
+
+
+def _ddp_steps(rows_per_step, world):
+    """Two engine-like steps; gradients averaged over ranks as DDP (model) and the engine (target) do."""
+    import torch.distributed as dist
+
+    t, net, head, inputs = _ddp_setup()
+    params = [*net.parameters(), *head.parameters(), *t.shared_parameters()]
+    opt = torch.optim.SGD(params, lr=0.1)
+    (lamb_opt,) = t.make_optimizers()
+    for rows in rows_per_step:
+        rows = torch.tensor(rows)
+        features = net(inputs[rows])
+        res = t(EmotionOutput(logits=head(features), features=features), {"label": rows % 3, "index": rows})
+        opt.zero_grad()
+        res.loss.backward()
+        if world > 1:
+            for p in [*params, t.confidence_logit]:
+                dist.all_reduce(p.grad)
+                p.grad /= world
+        opt.step()
+        lamb_opt.step()
+        t.after_step()
+        t.sync_state()
+    return {**{f"t.{k}": v for k, v in t.state_dict().items()}, **{f"net.{k}": v for k, v in net.state_dict().items()}}
+
+
+def _warm_up_bank():
+    """prepare() in memory_bank mode: each rank fills a shard of the bank, then all share it."""
+    ds, model = ToyFaces(n=11), tiny_model()
+    t = zoo.build_target(model.config, model.feature_dim, num_neighbors=3, neighbor_mode="memory_bank")
+    t.prepare(ds, model)
+    return {"warm.bank_probs": t.bank_probs, "warm.bank_features": t.bank_features, "warm.filled": t.bank_filled}
+
+
+def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
+    import torch.distributed as dist
+    from safetensors.torch import save_file
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        torch.set_num_threads(1)
+        steps = [BATCH[rank::world], BATCH[::-1][rank::world]]
+        state = _ddp_steps(steps, world)
+        state.update(_warm_up_bank())
+        save_file({k: v.contiguous() for k, v in state.items()}, f"{out_dir}/rank{rank}.safetensors")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_gloo_processes_match_one_process(tmp_path):
+    """λ, momentum, centres, bank, targets, g (BatchNorm over all ranks' pairs) and the model after 2 steps."""
+    import torch.multiprocessing as mp
+    from safetensors.torch import load_file
+
+    single = {**_ddp_steps([BATCH, BATCH[::-1]], world=1), **_warm_up_bank()}
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    ranks = [load_file(tmp_path / f"rank{r}.safetensors") for r in range(2)]
+    for key, value in single.items():
+        for state in ranks:
+            torch.testing.assert_close(state[key], value, atol=1e-5, rtol=1e-4, msg=key)
+    changed = torch.nonzero(single["t.confidence_logit"][:, 0] != 0.5).flatten().sort().values
+    assert changed.tolist() == sorted(BATCH)
+    assert single["t.centers"].abs().sum() > 0 and single["t.calibration.net.1.running_mean"].abs().sum() > 0

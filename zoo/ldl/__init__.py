@@ -1,0 +1,10 @@
+"""LDLVA: uncertainty-aware label distribution learning in valence-arousal space (methods.md §3).
+
+* :mod:`zoo.ldl.knn` — exact K nearest neighbours in the auxiliary space (methods.md §3.2 "Neighbors");
+* :mod:`zoo.ldl.auxiliary` — auxiliary-space providers: dataset VA, teacher pseudo-VA, teacher embeddings;
+* :mod:`zoo.ldl.similarity` — local similarity s and the calibration net g (paper Eq. for c = ζ·s);
+* :mod:`zoo.ldl.discriminative` — the discriminative loss L_D and the class-centre update;
+* :mod:`zoo.ldl.target` — the ``ldl_va`` target builder (registered by :mod:`zoo.ldl.plugin`);
+* :mod:`zoo.ldl.noise` — synthetic label noise as in the LDLVA experiments;
+* :mod:`zoo.ldl.distributed` — row gathers and all-rank BatchNorm that keep DDP equal to one process.
+"""
