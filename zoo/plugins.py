@@ -40,6 +40,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "zoo.components.fusion",
     "zoo.components.targets",
     "zoo.presets",
+    "zoo.data.detection",
+    "zoo.data.builtin",
 )
 
 HOOKS: dict[str, str] = {**COMPONENT_KINDS, "model": "register_presets"}

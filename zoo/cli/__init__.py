@@ -18,7 +18,7 @@ app = typer.Typer(
 )
 
 #: command modules; each registers its commands on ``app`` when imported
-COMMAND_MODULES = ("zoo.cli.models",)
+COMMAND_MODULES = ("zoo.cli.models", "zoo.cli.data")
 
 
 def _load_commands() -> None:

@@ -1,0 +1,190 @@
+"""``synth_caer``: a synthetic context-emotion set, generated from a seed, for the demo and the tests.
+
+Each scene (``image_size``², default 64²) has a noisy background with grey clutter, one *face* and
+``n_cues`` (default 3) coloured *context cues*, all at random non-overlapping places:
+
+* the face is a skin-coloured disc with eyes, a **mouth** and a **hat band** in one of 4 palette colours;
+* the mouth says which *group* the class is in: ``smile`` → {Happy, Surprise}, ``frown`` → {Anger, Disgust},
+  ``flat`` → {Fear, Neutral}, ``open`` → {Sad}; the face alone is ambiguous inside a pair;
+* each cue is a square of a distinct palette colour, either filled (bit 0) or hollow (bit 1); the **relevant
+  cue** is the one whose colour matches the face's hat band, and its bit picks the class inside the pair
+  (random for Sad); the other cues are distractors with random bits;
+* the face box is given to the standard preprocessing, so the context stream sees the scene with the face
+  (and its hat band) blacked out: which cue matters can only be known from the face.
+
+Best accuracy each input can reach (Bayes, uniform classes, ``n_cues=3``):
+
+=================================================================  ===========
+face only (mouth → pair, guess within the pair)                    4/7 = 57.1%
+context only (face masked: only the bits, not which cue matters)   3/14 = 21.4%
+face + context, cues pooled without binding colour to bit          11/14 = 78.6%
+face + context, the cue matching the face's colour found (GLA)     100%
+=================================================================  ===========
+
+Face-guided attention (GLA) can score each context cell against the face vector (hat colour) and attend
+to the relevant cue. Face-blind attention (CA) can reach 100% only if the context encoder learns features
+that bind colour to bit and survive pooling over all cues; otherwise it is held to the 78.6% row.
+Scenes are rendered lazily from per-sample seeds ``(seed, split, index)``: deterministic, any worker count.
+Splits ``train`` / ``val`` / ``test`` are disjoint streams of the same seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from zoo.data import classes
+from zoo.data.boxes import FaceBox
+from zoo.data.errors import DataError
+from zoo.data.records import DatasetReport, FaceDataset, Sample
+
+PALETTE = ((220, 40, 40), (40, 190, 60), (50, 90, 230), (235, 215, 40))
+SKIN = (225, 185, 150)
+#: class name -> (mouth, bit inside its pair; None = the class is alone in its group)
+CLASS_CODES: dict[str, tuple[str, int | None]] = {
+    "Happy": ("smile", 0),
+    "Surprise": ("smile", 1),
+    "Anger": ("frown", 0),
+    "Disgust": ("frown", 1),
+    "Fear": ("flat", 0),
+    "Neutral": ("flat", 1),
+    "Sad": ("open", None),
+}
+SPLITS = {"train": 0, "val": 1, "test": 2}
+DEFAULT_N = {"train": 1024, "val": 256, "test": 256}
+
+
+@dataclass(frozen=True)
+class Scene:
+    """The latent variables of one image (everything needed to render it and to check the ceilings)."""
+
+    size: int
+    seed: tuple[int, int, int]
+    label: int
+    mouth: str
+    face_colour: int
+    face: tuple[int, int, int, int]
+    cues: tuple[tuple[int, int, int, int, int, int], ...]  # x1, y1, x2, y2, colour, bit
+    relevant: int  # index into cues
+    noise: float
+
+
+def _place(rng: np.random.Generator, size: int, sides: list[int]) -> list[tuple[int, int, int, int]]:
+    """Non-overlapping squares (1 px apart) of the given sides, by rejection sampling."""
+    for _ in range(200):
+        boxes: list[tuple[int, int, int, int]] = []
+        for side in sides:
+            for _ in range(50):
+                x, y = (int(v) for v in rng.integers(1, size - side - 1, size=2))
+                box = (x, y, x + side, y + side)
+                if all(box[0] > b[2] or box[2] < b[0] or box[1] > b[3] or box[3] < b[1] for b in boxes):
+                    boxes.append(box)
+                    break
+            else:
+                break
+        if len(boxes) == len(sides):
+            return boxes
+    raise DataError(f"synth_caer: could not place {len(sides)} objects in a {size}² image; raise image_size.")
+
+
+def make_scene(seed: int, split_code: int, index: int, label: int, size: int, n_cues: int, noise: float) -> Scene:
+    rng = np.random.default_rng([seed, split_code, index, 1])
+    name = classes.CAER[label]
+    mouth, bit = CLASS_CODES[name]
+    face_colour = int(rng.integers(len(PALETTE)))
+    others = [c for c in range(len(PALETTE)) if c != face_colour]
+    distractor_colours = list(rng.choice(others, size=n_cues - 1, replace=False))
+    face_side = max(10, int(round(0.3 * size)))
+    cue_side = max(6, int(round(0.2 * size)))
+    placed = _place(rng, size, [face_side] + [cue_side] * n_cues)
+    relevant = int(rng.integers(n_cues))
+    bits = [int(b) for b in rng.integers(0, 2, size=n_cues)]
+    if bit is not None:
+        bits[relevant] = bit
+    colours = distractor_colours[:relevant] + [face_colour] + distractor_colours[relevant:]
+    cues = tuple((*placed[1 + i], int(colours[i]), bits[i]) for i in range(n_cues))
+    return Scene(size, (seed, split_code, index), label, mouth, face_colour, placed[0], cues, relevant, noise)
+
+
+def render_scene(scene: Scene) -> Image.Image:
+    """Draw a scene (deterministic: the pixel noise comes from the scene's own seed)."""
+    rng = np.random.default_rng([*scene.seed, 2])
+    size = scene.size
+    base = rng.integers(60, 140, size=3)
+    pixels = base[None, None, :] + rng.normal(0.0, scene.noise, size=(size, size, 3))
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(image)
+    for _ in range(3):  # grey clutter, behind everything else
+        x, y = (int(v) for v in rng.integers(0, size, size=2))
+        w, h = (int(v) for v in rng.integers(size // 10, size // 4, size=2))
+        grey = int(rng.integers(40, 200))
+        draw.rectangle((x, y, x + w, y + h), fill=(grey, grey, grey))
+    for x1, y1, x2, y2, colour, bit in scene.cues:
+        fill = PALETTE[colour]
+        if bit:
+            width = max(2, (x2 - x1) // 4)
+            draw.rectangle((x1, y1, x2 - 1, y2 - 1), outline=fill, width=width)
+        else:
+            draw.rectangle((x1, y1, x2 - 1, y2 - 1), fill=fill)
+    x1, y1, x2, y2 = scene.face
+    side = x2 - x1
+    draw.ellipse((x1, y1, x2 - 1, y2 - 1), fill=SKIN)
+    draw.chord((x1, y1, x2 - 1, y2 - 1), start=180, end=360, fill=PALETTE[scene.face_colour])
+    draw.rectangle((x1, y1 + side * 0.38, x2 - 1, y1 + side * 0.5), fill=SKIN)
+    eye = max(1, side // 10)
+    for ex in (x1 + side * 0.32, x1 + side * 0.68):
+        ey = y1 + side * 0.58
+        draw.ellipse((ex - eye, ey - eye, ex + eye, ey + eye), fill=(20, 20, 20))
+    mx1, mx2, my = x1 + side * 0.28, x1 + side * 0.72, y1 + side * 0.8
+    line = max(1, side // 12)
+    if scene.mouth == "smile":
+        draw.arc((mx1, my - side * 0.15, mx2, my + side * 0.08), start=20, end=160, fill=(90, 20, 20), width=line)
+    elif scene.mouth == "frown":
+        draw.arc((mx1, my - side * 0.02, mx2, my + side * 0.2), start=200, end=340, fill=(90, 20, 20), width=line)
+    elif scene.mouth == "flat":
+        draw.line((mx1, my, mx2, my), fill=(90, 20, 20), width=line)
+    else:
+        r = side * 0.09
+        cx = (mx1 + mx2) / 2
+        draw.ellipse((cx - r, my - r, cx + r, my + r), fill=(90, 20, 20))
+    return image
+
+
+def _render_sample(sample: Sample) -> Image.Image:
+    return render_scene(sample.extra["scene"])
+
+
+def synth_caer(path: str | None = None, split: str = "train", **options: Any) -> FaceDataset:
+    """The ``synth_caer`` dataset: options ``n`` (samples in this split; default 1024 train, 256 val/test),
+    ``seed`` (0), ``image_size`` (64), ``n_cues`` (3), ``noise`` (pixel noise σ, 8.0), plus the common
+    reader options. ``path`` is unused (the spec is just ``synth_caer``)."""
+    if split not in SPLITS:
+        raise DataError(f"synth_caer: split must be one of {', '.join(SPLITS)}, got {split!r}.")
+    own = {"n", "seed", "image_size", "n_cues", "noise"}
+    common_keys = {"data_config", "streams", "missing_face", "face_augment", "context_augment", "cache", "train"}
+    unknown = sorted(set(options) - own - common_keys)
+    if unknown:
+        raise DataError(f"synth_caer: unknown option(s) {', '.join(unknown)}; accepted: {', '.join(sorted(own | common_keys))}.")
+    n = int(options.get("n", DEFAULT_N[split]))
+    seed = int(options.get("seed", 0))
+    size = int(options.get("image_size", 64))
+    n_cues = int(options.get("n_cues", 3))
+    noise = float(options.get("noise", 8.0))
+    if not 1 <= n_cues <= len(PALETTE):
+        raise DataError(f"synth_caer: n_cues must be between 1 and {len(PALETTE)}, got {n_cues}.")
+    if size < 32:
+        raise DataError(f"synth_caer: image_size must be at least 32, got {size}.")
+    code = SPLITS[split]
+    labels = np.random.default_rng([seed, code, 0]).integers(0, len(classes.CAER), size=n)
+    samples = []
+    for i, label in enumerate(labels.tolist()):
+        scene = make_scene(seed, code, i, label, size, n_cues, noise)
+        samples.append(Sample(label, None, box=FaceBox(*scene.face), extra={"scene": scene}))
+    common = {k: options[k] for k in common_keys if k in options}
+    common.setdefault("train", split == "train")
+    return FaceDataset(
+        samples, classes.CAER, name=f"synth_caer[{split}]", report=DatasetReport(), image_loader=_render_sample, **common
+    )
