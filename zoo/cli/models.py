@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Optional
 
 import typer
 
@@ -70,7 +71,7 @@ def list_command(
 
 @app.command("components")
 def components_command(
-    kind: str | None = typer.Argument(None, help="backbone, attention, fusion, target, ..."),  # noqa: UP007
+    kind: Optional[str] = typer.Argument(None, help="backbone, attention, fusion, target, ..."),  # noqa: UP007
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List the registered components by kind, with the plugin that provides each."""
