@@ -63,7 +63,7 @@ class HaarFaceDetector:
         )
         boxes = [
             FaceBox(float(x), float(y), float(x + w), float(y + h), float(score))
-            for (x, y, w, h), score in zip(np.asarray(rects).reshape(-1, 4), np.asarray(weights).reshape(-1))
+            for (x, y, w, h), score in zip(np.asarray(rects).reshape(-1, 4), np.asarray(weights).reshape(-1), strict=True)
         ]
         return sorted(boxes, key=lambda b: -b.score)
 

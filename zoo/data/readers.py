@@ -461,7 +461,7 @@ def ferplus(path: str | None, split: str = "train", **options: Any) -> FaceDatas
             f"{votes_file}: unexpected header {header}; expected Usage,Image name,{','.join(classes.FERPLUS_COLUMNS)}."
         )
     samples = []
-    for index, label, pixels in _fer_pixel_rows(pixels_file, split, on_error, report, keep_rows=True):
+    for index, _fer_label, pixels in _fer_pixel_rows(pixels_file, split, on_error, report, keep_rows=True):
         where = f"{votes_file}:{index + 2}"
         try:
             if index >= len(votes_rows):
