@@ -96,10 +96,10 @@ class ListEntry:
     where: str
 
 
-def read_list_file(path: str | os.PathLike[str]) -> list[tuple[ListEntry | None, AnnotationError | None]]:
-    """Read a CAER-S list file; each line gives ``(entry, None)`` or ``(None, error)`` for the caller's policy."""
+def read_list_file(path: str | os.PathLike[str]) -> list[tuple[ListEntry | None, AnnotationError | None, str]]:
+    """Read a CAER-S list file; each line gives ``(entry, None, where)`` or ``(None, error, where)``."""
     path = Path(path)
-    rows: list[tuple[ListEntry | None, AnnotationError | None]] = []
+    rows: list[tuple[ListEntry | None, AnnotationError | None, str]] = []
     for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -115,7 +115,7 @@ def read_list_file(path: str | os.PathLike[str]) -> list[tuple[ListEntry | None,
             if label != int(label):
                 raise AnnotationError(f"{where}: label {fields[1]!r} is not an integer.")
             box = make_box(*_numbers(fields[2:], where), where=where)
-            rows.append((ListEntry(fields[0].replace("\\", "/"), int(label), box, where), None))
+            rows.append((ListEntry(fields[0].replace("\\", "/"), int(label), box, where), None, where))
         except AnnotationError as exc:
-            rows.append((None, exc))
+            rows.append((None, exc, where))
     return rows

@@ -223,9 +223,9 @@ def _caer_from_list(
     """Samples of a CAER-S list file restricted to ``split_dir``; its label must match the folder's class."""
     samples = []
     split_names = {"train", "test", "val", "validation"}
-    for entry, error in read_list_file(list_file):
+    for entry, error, where in read_list_file(list_file):
         if error is not None:
-            fail_or_skip(report, on_error, error, str(list_file))
+            fail_or_skip(report, on_error, error, where)
             continue
         parts = entry.relpath.split("/")
         if parts[0].lower() in split_names:
