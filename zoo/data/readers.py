@@ -156,8 +156,8 @@ def caer_s(path: str | None, split: str = "train", **options: Any) -> FaceDatase
     ``$ZOO_CACHE_DIR`` or ``~/.cache/emotion-zoo``). ``val_fraction`` + ``split_seed`` carve a seeded val
     split out of the train folder (``split="val"``). ``Anger`` and ``Angry`` folders are both accepted.
     """
-    name = "caer_s"
-    root = _root(path, name, "/data/CAER-S")
+    root = _root(path, "caer_s", "/data/CAER-S")
+    name = "ncaer_s" if (root / "images").is_dir() else "caer_s"
     own = ("boxes", "detector", "detector_args", "box_cache", "val_fraction", "split_seed")
     common, opts = _split_options(name, split, options, own)
     on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
