@@ -86,3 +86,23 @@ def test_generation_is_fast():
     for i in range(256):
         ds[i]
     assert time.perf_counter() - start < 5.0
+
+
+def test_memory_and_disk_caches_give_the_same_tensors(tmp_path):
+    kw = {"n": 6, "seed": 3, "data_config": SMALL, "train": False}
+    plain = open_dataset("synth_caer", **kw)
+    memory = open_dataset("synth_caer", cache="memory", **kw)
+    disk = open_dataset("synth_caer", cache=str(tmp_path / "c"), **kw)
+    for i in range(6):
+        for ds in (memory, disk):
+            for key in ("face", "context"):
+                assert torch.equal(ds[i][key], plain[i][key])
+    assert len(list(disk.cache_dir().glob("*.npy"))) == 6
+    again = open_dataset("synth_caer", cache=str(tmp_path / "c"), **kw)
+    assert again.cache_dir() == disk.cache_dir()
+    assert all(torch.equal(again[i]["context"], plain[i]["context"]) for i in range(6))
+    # another size or seed never reads those files
+    other = open_dataset("synth_caer", cache=str(tmp_path / "c"), **{**kw, "seed": 4})
+    assert other.cache_dir() != disk.cache_dir()
+    resized = open_dataset("synth_caer", cache=str(tmp_path / "c"), **{**kw, "data_config": DataConfig(face_size=(16, 16))})
+    assert resized.cache_dir() != disk.cache_dir() and resized[0]["face"].shape == (3, 16, 16)

@@ -178,8 +178,12 @@ class FaceDataset(Dataset):
     Options (every reader accepts them): ``data_config`` (:class:`zoo.config.DataConfig`; default
     ``DataConfig()``), ``train`` (random crop and augmentations), ``streams`` ("both", "face", "context"),
     ``missing_face`` (see :mod:`zoo.data.transforms`), ``face_augment`` / ``context_augment`` (names or
-    sets from ``zoo.data.transforms.AUGMENT_PRESETS``), ``cache`` (``"memory"`` keeps the decoded, cropped,
-    masked and resized uint8 streams, so later epochs skip decoding; ``None`` by default).
+    sets from ``zoo.data.transforms.AUGMENT_PRESETS``), ``cache``: ``None`` (default), ``"memory"`` (keeps
+    the decoded, cropped, masked and resized uint8 streams in this process, so later epochs skip decoding;
+    DataLoader workers each keep their own, so use it with ``num_workers=0`` or persistent workers), or a
+    folder path (the same streams as one ``.npy`` per sample, shared by all workers and runs; the
+    sub-folder name is a hash of the samples, boxes, sizes, interpolation and masking, so a change of any
+    of them never reads stale pixels).
     """
 
     def __init__(
@@ -208,7 +212,9 @@ class FaceDataset(Dataset):
         self.missing_face = check_choice("missing_face", missing_face, MISSING_FACE_POLICIES)
         self.face_augment = parse_augment(face_augment)
         self.context_augment = parse_augment(context_augment)
-        self.cache_mode = check_choice("cache", cache or "none", ("none", "memory"))
+        self.cache_mode = "none" if cache is None else ("memory" if cache == "memory" else "disk")
+        self._cache_root = Path(cache) if self.cache_mode == "disk" else None  # type: ignore[arg-type]
+        self._cache_dir: Path | None = None
         self._cache: dict[int, PreparedStreams] = {}
         self.report = report or DatasetReport()
         self.name = name
@@ -260,6 +266,10 @@ class FaceDataset(Dataset):
         cached = self._cache.get(index)
         if cached is not None:
             return cached
+        if self.cache_mode == "disk":
+            cached = self._read_disk_cache(index)
+            if cached is not None:
+                return cached
         image = self.load_image(index)
         try:
             prepared = prepare_streams(
@@ -269,7 +279,59 @@ class FaceDataset(Dataset):
             raise MissingFaceError(f"{self.samples[index].where}: {exc}") from None
         if self.cache_mode == "memory":
             self._cache[index] = prepared
+        elif self.cache_mode == "disk":
+            self._write_disk_cache(index, prepared)
         return prepared
+
+    def cache_dir(self) -> Path:
+        """The folder of this dataset's disk cache (``cache=PATH``), named by a fingerprint of its inputs."""
+        if self._cache_root is None:
+            raise DataError(f"{self.name}: no disk cache; open the dataset with cache='/some/folder'.")
+        if self._cache_dir is None:
+            import hashlib
+            import json
+
+            cfg = self.data_config
+            key = {
+                "version": 1,
+                "streams": self.streams,
+                "missing_face": self.missing_face,
+                "data": [cfg.face_size, cfg.context_resize, cfg.interpolation, cfg.mask_face_in_context],
+                "samples": [
+                    [s.path, s.box if isinstance(s.box, str) else (s.box.as_tuple() if s.box else None),
+                     None if s.pixels is None else hashlib.sha1(s.pixels.tobytes()).hexdigest(),
+                     repr(s.extra.get("scene"))]
+                    for s in self.samples
+                ],
+            }
+            digest = hashlib.sha1(json.dumps(key, default=list).encode()).hexdigest()[:20]
+            self._cache_dir = self._cache_root / f"{self.name.split('[')[0]}-{digest}"
+            self._cache_dir.mkdir(parents=True, exist_ok=True)
+        return self._cache_dir
+
+    def _read_disk_cache(self, index: int) -> PreparedStreams | None:
+        path = self.cache_dir() / f"{index}.npy"
+        if not path.is_file():
+            return None
+        flat = torch.from_numpy(np.load(path))
+        face = context = None
+        offset = 0
+        if self.streams in ("both", "face"):
+            fh, fw = self.data_config.face_size
+            face = flat[: 3 * fh * fw].view(3, fh, fw)
+            offset = 3 * fh * fw
+        if self.streams in ("both", "context"):
+            rh, rw = self.data_config.context_resize
+            context = flat[offset : offset + 3 * rh * rw].view(3, rh, rw)
+        return PreparedStreams(face, context, bool(flat[-1]))
+
+    def _write_disk_cache(self, index: int, prepared: PreparedStreams) -> None:
+        parts = [t.reshape(-1) for t in (prepared.face, prepared.context) if t is not None]
+        parts.append(torch.tensor([int(prepared.face_found)], dtype=torch.uint8))
+        path = self.cache_dir() / f"{index}.npy"
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, torch.cat(parts).numpy())
+        os.replace(tmp, path)  # atomic: a concurrent reader sees the whole file or none
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not -len(self) <= index < len(self):
@@ -300,6 +362,7 @@ class FaceDataset(Dataset):
             if hasattr(self, "label_distribution"):
                 self.label_distribution = torch.tensor([s.distribution for s in kept], dtype=torch.float32)
             self._cache.clear()
+            self._cache_dir = None
             warnings.warn(f"{self.name}: {self.report}", DataWarning, stacklevel=2)
 
     def __repr__(self) -> str:
