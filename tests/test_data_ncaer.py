@@ -13,6 +13,8 @@ cv2 = pytest.importorskip("cv2")
 from zoo.data import DataError, open_dataset  # noqa: E402
 from zoo.data.ncaer import build_ncaer, choose_frames  # noqa: E402
 
+pytestmark = pytest.mark.filterwarnings("ignore::zoo.data.records.DataWarning")
+
 
 def _video(path, n_frames: int, offset: int = 0) -> None:
     """Frame k is uniformly grey at 8·k + offset, so a written image tells which frame it came from."""
