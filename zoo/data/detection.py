@@ -74,10 +74,17 @@ _DETECTORS: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = {}
 def get_face_detector(name: str = "haar", **args: Any):
     """The detector registered as ``name``, built once per argument set and reused."""
     key = (name, tuple(sorted(args.items())))
-    if key not in _DETECTORS:
-        entry, suffix = get_component("face_detector", name)
-        _DETECTORS[key] = entry.factory(suffix, **args) if suffix is not None else entry.factory(**args)
-    return _DETECTORS[key]
+    try:
+        return _DETECTORS[key]
+    except TypeError:  # unhashable arguments: build without caching
+        key = None
+    except KeyError:
+        pass
+    entry, suffix = get_component("face_detector", name)
+    detector = entry.factory(suffix, **args) if suffix is not None else entry.factory(**args)
+    if key is not None:
+        _DETECTORS[key] = detector
+    return detector
 
 
 def detect_faces(

@@ -32,7 +32,7 @@ import numpy as np
 from zoo.data import classes
 from zoo.data.boxes import FaceBox, write_box_file
 from zoo.data.errors import DataError
-from zoo.data.records import ClassMap, DatasetReport, find_split_dir
+from zoo.data.records import ClassMap, find_split_dir
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov")
 #: CAER split folder -> NCAER-S split name, in priority order for video-disjointness
@@ -150,7 +150,6 @@ def build_ncaer(
         if split_dir is None:
             continue
         found_any = True
-        report = DatasetReport()
         class_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
         unknown = [p.name for p in class_dirs if class_map.get(p.name) is None]
         if unknown:
@@ -208,7 +207,6 @@ def build_ncaer(
                     summary.counts[f"{split}_no_face"] += box is None
                 if progress:
                     progress(f"{key}: {num_frames} frames -> {len(indices)} images")
-        summary.skipped.extend(report.skipped)
     if not found_any:
         raise DataError(f"{caer_root}: no train, validation or test folder found (CAER layout <split>/<Class>/*.avi).")
     out.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,6 @@ from zoo.data.records import (
     check_choice,
     fail_or_skip,
     find_split_dir,
-    list_images,
     relpath,
     scan_class_folders,
     seeded_split,
@@ -575,6 +574,3 @@ def csv_reader(path: str | None, split: str = "train", **options: Any) -> FaceDa
         samples.append(Sample(label, str(image_root / row["path"]), box=box))
     return _finish(samples, label_names, f"{name}[{split}]", report, common, options)
 
-
-def image_paths(folder_path: Path) -> list[Path]:
-    return list_images(folder_path)
