@@ -62,8 +62,9 @@ def test_cue_structure_and_ceilings_from_the_latents():
     assert abs(face_only - 4 / 7) < 0.05
 
 
-def test_the_cues_are_in_the_pixels_and_the_face_is_masked_in_context():
-    ds = open_dataset("synth_caer", "test", n=20, seed=2, data_config=SMALL)
+@pytest.mark.parametrize("cue_style", ["size", "hollow"])
+def test_the_cues_are_in_the_pixels(cue_style):
+    ds = open_dataset("synth_caer", "test", n=20, seed=2, data_config=SMALL, cue_style=cue_style)
     for i, sample in enumerate(ds.samples):
         scene = sample.extra["scene"]
         image = np.asarray(render_scene(scene)).astype(int)
@@ -73,7 +74,10 @@ def test_the_cues_are_in_the_pixels_and_the_face_is_masked_in_context():
         for cx1, cy1, cx2, cy2, colour, bit in scene.cues:
             centre = image[(cy1 + cy2) // 2, (cx1 + cx2) // 2]
             is_palette = np.abs(centre - PALETTE[colour]).max() < 2
-            assert is_palette == (bit == 0)  # filled square = bit 0, hollow = bit 1
+            if cue_style == "hollow":
+                assert is_palette == (bit == 0)  # filled square = bit 0, hollow = bit 1
+            else:
+                assert is_palette and (cx2 - cx1) == (17 if bit else 8)  # 0.26·64 / 0.13·64 px squares
         prepared = ds.prepared(i)
         assert prepared.face_found
 

@@ -6,9 +6,11 @@ Each scene (``image_size``², default 64²) has a noisy background with grey clu
 * the face is a skin-coloured disc with eyes, a **mouth** and a **hat band** in one of 4 palette colours;
 * the mouth says which *group* the class is in: ``smile`` → {Happy, Surprise}, ``frown`` → {Anger, Disgust},
   ``flat`` → {Fear, Neutral}, ``open`` → {Sad}; the face alone is ambiguous inside a pair;
-* each cue is a square of a distinct palette colour, either filled (bit 0) or hollow (bit 1); the **relevant
-  cue** is the one whose colour matches the face's hat band, and its bit picks the class inside the pair
-  (random for Sad); the other cues are distractors with random bits;
+* each cue is a filled square of a distinct palette colour carrying one bit: small (bit 0) or large (bit 1)
+  with ``cue_style="size"`` (default), or filled (0) / hollow (1) at one size with ``cue_style="hollow"``
+  (harder to learn at small context sizes); the **relevant cue** is the one whose colour matches the face's
+  hat band, and its bit picks the class inside the pair (random for Sad); the other cues are distractors
+  with random bits;
 * the face box is given to the standard preprocessing, so the context stream sees the scene with the face
   (and its hat band) blacked out: which cue matters can only be known from the face.
 
@@ -70,6 +72,7 @@ class Scene:
     cues: tuple[tuple[int, int, int, int, int, int], ...]  # x1, y1, x2, y2, colour, bit
     relevant: int  # index into cues
     noise: float
+    cue_style: str = "size"
 
 
 def _place(rng: np.random.Generator, size: int, sides: list[int]) -> list[tuple[int, int, int, int]]:
@@ -90,23 +93,28 @@ def _place(rng: np.random.Generator, size: int, sides: list[int]) -> list[tuple[
     raise DataError(f"synth_caer: could not place {len(sides)} objects in a {size}² image; raise image_size.")
 
 
-def make_scene(seed: int, split_code: int, index: int, label: int, size: int, n_cues: int, noise: float) -> Scene:
+def make_scene(
+    seed: int, split_code: int, index: int, label: int, size: int, n_cues: int, noise: float, cue_style: str = "size"
+) -> Scene:
     rng = np.random.default_rng([seed, split_code, index, 1])
     name = classes.CAER[label]
     mouth, bit = CLASS_CODES[name]
     face_colour = int(rng.integers(len(PALETTE)))
     others = [c for c in range(len(PALETTE)) if c != face_colour]
     distractor_colours = list(rng.choice(others, size=n_cues - 1, replace=False))
-    face_side = max(10, int(round(0.3 * size)))
-    cue_side = max(6, int(round(0.2 * size)))
-    placed = _place(rng, size, [face_side] + [cue_side] * n_cues)
     relevant = int(rng.integers(n_cues))
     bits = [int(b) for b in rng.integers(0, 2, size=n_cues)]
     if bit is not None:
         bits[relevant] = bit
+    face_side = max(10, int(round(0.3 * size)))
+    if cue_style == "size":  # bit 0 = small square, bit 1 = large square
+        cue_sides = [max(5, int(round((0.26 if b else 0.13) * size))) for b in bits]
+    else:  # "hollow": bit 0 = filled square, bit 1 = hollow square, same size
+        cue_sides = [max(6, int(round(0.2 * size)))] * n_cues
+    placed = _place(rng, size, [face_side, *cue_sides])
     colours = distractor_colours[:relevant] + [face_colour] + distractor_colours[relevant:]
     cues = tuple((*placed[1 + i], int(colours[i]), bits[i]) for i in range(n_cues))
-    return Scene(size, (seed, split_code, index), label, mouth, face_colour, placed[0], cues, relevant, noise)
+    return Scene(size, (seed, split_code, index), label, mouth, face_colour, placed[0], cues, relevant, noise, cue_style)
 
 
 def render_scene(scene: Scene) -> Image.Image:
@@ -124,7 +132,7 @@ def render_scene(scene: Scene) -> Image.Image:
         draw.rectangle((x, y, x + w, y + h), fill=(grey, grey, grey))
     for x1, y1, x2, y2, colour, bit in scene.cues:
         fill = PALETTE[colour]
-        if bit:
+        if bit and scene.cue_style == "hollow":
             width = max(2, (x2 - x1) // 4)
             draw.rectangle((x1, y1, x2 - 1, y2 - 1), outline=fill, width=width)
         else:
@@ -159,11 +167,12 @@ def _render_sample(sample: Sample) -> Image.Image:
 
 def synth_caer(path: str | None = None, split: str = "train", **options: Any) -> FaceDataset:
     """The ``synth_caer`` dataset: options ``n`` (samples in this split; default 1024 train, 256 val/test),
-    ``seed`` (0), ``image_size`` (64), ``n_cues`` (3), ``noise`` (pixel noise σ, 8.0), plus the common
+    ``seed`` (0), ``image_size`` (64), ``n_cues`` (3), ``noise`` (pixel noise σ, 8.0), ``cue_style``
+    ("size" or "hollow"), plus the common
     reader options. ``path`` is unused (the spec is just ``synth_caer``)."""
     if split not in SPLITS:
         raise DataError(f"synth_caer: split must be one of {', '.join(SPLITS)}, got {split!r}.")
-    own = {"n", "seed", "image_size", "n_cues", "noise"}
+    own = {"n", "seed", "image_size", "n_cues", "noise", "cue_style"}
     common_keys = {"data_config", "streams", "missing_face", "face_augment", "context_augment", "cache", "train"}
     unknown = sorted(set(options) - own - common_keys)
     if unknown:
@@ -173,6 +182,9 @@ def synth_caer(path: str | None = None, split: str = "train", **options: Any) ->
     size = int(options.get("image_size", 64))
     n_cues = int(options.get("n_cues", 3))
     noise = float(options.get("noise", 8.0))
+    cue_style = options.get("cue_style", "size")
+    if cue_style not in ("size", "hollow"):
+        raise DataError(f"synth_caer: cue_style must be 'size' or 'hollow', got {cue_style!r}.")
     if not 1 <= n_cues <= len(PALETTE):
         raise DataError(f"synth_caer: n_cues must be between 1 and {len(PALETTE)}, got {n_cues}.")
     if size < 32:
@@ -181,7 +193,7 @@ def synth_caer(path: str | None = None, split: str = "train", **options: Any) ->
     labels = np.random.default_rng([seed, code, 0]).integers(0, len(classes.CAER), size=n)
     samples = []
     for i, label in enumerate(labels.tolist()):
-        scene = make_scene(seed, code, i, label, size, n_cues, noise)
+        scene = make_scene(seed, code, i, label, size, n_cues, noise, cue_style)
         samples.append(Sample(label, None, box=FaceBox(*scene.face), extra={"scene": scene}))
     common = {k: options[k] for k in common_keys if k in options}
     common.setdefault("train", split == "train")
