@@ -34,7 +34,7 @@ def test_splits_are_different_scenes_and_sizes_are_options():
     test = open_dataset("synth_caer", "test", n=8, data_config=SMALL)
     assert train.train and not test.train
     assert all(s.extra["scene"] != t.extra["scene"] for s, t in zip(train.samples, test.samples, strict=True))
-    assert len(open_dataset("synth_caer", "val", data_config=SMALL)) == 256
+    assert len(open_dataset("synth_caer", "val", data_config=SMALL)) == 512
     big = open_dataset("synth_caer", n=2, image_size=96, data_config=SMALL)
     assert render_scene(big.samples[0].extra["scene"]).size == (96, 96)
     with pytest.raises(DataError, match="unknown option.*colours"):
@@ -62,9 +62,10 @@ def test_cue_structure_and_ceilings_from_the_latents():
     assert abs(face_only - 4 / 7) < 0.05
 
 
-@pytest.mark.parametrize("cue_style", ["size", "hollow"])
-def test_the_cues_are_in_the_pixels(cue_style):
-    ds = open_dataset("synth_caer", "test", n=20, seed=2, data_config=SMALL, cue_style=cue_style)
+@pytest.mark.parametrize("cue_style, face_style", [("size", "painted"), ("hollow", "hat")])
+def test_the_cues_are_in_the_pixels(cue_style, face_style):
+    ds = open_dataset("synth_caer", "test", n=20, seed=2, data_config=SMALL, cue_style=cue_style,
+                      face_style=face_style, n_cues=3)
     for i, sample in enumerate(ds.samples):
         scene = sample.extra["scene"]
         image = np.asarray(render_scene(scene)).astype(int)

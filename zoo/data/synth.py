@@ -1,33 +1,35 @@
 """``synth_caer``: a synthetic context-emotion set, generated from a seed, for the demo and the tests.
 
 Each scene (``image_size``², default 64²) has a noisy background with grey clutter, one *face* and
-``n_cues`` (default 3) coloured *context cues*, all at random non-overlapping places:
+``n_cues`` (default 2) coloured *context cues*, all at random non-overlapping places:
 
-* the face is a skin-coloured disc with eyes, a **mouth** and a **hat band** in one of 4 palette colours;
-* the mouth says which *group* the class is in: ``smile`` → {Happy, Surprise}, ``frown`` → {Anger, Disgust},
-  ``flat`` → {Fear, Neutral}, ``open`` → {Sad}; the face alone is ambiguous inside a pair;
-* each cue is a filled square of a distinct palette colour carrying one bit: small (bit 0) or large (bit 1)
-  with ``cue_style="size"`` (default), or filled (0) / hollow (1) at one size with ``cue_style="hollow"``
-  (harder to learn at small context sizes); the **relevant cue** is the one whose colour matches the face's
-  hat band, and its bit picks the class inside the pair (random for Sad); the other cues are distractors
-  with random bits;
-* the face box is given to the standard preprocessing, so the context stream sees the scene with the face
-  (and its hat band) blacked out: which cue matters can only be known from the face.
+* the face is a disc painted in one of 4 palette colours (``face_style="painted"``; ``"hat"`` paints only
+  a hat band on a skin-coloured face), with eyes and a **mouth**; the mouth says which *group* the class
+  is in: ``smile`` → {Happy, Surprise}, ``frown`` → {Anger, Disgust}, ``flat`` → {Fear, Neutral},
+  ``open`` → {Sad}. The face alone is ambiguous inside a pair;
+* each cue is a square of a distinct palette colour carrying one bit: small (0) or large (1) with
+  ``cue_style="size"`` (default), or filled (0) / hollow (1) at one size with ``cue_style="hollow"``;
+* the **relevant cue** is the one whose colour matches the face's; its bit picks the class inside the
+  pair (random for Sad). The other cues are distractors with random bits;
+* the face box goes through the standard preprocessing, so the context stream sees the scene with the face
+  blacked out: which cue matters can only be known from the face.
 
-Best accuracy each input can reach (Bayes, uniform classes, ``n_cues=3``):
+Best accuracy each input can reach (Bayes, uniform classes; the same for ``n_cues`` 2 and 3):
 
 =================================================================  ===========
-face only (mouth → pair, guess within the pair)                    4/7 = 57.1%
-context only (face masked: only the bits, not which cue matters)   3/14 = 21.4%
+face only (mouth → pair, guess inside the pair)                    4/7 = 57.1%
+context only (face masked: the bits, not which cue matters)        3/14 = 21.4%
 face + context, cues pooled without binding colour to bit          11/14 = 78.6%
 face + context, the cue matching the face's colour found (GLA)     100%
 =================================================================  ===========
 
-Face-guided attention (GLA) can score each context cell against the face vector (hat colour) and attend
-to the relevant cue. Face-blind attention (CA) can reach 100% only if the context encoder learns features
-that bind colour to bit and survive pooling over all cues; otherwise it is held to the 78.6% row.
-Scenes are rendered lazily from per-sample seeds ``(seed, split, index)``: deterministic, any worker count.
-Splits ``train`` / ``val`` / ``test`` are disjoint streams of the same seed.
+Face-guided attention (GLA) scores each context cell against the face vector (its colour) and can attend
+to the relevant cue; face-blind attention (CA) pools all cues and is held to the 78.6% row unless its
+context encoder learns colour×bit features that survive pooling. Measured (tiny ``caer_cnn``
+16-32-64-64-64, face 32², context 48², 2,048 training scenes, Adam 2e-3, batch 32, 2 CPU cores): face-only
+≈ 57%, CA plateaus at ≈ 78% and GLA reaches ≈ 91% on the test split after ~10 epochs (≈ 1.5 s each).
+Scenes are rendered lazily from per-sample seeds ``(seed, split, index)``: deterministic for any worker
+count. Splits ``train`` / ``val`` / ``test`` are disjoint streams of the same seed.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ CLASS_CODES: dict[str, tuple[str, int | None]] = {
     "Sad": ("open", None),
 }
 SPLITS = {"train": 0, "val": 1, "test": 2}
-DEFAULT_N = {"train": 1024, "val": 256, "test": 256}
+DEFAULT_N = {"train": 2048, "val": 512, "test": 512}
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class Scene:
     relevant: int  # index into cues
     noise: float
     cue_style: str = "size"
+    face_style: str = "painted"
 
 
 def _place(rng: np.random.Generator, size: int, sides: list[int]) -> list[tuple[int, int, int, int]]:
@@ -94,7 +97,15 @@ def _place(rng: np.random.Generator, size: int, sides: list[int]) -> list[tuple[
 
 
 def make_scene(
-    seed: int, split_code: int, index: int, label: int, size: int, n_cues: int, noise: float, cue_style: str = "size"
+    seed: int,
+    split_code: int,
+    index: int,
+    label: int,
+    size: int,
+    n_cues: int,
+    noise: float,
+    cue_style: str = "size",
+    face_style: str = "painted",
 ) -> Scene:
     rng = np.random.default_rng([seed, split_code, index, 1])
     name = classes.CAER[label]
@@ -114,7 +125,9 @@ def make_scene(
     placed = _place(rng, size, [face_side, *cue_sides])
     colours = distractor_colours[:relevant] + [face_colour] + distractor_colours[relevant:]
     cues = tuple((*placed[1 + i], int(colours[i]), bits[i]) for i in range(n_cues))
-    return Scene(size, (seed, split_code, index), label, mouth, face_colour, placed[0], cues, relevant, noise, cue_style)
+    return Scene(
+        size, (seed, split_code, index), label, mouth, face_colour, placed[0], cues, relevant, noise, cue_style, face_style
+    )
 
 
 def render_scene(scene: Scene) -> Image.Image:
@@ -139,9 +152,12 @@ def render_scene(scene: Scene) -> Image.Image:
             draw.rectangle((x1, y1, x2 - 1, y2 - 1), fill=fill)
     x1, y1, x2, y2 = scene.face
     side = x2 - x1
-    draw.ellipse((x1, y1, x2 - 1, y2 - 1), fill=SKIN)
-    draw.chord((x1, y1, x2 - 1, y2 - 1), start=180, end=360, fill=PALETTE[scene.face_colour])
-    draw.rectangle((x1, y1 + side * 0.38, x2 - 1, y1 + side * 0.5), fill=SKIN)
+    if scene.face_style == "painted":  # the whole face in the cue colour
+        draw.ellipse((x1, y1, x2 - 1, y2 - 1), fill=PALETTE[scene.face_colour])
+    else:  # "hat": a skin-coloured face under a coloured hat band
+        draw.ellipse((x1, y1, x2 - 1, y2 - 1), fill=SKIN)
+        draw.chord((x1, y1, x2 - 1, y2 - 1), start=180, end=360, fill=PALETTE[scene.face_colour])
+        draw.rectangle((x1, y1 + side * 0.38, x2 - 1, y1 + side * 0.5), fill=SKIN)
     eye = max(1, side // 10)
     for ex in (x1 + side * 0.32, x1 + side * 0.68):
         ey = y1 + side * 0.58
@@ -166,13 +182,13 @@ def _render_sample(sample: Sample) -> Image.Image:
 
 
 def synth_caer(path: str | None = None, split: str = "train", **options: Any) -> FaceDataset:
-    """The ``synth_caer`` dataset: options ``n`` (samples in this split; default 1024 train, 256 val/test),
-    ``seed`` (0), ``image_size`` (64), ``n_cues`` (3), ``noise`` (pixel noise σ, 8.0), ``cue_style``
-    ("size" or "hollow"), plus the common
+    """The ``synth_caer`` dataset: options ``n`` (samples in this split; default 2048 train, 512 val/test),
+    ``seed`` (0), ``image_size`` (64), ``n_cues`` (2), ``noise`` (pixel noise σ, 8.0), ``cue_style``
+    ("size" or "hollow"), ``face_style`` ("painted" or "hat"), plus the common
     reader options. ``path`` is unused (the spec is just ``synth_caer``)."""
     if split not in SPLITS:
         raise DataError(f"synth_caer: split must be one of {', '.join(SPLITS)}, got {split!r}.")
-    own = {"n", "seed", "image_size", "n_cues", "noise", "cue_style"}
+    own = {"n", "seed", "image_size", "n_cues", "noise", "cue_style", "face_style"}
     common_keys = {"data_config", "streams", "missing_face", "face_augment", "context_augment", "cache", "train"}
     unknown = sorted(set(options) - own - common_keys)
     if unknown:
@@ -180,9 +196,12 @@ def synth_caer(path: str | None = None, split: str = "train", **options: Any) ->
     n = int(options.get("n", DEFAULT_N[split]))
     seed = int(options.get("seed", 0))
     size = int(options.get("image_size", 64))
-    n_cues = int(options.get("n_cues", 3))
+    n_cues = int(options.get("n_cues", 2))
     noise = float(options.get("noise", 8.0))
     cue_style = options.get("cue_style", "size")
+    face_style = options.get("face_style", "painted")
+    if face_style not in ("hat", "painted"):
+        raise DataError(f"synth_caer: face_style must be 'hat' or 'painted', got {face_style!r}.")
     if cue_style not in ("size", "hollow"):
         raise DataError(f"synth_caer: cue_style must be 'size' or 'hollow', got {cue_style!r}.")
     if not 1 <= n_cues <= len(PALETTE):
@@ -193,7 +212,7 @@ def synth_caer(path: str | None = None, split: str = "train", **options: Any) ->
     labels = np.random.default_rng([seed, code, 0]).integers(0, len(classes.CAER), size=n)
     samples = []
     for i, label in enumerate(labels.tolist()):
-        scene = make_scene(seed, code, i, label, size, n_cues, noise, cue_style)
+        scene = make_scene(seed, code, i, label, size, n_cues, noise, cue_style, face_style)
         samples.append(Sample(label, None, box=FaceBox(*scene.face), extra={"scene": scene}))
     common = {k: options[k] for k in common_keys if k in options}
     common.setdefault("train", split == "train")
