@@ -132,3 +132,17 @@ def test_haar_detector_finds_the_astronaut_face():
 
 def test_detector_on_a_blank_image_finds_nothing():
     assert detect_faces(Image.new("RGB", (128, 128), (120, 120, 120))) == []
+
+
+def test_boxes_as_dicts_and_sequences_give_the_same_result():
+    cfg = DataConfig(face_size=(5, 10), context_size=(20, 30), context_resize=(20, 30), **UNIT)
+    reference = preprocess(_image(), FaceBox(10, 5, 20, 10), cfg)
+    for box in ({"x1": 10, "y1": 5, "x2": 20, "y2": 10, "score": 0.9}, (10, 5, 20, 10), [10, 5, 20, 10, 0.5]):
+        out = preprocess(_image(), box, cfg)
+        assert torch.equal(out["face"], reference["face"]) and torch.equal(out["context"], reference["context"])
+    from zoo.data import AnnotationError
+
+    with pytest.raises(AnnotationError, match="x2 < x1"):
+        preprocess(_image(), (20, 5, 10, 10), cfg)
+    with pytest.raises(AnnotationError, match="needs x1, y1, x2, y2"):
+        preprocess(_image(), {"x1": 1}, cfg)

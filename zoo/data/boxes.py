@@ -50,6 +50,26 @@ class FaceBox:
         return int(round(self.x1)), int(round(self.y1)), int(round(self.x2)), int(round(self.y2))
 
 
+def as_face_box(box: object) -> FaceBox | None:
+    """A :class:`FaceBox` from a FaceBox, a dict ``{x1, y1, x2, y2[, score]}`` or a sequence of 4 or 5 numbers."""
+    if box is None or isinstance(box, FaceBox):
+        return box
+    try:
+        if isinstance(box, dict):
+            values = [box[k] for k in ("x1", "y1", "x2", "y2")] + [box.get("score", 1.0)]
+        elif hasattr(box, "x1"):
+            values = [getattr(box, k) for k in ("x1", "y1", "x2", "y2")] + [getattr(box, "score", 1.0)]
+        else:
+            seq = list(box.tolist() if hasattr(box, "tolist") else box)  # type: ignore[attr-defined]
+            if len(seq) not in (4, 5):
+                raise ValueError(f"expected 4 or 5 numbers, got {len(seq)}")
+            values = [*seq[:4], seq[4] if len(seq) == 5 else 1.0]
+        x1, y1, x2, y2, score = (float(v) for v in values)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise AnnotationError(f"A face box needs x1, y1, x2, y2 (and optionally score); got {box!r} ({exc}).") from None
+    return make_box(x1, y1, x2, y2, where="face box", score=score)
+
+
 def make_box(x1: float, y1: float, x2: float, y2: float, where: str, score: float = 1.0) -> FaceBox | None:
     """A validated box; ``0,0,0,0`` means "no face" and gives None; ``x2 < x1`` raises ``AnnotationError``."""
     if x1 == y1 == x2 == y2 == 0:

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from zoo.config import DataConfig
-from zoo.data.boxes import FaceBox
+from zoo.data.boxes import FaceBox, as_face_box
 from zoo.data.errors import DataError
 
 MISSING_FACE_POLICIES = ("zeros", "whole", "error", "skip")
@@ -108,7 +108,7 @@ def _size(value: Sequence[int], name: str) -> tuple[int, int]:
 
 def prepare_streams(
     image: Image.Image,
-    box: FaceBox | None,
+    box: FaceBox | dict | Sequence[float] | None,
     data_config: DataConfig,
     streams: str = "both",
     missing_face: str = "zeros",
@@ -121,6 +121,7 @@ def prepare_streams(
     if image.mode != "RGB":
         raise DataError(f"preprocess expects an RGB image (use zoo.data.load_image), got mode {image.mode!r}.")
     resample = _resample(data_config)
+    box = as_face_box(box)
     clamped = box.clamp(*image.size) if box is not None else None
     if clamped is None and missing_face in ("error", "skip"):
         raise MissingFaceError(
@@ -267,7 +268,7 @@ def finish_streams(
 
 def preprocess(
     image: Image.Image,
-    box: FaceBox | None,
+    box: FaceBox | dict | Sequence[float] | None,
     data_config: DataConfig,
     train: bool = False,
     streams: str = "both",
@@ -276,7 +277,10 @@ def preprocess(
     context_augment: str | Sequence[str] | None = None,
     generator: torch.Generator | None = None,
 ) -> dict[str, torch.Tensor]:
-    """One image and face box -> ``{"face": 3×H×W, "context": 3×h×w}`` exactly as the dataset readers do."""
+    """One image and face box -> ``{"face": 3×H×W, "context": 3×h×w}`` exactly as the dataset readers do.
+
+    ``box`` is a :class:`FaceBox`, a dict ``{x1, y1, x2, y2[, score]}``, 4–5 numbers, or None (no face).
+    """
     prepared = prepare_streams(image, box, data_config, streams, missing_face)
     return finish_streams(
         prepared, data_config, train, parse_augment(face_augment), parse_augment(context_augment), generator
