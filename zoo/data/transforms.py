@@ -4,9 +4,12 @@ Two stages, so the deterministic part can be cached (``FaceDataset(cache="memory
 
 1. :func:`prepare_streams` (deterministic): the face is cropped from the *unmasked* image and resized to
    ``face_size``; the context is the whole image with the face box set to zero (``mask_face_in_context``),
-   resized to ``context_resize`` (H, W). Both are kept as uint8 3×H×W tensors.
+   resized to ``context_resize`` (H, W). Both are kept as uint8 3×H×W tensors. The mask covers exactly the
+   cropped pixels ``[y1:y2, x1:x2]`` as GLAMOR-Net's ``mask_face``; the CAER port's ``ImageDraw.rectangle``
+   also blacks out row ``y2`` and column ``x2``.
 2. :func:`finish_streams`: the context is cropped to ``context_size`` — random in training, the fixed
-   centre crop ``[(H-h)//2, (W-w)//2]`` otherwise (= GLAMOR-Net's ``[8:120, 29:141]`` for 128×171 -> 112) —
+   centre crop ``[(H-h)//2, (W-w)//2]`` otherwise (= GLAMOR-Net's ``[8:120, 29:141]`` for 128×171 -> 112;
+   torchvision's ``CenterCrop`` in the CAER port rounds the left offset to 30) —
    the per-stream augmentations run (training only), then pixels are scaled to [0, 1] and normalised with
    ``mean`` / ``std``.
 
