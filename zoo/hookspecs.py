@@ -59,3 +59,12 @@ def register_datasets(register):
     Named by a spec ``"name:path"`` or ``"name"`` (see :func:`zoo.data.open_dataset`). ``path`` is the text
     after the first ``:`` (None when absent).
     """
+
+
+@hookspec
+def register_face_detectors(register):
+    """Register face detectors: ``factory(**args) -> detector``, ``detector(image) -> list[FaceBox]``.
+
+    ``image`` is an RGB ``PIL.Image``; every face found is returned as a :class:`zoo.data.FaceBox` with a score
+    (see :mod:`zoo.data.detection`).
+    """

@@ -41,6 +41,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "zoo.components.targets",
     "zoo.presets",
     "zoo.ldl.plugin",
+    "zoo.data.detection",
+    "zoo.data.builtin",
 )
 
 HOOKS: dict[str, str] = {**COMPONENT_KINDS, "model": "register_presets"}

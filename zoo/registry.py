@@ -19,6 +19,7 @@ COMPONENT_KINDS: dict[str, str] = {
     "fusion": "register_fusions",
     "target": "register_targets",
     "dataset": "register_datasets",
+    "face_detector": "register_face_detectors",
 }
 
 

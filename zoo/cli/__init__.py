@@ -18,7 +18,7 @@ app = typer.Typer(
 )
 
 #: command modules; each registers its commands on ``app`` when imported
-COMMAND_MODULES = ("zoo.cli.models", "zoo.cli.train", "zoo.cli.hub", "zoo.cli.bench")
+COMMAND_MODULES = ("zoo.cli.models", "zoo.cli.data", "zoo.cli.train", "zoo.cli.hub", "zoo.cli.bench")
 
 
 def _load_commands() -> None:

@@ -39,3 +39,29 @@ def open_dataset(spec: str, split: str = "train", **options: Any):
     except KeyError as exc:
         raise DatasetSpecError(f"Dataset spec {spec!r}: {exc}") from None
     return entry.factory(path, split=split, **options)
+
+
+#: public helpers for inference and plugins, imported on first use (keeps ``import zoo.data`` light)
+_EXPORTS = {
+    "load_image": "zoo.data.images",
+    "FaceBox": "zoo.data.boxes",
+    "detect_faces": "zoo.data.detection",
+    "get_face_detector": "zoo.data.detection",
+    "preprocess": "zoo.data.transforms",
+    "FaceDataset": "zoo.data.records",
+    "Sample": "zoo.data.records",
+    "DataError": "zoo.data.errors",
+    "ImageReadError": "zoo.data.errors",
+    "AnnotationError": "zoo.data.errors",
+    "UnknownClassError": "zoo.data.errors",
+    "MissingFaceError": "zoo.data.transforms",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'zoo.data' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,576 @@
+"""Built-in dataset readers: CAER-S / NCAER-S, AffectNet, RAF-DB, SFEW, FER2013, FER+, generic folder / CSV.
+
+Each reader parses its on-disk format (methods.md §1.5, §2.2, §2.4, §3.4) into :class:`Sample` records and
+returns a :class:`FaceDataset`. Class orders are explicit per family (:mod:`zoo.data.classes`); folder names
+and codes are mapped onto them, and anything unknown is an error naming it (or a counted skip with
+``on_error='skip'``). Nothing is downloaded: every reader reads the user's disk.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.data import classes
+from zoo.data.boxes import FaceBox, make_box, read_box_file, read_list_file
+from zoo.data.errors import AnnotationError, DataError, ImageReadError, UnknownClassError
+from zoo.data.records import (
+    ON_ERROR,
+    WHOLE,
+    ClassMap,
+    DatasetReport,
+    FaceDataset,
+    Sample,
+    check_choice,
+    fail_or_skip,
+    find_split_dir,
+    relpath,
+    scan_class_folders,
+    seeded_split,
+)
+
+#: options every reader passes to FaceDataset
+DATASET_OPTIONS = ("data_config", "streams", "missing_face", "face_augment", "context_augment", "cache")
+SPLIT_ALIASES = {"val": ("validation", "valid", "publictest"), "test": ("privatetest",), "train": ("training",)}
+
+
+def _root(path: str | None, name: str, example: str) -> Path:
+    if not path:
+        raise DataError(f"Dataset {name!r} needs a path: write {name}:{example}.")
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise DataError(f"{name}: {str(root)!r} does not exist; check the path in the spec {name}:{path}.")
+    return root
+
+
+def _split_options(name: str, split: str, options: dict[str, Any], own: Sequence[str]) -> tuple[dict, dict]:
+    """Separate FaceDataset options from reader options; unknown option names are an error."""
+    unknown = sorted(set(options) - set(DATASET_OPTIONS) - set(own) - {"train", "on_error", "verify"})
+    if unknown:
+        raise DataError(
+            f"{name}: unknown option(s) {', '.join(unknown)}; this reader accepts "
+            f"{', '.join(sorted({*DATASET_OPTIONS, *own, 'train', 'on_error', 'verify'}))}."
+        )
+    common = {k: options[k] for k in DATASET_OPTIONS if k in options}
+    common["train"] = options.get("train", split == "train")
+    return common, {k: options[k] for k in own if k in options}
+
+
+def _finish(
+    samples: list[Sample], label_names: Sequence[str], name: str, report: DatasetReport, common: dict, options: dict
+) -> FaceDataset:
+    dataset = FaceDataset(samples, label_names, name=name, report=report, **common)
+    if not len(dataset):
+        raise DataError(f"{name}: no samples left (report: {report}).")
+    if options.get("verify", False):
+        dataset.verify_images(options.get("on_error", "raise"))
+    return dataset
+
+
+def _carve(items: list, split: str, val_fraction: float | None, seed: int, name: str) -> tuple[list, str]:
+    """Return the items of ``split`` and the folder split to read, carving val out of train when asked."""
+    if val_fraction is None:
+        return items, split
+    kept, held = seeded_split(len(items), val_fraction, seed)
+    return [items[i] for i in (held if split == "val" else kept)], split
+
+
+# --------------------------------------------------------------------------------------------- boxes
+
+
+def _box_cache_file(root: Path, split: str, detector: str, detector_args: dict) -> Path:
+    base = Path(os.environ.get("ZOO_CACHE_DIR", Path.home() / ".cache" / "emotion-zoo")) / "boxes"
+    key = json.dumps([str(root.resolve()), split, detector, sorted(detector_args.items())], default=str)
+    return base / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"
+
+
+def detect_boxes(
+    paths: Sequence[Path],
+    root: Path,
+    split: str,
+    detector: str,
+    detector_args: dict | None = None,
+    box_cache: str | os.PathLike[str] | None = None,
+    all_faces: bool = False,
+) -> dict[str, list[FaceBox]]:
+    """Faces of every image (best first), computed once and cached in a JSON file keyed by relative path."""
+    from zoo.data.detection import detect_faces
+    from zoo.data.images import load_image
+
+    detector_args = dict(detector_args or {})
+    cache_file = Path(box_cache) if box_cache else _box_cache_file(root, split, detector, detector_args)
+    cached: dict[str, list[list[float]]] = {}
+    if cache_file.is_file():
+        cached = json.loads(cache_file.read_text(encoding="utf-8"))
+    changed = False
+    result: dict[str, list[FaceBox]] = {}
+    for path in paths:
+        key = relpath(path, root)
+        if key not in cached:
+            boxes = detect_faces(load_image(path), detector, **detector_args)
+            cached[key] = [[b.x1, b.y1, b.x2, b.y2, b.score] for b in boxes]
+            changed = True
+        faces = [FaceBox(*row) for row in cached[key]]
+        result[key] = faces if all_faces else faces[:1]
+    if changed:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(cached), encoding="utf-8")
+        tmp.replace(cache_file)
+    return result
+
+
+def _samples_with_detection(
+    items: list[tuple[Path, int]], root: Path, split: str, det: dict, all_faces: bool
+) -> list[Sample]:
+    found = detect_boxes(
+        [p for p, _ in items], root, split, det["detector"], det.get("detector_args"), det.get("box_cache"), all_faces
+    )
+    samples = []
+    for path, label in items:
+        faces = found[relpath(path, root)]
+        if not faces:
+            samples.append(Sample(label, str(path), box=None))
+        samples.extend(Sample(label, str(path), box=face) for face in faces)
+    return samples
+
+
+# --------------------------------------------------------------------------------------------- CAER-S
+
+
+def caer_s(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
+    """CAER-S (``{train,test}/<Class>/*.png``) and NCAER-S (``images/<split>/<Class>/*.jpg`` + ``crop/``).
+
+    Face boxes, first found of: ``boxes=`` (a list file ``relpath,label,x1,y1,x2,y2``, a folder of per-image
+    ``<Class>/<name>.txt`` files, or ``"detect"``), ``<root>/crop/<split>/`` (GLAMOR-Net layout), a list file
+    ``<root>/<split>.txt``. ``boxes="detect"`` runs ``detector`` (default ``"haar"``) once, keeps the best
+    face per image as the official code does, and caches the boxes (``box_cache=`` file, else
+    ``$ZOO_CACHE_DIR`` or ``~/.cache/emotion-zoo``). ``val_fraction`` + ``split_seed`` carve a seeded val
+    split out of the train folder (``split="val"``). ``Anger`` and ``Angry`` folders are both accepted.
+    """
+    root = _root(path, "caer_s", "/data/CAER-S")
+    name = "ncaer_s" if (root / "images").is_dir() else "caer_s"
+    own = ("boxes", "detector", "detector_args", "box_cache", "val_fraction", "split_seed")
+    common, opts = _split_options(name, split, options, own)
+    on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
+    report = DatasetReport()
+    images_root = root / "images" if (root / "images").is_dir() else root
+    crop_root = root / "crop"
+    val_fraction = opts.get("val_fraction")
+    folder_split = "train" if (val_fraction is not None and split == "val") else split
+    split_dir = find_split_dir(images_root, folder_split, SPLIT_ALIASES)
+    class_map = ClassMap(classes.CAER, classes.CAER_ALIASES)
+    items = scan_class_folders(split_dir, class_map, on_error, report)
+
+    boxes = opts.get("boxes")
+    list_file = None
+    crop_dir = None
+    if boxes == "detect":
+        pass
+    elif boxes is not None:
+        boxes_path = Path(boxes).expanduser()
+        if boxes_path.is_file():
+            list_file = boxes_path
+        elif boxes_path.is_dir():
+            crop_dir = boxes_path / split_dir.name if (boxes_path / split_dir.name).is_dir() else boxes_path
+        else:
+            raise DataError(f"{name}: boxes={boxes!r} is neither a list file, a folder, nor 'detect'.")
+    elif (crop_root / split_dir.name).is_dir():
+        crop_dir = crop_root / split_dir.name
+    elif (root / f"{split_dir.name}.txt").is_file():
+        list_file = root / f"{split_dir.name}.txt"
+    else:
+        raise DataError(
+            f"{name}: no face boxes found for split {folder_split!r}: expected {crop_root / split_dir.name}/ "
+            f"(per-image x1,y1,x2,y2 files) or {root / (split_dir.name + '.txt')} (relpath,label,x1,y1,x2,y2). "
+            f"Pass boxes=PATH to point at them, or boxes='detect' to detect faces once (cached)."
+        )
+
+    samples: list[Sample] = []
+    if list_file is not None:
+        samples = _caer_from_list(list_file, split_dir, class_map, on_error, report)
+    elif crop_dir is not None:
+        for image_path, label in items:
+            rel = Path(relpath(image_path, split_dir))
+            box_file = crop_dir / rel.with_suffix(".txt")
+            try:
+                if not box_file.is_file():
+                    raise AnnotationError(
+                        f"{image_path}: no face box file {box_file}; write one (0,0,0,0 = no face) or remove the image."
+                    )
+                samples.append(Sample(label, str(image_path), box=read_box_file(box_file)))
+            except AnnotationError as exc:
+                fail_or_skip(report, on_error, exc, str(image_path))
+    else:
+        det = {"detector": opts.get("detector", "haar"), "detector_args": opts.get("detector_args"),
+               "box_cache": opts.get("box_cache")}
+        samples = _samples_with_detection(items, split_dir, split_dir.name, det, all_faces=False)
+    samples, _ = _carve(samples, split, val_fraction, int(opts.get("split_seed", 0)), name)
+    return _finish(samples, classes.CAER, f"{name}[{split}]", report, common, options)
+
+
+def _caer_from_list(
+    list_file: Path, split_dir: Path, class_map: ClassMap, on_error: str, report: DatasetReport
+) -> list[Sample]:
+    """Samples of a CAER-S list file restricted to ``split_dir``; its label must match the folder's class."""
+    samples = []
+    split_names = {"train", "test", "val", "validation"}
+    for entry, error, where in read_list_file(list_file):
+        if error is not None:
+            fail_or_skip(report, on_error, error, where)
+            continue
+        parts = entry.relpath.split("/")
+        if parts[0].lower() in split_names:
+            if parts[0] != split_dir.name:
+                continue  # a line of another split in a combined list file
+            parts = parts[1:]
+        try:
+            if len(parts) < 2:
+                raise AnnotationError(f"{entry.where}: path {entry.relpath!r} has no <Class>/ folder.")
+            label = class_map.get(parts[0])
+            if label is None:
+                raise UnknownClassError(
+                    f"{entry.where}: unknown class folder {parts[0]!r}; classes are {', '.join(class_map.label_names)}."
+                )
+            if entry.label != label:
+                raise AnnotationError(
+                    f"{entry.where}: label {entry.label} does not match the folder {parts[0]!r} (class {label}, "
+                    f"{class_map.label_names[label]}); the list file and the folders disagree."
+                )
+            image_path = split_dir.joinpath(*parts)
+            if not image_path.is_file():
+                raise ImageReadError(f"{entry.where}: image {image_path} listed but not found.")
+        except (AnnotationError, UnknownClassError, ImageReadError) as exc:
+            fail_or_skip(report, on_error, exc, entry.where)
+            continue
+        samples.append(Sample(label, str(image_path), box=entry.box))
+    return samples
+
+
+# --------------------------------------------------------------------------------------------- AffectNet
+
+
+def affectnet(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
+    """AffectNet ``training.csv`` / ``validation.csv`` (methods.md §3.4): bbox, expression, valence, arousal.
+
+    ``num_classes`` 7 (default) or 8 (Contempt); rows with codes 7 (when 7 classes) and 8–10 (None,
+    Uncertain, No-face) are dropped and counted. ``split="val"`` and ``"test"`` both read validation.csv (the
+    test set is not public). Images are looked up under ``images_dir`` (default
+    ``<root>/Manually_Annotated_Images`` if present, else ``<root>``). ``dataset.valence_arousal`` is N×2.
+    """
+    name = "affectnet"
+    root = _root(path, name, "/data/AffectNet")
+    common, opts = _split_options(name, split, options, ("num_classes", "images_dir"))
+    on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
+    num_classes = int(opts.get("num_classes", 7))
+    if num_classes not in (7, 8):
+        raise DataError(f"{name}: num_classes must be 7 or 8, got {num_classes}.")
+    label_names = classes.AFFECTNET7 if num_classes == 7 else classes.AFFECTNET8
+    csv_name = {"train": "training.csv", "val": "validation.csv", "test": "validation.csv"}.get(split)
+    if csv_name is None:
+        raise DataError(f"{name}: split must be train, val or test, got {split!r}.")
+    csv_file = root / csv_name if root.is_dir() else root
+    if not csv_file.is_file():
+        raise DataError(f"{name}: {csv_file} not found (AffectNet ships training.csv and validation.csv).")
+    images_dir = Path(opts["images_dir"]) if "images_dir" in opts else (
+        root / "Manually_Annotated_Images" if (root / "Manually_Annotated_Images").is_dir() else root
+    )
+    report = DatasetReport()
+    samples = []
+    required = ("subDirectory_filePath", "face_x", "face_y", "face_width", "face_height", "expression", "valence", "arousal")
+    with csv_file.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise AnnotationError(f"{csv_file}: missing column(s) {', '.join(missing)}; expected {', '.join(required)}.")
+        for number, row in enumerate(reader, start=2):
+            where = f"{csv_file}:{number}"
+            try:
+                code = int(row["expression"])
+                x, y, w, h = (float(row[k]) for k in ("face_x", "face_y", "face_width", "face_height"))
+                va = (float(row["valence"]), float(row["arousal"]))
+                if not 0 <= code <= 10:
+                    raise AnnotationError(f"{where}: expression code {code} is outside 0..10.")
+                box = make_box(x, y, x + w, y + h, where)
+            except (ValueError, TypeError, AnnotationError) as exc:
+                error = exc if isinstance(exc, AnnotationError) else AnnotationError(f"{where}: malformed row ({exc}).")
+                fail_or_skip(report, on_error, error, where)
+                continue
+            if code >= num_classes:
+                report.counts[f"dropped_expression_{code}"] += 1
+                continue
+            samples.append(Sample(code, str(images_dir / row["subDirectory_filePath"]), box=box, extra={"va": va}))
+    dataset = _finish(samples, label_names, f"{name}[{split}]", report, common, options)
+    import torch
+
+    dataset.valence_arousal = torch.tensor([s.extra["va"] for s in dataset.samples], dtype=torch.float32)
+    return dataset
+
+
+# --------------------------------------------------------------------------------------------- RAF-DB
+
+
+def rafdb(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
+    """RAF-DB basic: ``EmoLabel/list_patition_label.txt`` (``train_00001.jpg 5``) with codes 1–7 remapped to
+    AffectNet-7 order (1→3, 2→4, 3→5, 4→1, 5→2, 6→6, 7→0; methods.md §3.4); images
+    ``Image/aligned/<stem>_aligned.jpg`` (the whole image is the face). ``split="val"`` reads the test list."""
+    name = "rafdb"
+    root = _root(path, name, "/data/RAF-DB")
+    common, _ = _split_options(name, split, options, ())
+    on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
+    base = root / "basic" if (root / "basic").is_dir() else root
+    list_file = base / "EmoLabel" / "list_patition_label.txt"
+    if not list_file.is_file():
+        raise DataError(f"{name}: {list_file} not found (expected RAF-DB's basic/EmoLabel/list_patition_label.txt).")
+    prefix = {"train": "train_", "val": "test_", "test": "test_"}.get(split)
+    if prefix is None:
+        raise DataError(f"{name}: split must be train, val or test, got {split!r}.")
+    report = DatasetReport()
+    samples = []
+    for number, line in enumerate(list_file.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{list_file}:{number}"
+        fields = line.split()
+        try:
+            if len(fields) != 2 or not fields[1].isdigit() or int(fields[1]) not in classes.RAFDB_TO_AFFECTNET:
+                raise AnnotationError(f"{where}: expected '<name>.jpg <label 1-7>', got {line.strip()!r}.")
+        except AnnotationError as exc:
+            fail_or_skip(report, on_error, exc, where)
+            continue
+        if not fields[0].startswith(prefix):
+            continue
+        stem = Path(fields[0]).stem
+        image = base / "Image" / "aligned" / f"{stem}_aligned.jpg"
+        samples.append(Sample(classes.RAFDB_TO_AFFECTNET[int(fields[1])], str(image), box=WHOLE))
+    return _finish(samples, classes.AFFECTNET7, f"{name}[{split}]", report, common, options)
+
+
+# --------------------------------------------------------------------------------------------- class folders
+
+
+def _class_folder_reader(
+    name: str, path: str | None, split: str, options: dict, label_names: Sequence[str], aliases: dict, example: str
+) -> FaceDataset:
+    root = _root(path, name, example)
+    common, opts = _split_options(name, split, options, ("val_fraction", "split_seed", "detector", "detector_args", "box_cache"))
+    on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
+    report = DatasetReport()
+    val_fraction = opts.get("val_fraction")
+    folder_split = "train" if (val_fraction is not None and split == "val") else split
+    split_dir = find_split_dir(root, folder_split, SPLIT_ALIASES)
+    items = scan_class_folders(split_dir, ClassMap(label_names, aliases), on_error, report)
+    if "detector" in opts:
+        samples = _samples_with_detection(items, split_dir, split_dir.name, opts, all_faces=False)
+    else:
+        samples = [Sample(label, str(p), box=WHOLE) for p, label in items]
+    samples, _ = _carve(samples, split, val_fraction, int(opts.get("split_seed", 0)), name)
+    return _finish(samples, label_names, f"{name}[{split}]", report, common, options)
+
+
+def sfew(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
+    """SFEW 2.0: ``{Train,Val}/<Class>/*`` (aligned faces); AffectNet-7 class order as in LDLVA."""
+    return _class_folder_reader(
+        "sfew", path, split, options, classes.AFFECTNET7, classes.AFFECTNET_ALIASES, "/data/SFEW"
+    )
+
+
+def fer2013(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
+    """FER2013, Kaggle class folders (``<split>/<class>/*.jpg``) or ``fer2013.csv`` (``emotion,pixels,Usage``).
+
+    The CSV's Usage maps Training→train, PublicTest→val, PrivateTest→test. Class order: FER2013 codes 0–6.
+    """
+    name = "fer2013"
+    root = _root(path, name, "/data/fer2013")
+    csv_file = root if root.is_file() else root / "fer2013.csv"
+    if not csv_file.is_file():
+        return _class_folder_reader(name, path, split, options, classes.FER2013, classes.FER2013_ALIASES, "/data/fer2013")
+    common, _ = _split_options(name, split, options, ())
+    on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
+    report = DatasetReport()
+    samples = [
+        Sample(label, None, pixels=pixels, box=WHOLE)
+        for label, pixels in _fer_pixel_rows(csv_file, split, on_error, report)
+    ]
+    return _finish(samples, classes.FER2013, f"{name}[{split}]", report, common, options)
+
+
+_USAGE = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
+
+
+def _fer_pixel_rows(csv_file: Path, split: str, on_error: str, report: DatasetReport, keep_rows: bool = False):
+    """Yield ``(label, 48×48 uint8)`` (or ``(row_number, label, pixels)``) for the rows of ``split``."""
+    usage = _USAGE.get(split)
+    if usage is None:
+        raise DataError(f"{csv_file}: split must be train, val or test, got {split!r}.")
+    with csv_file.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in ("emotion", "pixels", "Usage") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise AnnotationError(f"{csv_file}: missing column(s) {', '.join(missing)} (expected emotion,pixels,Usage).")
+        for index, row in enumerate(reader):
+            where = f"{csv_file}:{index + 2}"
+            if row["Usage"] != usage:
+                continue
+            try:
+                label = int(row["emotion"])
+                values = np.array(row["pixels"].split(), dtype=np.int64)
+                if not 0 <= label <= 6:
+                    raise AnnotationError(f"{where}: emotion {label} is outside 0..6.")
+                side = int(round(len(values) ** 0.5))
+                if side * side != len(values) or values.min(initial=0) < 0 or values.max(initial=0) > 255:
+                    raise AnnotationError(f"{where}: pixels must be a square number of values in 0..255.")
+            except (ValueError, AnnotationError) as exc:
+                error = exc if isinstance(exc, AnnotationError) else AnnotationError(f"{where}: malformed row ({exc}).")
+                fail_or_skip(report, on_error, error, where)
+                continue
+            pixels = values.astype(np.uint8).reshape(side, side)
+            yield (index, label, pixels) if keep_rows else (label, pixels)
+
+
+def ferplus(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
+    """FER+: ``fer2013new.csv`` vote counts aligned row by row with ``fer2013.csv`` pixels.
+
+    Label = majority vote (FER+ "majority" mode: the top class needs more than half of all votes, and must be
+    one of the 8 emotions; other rows are dropped and counted). ``dataset.label_distribution`` (N×8) holds the
+    normalised emotion votes as a reference distribution; items carry it as ``"label_distribution"``.
+    """
+    name = "ferplus"
+    root = _root(path, name, "/data/FERPlus")
+    common, opts = _split_options(name, split, options, ("pixels_csv",))
+    on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
+    votes_file = root / "fer2013new.csv" if root.is_dir() else root
+    pixels_file = Path(opts["pixels_csv"]) if "pixels_csv" in opts else votes_file.parent / "fer2013.csv"
+    for f in (votes_file, pixels_file):
+        if not f.is_file():
+            raise DataError(f"{name}: {f} not found (FER+ needs fer2013new.csv and the original fer2013.csv).")
+    report = DatasetReport()
+    with votes_file.open(newline="", encoding="utf-8") as handle:
+        votes_rows = list(csv.reader(handle))
+    header, votes_rows = votes_rows[0], votes_rows[1:]
+    if header[:2] != ["Usage", "Image name"] or tuple(header[2:12]) != classes.FERPLUS_COLUMNS:
+        raise AnnotationError(
+            f"{votes_file}: unexpected header {header}; expected Usage,Image name,{','.join(classes.FERPLUS_COLUMNS)}."
+        )
+    samples = []
+    for index, _fer_label, pixels in _fer_pixel_rows(pixels_file, split, on_error, report, keep_rows=True):
+        where = f"{votes_file}:{index + 2}"
+        try:
+            if index >= len(votes_rows):
+                raise AnnotationError(f"{where}: fer2013new.csv has fewer rows than fer2013.csv.")
+            row = votes_rows[index]
+            if len(row) < 12:
+                raise AnnotationError(f"{where}: expected 12 columns, got {len(row)}.")
+            if not row[1].strip():
+                report.counts["dropped_no_image_name"] += 1
+                continue
+            votes = np.array([float(v) for v in row[2:12]])
+        except (ValueError, AnnotationError) as exc:
+            error = exc if isinstance(exc, AnnotationError) else AnnotationError(f"{where}: malformed votes ({exc}).")
+            fail_or_skip(report, on_error, error, where)
+            continue
+        top = int(np.argmax(votes))
+        if votes.sum() <= 0 or votes[top] <= 0.5 * votes.sum() or top >= 8:
+            report.counts["dropped_no_majority"] += 1
+            continue
+        emotion_votes = votes[:8]
+        samples.append(
+            Sample(top, None, pixels=pixels, box=WHOLE, distribution=tuple(emotion_votes / emotion_votes.sum()))
+        )
+    return _finish(samples, classes.FERPLUS, f"{name}[{split}]", report, common, options)
+
+
+# --------------------------------------------------------------------------------------------- generic
+
+
+def folder(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
+    """Generic class folders: ``<root>/<split>/<Class>/*`` (or ``<root>/<Class>/*`` with ``val_fraction``).
+
+    Classes are ``label_names`` if given (folders must match them), else the sorted folder names.
+    Boxes: the whole image is the face, unless ``detector=`` is given: then every detected face becomes
+    one sample with its own masked context (``faces="best"`` keeps only the best one).
+    """
+    name = "folder"
+    root = _root(path, name, "/data/my_images")
+    own = ("label_names", "val_fraction", "split_seed", "detector", "detector_args", "box_cache", "faces")
+    common, opts = _split_options(name, split, options, own)
+    on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
+    report = DatasetReport()
+    val_fraction = opts.get("val_fraction")
+    try:
+        split_dir = find_split_dir(root, "train" if (val_fraction is not None and split == "val") else split, SPLIT_ALIASES)
+    except DataError:
+        if val_fraction is None:
+            raise
+        split_dir = root
+    if "label_names" in opts:
+        label_names = tuple(opts["label_names"])
+    else:
+        label_names = tuple(sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith(".")))
+        if len(label_names) < 2:
+            raise DataError(f"{name}: {split_dir} needs at least two class folders, found {list(label_names)}.")
+    items = scan_class_folders(split_dir, ClassMap(label_names), on_error, report)
+    if "detector" in opts:
+        faces = check_choice("faces", opts.get("faces", "all"), ("all", "best"))
+        samples = _samples_with_detection(items, split_dir, split_dir.name, opts, all_faces=faces == "all")
+    else:
+        samples = [Sample(label, str(p), box=WHOLE) for p, label in items]
+    samples, _ = _carve(samples, split, val_fraction, int(opts.get("split_seed", 0)), name)
+    return _finish(samples, label_names, f"{name}[{split}]", report, common, options)
+
+
+def csv_reader(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
+    """Generic CSV with a header: ``path,label`` plus optional ``x1,y1,x2,y2`` and ``split`` columns.
+
+    ``label`` is a class name or an integer index into ``label_names``. Without ``label_names`` the classes
+    are the sorted distinct names (integer labels then need ``label_names``). Paths are relative to
+    ``image_root`` (default: the CSV's folder). Rows of other splits are ignored when a ``split`` column exists.
+    """
+    name = "csv"
+    csv_file = _root(path, name, "/data/labels.csv")
+    common, opts = _split_options(name, split, options, ("label_names", "image_root"))
+    on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
+    image_root = Path(opts.get("image_root", csv_file.parent))
+    report = DatasetReport()
+    with csv_file.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        fields = reader.fieldnames or []
+        if "path" not in fields or "label" not in fields:
+            raise AnnotationError(f"{csv_file}: needs a header with 'path' and 'label' columns, got {fields}.")
+        has_box = all(k in fields for k in ("x1", "y1", "x2", "y2"))
+        rows = [(n, r) for n, r in enumerate(reader, start=2) if "split" not in fields or r["split"] == split]
+    if "label_names" in opts:
+        label_names = tuple(opts["label_names"])
+    else:
+        names = sorted({r["label"] for _, r in rows if r["label"] is not None})
+        if any(n.strip().lstrip("-").isdigit() for n in names):
+            raise DataError(f"{csv_file}: integer labels need label_names=[...] to say which class each number is.")
+        label_names = tuple(names)
+    class_map = ClassMap(label_names)
+    samples = []
+    for number, row in rows:
+        where = f"{csv_file}:{number}"
+        try:
+            text = (row.get("label") or "").strip()
+            label = int(text) if text.lstrip("-").isdigit() else class_map.get(text)
+            if label is None or not 0 <= label < len(label_names):
+                raise UnknownClassError(f"{where}: label {text!r} is not one of {', '.join(label_names)}.")
+            box: Any = WHOLE
+            if has_box:
+                box = make_box(*(float(row[k]) for k in ("x1", "y1", "x2", "y2")), where=where)
+        except (ValueError, TypeError) as exc:
+            fail_or_skip(report, on_error, AnnotationError(f"{where}: malformed row ({exc})."), where)
+            continue
+        except (AnnotationError, UnknownClassError) as exc:
+            fail_or_skip(report, on_error, exc, where)
+            continue
+        samples.append(Sample(label, str(image_root / row["path"]), box=box))
+    return _finish(samples, label_names, f"{name}[{split}]", report, common, options)
+

@@ -1,0 +1,224 @@
+"""``synth_caer``: a synthetic context-emotion set, generated from a seed, for the demo and the tests.
+
+Each scene (``image_size``², default 64²) has a noisy background with grey clutter, one *face* and
+``n_cues`` (default 2) coloured *context cues*, all at random non-overlapping places:
+
+* the face is a disc painted in one of 4 palette colours (``face_style="painted"``; ``"hat"`` paints only
+  a hat band on a skin-coloured face), with eyes and a **mouth**; the mouth says which *group* the class
+  is in: ``smile`` → {Happy, Surprise}, ``frown`` → {Anger, Disgust}, ``flat`` → {Fear, Neutral},
+  ``open`` → {Sad}. The face alone is ambiguous inside a pair;
+* each cue is a square of a distinct palette colour carrying one bit: small (0) or large (1) with
+  ``cue_style="size"`` (default), or filled (0) / hollow (1) at one size with ``cue_style="hollow"``;
+* the **relevant cue** is the one whose colour matches the face's; its bit picks the class inside the
+  pair (random for Sad). The other cues are distractors with random bits;
+* the face box goes through the standard preprocessing, so the context stream sees the scene with the face
+  blacked out: which cue matters can only be known from the face.
+
+Best accuracy each input can reach (Bayes, uniform classes; the same for ``n_cues`` 2 and 3):
+
+=================================================================  ===========
+face only (mouth → pair, guess inside the pair)                    4/7 = 57.1%
+context only (face masked: the bits, not which cue matters)        3/14 = 21.4%
+face + context, cues pooled without binding colour to bit          11/14 = 78.6%
+face + context, the cue matching the face's colour found (GLA)     100%
+=================================================================  ===========
+
+Face-guided attention (GLA) scores each context cell against the face vector (its colour) and can attend
+to the relevant cue; face-blind attention (CA) pools all cues and is held to the 78.6% row unless its
+context encoder learns colour×bit features that survive pooling. Measured (tiny ``caer_cnn``
+16-32-64-64-64, face 32², context 48², 2,048 training scenes, Adam 2e-3, batch 32, 2 CPU cores): face-only
+≈ 57%, CA plateaus at ≈ 78% and GLA reaches ≈ 91% on the test split after ~10 epochs (≈ 1.5 s each);
+one seed, ``benchmarks/bench_synth.py``. With ``n_cues=3`` neither had left the unbound row after 20
+epochs (both ≈ 73%), and with ``face_style="hat"`` neither used the context at all in 13 epochs: the face
+encoder has no reason to encode a small colour patch until attention uses it.
+Scenes are rendered lazily from per-sample seeds ``(seed, split, index)``: deterministic for any worker
+count. Splits ``train`` / ``val`` / ``test`` are disjoint streams of the same seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from zoo.data import classes
+from zoo.data.boxes import FaceBox
+from zoo.data.errors import DataError
+from zoo.data.records import DatasetReport, FaceDataset, Sample
+
+PALETTE = ((220, 40, 40), (40, 190, 60), (50, 90, 230), (235, 215, 40))
+SKIN = (225, 185, 150)
+#: class name -> (mouth, bit inside its pair; None = the class is alone in its group)
+CLASS_CODES: dict[str, tuple[str, int | None]] = {
+    "Happy": ("smile", 0),
+    "Surprise": ("smile", 1),
+    "Anger": ("frown", 0),
+    "Disgust": ("frown", 1),
+    "Fear": ("flat", 0),
+    "Neutral": ("flat", 1),
+    "Sad": ("open", None),
+}
+SPLITS = {"train": 0, "val": 1, "test": 2}
+DEFAULT_N = {"train": 2048, "val": 512, "test": 512}
+
+
+@dataclass(frozen=True)
+class Scene:
+    """The latent variables of one image (everything needed to render it and to check the ceilings)."""
+
+    size: int
+    seed: tuple[int, int, int]
+    label: int
+    mouth: str
+    face_colour: int
+    face: tuple[int, int, int, int]
+    cues: tuple[tuple[int, int, int, int, int, int], ...]  # x1, y1, x2, y2, colour, bit
+    relevant: int  # index into cues
+    noise: float
+    cue_style: str = "size"
+    face_style: str = "painted"
+
+
+def _place(rng: np.random.Generator, size: int, sides: list[int]) -> list[tuple[int, int, int, int]]:
+    """Non-overlapping squares (1 px apart) of the given sides, by rejection sampling."""
+    for _ in range(200):
+        boxes: list[tuple[int, int, int, int]] = []
+        for side in sides:
+            for _ in range(50):
+                x, y = (int(v) for v in rng.integers(1, size - side - 1, size=2))
+                box = (x, y, x + side, y + side)
+                if all(box[0] > b[2] or box[2] < b[0] or box[1] > b[3] or box[3] < b[1] for b in boxes):
+                    boxes.append(box)
+                    break
+            else:
+                break
+        if len(boxes) == len(sides):
+            return boxes
+    raise DataError(f"synth_caer: could not place {len(sides)} objects in a {size}² image; raise image_size.")
+
+
+def make_scene(
+    seed: int,
+    split_code: int,
+    index: int,
+    label: int,
+    size: int,
+    n_cues: int,
+    noise: float,
+    cue_style: str = "size",
+    face_style: str = "painted",
+) -> Scene:
+    rng = np.random.default_rng([seed, split_code, index, 1])
+    name = classes.CAER[label]
+    mouth, bit = CLASS_CODES[name]
+    face_colour = int(rng.integers(len(PALETTE)))
+    others = [c for c in range(len(PALETTE)) if c != face_colour]
+    distractor_colours = list(rng.choice(others, size=n_cues - 1, replace=False))
+    relevant = int(rng.integers(n_cues))
+    bits = [int(b) for b in rng.integers(0, 2, size=n_cues)]
+    if bit is not None:
+        bits[relevant] = bit
+    face_side = max(10, int(round(0.3 * size)))
+    if cue_style == "size":  # bit 0 = small square, bit 1 = large square
+        cue_sides = [max(5, int(round((0.26 if b else 0.13) * size))) for b in bits]
+    else:  # "hollow": bit 0 = filled square, bit 1 = hollow square, same size
+        cue_sides = [max(6, int(round(0.2 * size)))] * n_cues
+    placed = _place(rng, size, [face_side, *cue_sides])
+    colours = distractor_colours[:relevant] + [face_colour] + distractor_colours[relevant:]
+    cues = tuple((*placed[1 + i], int(colours[i]), bits[i]) for i in range(n_cues))
+    return Scene(
+        size, (seed, split_code, index), label, mouth, face_colour, placed[0], cues, relevant, noise, cue_style, face_style
+    )
+
+
+def render_scene(scene: Scene) -> Image.Image:
+    """Draw a scene (deterministic: the pixel noise comes from the scene's own seed)."""
+    rng = np.random.default_rng([*scene.seed, 2])
+    size = scene.size
+    base = rng.integers(60, 140, size=3)
+    pixels = base[None, None, :] + rng.normal(0.0, scene.noise, size=(size, size, 3))
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(image)
+    for _ in range(3):  # grey clutter, behind everything else
+        x, y = (int(v) for v in rng.integers(0, size, size=2))
+        w, h = (int(v) for v in rng.integers(size // 10, size // 4, size=2))
+        grey = int(rng.integers(40, 200))
+        draw.rectangle((x, y, x + w, y + h), fill=(grey, grey, grey))
+    for x1, y1, x2, y2, colour, bit in scene.cues:
+        fill = PALETTE[colour]
+        if bit and scene.cue_style == "hollow":
+            width = max(2, (x2 - x1) // 4)
+            draw.rectangle((x1, y1, x2 - 1, y2 - 1), outline=fill, width=width)
+        else:
+            draw.rectangle((x1, y1, x2 - 1, y2 - 1), fill=fill)
+    x1, y1, x2, y2 = scene.face
+    side = x2 - x1
+    if scene.face_style == "painted":  # the whole face in the cue colour
+        draw.ellipse((x1, y1, x2 - 1, y2 - 1), fill=PALETTE[scene.face_colour])
+    else:  # "hat": a skin-coloured face under a coloured hat band
+        draw.ellipse((x1, y1, x2 - 1, y2 - 1), fill=SKIN)
+        draw.chord((x1, y1, x2 - 1, y2 - 1), start=180, end=360, fill=PALETTE[scene.face_colour])
+        draw.rectangle((x1, y1 + side * 0.38, x2 - 1, y1 + side * 0.5), fill=SKIN)
+    eye = max(1, side // 10)
+    for ex in (x1 + side * 0.32, x1 + side * 0.68):
+        ey = y1 + side * 0.58
+        draw.ellipse((ex - eye, ey - eye, ex + eye, ey + eye), fill=(20, 20, 20))
+    mx1, mx2, my = x1 + side * 0.28, x1 + side * 0.72, y1 + side * 0.8
+    line = max(1, side // 12)
+    if scene.mouth == "smile":
+        draw.arc((mx1, my - side * 0.15, mx2, my + side * 0.08), start=20, end=160, fill=(90, 20, 20), width=line)
+    elif scene.mouth == "frown":
+        draw.arc((mx1, my - side * 0.02, mx2, my + side * 0.2), start=200, end=340, fill=(90, 20, 20), width=line)
+    elif scene.mouth == "flat":
+        draw.line((mx1, my, mx2, my), fill=(90, 20, 20), width=line)
+    else:
+        r = side * 0.09
+        cx = (mx1 + mx2) / 2
+        draw.ellipse((cx - r, my - r, cx + r, my + r), fill=(90, 20, 20))
+    return image
+
+
+def _render_sample(sample: Sample) -> Image.Image:
+    return render_scene(sample.extra["scene"])
+
+
+def synth_caer(path: str | None = None, split: str = "train", **options: Any) -> FaceDataset:
+    """The ``synth_caer`` dataset: options ``n`` (samples in this split; default 2048 train, 512 val/test),
+    ``seed`` (0), ``image_size`` (64), ``n_cues`` (2), ``noise`` (pixel noise σ, 8.0), ``cue_style``
+    ("size" or "hollow"), ``face_style`` ("painted" or "hat"), plus the common
+    reader options. ``path`` is unused (the spec is just ``synth_caer``)."""
+    if split not in SPLITS:
+        raise DataError(f"synth_caer: split must be one of {', '.join(SPLITS)}, got {split!r}.")
+    own = {"n", "seed", "image_size", "n_cues", "noise", "cue_style", "face_style"}
+    common_keys = {"data_config", "streams", "missing_face", "face_augment", "context_augment", "cache", "train"}
+    unknown = sorted(set(options) - own - common_keys)
+    if unknown:
+        raise DataError(f"synth_caer: unknown option(s) {', '.join(unknown)}; accepted: {', '.join(sorted(own | common_keys))}.")
+    n = int(options.get("n", DEFAULT_N[split]))
+    seed = int(options.get("seed", 0))
+    size = int(options.get("image_size", 64))
+    n_cues = int(options.get("n_cues", 2))
+    noise = float(options.get("noise", 8.0))
+    cue_style = options.get("cue_style", "size")
+    face_style = options.get("face_style", "painted")
+    if face_style not in ("hat", "painted"):
+        raise DataError(f"synth_caer: face_style must be 'hat' or 'painted', got {face_style!r}.")
+    if cue_style not in ("size", "hollow"):
+        raise DataError(f"synth_caer: cue_style must be 'size' or 'hollow', got {cue_style!r}.")
+    if not 1 <= n_cues <= len(PALETTE):
+        raise DataError(f"synth_caer: n_cues must be between 1 and {len(PALETTE)}, got {n_cues}.")
+    if size < 32:
+        raise DataError(f"synth_caer: image_size must be at least 32, got {size}.")
+    code = SPLITS[split]
+    labels = np.random.default_rng([seed, code, 0]).integers(0, len(classes.CAER), size=n)
+    samples = []
+    for i, label in enumerate(labels.tolist()):
+        scene = make_scene(seed, code, i, label, size, n_cues, noise, cue_style, face_style)
+        samples.append(Sample(label, None, box=FaceBox(*scene.face), extra={"scene": scene}))
+    common = {k: options[k] for k in common_keys if k in options}
+    common.setdefault("train", split == "train")
+    return FaceDataset(
+        samples, classes.CAER, name=f"synth_caer[{split}]", report=DatasetReport(), image_loader=_render_sample, **common
+    )

@@ -1,0 +1,290 @@
+"""Face / context preprocessing as in the papers (methods.md §1.3, §2.2, §3.3), sized by the model's DataConfig.
+
+Two stages, so the deterministic part can be cached (``FaceDataset(cache="memory")``):
+
+1. :func:`prepare_streams` (deterministic): the face is cropped from the *unmasked* image and resized to
+   ``face_size``; the context is the whole image with the face box set to zero (``mask_face_in_context``),
+   resized to ``context_resize`` (H, W). Both are kept as uint8 3×H×W tensors. The mask covers exactly the
+   cropped pixels ``[y1:y2, x1:x2]`` as GLAMOR-Net's ``mask_face``; the CAER port's ``ImageDraw.rectangle``
+   also blacks out row ``y2`` and column ``x2``.
+2. :func:`finish_streams`: the context is cropped to ``context_size`` — random in training, the fixed
+   centre crop ``[(H-h)//2, (W-w)//2]`` otherwise (= GLAMOR-Net's ``[8:120, 29:141]`` for 128×171 -> 112;
+   torchvision's ``CenterCrop`` in the CAER port rounds the left offset to 30) —
+   the per-stream augmentations run (training only), then pixels are scaled to [0, 1] and normalised with
+   ``mean`` / ``std``.
+
+Boxes reaching outside the image are clamped to it. A sample without a face follows ``missing_face``:
+
+* ``"zeros"`` (default, the GLAMOR-Net code): the face input is a black image, the context is not masked;
+* ``"whole"``: the whole image is used as the face, the context is not masked;
+* ``"error"``: raise :class:`MissingFaceError`; readers also accept ``"skip"`` (drop the sample at open time).
+
+Readers count the samples each policy touched in ``dataset.report``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from zoo.config import DataConfig
+from zoo.data.boxes import FaceBox, as_face_box
+from zoo.data.errors import DataError
+
+MISSING_FACE_POLICIES = ("zeros", "whole", "error", "skip")
+_RESAMPLE = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+    "box": Image.Resampling.BOX,
+}
+#: named augmentation sets: GLAMOR-Net face (§2.2), larrylu's CAER context (§1.3), LDLVA (§3.3)
+AUGMENT_PRESETS: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "glamor": ("hflip", "rotate20"),
+    "larrylu": ("hflip", "jitter"),
+    "ldlva": ("hflip", "padcrop", "erase"),
+}
+AUGMENTATIONS = ("hflip", "rotate20", "jitter", "padcrop", "erase")
+
+
+class MissingFaceError(DataError):
+    """A sample has no face box (or its box lies outside the image) and ``missing_face='error'``."""
+
+
+@dataclass
+class PreparedStreams:
+    """The deterministic, cacheable result of stage 1 (uint8 tensors, None for an unused stream)."""
+
+    face: torch.Tensor | None
+    context: torch.Tensor | None
+    face_found: bool
+
+
+def parse_augment(augment: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``"glamor"``, ``"hflip,rotate20"`` or a sequence -> a validated tuple of augmentation names."""
+    if augment is None:
+        return ()
+    names: list[str] = []
+    items = augment.split(",") if isinstance(augment, str) else list(augment)
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        if item in AUGMENT_PRESETS:
+            names.extend(AUGMENT_PRESETS[item])
+        elif item in AUGMENTATIONS:
+            names.append(item)
+        else:
+            raise DataError(
+                f"Unknown augmentation {item!r}; use one of {', '.join(AUGMENTATIONS)} or a named set "
+                f"({', '.join(AUGMENT_PRESETS)})."
+            )
+    return tuple(names)
+
+
+def _resample(data_config: DataConfig) -> Image.Resampling:
+    try:
+        return _RESAMPLE[data_config.interpolation]
+    except KeyError:
+        raise DataError(
+            f"DataConfig.interpolation={data_config.interpolation!r} is not supported; use one of "
+            f"{', '.join(_RESAMPLE)}."
+        ) from None
+
+
+def _to_uint8_tensor(image: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).contiguous()
+
+
+def _size(value: Sequence[int], name: str) -> tuple[int, int]:
+    if len(value) != 2 or min(value) < 1:
+        raise DataError(f"DataConfig.{name} must be (height, width) with positive sizes, got {value!r}.")
+    return int(value[0]), int(value[1])
+
+
+def prepare_streams(
+    image: Image.Image,
+    box: FaceBox | dict | Sequence[float] | None,
+    data_config: DataConfig,
+    streams: str = "both",
+    missing_face: str = "zeros",
+) -> PreparedStreams:
+    """Stage 1: face crop resized to ``face_size``; masked whole image resized to ``context_resize``."""
+    if streams not in ("both", "face", "context"):
+        raise DataError(f"streams must be 'both', 'face' or 'context', got {streams!r}.")
+    if missing_face not in MISSING_FACE_POLICIES:
+        raise DataError(f"missing_face must be one of {', '.join(MISSING_FACE_POLICIES)}, got {missing_face!r}.")
+    if image.mode != "RGB":
+        raise DataError(f"preprocess expects an RGB image (use zoo.data.load_image), got mode {image.mode!r}.")
+    resample = _resample(data_config)
+    box = as_face_box(box)
+    clamped = box.clamp(*image.size) if box is not None else None
+    if clamped is None and missing_face in ("error", "skip"):
+        raise MissingFaceError(
+            "This sample has no face box inside the image"
+            + (f" (box {box.as_tuple()} lies outside the {image.size[0]}×{image.size[1]} image)" if box else "")
+            + "; choose missing_face='zeros' or 'whole' to keep such samples, or fix the annotation."
+        )
+    face = context = None
+    if streams in ("both", "face"):
+        fh, fw = _size(data_config.face_size, "face_size")
+        if clamped is not None:
+            face = _to_uint8_tensor(image.crop(clamped.as_tuple()).resize((fw, fh), resample))
+        elif missing_face == "whole":
+            face = _to_uint8_tensor(image.resize((fw, fh), resample))
+        else:
+            face = torch.zeros(3, fh, fw, dtype=torch.uint8)
+    if streams in ("both", "context"):
+        rh, rw = _size(data_config.context_resize, "context_resize")
+        ch, cw = _size(data_config.context_size, "context_size")
+        if ch > rh or cw > rw:
+            raise DataError(
+                f"DataConfig.context_size {(ch, cw)} is larger than context_resize {(rh, rw)}; the context is "
+                f"resized to context_resize and then cropped to context_size."
+            )
+        masked = image
+        if clamped is not None and data_config.mask_face_in_context:
+            masked = image.copy()
+            masked.paste((0, 0, 0), clamped.as_tuple())
+        context = _to_uint8_tensor(masked.resize((rw, rh), resample))
+    return PreparedStreams(face, context, clamped is not None)
+
+
+def _normalise(pixels: torch.Tensor, data_config: DataConfig) -> torch.Tensor:
+    # numpy, not torch: per-sample ops on a busy machine pay torch's intra-op thread pool hand-off (~ms each)
+    mean = np.asarray(data_config.mean, dtype=np.float32).reshape(3, 1, 1)
+    std = np.asarray(data_config.std, dtype=np.float32).reshape(3, 1, 1)
+    scaled = pixels.numpy().astype(np.float32) * (1.0 / 255.0)
+    return torch.from_numpy((scaled - mean) / std)
+
+
+def _rotate(pixels: torch.Tensor, max_degrees: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Random rotation in ±max_degrees with edge ('nearest') fill, as Keras ``random_rotation``."""
+    angle = math.radians((torch.rand((), generator=generator).item() * 2 - 1) * max_degrees)
+    cos, sin = math.cos(angle), math.sin(angle)
+    theta = torch.tensor([[cos, -sin, 0.0], [sin, cos, 0.0]], dtype=torch.float32)[None]
+    grid = F.affine_grid(theta, [1, *pixels.shape], align_corners=False)
+    rotated = F.grid_sample(pixels.float()[None], grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return rotated[0].round().clamp(0, 255).to(torch.uint8)
+
+
+def _jitter(pixels: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """ColorJitter(contrast=0.5, hue=0.5) as larrylu's CAER context augmentation."""
+    from torchvision.transforms.v2 import functional as TF
+
+    contrast = 0.5 + torch.rand((), generator=generator).item()
+    hue = torch.rand((), generator=generator).item() - 0.5
+    out = TF.adjust_contrast(pixels, contrast)
+    return TF.adjust_hue(out, hue)
+
+
+def _pad_crop(pixels: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """LDLVA: zero-pad by side/28 pixels (the code's pad 4 at 112², 8 at 224²), random crop back to size."""
+    _, h, w = pixels.shape
+    pad = max(1, round(h / 28))
+    padded = F.pad(pixels, (pad, pad, pad, pad))
+    top = int(torch.randint(0, 2 * pad + 1, (), generator=generator))
+    left = int(torch.randint(0, 2 * pad + 1, (), generator=generator))
+    return padded[:, top : top + h, left : left + w]
+
+
+def _erase(pixels: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """LDLVA random erasing: p 0.5, area 0.02–0.3, aspect 0.3–3.33, fill uniform in [0, 255]."""
+    if torch.rand((), generator=generator).item() >= 0.5:
+        return pixels
+    _, h, w = pixels.shape
+    for _ in range(10):
+        area = h * w * (0.02 + 0.28 * torch.rand((), generator=generator).item())
+        log_ratio = math.log(0.3) + (math.log(3.33) - math.log(0.3)) * torch.rand((), generator=generator).item()
+        eh = int(round(math.sqrt(area * math.exp(log_ratio))))
+        ew = int(round(math.sqrt(area / math.exp(log_ratio))))
+        if 0 < eh < h and 0 < ew < w:
+            top = int(torch.randint(0, h - eh + 1, (), generator=generator))
+            left = int(torch.randint(0, w - ew + 1, (), generator=generator))
+            out = pixels.clone()
+            out[:, top : top + eh, left : left + ew] = torch.randint(
+                0, 256, (3, eh, ew), generator=generator, dtype=torch.uint8
+            )
+            return out
+    return pixels
+
+
+def augment(pixels: torch.Tensor, names: Sequence[str], generator: torch.Generator | None = None) -> torch.Tensor:
+    """Apply the named augmentations, in order, to a uint8 3×H×W tensor."""
+    for name in names:
+        if name == "hflip":
+            if torch.rand((), generator=generator).item() < 0.5:
+                pixels = pixels.flip(-1)
+        elif name == "rotate20":
+            pixels = _rotate(pixels, 20.0, generator)
+        elif name == "jitter":
+            pixels = _jitter(pixels, generator)
+        elif name == "padcrop":
+            pixels = _pad_crop(pixels, generator)
+        elif name == "erase":
+            pixels = _erase(pixels, generator)
+        else:
+            raise DataError(f"Unknown augmentation {name!r}; use one of {', '.join(AUGMENTATIONS)}.")
+    return pixels
+
+
+def crop_context(
+    context: torch.Tensor, data_config: DataConfig, train: bool, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    ch, cw = _size(data_config.context_size, "context_size")
+    _, rh, rw = context.shape
+    if train:
+        top = int(torch.randint(0, rh - ch + 1, (), generator=generator))
+        left = int(torch.randint(0, rw - cw + 1, (), generator=generator))
+    else:
+        top, left = (rh - ch) // 2, (rw - cw) // 2
+    return context[:, top : top + ch, left : left + cw]
+
+
+def finish_streams(
+    prepared: PreparedStreams,
+    data_config: DataConfig,
+    train: bool = False,
+    face_augment: Sequence[str] = (),
+    context_augment: Sequence[str] = (),
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
+    """Stage 2: context crop, training augmentations, normalisation -> ``{"face", "context"}`` float tensors."""
+    out: dict[str, torch.Tensor] = {}
+    if prepared.face is not None:
+        face = augment(prepared.face, face_augment, generator) if train else prepared.face
+        out["face"] = _normalise(face, data_config)
+    if prepared.context is not None:
+        context = crop_context(prepared.context, data_config, train, generator)
+        if train:
+            context = augment(context, context_augment, generator)
+        out["context"] = _normalise(context, data_config)
+    return out
+
+
+def preprocess(
+    image: Image.Image,
+    box: FaceBox | dict | Sequence[float] | None,
+    data_config: DataConfig,
+    train: bool = False,
+    streams: str = "both",
+    missing_face: str = "zeros",
+    face_augment: str | Sequence[str] | None = None,
+    context_augment: str | Sequence[str] | None = None,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
+    """One image and face box -> ``{"face": 3×H×W, "context": 3×h×w}`` exactly as the dataset readers do.
+
+    ``box`` is a :class:`FaceBox`, a dict ``{x1, y1, x2, y2[, score]}``, 4–5 numbers, or None (no face).
+    """
+    prepared = prepare_streams(image, box, data_config, streams, missing_face)
+    return finish_streams(
+        prepared, data_config, train, parse_augment(face_augment), parse_augment(context_augment), generator
+    )
