@@ -9,6 +9,8 @@ os.environ["ZOO_LOAD_PLUGINS"] = ""
 os.environ.pop("ZOO_STRICT_PLUGINS", None)
 os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"  # a dead loopback port: an escaped request fails fast
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+# spinning OpenMP threads thrash when test subprocesses share the 2 cores (see zoo.cli.main)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

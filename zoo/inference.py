@@ -42,10 +42,12 @@ def predict(
     device: str = "auto",
     min_score: float = 0.0,
     save_vis: str | os.PathLike | None = None,
+    boxes: list[list[Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Emotion probabilities for every face found in each image.
 
     ``model`` is an :class:`zoo.model.EmotionModel`, a preset, ``local-dir:DIR`` or ``hf-hub:REPO``.
+    ``boxes`` (one list of ``(x1, y1, x2, y2)`` per image) gives known face boxes and skips detection.
     Returns one entry per image: ``{"image", "faces": [{"box", "score", "label", "probs", ...}]}``.
     """
     from zoo import data as zdata
@@ -57,25 +59,31 @@ def predict(
                        f"pipeline; install the complete emotion-zoo.")
     if isinstance(images, (str, os.PathLike)):
         images = [images]
+    if boxes is not None and len(boxes) != len(images):
+        raise ZooError(f"boxes: one list of boxes per image is needed ({len(images)} images, {len(boxes)} lists).")
     dev = torch.device(device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
     net = create(model) if isinstance(model, str) else model
     net = net.to(dev).eval()
     cfg = net.config
     names = net.label_names
     results = []
-    for path in images:
+    for image_index, path in enumerate(images):
         if not Path(path).exists():
             raise ZooError(f"{path}: no such image file.")
         image = zdata.load_image(path)
-        boxes = [b for b in zdata.detect_faces(image, detector=detector) if box_fields(b)[4] >= min_score]
+        if boxes is not None:
+            found = [(*(float(v) for v in box[:4]), 1.0) for box in boxes[image_index]]
+        else:
+            found = [b for b in zdata.detect_faces(image, detector=detector) if box_fields(b)[4] >= min_score]
         entry: dict[str, Any] = {"image": str(path), "faces": []}
-        if boxes:
-            inputs = [zdata.preprocess(image, b, cfg.data, train=False, streams=cfg.streams) for b in boxes]
+        if found:
+            inputs = [zdata.preprocess(image, b[:4] if isinstance(b, tuple) else b, cfg.data, train=False,
+                                       streams=cfg.streams) for b in found]
             face = torch.stack([x["face"] for x in inputs]).to(dev) if cfg.uses_face else None
             context = torch.stack([x["context"] for x in inputs]).to(dev) if cfg.uses_context else None
             output = net(face=face, context=context)
             probs = output.probs.cpu()
-            for i, b in enumerate(boxes):
+            for i, b in enumerate(found):
                 x1, y1, x2, y2, score = box_fields(b)
                 top = int(probs[i].argmax())
                 face_entry = {

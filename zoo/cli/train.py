@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -62,11 +63,17 @@ def eval_command(
     device: str = typer.Option("auto", "--device"),
     amp: str = typer.Option("none", "--amp", help="none, bf16 or fp16 (CUDA)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    plots: Optional[Path] = typer.Option(  # noqa: UP045
+        None, "--plots", help="write the confusion matrix (and, for a run's best/, its training curves) here"
+    ),
 ) -> None:
     """Accuracy, balanced accuracy, macro-F1, per-class recall and confusion matrix of MODEL on --data."""
     from zoo.training.engine import evaluate
 
     metrics = evaluate(model, data, split=split, batch_size=batch_size, device=device, amp=amp)
+    if plots is not None:
+        for path in write_eval_plots(model, metrics, plots):
+            typer.echo(f"wrote {path}", err=as_json)
     if as_json:
         typer.echo(json.dumps(metrics, indent=2))
         return
@@ -77,6 +84,23 @@ def eval_command(
             typer.echo(f"{key}: {metrics[key]:.4f}")
     for name, recall in metrics["per_class_recall"].items():
         typer.echo(f"  recall {name:<12}{'-' if recall is None else f'{100 * recall:.2f}%'}")
+
+
+def write_eval_plots(model: str, metrics: dict, folder: Path) -> list[Path]:
+    """Confusion matrix of an evaluation; training curves too when MODEL is a run's ``local-dir:RUN/best``."""
+    from zoo import viz
+
+    paths = [viz.confusion_matrix_figure(metrics["confusion"], list(metrics["per_class_recall"]),
+                                         folder / "confusion.png", title=f"{model} ({metrics['num_samples']} samples)")]
+    if model.startswith("local-dir:"):
+        log = Path(model.split(":", 1)[1]).parent / "metrics.jsonl"
+        if log.exists():
+            rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+            flat = [{"epoch": r["epoch"], "train_loss": r.get("train_loss"),
+                     **{f"val_{k}": v for k, v in (r.get("val") or {}).items() if isinstance(v, (int, float))}}
+                    for r in rows]
+            paths.append(viz.training_curves_figure(flat, folder / "training_curves.png", title=str(log.parent)))
+    return paths
 
 
 @app.command("predict")

@@ -1,0 +1,46 @@
+"""``zoo-cli demo --fast``: every step runs and every figure type is written (the full demo is by hand)."""
+
+from __future__ import annotations
+
+import json
+
+from PIL import Image
+from typer.testing import CliRunner
+
+import zoo.cli
+
+
+def test_demo_fast_runs_end_to_end(tmp_path):
+    zoo.cli._load_commands()
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(zoo.cli.app, ["demo", "--fast", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = result.output
+    for row in ("| face only |", "| context, no attention |", "| context + CA |", "| context + GLA |",
+                "| one-hot |", "| LDL-VA |"):
+        assert row in text
+    assert "reloaded with zoo.create('local-dir:" in text
+
+    summary = json.loads((out / "demo_results.json").read_text())
+    assert len(summary["comparison"]) == 4 and len(summary["noise"]) == 2
+    assert all(0.0 <= r["accuracy"] <= 1.0 for r in summary["comparison"] + summary["noise"])
+    assert sorted(p.name for p in (out / "best_model").iterdir()) == ["config.json", "model.safetensors"]
+    face = summary["prediction"][0]["faces"][0]
+    assert abs(sum(face["probs"].values()) - 1.0) < 1e-5
+
+    figures = summary["figures"]
+    kinds = {"attention 0", "prediction grid", "uncertainty grid", "training curves", "predict overlay"}
+    assert kinds <= set(figures)
+    assert any(k.startswith("confusion") for k in figures)
+    for path in figures.values():
+        with Image.open(path) as im:
+            assert im.format == "PNG" and min(im.size) >= 150
+    # the noisy runs recorded which labels were flipped
+    assert (out / "runs" / "noisy_ldl_va" / "run_config.json").exists()
+
+
+def test_demo_refuses_to_overwrite(tmp_path):
+    zoo.cli._load_commands()
+    (tmp_path / "runs").mkdir()
+    result = CliRunner().invoke(zoo.cli.app, ["demo", "--fast", "--out", str(tmp_path)])
+    assert result.exit_code != 0
