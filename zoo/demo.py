@@ -198,7 +198,7 @@ def run_demo(
          "figures": {k: str(v) for k, v in result.figures.items()}, "seconds": result.seconds}, indent=2))
     log("\nfigures:")
     for name, path in result.figures.items():
-        log(f"  {name:<22} {path}")
+        log(f"  {name:<34} {path}")
     log(f"\ndemo finished in {result.seconds:.0f} s; results in {out / 'demo_results.json'}")
     return result
 
@@ -276,5 +276,6 @@ def make_figures(figures: Path, runs: dict[str, Any], ldl_run, settings: DemoSet
         if all(len(v) >= 40 for v in by_class.values()) and len(by_class) == len(names):
             break
     paths["uncertainty grid"] = viz.uncertainty_grid_figure(
-        {n: by_class.get(n, []) for n in names}, figures / "lambda_grid.png", per_class=6)
+        {n: by_class.get(n, []) for n in names}, figures / "lambda_grid.png", per_class=6,
+        label="λ")
     return paths

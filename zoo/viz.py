@@ -136,7 +136,7 @@ def uncertainty_grid_figure(
             else:
                 ax.axis("off")
         axes[row][0].set_ylabel(name, fontsize=9)
-    fig.suptitle(f"training images per class, sorted by {label} (low → high)")
+    fig.suptitle(f"training images per given (possibly noisy) label, sorted by uncertainty {label} (low → high)")
     return _save(fig, path)
 
 
