@@ -225,3 +225,23 @@ def test_atomic_checkpoint_survives_a_crash_mid_write(tmp_path, monkeypatch):
 
 def test_tiny_plugin_components_are_registered():
     assert get_component("dataset", "tiny")[0].plugin == T.PLUGIN_NAME
+
+
+def test_recipes_say_how_the_paper_initialised_the_backbone():
+    from zoo.training.recipes import resolve_recipe
+
+    assert "MS-Celeb" in resolve_recipe("ldlva_resnet18")["paper_backbone_init"]
+    assert "ImageNet" in resolve_recipe("glamor_resnet18")["paper_backbone_init"]
+    assert resolve_recipe("glamor_net")["paper_backbone_init"] == "from scratch"
+    assert resolve_recipe("glamor_net")["backbone_pretrained"] is False
+
+
+def test_backbone_pretrained_setting_reaches_create(tmp_path, monkeypatch):
+    """The run setting is passed to zoo.create: offline with no cache, timm weights fail with the Hub error."""
+    from zoo.hub import HubError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    overrides = {**FAST, **T.tiny_overrides(), "backbone": "timm:resnet18", "model_args.backbone_args": {},
+                 "backbone_pretrained": True, "epochs": 1}
+    with pytest.raises(HubError, match="resnet18"):
+        train("caer_net_s", data="tiny:caer", out=tmp_path / "run", overrides=overrides)

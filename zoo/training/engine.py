@@ -184,7 +184,7 @@ class _Run:
             raise RecipeError("amp=fp16 needs a CUDA device; use amp=bf16 or amp=none on CPU.")
         set_deterministic(bool(cfg["deterministic"]))
         seed_everything(int(cfg["seed"]))
-        model = create(cfg["model"], **cfg["model_args"])
+        model = create(cfg["model"], backbone_pretrained=cfg.get("backbone_pretrained") or False, **cfg["model_args"])
         streams = model.config.streams
         data_cfg = model.config.data
         options = dict(cfg["data"].get("options") or {})

@@ -55,6 +55,11 @@ DEFAULTS: dict[str, Any] = {
     "progress": True,
     "tensorboard": False,
     "augmentation": None,
+    # initial backbone weights (zoo.create's backbone_pretrained): false = from scratch; true = timm's
+    # published ImageNet weights; "hf-hub:ORG/NAME" / "local-dir:DIR" = a face-recognition trunk
+    "backbone_pretrained": False,
+    # what the paper started from, for the record (the run uses backbone_pretrained)
+    "paper_backbone_init": "from scratch",
 }
 
 _CAER_AUG = {"face": "resize 96", "context": "resize 128x171, random crop 112 (centre crop at test)",
@@ -64,6 +69,8 @@ _GLAMOR_AUG = {"face": "random horizontal flip, random rotation ±20° (nearest 
                "source": "methods.md §2.2"}
 _LDLVA_AUG = {"face": "resize, random flip, zero-pad, random crop, random erasing p=0.5 area 0.02-0.3",
               "source": "methods.md §3.3"}
+_LDLVA_INIT = ("MS-Celeb-1M face-recognition trunk (official resnet18.h5 / resnet50.h5, methods.md §3.1; not "
+               "redistributed): pass backbone_pretrained=hf-hub:... or local-dir:... with a converted trunk")
 _LDLVA_TARGET = {"num_neighbors": 8, "gamma": 0.01, "lamb_lr": 10.0}
 
 RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -95,21 +102,25 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
         "model": "glamor_resnet18",
         "optimizer": {"name": "sgd", "lr": 5e-4, "momentum": 0.9},
         "schedule": {"name": "multistep", "milestones": [25, 40], "gamma": 0.1, "min_lr": 1e-5},
-        "batch_size": 32, "epochs": 60, "augmentation": _GLAMOR_AUG}),
+        "batch_size": 32, "epochs": 60, "augmentation": _GLAMOR_AUG,
+        "paper_backbone_init": "ImageNet-pretrained ResNet-18 (inferred: the paper gives no recipe); "
+                               "train with backbone_pretrained=true"}),
     "ldlva_resnet18_raf": ("LDLVA config_resnet18_raf: Adam 1e-3 (ε 1e-7), ×0.1 at 10, 20, 40, batch 32, "
                            "60 epochs, λ init 0.5, λ SGD lr 10 momentum 0", {
         "model": "ldlva_resnet18",
         "model_args": {"target_args": {**_LDLVA_TARGET, "lamb_init": 0.5, "lamb_momentum": 0.0}},
         "optimizer": {"name": "adam", "lr": 1e-3, "eps": 1e-7},
         "schedule": {"name": "multistep", "milestones": [10, 20, 40], "gamma": 0.1},
-        "batch_size": 32, "epochs": 60, "augmentation": {**_LDLVA_AUG, "pad": 8}}),
+        "batch_size": 32, "epochs": 60, "augmentation": {**_LDLVA_AUG, "pad": 8},
+        "paper_backbone_init": _LDLVA_INIT}),
     "ldlva_resnet50_raf": ("LDLVA config_resnet50_raf: Adam 1e-4 (ε 1e-7), ×0.1 at 10, 30, 112² input, "
                            "batch 32, 60 epochs, λ init 0.5", {
         "model": "ldlva_resnet50",
         "model_args": {"target_args": {**_LDLVA_TARGET, "lamb_init": 0.5, "lamb_momentum": 0.0}},
         "optimizer": {"name": "adam", "lr": 1e-4, "eps": 1e-7},
         "schedule": {"name": "multistep", "milestones": [10, 30], "gamma": 0.1},
-        "batch_size": 32, "epochs": 60, "augmentation": {**_LDLVA_AUG, "pad": 4}}),
+        "batch_size": 32, "epochs": 60, "augmentation": {**_LDLVA_AUG, "pad": 4},
+        "paper_backbone_init": _LDLVA_INIT}),
     "ldlva_resnet18_affectnet": ("LDLVA config_resnet18_affnet: Adam 3e-4 (ε 1e-7), ×0.2 at 5, 10, 20, "
                                  "60 epochs, λ init 0.8, λ momentum 0.9, balanced class weights", {
         "model": "ldlva_resnet18",
@@ -117,12 +128,14 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
                                        "class_weights": "balanced"}},
         "optimizer": {"name": "adam", "lr": 3e-4, "eps": 1e-7},
         "schedule": {"name": "multistep", "milestones": [5, 10, 20], "gamma": 0.2},
-        "batch_size": 32, "epochs": 60, "monitor": "balanced_accuracy", "augmentation": {**_LDLVA_AUG, "pad": 8}}),
+        "batch_size": 32, "epochs": 60, "monitor": "balanced_accuracy", "augmentation": {**_LDLVA_AUG, "pad": 8},
+        "paper_backbone_init": _LDLVA_INIT}),
     "fer_resnet18": ("Face-only ResNet-18 baseline: the LDLVA R18 optimisation with one-hot targets", {
         "model": "fer_resnet18",
         "optimizer": {"name": "adam", "lr": 1e-3, "eps": 1e-7},
         "schedule": {"name": "multistep", "milestones": [10, 20, 40], "gamma": 0.1},
-        "batch_size": 32, "epochs": 60, "augmentation": {**_LDLVA_AUG, "pad": 8}}),
+        "batch_size": 32, "epochs": 60, "augmentation": {**_LDLVA_AUG, "pad": 8},
+        "paper_backbone_init": _LDLVA_INIT}),
 }
 
 #: the recipe a bare preset name trains with
