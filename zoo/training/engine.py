@@ -39,7 +39,7 @@ EVAL_JSON = "eval.json"
 BEST_DIR = "best"
 LAST_CHECKPOINT = Path("checkpoints") / "last"
 #: settings that may change when a run is resumed
-RESUMABLE_CHANGES = ("epochs", "progress", "tensorboard", "num_workers", "early_stopping", "device")
+RESUMABLE_CHANGES = ("epochs", "progress", "tensorboard", "num_workers", "early_stopping", "device", "threads")
 
 
 class NonFiniteLossError(ZooError, FloatingPointError):
@@ -408,13 +408,21 @@ class _Run:
 
     # ------------------------------------------------------------------ main
     def fit(self) -> TrainResult:
-        self._setup()
+        from zoo.fast import cpu_threads
+
+        threads_before = torch.get_num_threads()
+        if self.config.get("threads") is not None:
+            torch.set_num_threads(cpu_threads(self.config["threads"]))
         try:
-            return self._fit()
+            self._setup()
+            try:
+                return self._fit()
+            finally:
+                if self.writer is not None:
+                    self.writer.close()
+                D.teardown(self.info)
         finally:
-            if self.writer is not None:
-                self.writer.close()
-            D.teardown(self.info)
+            torch.set_num_threads(threads_before)
 
     def _fit(self) -> TrainResult:
         cfg = self.config
