@@ -21,10 +21,14 @@ def bench_command(
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of the tables"),
 ) -> None:
     """Images/s, FLOPs, GFLOP/s, peak memory, data pipeline, LDL-VA, KNN and predict: plain against fast."""
-    from zoo.bench.suite import format_tables, run_suite
+    from zoo.bench.suite import SECTIONS, format_tables, run_suite
 
-    result = run_suite(models or None, quick=quick, device=device, threads=threads,
-                       sections=[s for s in sections.split(",") if s],
+    chosen = [s for s in sections.split(",") if s]
+    unknown = [s for s in chosen if s not in SECTIONS]
+    if unknown:
+        raise typer.BadParameter(f"unknown section(s) {', '.join(unknown)}; choose from {','.join(SECTIONS)}",
+                                 param_hint="--sections")
+    result = run_suite(models or None, quick=quick, device=device, threads=threads, sections=chosen,
                        log=None if as_json else (lambda msg: typer.echo(msg, err=True)))
     if out is not None:
         out.write_text(json.dumps(result, indent=2) + "\n")
