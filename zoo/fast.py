@@ -121,7 +121,9 @@ def optimize_for_inference(
     if channels_last:
         fast = fast.to(memory_format=torch.channels_last)
     if compile:
-        fast = torch.compile(fast, dynamic=False)
+        # inductor's freezing (inference only): weights become constants, so it prepacks them for oneDNN and
+        # fuses conv + ReLU; measured ≈ 1.2× on top of folding + channels_last for caer_net_s on CPU
+        fast = torch.compile(fast, dynamic=False, options={"freezing": True})
         fast.config = model.config
         fast.label_names = model.label_names
     return InferenceModel(fast, channels_last).eval()

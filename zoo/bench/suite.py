@@ -18,6 +18,7 @@ def run_suite(
     threads: int | str | None = "auto",
     sections: Sequence[str] = SECTIONS,
     isolate: bool | None = None,
+    compile: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """All sections; ``quick`` shrinks every size (a smoke run of a few seconds, figures meaningless).
@@ -47,7 +48,7 @@ def run_suite(
         names = list(models or (("caer_net_s",) if quick else bmodels.DEFAULT_MODELS))
         kwargs = {"device": device, "threads": n_threads, "quick": quick,
                   "reps": 1 if quick else 5, "warmup": 1 if quick else 2,
-                  "batches": (1, 4) if quick else (1, 32)}
+                  "batches": (1, 4) if quick else (1, 32), "compile": compile}
         result["models"] = []
         for name in names:
             log(f"models: {name} ...")
@@ -97,15 +98,23 @@ def format_tables(result: dict[str, Any]) -> str:
     if m:
         out.append(f"Machine: {m['cpu']}, {m['cores']} cores ({m['cpu_capability']}), torch {m['torch']}, "
                    f"{m['threads']} thread(s), load average {m['load_average']}; GEMM {m['gemm_gflops_fp32']} "
-                   f"GFLOP/s fp32, {m['gemm_gflops_bf16']} bf16" + (f"; GPU {m['gpu']}" if m.get("gpu") else ""))
+                   f"GFLOP/s fp32, {m['gemm_gflops_bf16']} bf16 (wall)"
+                   + (f", {m['gemm_gflops_fp32_cpu']} / {m['gemm_gflops_bf16_cpu']} per CPU second"
+                      if "gemm_gflops_fp32_cpu" in m else "")
+                   + f"; 3×3 conv (oneDNN, channels_last) {m['conv3x3_gflops_fp32']} fp32, {m['conv3x3_gflops_bf16']} bf16"
+                   + (f" (wall), {m['conv3x3_gflops_fp32_cpu']} / {m['conv3x3_gflops_bf16_cpu']} per CPU second"
+                      if "conv3x3_gflops_fp32_cpu" in m else "") + (f"; GPU {m['gpu']}" if m.get("gpu") else ""))
     if result.get("models"):
         out.append("")
-        out.append("| model | GFLOPs/img | path | train b1 img/s | train b32 img/s (×) | train b32 GFLOP/s | "
-                   "infer b1 img/s (×) | infer b32 img/s (×) | infer b32 GFLOP/s | heads time / FLOPs | peak MB |")
+        out.append("| model | GFLOPs/img | path | train b1 img/s (×) | train b32 img/s (×) | train b32 GFLOP/s wall / CPU | "
+                   "infer b1 img/s (×) | infer b32 img/s (×) | infer b32 GFLOP/s wall / CPU | heads time / FLOPs | "
+                   "peak MB |")
         out.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in result["models"]:
             big = max(r["infer"], key=lambda k: int(k[1:]))
-            for path in ("plain", "fast", "fast_bf16"):
+            for path in ("plain", "fast", "fast_bf16", "fast_compiled"):
+                if path not in r["infer"].get("b1", {}):
+                    continue
                 cells = [r["model"] if path == "plain" else "", _fmt(r["gflops_per_image"], 3) if path == "plain"
                          else "", path]
                 for section, key in (("train", "b1"), ("train", big), ("train_flops", big), ("infer", "b1"),
@@ -116,9 +125,7 @@ def format_tables(result: dict[str, Any]) -> str:
                         continue
                     p = entry[path]
                     if section.endswith("flops"):
-                        cells.append(_fmt(p["gflop_s"]))
-                    elif key == "b1":
-                        cells.append(_fmt(p["img_s"]) + (f" ({p['speedup']:.2f}×)" if path != "plain" else ""))
+                        cells.append(f"{_fmt(p['gflop_s'])} / {_fmt(p['gflop_s_cpu'])}")
                     else:
                         cells.append(_fmt(p["img_s"]) + (f" ({p['speedup']:.2f}×)" if path != "plain" else ""))
                 heads = r.get("heads")
@@ -171,9 +178,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
     p.add_argument("--out", default="benchmark.json", help="JSON output file")
     p.add_argument("--json", action="store_true", help="print the JSON instead of the tables")
+    p.add_argument("--compile", action="store_true", help="add torch.compile (inductor, freezing) to inference")
     args = p.parse_args(argv)
     result = run_suite(args.models or None, quick=args.quick, device=args.device, threads=args.threads,
-                       sections=[s for s in args.sections.split(",") if s],
+                       compile=args.compile, sections=[s for s in args.sections.split(",") if s],
                        log=lambda msg: print(msg, file=sys.stderr, flush=True))
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2) if args.json else format_tables(result))

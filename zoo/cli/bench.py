@@ -17,6 +17,7 @@ def bench_command(
     device: str = typer.Option("cpu", help="cpu or cuda"),
     threads: str = typer.Option("auto", help="torch threads: N, or auto (cores the load average leaves idle)"),
     sections: str = typer.Option("machine,models,data,ldl,knn,predict", help="comma-separated sections to run"),
+    compile: bool = typer.Option(False, "--compile", help="add torch.compile (inductor, freezing) to inference"),
     out: Path = typer.Option(None, help="write the results as JSON here"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of the tables"),
 ) -> None:
@@ -28,7 +29,7 @@ def bench_command(
     if unknown:
         raise typer.BadParameter(f"unknown section(s) {', '.join(unknown)}; choose from {','.join(SECTIONS)}",
                                  param_hint="--sections")
-    result = run_suite(models or None, quick=quick, device=device, threads=threads, sections=chosen,
+    result = run_suite(models or None, quick=quick, device=device, threads=threads, sections=chosen, compile=compile,
                        log=None if as_json else (lambda msg: typer.echo(msg, err=True)))
     if out is not None:
         out.write_text(json.dumps(result, indent=2) + "\n")
