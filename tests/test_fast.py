@@ -129,3 +129,15 @@ def test_cpu_threads_auto_counts_idle_cores(monkeypatch):
     for bad in (0, -1, "many", 1.5, True):
         with pytest.raises(ValueError, match="threads must be"):
             cpu_threads(bad)
+
+
+def test_compiled_inference_matches_plain():
+    """``optimize_for_inference(compile=True)`` (inductor, freezing) keeps the plain outputs (fp32 1e-4)."""
+    model = _with_random_bn_stats(zoo.create("glamor_net", data=TINY, backbone_args={"channels": [8, 8, 16, 16, 16]}))
+    fast = optimize_for_inference(model, compile=True)
+    assert fast.config == model.config and fast.label_names == model.label_names
+    face, context = torch.randn(2, 3, 32, 32), torch.randn(2, 3, 64, 64)
+    with torch.inference_mode():
+        plain, quick = model(face, context), fast(face, context)
+    torch.testing.assert_close(quick.logits, plain.logits, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(quick.attention, plain.attention, rtol=1e-4, atol=1e-5)
