@@ -114,6 +114,10 @@ def test_threads_setting_applies_during_the_run_and_is_restored(tmp_path, tiny_p
     torch.set_num_threads(2)
     _train_weights(tmp_path, "t1", "caer_net_s", threads=1)
     assert seen == [1] and torch.get_num_threads() == 2
+    from zoo.training.recipes import RecipeError
+
+    with pytest.raises(RecipeError, match="threads must be a positive integer or 'auto'"):
+        _train_weights(tmp_path, "bad", "caer_net_s", threads="lots")
 
 
 def test_cpu_threads_auto_counts_idle_cores(monkeypatch):

@@ -121,6 +121,13 @@ def resolve_run_config(
         raise RecipeError("No training data: pass --data SPEC (e.g. caer_s:/data/CAER-S, or synth_caer).")
     if config["amp"] not in ("none", "bf16", "fp16"):
         raise RecipeError(f"amp must be none, bf16 or fp16, got {config['amp']!r}.")
+    if config.get("threads") is not None:
+        from zoo.fast import cpu_threads
+
+        try:
+            cpu_threads(config["threads"])
+        except ValueError as exc:
+            raise RecipeError(f"{exc} (setting threads=...; e.g. threads=1 or threads=auto)") from exc
     return config
 
 
