@@ -42,9 +42,10 @@ def _create(name: str, quick: bool):
 
     if not quick:
         return zoo.create(name)
+    config = zoo.create(name).config
     args: dict[str, Any] = {"data": QUICK_DATA}
-    if zoo.create(name).config.backbone == "caer_cnn":
-        args["backbone_args"] = {**zoo.create(name).config.backbone_args, **QUICK_CNN}
+    if config.backbone == "caer_cnn":
+        args["backbone_args"] = {**config.backbone_args, **QUICK_CNN}
     return zoo.create(name, **args)
 
 
