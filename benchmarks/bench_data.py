@@ -19,26 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
-CLASSES = ("Anger", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise")
-
-
-def make_tree(root: Path, n: int, width: int, height: int) -> None:
-    rng = np.random.default_rng(0)
-    base = rng.integers(0, 256, size=(height // 8, width // 8, 3), dtype=np.uint8)
-    for i in range(n):
-        cls = CLASSES[i % 7]
-        # smooth content + noise: compresses like a photo, not like random bytes
-        pixels = np.asarray(Image.fromarray(np.roll(base, i, axis=1)).resize((width, height), Image.BILINEAR))
-        pixels = np.clip(pixels.astype(int) + rng.integers(-8, 9, size=pixels.shape), 0, 255).astype(np.uint8)
-        (root / "train" / cls).mkdir(parents=True, exist_ok=True)
-        (root / "crop" / "train" / cls).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels).save(root / "train" / cls / f"{i:04d}.png")
-        x1, y1 = width // 3, height // 5
-        (root / "crop" / "train" / cls / f"{i:04d}.txt").write_text(f"{x1},{y1},{x1 + height // 3},{y1 + height // 3}\n")
+from zoo.bench.data import make_tree
 
 
 def rate(n: int, seconds: float) -> str:

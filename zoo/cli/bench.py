@@ -1,4 +1,4 @@
-"""``zoo-cli bench``: the benchmark suite (plain against fast path, same run)."""
+"""``zoo-cli bench``: the benchmark suite (plain against fast paths, same run)."""
 
 from __future__ import annotations
 
@@ -13,21 +13,24 @@ from zoo.cli import app
 @app.command("bench")
 def bench_command(
     models: list[str] = typer.Argument(None, help="presets to measure (default: the CNN and ResNet-18 presets)"),
+    quick: bool = typer.Option(False, "--quick", help="tiny sizes: a smoke run of seconds, figures meaningless"),
     device: str = typer.Option("cpu", help="cpu or cuda"),
-    min_time: float = typer.Option(2.0, help="seconds of timing per measurement"),
-    train_batch: int = typer.Option(32, help="training batch size"),
-    compile: bool = typer.Option(False, "--compile", help="add torch.compile to the fast path"),
+    threads: str = typer.Option("auto", help="torch threads: N, or auto (cores the load average leaves idle)"),
+    sections: str = typer.Option("machine,models,data,ldl,knn,predict", help="comma-separated sections to run"),
+    compile: bool = typer.Option(False, "--compile", help="add torch.compile (inductor, freezing) to inference"),
     out: Path = typer.Option(None, help="write the results as JSON here"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON instead of the table"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of the tables"),
 ) -> None:
-    """Training and inference images/s, FLOPs, GFLOP/s and peak memory, plain against fast path."""
-    from zoo.bench import DEFAULT_MODELS, format_table, run_isolated
+    """Images/s, FLOPs, GFLOP/s, peak memory, data pipeline, LDL-VA, KNN and predict: plain against fast."""
+    from zoo.bench.suite import SECTIONS, format_tables, run_suite
 
-    results = []
-    for name in models or DEFAULT_MODELS:
-        if not as_json:
-            typer.echo(f"measuring {name} ...", err=True)
-        results.append(run_isolated(name, device=device, min_time=min_time, train_batch=train_batch, compile=compile))
+    chosen = [s for s in sections.split(",") if s]
+    unknown = [s for s in chosen if s not in SECTIONS]
+    if unknown:
+        raise typer.BadParameter(f"unknown section(s) {', '.join(unknown)}; choose from {','.join(SECTIONS)}",
+                                 param_hint="--sections")
+    result = run_suite(models or None, quick=quick, device=device, threads=threads, sections=chosen, compile=compile,
+                       log=None if as_json else (lambda msg: typer.echo(msg, err=True)))
     if out is not None:
-        out.write_text(json.dumps(results, indent=2))
-    typer.echo(json.dumps(results, indent=2) if as_json else format_table(results))
+        out.write_text(json.dumps(result, indent=2) + "\n")
+    typer.echo(json.dumps(result, indent=2) if as_json else format_tables(result))

@@ -40,7 +40,7 @@ EVAL_JSON = "eval.json"
 BEST_DIR = "best"
 LAST_CHECKPOINT = Path("checkpoints") / "last"
 #: settings that may change when a run is resumed
-RESUMABLE_CHANGES = ("epochs", "progress", "tensorboard", "num_workers", "early_stopping", "device")
+RESUMABLE_CHANGES = ("epochs", "progress", "tensorboard", "num_workers", "early_stopping", "device", "threads")
 
 
 class NonFiniteLossError(ZooError, FloatingPointError):
@@ -122,6 +122,13 @@ def resolve_run_config(
         raise RecipeError("No training data: pass --data SPEC (e.g. caer_s:/data/CAER-S, or synth_caer).")
     if config["amp"] not in ("none", "bf16", "fp16"):
         raise RecipeError(f"amp must be none, bf16 or fp16, got {config['amp']!r}.")
+    if config.get("threads") is not None:
+        from zoo.fast import cpu_threads
+
+        try:
+            cpu_threads(config["threads"])
+        except ValueError as exc:
+            raise RecipeError(f"{exc} (setting threads=...; e.g. threads=1 or threads=auto)") from exc
     return config
 
 
@@ -411,13 +418,21 @@ class _Run:
 
     # ------------------------------------------------------------------ main
     def fit(self) -> TrainResult:
-        self._setup()
+        from zoo.fast import cpu_threads
+
+        threads_before = torch.get_num_threads()
+        if self.config.get("threads") is not None:
+            torch.set_num_threads(cpu_threads(self.config["threads"]))
         try:
-            return self._fit()
+            self._setup()
+            try:
+                return self._fit()
+            finally:
+                if self.writer is not None:
+                    self.writer.close()
+                D.teardown(self.info)
         finally:
-            if self.writer is not None:
-                self.writer.close()
-            D.teardown(self.info)
+            torch.set_num_threads(threads_before)
 
     def _fit(self) -> TrainResult:
         cfg = self.config

@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "amp": "none",  # none | bf16 | fp16 (fp16 needs CUDA)
     "channels_last": False,
     "compile": False,
+    "threads": None,  # torch CPU threads: None = torch's default, N, or "auto" (cores not busy with other load)
     "device": "auto",
     "num_workers": 0,
     "checkpoint_every": None,  # also checkpoint every N optimiser steps (always at each epoch end)
