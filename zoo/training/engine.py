@@ -32,6 +32,7 @@ from zoo.training import checkpoint as ckpt
 from zoo.training import distributed as D
 from zoo.training.metrics import DISTRIBUTION_KEY, classification_metrics, distribution_metrics
 from zoo.training.recipes import RecipeError, apply_overrides, lr_factor, resolve_recipe
+from zoo.training.train_data import apply_train_settings
 
 RUN_CONFIG = "run_config.json"
 METRICS_LOG = "metrics.jsonl"
@@ -190,6 +191,8 @@ class _Run:
         spec = cfg["data"]["train"]
         self.train_ds = open_dataset(spec, cfg["data"]["train_split"], data_config=data_cfg, train=True,
                                      streams=streams, **options)
+        self.train_ds = apply_train_settings(self.train_ds, cfg["data"], self.out, resume=self.resume_from is not None,
+                                             write=self.info.is_main)
         self.val_spec = cfg["data"].get("val") or spec
         self.val_ds = open_dataset(self.val_spec, cfg["data"]["val_split"], data_config=data_cfg, train=False,
                                    streams=streams, **options)

@@ -29,7 +29,9 @@ DEFAULTS: dict[str, Any] = {
     "recipe": "default",
     "model": None,
     "model_args": {},
-    "data": {"train": None, "val": None, "train_split": "train", "val_split": "val", "options": {}},
+    "data": {"train": None, "val": None, "train_split": "train", "val_split": "val", "options": {},
+             # training split only (zoo.training.train_data): {"size"|"fraction", "seed"}; {"fraction", "seed", "mode"}
+             "train_subset": None, "label_noise": None},
     "optimizer": {"name": "adam", "lr": 1e-3},
     # lr(epoch) = lr · factor(epoch), factor from name: constant | step | multistep | cosine; then max(., min_lr)
     "schedule": {"name": "constant", "step_size": None, "milestones": [], "gamma": 0.1, "min_lr": 0.0,
