@@ -77,8 +77,7 @@ def hardware() -> dict:
     except OSError:
         pass
     return {"cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "python": platform.python_version(), "device": "cpu",
-            "load_average_at_start": os.getloadavg()}
+            "torch": torch.__version__, "python": platform.python_version(), "device": "cpu"}
 
 
 def run_one(name: str, model: str, overrides: dict, data: str, runs: Path, results: Path) -> dict:
@@ -112,6 +111,7 @@ def run_one(name: str, model: str, overrides: dict, data: str, runs: Path, resul
         "input_size": config["model_args"]["data"]["face_size"], "train_samples": config["data"]["train_subset"],
         "wall_s": round(wall, 1) if wall is not None else None,
         "val_accuracy_per_epoch": [round(h["val"]["accuracy"], 4) for h in history],
+        "epoch_time_s": [round(h["time_s"], 1) for h in history],  # train + validation; varies with the load
     }
 
 
@@ -185,8 +185,9 @@ def write(rows: list[dict], hw: dict, args: argparse.Namespace, started: float) 
                f"--face-size {args.face_size} --batch-size {args.batch_size} --lr {args.lr} --noise {args.noise} "
                f"--threads {args.threads} --seed {args.seed} --results {shown}")
     doc = {"dataset": "FER2013 dev split: train (Training) -> val (PublicTest, 3,589 images)",
-           "command": command, "hardware": {**hw, "load_average_at_end": os.getloadavg()},
-           "total_wall_s": round(time.time() - started, 1), "runs": rows}
+           "command": command, "hardware": {**hw, "load_average_when_written": os.getloadavg()},
+           "total_wall_s_of_runs": round(sum(r["wall_s"] or 0.0 for r in rows), 1),
+           "wall_s_of_this_invocation": round(time.time() - started, 1), "runs": rows}
     (args.results / "results.json").write_text(json.dumps(doc, indent=2) + "\n")
     (args.results / "table.md").write_text(markdown(rows))
 
