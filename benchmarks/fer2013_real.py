@@ -112,7 +112,27 @@ def run_one(name: str, model: str, overrides: dict, data: str, runs: Path, resul
         "wall_s": round(wall, 1) if wall is not None else None,
         "val_accuracy_per_epoch": [round(h["val"]["accuracy"], 4) for h in history],
         "epoch_time_s": [round(h["time_s"], 1) for h in history],  # train + validation; varies with the load
+        "uncertainty_auroc_flipped": uncertainty_auroc(out) if "ldlva" in config["model"] else None,
     }
+
+
+def uncertainty_auroc(out: Path) -> float | None:
+    """How well LDL-VA's per-sample uncertainty λ ranks the flipped labels above the clean ones (AUROC)."""
+    import torch
+
+    from zoo.ldl.target import readout_from_state_dict
+    from zoo.training import checkpoint as ckpt
+    from zoo.training.engine import LAST_CHECKPOINT
+
+    if not (out / "label_noise.json").is_file():
+        return None
+    tensors, _ = ckpt.load_checkpoint(out / LAST_CHECKPOINT)
+    lamb = torch.as_tensor(readout_from_state_dict(tensors, prefix="target.")["uncertainty"]).double()
+    flipped = torch.zeros(lamb.numel(), dtype=torch.bool)
+    flipped[json.loads((out / "label_noise.json").read_text())["flipped_index"]] = True
+    n1, n0 = int(flipped.sum()), int((~flipped).sum())
+    ranks = lamb.argsort().argsort().double() + 1  # Mann-Whitney U; float λ, ties negligible
+    return round((float(ranks[flipped].sum()) - n1 * (n1 + 1) / 2) / (n1 * n0), 4)
 
 
 def markdown(rows: list[dict]) -> str:
