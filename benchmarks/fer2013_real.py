@@ -161,6 +161,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results", type=Path, default=RESULTS, help="where results.json, table.md, configs/ go")
+    parser.add_argument("--ldl-target-args", default="{}", help='extra ldl_va target_args as JSON, e.g. '
+                        '\'{"calibration_clamp": -1.3}\' (the official clamp)')
+    parser.add_argument("--ldl-name-suffix", default="", help="appended to the LDL-VA run names (e.g. _clamp)")
     args = parser.parse_args()
 
     source = args.fer2013 or find_fer2013()
@@ -191,8 +194,10 @@ def main() -> None:
 
         ldl = {**common, **noise, "label_names": list(FER2013),
                "model_args.target_args.auxiliary": f"teacher:{teacher}",
-               "model_args.target_args.neighbor_mode": "memory_bank"}
-        rows.append(run_one(f"ldlva_{tag}", "ldlva_resnet18", ldl, data, args.runs, args.results))
+               "model_args.target_args.neighbor_mode": "memory_bank",
+               **{f"model_args.target_args.{k}": v for k, v in json.loads(args.ldl_target_args).items()}}
+        rows.append(run_one(f"ldlva_{tag}{args.ldl_name_suffix}", "ldlva_resnet18", ldl, data, args.runs,
+                            args.results))
         write(rows, hw, args, started)
     print(markdown(rows))
 
@@ -204,6 +209,8 @@ def write(rows: list[dict], hw: dict, args: argparse.Namespace, started: float) 
     command = (f"python -m benchmarks.fer2013_real --train-size {args.train_size} --epochs {args.epochs} "
                f"--face-size {args.face_size} --batch-size {args.batch_size} --lr {args.lr} --noise {args.noise} "
                f"--threads {args.threads} --seed {args.seed} --results {shown}")
+    if args.ldl_target_args != "{}" or args.ldl_name_suffix:
+        command += f" --ldl-target-args '{args.ldl_target_args}' --ldl-name-suffix '{args.ldl_name_suffix}'"
     doc = {"dataset": "FER2013 dev split: train (Training) -> val (PublicTest, 3,589 images)",
            "command": command, "hardware": {**hw, "load_average_when_written": os.getloadavg()},
            "total_wall_s_of_runs": round(sum(r["wall_s"] or 0.0 for r in rows), 1),
