@@ -18,6 +18,7 @@ from zoo.training.train_data import TrainSubset, apply_train_settings, stratifie
 class Labelled(torch.utils.data.Dataset):
     def __init__(self, labels: list[int], num_classes: int = 3) -> None:
         self.labels = torch.tensor(labels)
+        self.va = torch.arange(2 * len(labels), dtype=torch.float32).view(-1, 2)  # per-sample, like AffectNet's
         self.num_classes = num_classes
         self.label_names = tuple(f"c{i}" for i in range(num_classes))
 
@@ -45,6 +46,7 @@ def test_subset_items_are_reindexed_for_per_sample_targets(tmp_path):
     item = ds[4]
     assert item["index"] == 4 and item["face"].item() == float(ds.indices[4])  # row 4 of the subset
     assert item["label"] == int(ds.labels[4])
+    assert torch.equal(ds.va, ds.dataset.va[ds.indices]) and ds.label_names == ("c0", "c1", "c2")
     saved = json.loads((tmp_path / "train_subset.json").read_text())
     assert saved["indices"] == ds.indices.tolist() and saved["source_samples"] == 30
     with pytest.raises(RecipeError, match="train_subset"):

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from zoo.ldl.noise import NOISE_MODES, TRANSITIONS, LabelNoise, LabelNoiseError, NoisyLabels, flip_labels
@@ -26,7 +27,11 @@ NOISE_FILE = "label_noise.json"
 
 
 class TrainSubset(torch.utils.data.Dataset):
-    """Rows ``indices`` of ``dataset``; items carry ``"index"`` = position in the subset (the targets' row)."""
+    """Rows ``indices`` of ``dataset``; items carry ``"index"`` = position in the subset (the targets' row).
+
+    Per-sample arrays of the dataset (tensors or numpy arrays with one row per sample, e.g. AffectNet's ``va``
+    or FER+'s ``label_distribution``) are served for the kept rows only.
+    """
 
     def __init__(self, dataset: Any, indices: torch.Tensor) -> None:
         self.dataset = dataset
@@ -39,7 +44,10 @@ class TrainSubset(torch.utils.data.Dataset):
     def __getattr__(self, name: str) -> Any:
         if name in ("dataset", "indices"):
             raise AttributeError(name)
-        return getattr(self.dataset, name)
+        value = getattr(self.dataset, name)
+        if isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim and value.shape[0] == len(self.dataset):
+            return value[self.indices.numpy()] if isinstance(value, np.ndarray) else value[self.indices]
+        return value
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         item = dict(self.dataset[int(self.indices[i])])
