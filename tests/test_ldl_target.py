@@ -25,6 +25,9 @@ class FixedCalibration(nn.Module):
     def forward(self, anchor, neighbors):
         return self.zeta
 
+    def log_forward(self, anchor, neighbors):
+        return torch.log(self.zeta)
+
 
 def _builder(n=6, k=2, **args):
     t = LDLVATarget(3, 4, n, num_neighbors=k, neighbor_mode="memory_bank", **args)
@@ -67,6 +70,36 @@ def test_target_formula_on_toy_batch():
     assert grad[0, 0].item() == pytest.approx(expected.item(), rel=1e-5)
     assert (grad[1:] == 0).all()
     assert torch.allclose(t.readout()["target"][0], d, atol=1e-6)
+
+
+def test_aggregation_stays_finite_when_every_contribution_underflows():
+    """ζ = sigmoid(-200) is 0 in float32: c/Σc would be 0/0 (a real FER2013 run stopped on it); log-space is exact."""
+    t = _builder(gamma=0.0)
+    t.neighbors.copy_(torch.tensor([[1, 2], [0, 2], [0, 1], [4, 5], [3, 5], [3, 4]]))
+    t.similarity.copy_(torch.tensor([[0.5, 1.0]] * 6))
+    t.bank_probs.copy_(torch.tensor([[0.2, 0.3, 0.5], [0.6, 0.2, 0.2], [0.1, 0.8, 0.1]] * 2))
+    t.bank_filled.fill_(True)
+
+    class Underflow(torch.nn.Module):
+        def forward(self, anchor, neighbors):
+            return torch.sigmoid(self.logits())
+
+        def log_forward(self, anchor, neighbors):
+            return torch.nn.functional.logsigmoid(self.logits())
+
+        @staticmethod
+        def logits():
+            return torch.tensor([[-200.0, -200.0 + math.log(0.5)]])  # ζ_2/ζ_1 = 1/2 although both are 0.0
+
+    t.calibration = Underflow()
+    assert (t.calibration(None, None) == 0).all()
+    out = EmotionOutput(logits=torch.zeros(1, 3, requires_grad=True), features=torch.zeros(1, 4))
+    res = t(out, {"label": torch.tensor([0]), "index": torch.tensor([0])})
+    # c ∝ (0.5·1, 1·0.5): equal weights on the two neighbours
+    d_tilde = 0.5 * torch.tensor([0.6, 0.2, 0.2]) + 0.5 * torch.tensor([0.1, 0.8, 0.1])
+    lam = 1 - 1 / (1 + math.exp(-0.5))
+    expected = (1 - lam) * torch.tensor([1.0, 0.0, 0.0]) + lam * d_tilde
+    assert torch.isfinite(res.loss) and torch.allclose(res.target[0], expected, atol=1e-6)
 
 
 def test_lambda_optimiser_touches_only_batch_rows_and_stays_in_range():

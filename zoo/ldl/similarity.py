@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from zoo.ldl.distributed import GlobalBatchNorm1d
@@ -59,11 +60,19 @@ class CalibrationNet(nn.Module):
                 nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")  # Keras HeNormal
                 nn.init.zeros_(layer.bias)
 
-    def forward(self, anchor: torch.Tensor, neighbors: torch.Tensor) -> torch.Tensor:
-        """``anchor`` B×V, ``neighbors`` B×K×V -> ζ B×K."""
+    def logits(self, anchor: torch.Tensor, neighbors: torch.Tensor) -> torch.Tensor:
+        """``anchor`` B×V, ``neighbors`` B×K×V -> g([v_i, v_k]) B×K (clamped when ``clamp_min`` is set)."""
         b, k, v = neighbors.shape
         pairs = torch.cat([anchor[:, None, :].expand(b, k, v), neighbors], dim=-1).reshape(b * k, 2 * v)
         logits = self.net(pairs).reshape(b, k)
         if self.clamp_min is not None:
             logits = logits.clamp_min(self.clamp_min)
-        return torch.sigmoid(logits)
+        return logits
+
+    def forward(self, anchor: torch.Tensor, neighbors: torch.Tensor) -> torch.Tensor:
+        """ζ = sigmoid(g([v_i, v_k])), B×K."""
+        return torch.sigmoid(self.logits(anchor, neighbors))
+
+    def log_forward(self, anchor: torch.Tensor, neighbors: torch.Tensor) -> torch.Tensor:
+        """log ζ, computed as logsigmoid (finite where ζ itself underflows to 0)."""
+        return F.logsigmoid(self.logits(anchor, neighbors))

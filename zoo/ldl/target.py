@@ -317,8 +317,11 @@ class LDLVATarget(TargetBuilder):
         nb = self.neighbors[idx]
         nb_probs, nb_feats = self._neighbor_outputs(batch, nb, model)
 
-        contribution = self.calibration(features, nb_feats.detach()) * self.similarity[idx]
-        aggregated = (contribution[..., None] * nb_probs.detach()).sum(1) / contribution.sum(1, keepdim=True)
+        # d̃ = Σ c_k f(x_k) / Σ c_k with c_k = ζ_k s_k, evaluated as softmax_k(log ζ_k + log s_k): the same
+        # weights, but finite when every ζ_k·s_k underflows to 0 (a 0/0 that stopped a FER2013 run with NaN)
+        log_contribution = self.calibration.log_forward(features, nb_feats.detach()) + torch.log(self.similarity[idx])
+        weights = torch.softmax(log_contribution, dim=1)
+        aggregated = (weights[..., None] * nb_probs.detach()).sum(1)
         confidence = torch.sigmoid(self.confidence_logit[idx])  # B×1; a dense gradient, all-reducible under NCCL
         onehot = F.one_hot(labels, self.num_classes).float()
         target = confidence * onehot + (1.0 - confidence) * aggregated  # = (1-λ) l + λ d̃, λ = 1 - confidence
