@@ -35,6 +35,16 @@ def _builder(n=6, k=2, **args):
     return t
 
 
+def _toy_builder():
+    """Six samples in two triangles of neighbours, similarities (0.5, 1), a filled memory bank."""
+    t = _builder(gamma=0.0)
+    t.neighbors.copy_(torch.tensor([[1, 2], [0, 2], [0, 1], [4, 5], [3, 5], [3, 4]]))
+    t.similarity.copy_(torch.tensor([[0.5, 1.0]] * 6))
+    t.bank_probs.copy_(torch.tensor([[0.2, 0.3, 0.5], [0.6, 0.2, 0.2], [0.1, 0.8, 0.1]] * 2))
+    t.bank_filled.fill_(True)
+    return t
+
+
 def test_registered_and_built_through_zoo():
     assert "ldl_va" in zoo.list_components("target")["target"]
     model = zoo.create("fer_resnet18", target="ldl_va")
@@ -43,11 +53,7 @@ def test_registered_and_built_through_zoo():
 
 
 def test_target_formula_on_toy_batch():
-    t = _builder(gamma=0.0)
-    t.neighbors.copy_(torch.tensor([[1, 2], [0, 2], [0, 1], [4, 5], [3, 5], [3, 4]]))
-    t.similarity.copy_(torch.tensor([[0.5, 1.0]] * 6))
-    t.bank_probs.copy_(torch.tensor([[0.2, 0.3, 0.5], [0.6, 0.2, 0.2], [0.1, 0.8, 0.1]] * 2))
-    t.bank_filled.fill_(True)
+    t = _toy_builder()
     zeta = torch.tensor([[1.0, 0.25]])
     t.calibration = FixedCalibration(zeta)
     logits = torch.tensor([[1.0, 0.0, -1.0]], requires_grad=True)
@@ -74,11 +80,7 @@ def test_target_formula_on_toy_batch():
 
 def test_aggregation_stays_finite_when_every_contribution_underflows():
     """ζ = sigmoid(-200) is 0 in float32: c/Σc would be 0/0 (a real FER2013 run stopped on it); log-space is exact."""
-    t = _builder(gamma=0.0)
-    t.neighbors.copy_(torch.tensor([[1, 2], [0, 2], [0, 1], [4, 5], [3, 5], [3, 4]]))
-    t.similarity.copy_(torch.tensor([[0.5, 1.0]] * 6))
-    t.bank_probs.copy_(torch.tensor([[0.2, 0.3, 0.5], [0.6, 0.2, 0.2], [0.1, 0.8, 0.1]] * 2))
-    t.bank_filled.fill_(True)
+    t = _toy_builder()
 
     class Underflow(torch.nn.Module):
         def forward(self, anchor, neighbors):
