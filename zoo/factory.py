@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from zoo.config import ConfigError, ModelConfig
+from zoo.config import ModelConfig
 from zoo.model import EmotionModel
 from zoo.registry import ZooError, get_preset, split_model_name_tag
 
@@ -99,10 +99,7 @@ def create(
             if pretrained:
                 weights_path, loaded_from, published = hub.fetch_pretrained(preset, tag)
             base = {**preset.model_args, "architecture": preset.name}
-    try:
-        config = ModelConfig.from_dict(merge_model_args(base, overrides), source=f"create({name!r})")
-    except ConfigError:
-        raise
+    config = ModelConfig.from_dict(merge_model_args(base, overrides), source=f"create({name!r})")
     if published is not None:
         where = f"{name} ({loaded_from['hf_hub_id']}@{loaded_from['commit']})"
         hub.check_pretrained_config(ModelConfig.from_dict(base), published, where)

@@ -72,13 +72,12 @@ def predict(
             raise ZooError(f"{path}: no such image file.")
         image = zdata.load_image(path)
         if boxes is not None:
-            found = [(*(float(v) for v in box[:4]), 1.0) for box in boxes[image_index]]
+            found = [box_fields(box) for box in boxes[image_index]]
         else:
             found = [b for b in zdata.detect_faces(image, detector=detector) if box_fields(b)[4] >= min_score]
         entry: dict[str, Any] = {"image": str(path), "faces": []}
         if found:
-            inputs = [zdata.preprocess(image, b[:4] if isinstance(b, tuple) else b, cfg.data, train=False,
-                                       streams=cfg.streams) for b in found]
+            inputs = [zdata.preprocess(image, b, cfg.data, train=False, streams=cfg.streams) for b in found]
             face = torch.stack([x["face"] for x in inputs]).to(dev) if cfg.uses_face else None
             context = torch.stack([x["context"] for x in inputs]).to(dev) if cfg.uses_context else None
             output = net(face=face, context=context)
