@@ -47,6 +47,12 @@ def test_cli_train_then_resume_with_more_epochs(tmp_path):
     listing = _invoke(["train", "--list-recipes"])
     assert "glamor_net" in listing and "ldlva_resnet18_affectnet" in listing
 
+    plots = tmp_path / "plots"
+    text = _invoke(["eval", f"local-dir:{out / 'best'}", "--data", "tiny:caer", "--plots", str(plots)])
+    assert f"wrote {plots / 'confusion.png'}" in text and f"wrote {plots / 'training_curves.png'}" in text
+    for name in ("confusion.png", "training_curves.png"):
+        assert (plots / name).stat().st_size > 5_000
+
 
 def test_cli_ablate_grid_is_resumable_and_writes_tables(tmp_path):
     out = tmp_path / "ablate"

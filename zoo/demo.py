@@ -256,12 +256,9 @@ def make_figures(figures: Path, runs: dict[str, Any], ldl_run, settings: DemoSet
         slug = run.out.name
         paths[f"confusion {name}"] = viz.confusion_matrix_figure(
             metrics["confusion"], names, figures / f"confusion_{slug}.png", title=f"{name} (validation)")
-    rows = [json.loads(line) for line in (runs["context + GLA"].out / "metrics.jsonl").read_text().splitlines()]
-    flat = [{"epoch": r["epoch"], "train_loss": r.get("train_loss"),
-             "val_accuracy": r.get("val", {}).get("accuracy"), "val_macro_f1": r.get("val", {}).get("macro_f1")}
-            for r in rows]
-    paths["training curves"] = viz.training_curves_figure(flat, figures / "training_curves_gla.png",
-                                                          title="context + GLA on synth_caer")
+    paths["training curves"] = viz.training_curves_figure(
+        viz.metrics_log_rows(runs["context + GLA"].out / "metrics.jsonl"), figures / "training_curves_gla.png",
+        title="context + GLA on synth_caer")
 
     tensors, _ = load_checkpoint(ldl_run.out / "checkpoints" / "last")
     state = readout_from_state_dict(tensors, prefix="target.")

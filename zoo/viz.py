@@ -162,6 +162,18 @@ def confusion_matrix_figure(
     return _save(fig, path)
 
 
+def metrics_log_rows(path: str | Path) -> list[dict[str, float]]:
+    """A run's ``metrics.jsonl`` as flat rows: ``epoch``, ``train_loss`` and every numeric ``val_*`` metric."""
+    import json
+
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return [
+        {"epoch": r["epoch"], "train_loss": r.get("train_loss"),
+         **{f"val_{k}": v for k, v in (r.get("val") or {}).items() if isinstance(v, (int, float))}}
+        for r in rows
+    ]
+
+
 def training_curves_figure(
     rows: Sequence[Mapping[str, float]], path: str | Path, x: str = "epoch", title: str = "training curves"
 ) -> Path:

@@ -95,11 +95,8 @@ def write_eval_plots(model: str, metrics: dict, folder: Path) -> list[Path]:
     if model.startswith("local-dir:"):
         log = Path(model.split(":", 1)[1]).parent / "metrics.jsonl"
         if log.exists():
-            rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-            flat = [{"epoch": r["epoch"], "train_loss": r.get("train_loss"),
-                     **{f"val_{k}": v for k, v in (r.get("val") or {}).items() if isinstance(v, (int, float))}}
-                    for r in rows]
-            paths.append(viz.training_curves_figure(flat, folder / "training_curves.png", title=str(log.parent)))
+            paths.append(viz.training_curves_figure(viz.metrics_log_rows(log), folder / "training_curves.png",
+                                                    title=str(log.parent)))
     return paths
 
 
