@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
-from pathlib import Path
 
 import torch
 
-from zoo.bench.data import make_tree
+from zoo.bench.data import bench_data
 
 
 def rate(n: int, seconds: float) -> str:
@@ -39,49 +37,17 @@ def main() -> None:
     torch.set_num_threads(2)
 
     import zoo
-    from zoo.data import load_image, open_dataset
 
     model = zoo.create("caer_net_s")
     cfg = model.config.data
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        make_tree(root, args.images, width, height)
-        ds = open_dataset(f"caer_s:{root}", "train", data_config=cfg)
-        print(f"{len(ds)} PNG images {width}×{height}, face {cfg.face_size}, context {cfg.context_resize} -> {cfg.context_size}, "
-              f"torch threads 2, {os.cpu_count()} CPUs")
-
-        start = time.perf_counter()
-        for sample in ds.samples:
-            load_image(sample.path)
-        print(f"decode only                 {rate(len(ds), time.perf_counter() - start)}")
-
-        start = time.perf_counter()
-        for i in range(len(ds)):
-            ds[i]
-        print(f"full pipeline, 1 process    {rate(len(ds), time.perf_counter() - start)}")
-
-        loader = torch.utils.data.DataLoader(ds, batch_size=args.batch, num_workers=2, shuffle=True)
-        for _ in loader:  # start the workers once
-            break
-        start = time.perf_counter()
-        n = sum(len(batch["label"]) for batch in loader)
-        print(f"full pipeline, 2 workers    {rate(n, time.perf_counter() - start)}")
-
-        cached = open_dataset(f"caer_s:{root}", "train", data_config=cfg, cache="memory")
-        for i in range(len(cached)):
-            cached[i]
-        start = time.perf_counter()
-        for i in range(len(cached)):
-            cached[i]
-        print(f"cache='memory', next epochs {rate(len(cached), time.perf_counter() - start)}")
-
-        on_disk = open_dataset(f"caer_s:{root}", "train", data_config=cfg, cache=str(root / "cache"))
-        for i in range(len(on_disk)):
-            on_disk[i]
-        loader = torch.utils.data.DataLoader(on_disk, batch_size=args.batch, num_workers=2, shuffle=True)
-        start = time.perf_counter()
-        n = sum(len(batch["label"]) for batch in loader)
-        print(f"cache=DIR, 2 workers        {rate(n, time.perf_counter() - start)} (includes worker start-up)")
+    print(f"{args.images} PNG images {width}×{height}, face {cfg.face_size}, context {cfg.context_resize} -> "
+          f"{cfg.context_size}, torch threads 2, {os.cpu_count()} CPUs")
+    result = bench_data(args.images, (width, height), workers=2, batch_size=args.batch, disk_cache=True)
+    print(f"decode only                 {result['decode_img_s']:8.1f} images/s")
+    print(f"full pipeline, 1 process    {result['pipeline_img_s']:8.1f} images/s")
+    print(f"full pipeline, 2 workers    {result['pipeline_2_workers_img_s']:8.1f} images/s (includes worker start-up)")
+    print(f"cache='memory', next epochs {result['cache_memory_img_s']:8.1f} images/s")
+    print(f"cache=DIR, 2 workers        {result['cache_dir_img_s']:8.1f} images/s (includes worker start-up)")
 
     model.train()
     optimiser = torch.optim.SGD(model.parameters(), lr=5e-3, momentum=0.9, nesterov=True)

@@ -36,8 +36,12 @@ def make_tree(root: Path, n: int, width: int, height: int) -> None:
 
 
 def bench_data(images: int = 64, size: tuple[int, int] = (640, 360), workers: int = 2,
-               model: str = "caer_net_s") -> dict[str, Any]:
-    """Images/s of each loading path for ``images`` PNG frames of ``size`` (width, height)."""
+               model: str = "caer_net_s", batch_size: int = 16, disk_cache: bool = False) -> dict[str, Any]:
+    """Images/s of each loading path for ``images`` PNG frames of ``size`` (width, height).
+
+    ``disk_cache=True`` adds later epochs from ``cache=DIR`` through ``workers`` DataLoader workers (worker
+    start-up included).
+    """
     import zoo
     from zoo.data import load_image, open_dataset
 
@@ -60,7 +64,7 @@ def bench_data(images: int = 64, size: tuple[int, int] = (640, 360), workers: in
         out["pipeline_img_s"] = len(ds) / (time.perf_counter() - start)
 
         if workers:
-            loader = torch.utils.data.DataLoader(ds, batch_size=16, num_workers=workers, shuffle=True)
+            loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=workers, shuffle=True)
             start = time.perf_counter()
             n = sum(len(batch["label"]) for batch in loader)
             out[f"pipeline_{workers}_workers_img_s"] = n / (time.perf_counter() - start)
@@ -72,5 +76,14 @@ def bench_data(images: int = 64, size: tuple[int, int] = (640, 360), workers: in
         for i in range(len(cached)):
             cached[i]
         out["cache_memory_img_s"] = len(cached) / (time.perf_counter() - start)
+
+        if disk_cache:
+            on_disk = open_dataset(f"caer_s:{root}", "train", data_config=cfg, cache=str(root / "cache"))
+            for i in range(len(on_disk)):  # the first epoch writes the cache
+                on_disk[i]
+            loader = torch.utils.data.DataLoader(on_disk, batch_size=batch_size, num_workers=workers, shuffle=True)
+            start = time.perf_counter()
+            n = sum(len(batch["label"]) for batch in loader)
+            out["cache_dir_img_s"] = n / (time.perf_counter() - start)
     out["cache_speedup"] = out["cache_memory_img_s"] / out["pipeline_img_s"]
     return out
