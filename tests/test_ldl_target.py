@@ -367,3 +367,56 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     changed = torch.nonzero(single["t.confidence_logit"][:, 0] != 0.5).flatten().sort().values
     assert changed.tolist() == sorted(BATCH)
     assert single["t.centers"].abs().sum() > 0 and single["t.calibration.net.1.running_mean"].abs().sum() > 0
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def test_ldl_va_step_with_gamma_every_loss_term_by_hand():
+    """L = L_cls + γ (L_intra + L_inter) with γ > 0 (LDLVA paper, "Discriminative Loss"; official
+    ``src/train.py::train_step``), every term recomputed here with scalar arithmetic.
+
+    Two central samples (0 and 3, class 0) with two neighbours each; the L_D weights are the confidence
+    σ(θ) = 1 − λ (the paper's ½ Σ (1 − λ_i) ‖v_i − μ_{y_i}‖²), over the B(1 + K) = 6 rows of centrals and
+    neighbours; the inter-class term sums exp(−‖μ_j − μ_k‖² / √V) over ordered pairs, V = 4."""
+    t = _toy_builder()
+    t.gamma = 0.5
+    theta = [0.5, -1.0, 2.0, 0.0, 1.0, -2.0]  # confidence logits: 1 − λ differs from λ on every row
+    t.confidence_logit.data.copy_(torch.tensor(theta)[:, None])
+    centers = [[0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 1.0]]
+    t.centers.copy_(torch.tensor(centers))
+    bank_features = [[0.0] * 4, [1.0, 1.0, 0.0, 0.0], [0.0, 1.0, 1.0, 0.0],
+                     [0.0] * 4, [2.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 2.0]]
+    t.bank_features.copy_(torch.tensor(bank_features))
+    zeta = [[1.0, 0.25], [0.5, 0.5]]
+    t.calibration = FixedCalibration(torch.tensor(zeta))
+    features = [[0.5, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]]
+    logits = [[1.0, 0.0, -1.0], [0.0, 2.0, 0.5]]
+    out = EmotionOutput(logits=torch.tensor(logits, requires_grad=True), features=torch.tensor(features))
+    res = t(out, {"label": torch.tensor([0, 0]), "index": torch.tensor([0, 3])})
+
+    neighbours = {0: [1, 2], 3: [4, 5]}
+    label = [0, 1, 2, 0, 1, 2]
+    probs = [[0.2, 0.3, 0.5], [0.6, 0.2, 0.2], [0.1, 0.8, 0.1]] * 2
+    sim = [0.5, 1.0]
+    cls = 0.0
+    for row, i in enumerate((0, 3)):
+        c = [zeta[row][k] * sim[k] for k in range(2)]
+        d_tilde = [sum(c[k] * probs[j][m] for k, j in enumerate(neighbours[i])) / sum(c) for m in range(3)]
+        conf = _sigmoid(theta[i])
+        d = [conf * (m == 0) + (1 - conf) * d_tilde[m] for m in range(3)]
+        log_z = math.log(sum(math.exp(v) for v in logits[row]))
+        cls += -sum(d[m] * (logits[row][m] - log_z) for m in range(3)) / 2
+    rows = [(features[0], 0, theta[0]), (features[1], 0, theta[3])]
+    rows += [(bank_features[j], label[j], theta[j]) for i in (0, 3) for j in neighbours[i]]
+    intra = 0.5 * sum(_sigmoid(th) * sum((x[v] - centers[y][v]) ** 2 for v in range(4)) for x, y, th in rows) / 6
+    inter = sum(math.exp(-sum((centers[a][v] - centers[b][v]) ** 2 for v in range(4)) / 2.0)
+                for a in range(3) for b in range(3) if a != b)
+
+    assert res.terms["cls"].item() == pytest.approx(cls, rel=1e-6)
+    assert res.terms["ld_intra"].item() == pytest.approx(intra, rel=1e-6)
+    assert res.terms["ld_inter"].item() == pytest.approx(inter, rel=1e-6)
+    assert res.loss.item() == pytest.approx(cls + 0.5 * (intra + inter), rel=1e-6)
+    # the same numbers as literals (from the scalar computation above), so a change in both is noticed
+    assert (round(cls, 4), round(intra, 4), round(inter, 4)) == (1.1787, 0.4098, 1.4768)

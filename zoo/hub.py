@@ -8,8 +8,13 @@
      "zoo_version": "0.1.0"}
 
 The Hugging Face Hub half of this module fetches such directories (``hf_hub_download`` into the standard
-cache; ``HF_ENDPOINT`` / ``HF_HUB_OFFLINE`` / ``HF_HUB_CACHE`` read at call time; a branch or tag resolved to
-one commit) and pushes them with a model card (:mod:`zoo.model_card`).
+cache; a branch or tag resolved to one commit) and pushes them with a model card (:mod:`zoo.model_card`).
+
+``huggingface_hub`` reads ``HF_ENDPOINT``, ``HF_HUB_OFFLINE``, ``HF_HOME`` / ``HF_HUB_CACHE`` and the token
+location once, when it is imported. This module reads them itself on every call and passes ``endpoint``,
+``local_files_only``, ``cache_dir`` and ``token`` explicitly to every ``huggingface_hub`` call; its HTTP layer's
+own offline switch (``huggingface_hub.constants.HF_HUB_OFFLINE``, which refuses every request whatever
+``local_files_only`` says) is set from the environment for the duration of each call (:func:`_hub_call`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -188,9 +195,13 @@ class HubError(ZooError):
     """A Hub repo, revision or file that cannot be fetched; the message says which and what to do."""
 
 
-def hub_endpoint() -> str | None:
-    """``HF_ENDPOINT`` read now (huggingface_hub reads it once, at import; mirrors set later must count)."""
-    return os.environ.get("HF_ENDPOINT") or None
+DEFAULT_ENDPOINT = "https://huggingface.co"
+
+
+def hub_endpoint() -> str:
+    """``HF_ENDPOINT`` read now, else ``https://huggingface.co`` (huggingface_hub reads it once, at import;
+    a mirror set or unset later must count)."""
+    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
 
 
 def hub_cache_dir() -> str:
@@ -208,6 +219,43 @@ def hub_offline() -> bool:
     """``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) read now."""
     value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
     return value.strip().lower() in {"1", "on", "yes", "true"}
+
+
+def hub_token() -> str | None:
+    """The Hub token as configured now: ``HF_TOKEN`` (or ``HUGGING_FACE_HUB_TOKEN``), else the token file
+    (``HF_TOKEN_PATH``, default ``$HF_HOME/token``, as ``hf auth login`` writes it), read now; None when there
+    is none (huggingface_hub then applies its own fallbacks, e.g. a notebook secret)."""
+    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+    if not token:
+        home = os.environ.get("HF_HOME") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface"
+        )
+        path = os.path.expanduser(os.environ.get("HF_TOKEN_PATH") or os.path.join(home, "token"))
+        try:
+            with open(path, encoding="utf-8") as f:
+                token = f.read()
+        except OSError:
+            token = None
+    token = (token or "").strip()
+    return token or None
+
+
+@contextmanager
+def _hub_call() -> Iterator[None]:
+    """Run one ``huggingface_hub`` call with its offline switch following ``HF_HUB_OFFLINE`` as set now.
+
+    huggingface_hub copies ``HF_HUB_OFFLINE`` into ``constants.HF_HUB_OFFLINE`` at import, and its HTTP layer
+    refuses every request while that is true, even with ``local_files_only=False``: a process started with
+    ``HF_HUB_OFFLINE=1`` could never go online again. The previous value is restored afterwards.
+    """
+    from huggingface_hub import constants
+
+    saved = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = hub_offline()
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = saved
 
 
 def split_repo_revision(spec: str) -> tuple[str, str | None]:
@@ -230,8 +278,8 @@ def _prefetch_hint(repo_id: str, revision: str | None) -> str:
 def hub_download(repo_id: str, filename: str, revision: str | None = None) -> Path:
     """Fetch one file of a model repo into the Hub cache (or find it there) and return its local path.
 
-    Honours ``HF_HUB_OFFLINE``, ``HF_HUB_CACHE``/``HF_HOME`` and ``HF_ENDPOINT`` as set at call time.
-    Every failure is a :class:`HubError` naming the repo, file and revision.
+    Honours ``HF_HUB_OFFLINE``, ``HF_HUB_CACHE``/``HF_HOME``, ``HF_ENDPOINT`` and ``HF_TOKEN`` as set at call
+    time. Every failure is a :class:`HubError` naming the repo, file and revision.
     """
     from huggingface_hub import errors as hf_errors
     from huggingface_hub import hf_hub_download
@@ -241,21 +289,23 @@ def hub_download(repo_id: str, filename: str, revision: str | None = None) -> Pa
     where = f"{filename!r} of Hub repo {repo_id!r} at revision {revision or 'main'!r}"
     offline = hub_offline()
     try:
-        path = hf_hub_download(
-            repo_id,
-            filename,
-            revision=revision,
-            cache_dir=hub_cache_dir(),
-            local_files_only=offline,
-            endpoint=hub_endpoint(),
-            library_name=LIBRARY_NAME,
-            library_version=__version__,
-        )
+        with _hub_call():
+            path = hf_hub_download(
+                repo_id,
+                filename,
+                revision=revision,
+                cache_dir=hub_cache_dir(),
+                local_files_only=offline,
+                endpoint=hub_endpoint(),
+                token=hub_token(),
+                library_name=LIBRARY_NAME,
+                library_version=__version__,
+            )
     except hf_errors.GatedRepoError as exc:
         raise HubError(f"Cannot fetch {where}: the repo is gated; accept its terms on the Hub and log in "
                        f"(`hf auth login` or HF_TOKEN).") from exc
     except hf_errors.RepositoryNotFoundError as exc:
-        raise HubError(f"Cannot fetch {where}: no such repo at {hub_endpoint() or 'huggingface.co'} (or it is "
+        raise HubError(f"Cannot fetch {where}: no such repo at {hub_endpoint()} (or it is "
                        f"private: log in with `hf auth login` or set HF_TOKEN).") from exc
     except hf_errors.RevisionNotFoundError as exc:
         raise HubError(f"Cannot fetch {where}: the repo has no such branch, tag or commit.") from exc
@@ -466,34 +516,36 @@ def push_to_hub(
     load_weights(model, model_dir / WEIGHTS_NAME)
     parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
 
-    api = HfApi(endpoint=hub_endpoint(), token=token, library_name=LIBRARY_NAME, library_version=__version__)
-    try:
-        api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-        if revision not in (None, "main"):
-            api.create_branch(repo_id, branch=revision, exist_ok=True, repo_type="model")
-        has_card = api.file_exists(repo_id, README_NAME, revision=revision, repo_type="model")
-        with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
-            staging = Path(tmp)
-            shutil.copyfile(model_dir / CONFIG_NAME, staging / CONFIG_NAME)
-            shutil.copyfile(model_dir / WEIGHTS_NAME, staging / WEIGHTS_NAME)
-            write_card = overwrite_card or not has_card
-            if write_card:
-                card = render_card(config, repo_id, license=license, run_config=run_config,
-                                   evaluation=evaluation, parameters=parameters, template=card_template)
-                (staging / README_NAME).write_text(card, encoding="utf-8")
-            info = api.upload_folder(
-                repo_id=repo_id,
-                folder_path=staging,
-                revision=revision,
-                create_pr=create_pr,
-                commit_message=commit_message or f"Add {config.architecture or 'emotion-zoo'} weights",
-            )
-        if tag:
-            api.create_tag(repo_id, tag=tag, revision=info.oid, repo_type="model")
-    except hf_errors.HfHubHTTPError as exc:
-        raise HubError(f"Pushing {model_dir} to {repo_id!r} at {hub_endpoint() or 'huggingface.co'} failed: {exc}. "
-                       f"Check the repo id, that you are logged in with write access (`hf auth login` or "
-                       f"HF_TOKEN).") from exc
+    api = HfApi(endpoint=hub_endpoint(), token=token or hub_token(), library_name=LIBRARY_NAME,
+                library_version=__version__)
+    with _hub_call():  # huggingface_hub's offline switch as HF_HUB_OFFLINE is now (unset: checked above)
+        try:
+            api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+            if revision not in (None, "main"):
+                api.create_branch(repo_id, branch=revision, exist_ok=True, repo_type="model")
+            has_card = api.file_exists(repo_id, README_NAME, revision=revision, repo_type="model")
+            with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
+                staging = Path(tmp)
+                shutil.copyfile(model_dir / CONFIG_NAME, staging / CONFIG_NAME)
+                shutil.copyfile(model_dir / WEIGHTS_NAME, staging / WEIGHTS_NAME)
+                write_card = overwrite_card or not has_card
+                if write_card:
+                    card = render_card(config, repo_id, license=license, run_config=run_config,
+                                       evaluation=evaluation, parameters=parameters, template=card_template)
+                    (staging / README_NAME).write_text(card, encoding="utf-8")
+                info = api.upload_folder(
+                    repo_id=repo_id,
+                    folder_path=staging,
+                    revision=revision,
+                    create_pr=create_pr,
+                    commit_message=commit_message or f"Add {config.architecture or 'emotion-zoo'} weights",
+                )
+            if tag:
+                api.create_tag(repo_id, tag=tag, revision=info.oid, repo_type="model")
+        except hf_errors.HfHubHTTPError as exc:
+            raise HubError(f"Pushing {model_dir} to {repo_id!r} at {hub_endpoint()} failed: {exc}. "
+                           f"Check the repo id, that you are logged in with write access (`hf auth login` or "
+                           f"HF_TOKEN).") from exc
     return {
         "repo_id": repo_id,
         "commit": info.oid,
