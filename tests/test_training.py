@@ -245,3 +245,39 @@ def test_backbone_pretrained_setting_reaches_create(tmp_path, monkeypatch):
                  "backbone_pretrained": True, "epochs": 1}
     with pytest.raises(HubError, match="resnet18"):
         train("caer_net_s", data="tiny:caer", out=tmp_path / "run", overrides=overrides)
+
+
+def test_crash_between_the_two_renames_resumes_from_the_old_checkpoint(tmp_path, monkeypatch):
+    """save_checkpoint moves ``last`` aside to ``.last.old``, then renames the new one into place; a crash
+    between the two leaves only ``.last.old``. --resume must continue from it (and equal an uninterrupted run)."""
+    import os
+
+    overrides = T.tiny_overrides(**FAST, epochs=2, max_steps_per_epoch=2, deterministic=True,
+                                 **{"model_args.backbone_args": T.TINY_CNN})
+    train("caer_net_s", data="tiny:caer", out=tmp_path / "full", overrides=overrides)
+
+    real_replace = os.replace
+    writes = []
+
+    def crash_before_second_rename(src, dst):
+        if os.path.basename(str(src)).startswith(".last.tmp-"):
+            writes.append(dst)
+            if len(writes) == 2:  # the epoch-2 checkpoint: the old one is already moved aside
+                raise KeyboardInterrupt("simulated kill between the two renames")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crash_before_second_rename)
+    with pytest.raises(KeyboardInterrupt):
+        train("caer_net_s", data="tiny:caer", out=tmp_path / "killed", overrides=overrides)
+    monkeypatch.setattr(os, "replace", real_replace)
+    checkpoints = tmp_path / "killed/checkpoints"
+    assert not (checkpoints / "last").exists() and (checkpoints / ".last.old").is_dir()
+    assert ckpt.find_checkpoint(checkpoints / "last") == checkpoints / ".last.old"
+    assert ckpt.load_checkpoint(checkpoints / ".last.old")[1]["global_step"] == 2  # end of epoch 1
+
+    train("caer_net_s", data="tiny:caer", out=tmp_path / "killed", overrides=overrides, resume=True)
+    full, full_meta = _weights(tmp_path / "full")
+    resumed, resumed_meta = _weights(tmp_path / "killed")
+    assert resumed_meta["global_step"] == full_meta["global_step"] == 4
+    for key in full:
+        assert torch.equal(full[key], resumed[key]), key
