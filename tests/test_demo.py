@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -39,8 +41,13 @@ def test_demo_fast_runs_end_to_end(tmp_path):
     assert (out / "runs" / "noisy_ldl_va" / "run_config.json").exists()
 
 
-def test_demo_refuses_to_overwrite(tmp_path):
-    zoo.cli._load_commands()
+def test_demo_refuses_to_overwrite(tmp_path, monkeypatch, capsys):
+    """The entry point (``zoo-cli`` = :func:`zoo.cli.main`) exits with 2 and says what to do; nothing is written."""
     (tmp_path / "runs").mkdir()
-    result = CliRunner().invoke(zoo.cli.app, ["demo", "--fast", "--out", str(tmp_path)])
-    assert result.exit_code != 0
+    monkeypatch.setattr(sys, "argv", ["zoo-cli", "demo", "--fast", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as info:
+        zoo.cli.main()
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: {tmp_path} already holds a demo run; remove it or pass another --out." in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"] and not any((tmp_path / "runs").iterdir())

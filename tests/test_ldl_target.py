@@ -11,8 +11,6 @@ from torch import nn
 
 import zoo
 from zoo.ldl.auxiliary import VA_PROTOTYPES, prototypes_for
-from zoo.ldl.knn import nearest_neighbors
-from zoo.ldl.similarity import local_similarity
 from zoo.ldl.target import LDLVATarget, NeighborImages, TargetStateError, readout_from_state_dict
 from zoo.model import EmotionOutput
 
@@ -27,6 +25,22 @@ class FixedCalibration(nn.Module):
 
     def log_forward(self, anchor, neighbors):
         return torch.log(self.zeta)
+
+
+#: (valence, arousal) = (cos θ, sin θ) of the angles the package takes from Russell (1980), computed here with
+#: awk's cos/sin, not with the package: happy 7.8°, astonished 69.8°, angry 99.0°, afraid 116.9°, sad 207.5°
+RUSSELL_VA = {
+    "happy": (0.990748, 0.135716), "surprise": (0.345298, 0.938493), "anger": (-0.156434, 0.987688),
+    "fear": (-0.452435, 0.891798), "sad": (-0.887011, -0.461749), "disgust": (-1.0, 0.0), "contempt": (-0.5, 0.0),
+    "neutral": (0.0, 0.0),
+}
+
+
+def _knn(points: torch.Tensor, k: int) -> torch.Tensor:
+    """Brute-force K nearest neighbours (self excluded) by sorting all pairwise distances in float64."""
+    d = torch.cdist(points.double(), points.double())
+    d.fill_diagonal_(float("inf"))
+    return d.argsort(dim=1)[:, :k]
 
 
 def _builder(n=6, k=2, **args):
@@ -149,7 +163,11 @@ def test_memory_bank_equals_online_when_fresh():
     ds, model = ToyFaces(), tiny_model()
     online, bank = _prepared_pair(ds, model)
     assert torch.equal(online.neighbors, bank.neighbors) and bool(bank.bank_filled.all())
-    assert torch.equal(online.neighbors, nearest_neighbors(ds.va, 4)[0])
+    assert torch.equal(online.neighbors, _knn(ds.va, 4))
+    # relative Gaussian similarity exp(-‖a_i - a_k‖² / 0.5) / max_k exp(-‖a_i - a_k‖² / 0.5)
+    sq = ((ds.va.double()[:, None, :] - ds.va.double()[online.neighbors]) ** 2).sum(-1)
+    expected = torch.exp(-(sq - sq.min(dim=1, keepdim=True).values) / 0.5)
+    assert torch.allclose(online.similarity.double(), expected, atol=1e-6)
     wrapped = online.wrap_dataset(ds)
     assert bank.wrap_dataset(ds) is ds
     batch = collate(wrapped, [5, 0, 17, 9])
@@ -230,8 +248,8 @@ def test_teacher_pseudo_va_end_to_end(tmp_path):
     teacher.eval()
     with torch.no_grad():
         probs = teacher(face=torch.nn.functional.interpolate(ds.faces, size=(24, 24), mode="bilinear")).probs
-    va = probs @ torch.tensor([VA_PROTOTYPES["happy"], VA_PROTOTYPES["sad"], VA_PROTOTYPES["anger"]])
-    assert torch.equal(t.neighbors, nearest_neighbors(va, 3)[0])
+    va = probs @ torch.tensor([RUSSELL_VA["happy"], RUSSELL_VA["sad"], RUSSELL_VA["anger"]])  # Σ_c p_c proto_c
+    assert torch.equal(t.neighbors, _knn(va, 3))
     res = _train_steps(t, student, ds, steps=1)
     assert torch.isfinite(res.loss)
 
@@ -246,7 +264,7 @@ def test_balanced_weights_from_dataset_half_precision_bank_and_official_options(
     t.prepare(ds, model)
     assert torch.allclose(t.class_weights, torch.tensor([10 / 15, 10 / 9, 10 / 6]))
     assert t.bank_features.dtype == torch.float16 and bool(t.bank_filled.all())
-    l1 = local_similarity(ds.va, ds.va[t.neighbors], "l1", 0.5)
+    l1 = torch.exp(-(ds.va[:, None, :] - ds.va[t.neighbors]).abs().sum(-1) / 0.5)  # official exp(-‖Δ‖₁ / 0.5)
     assert torch.allclose(t.similarity, l1 / l1.max(dim=1, keepdim=True).values)
     assert t.calibration.clamp_min == -1.3
     batch = collate(ds, [0, 5, 9])
@@ -267,14 +285,33 @@ def test_teacher_embedding_space(tmp_path):
     teacher.eval()
     with torch.no_grad():
         features = teacher(face=ds.faces).features
-    expected, _ = nearest_neighbors(features, 3)
-    assert torch.equal(t.neighbors, expected)
+    assert torch.equal(t.neighbors, _knn(features, 3))
+
+
+def test_va_prototypes_are_russell_1980_circumplex_points():
+    """Russell, J. A. (1980). A circumplex model of affect. J. Personality and Social Psychology 39(6),
+    1161-1178. Its abstract places the anchors at pleasure 0°, excitement 45°, arousal 90°, distress 135°,
+    displeasure 180°, depression 225°, sleepiness 270°, relaxation 315°; the package's word angles (happy 7.8°,
+    astonished 69.8°, angry 99.0°, afraid 116.9°, sad 207.5°) are its reading of the paper's scaling of the
+    28 adjectives, which could not be re-checked against the paper's table here: they are pinned as literals
+    (unit radius, valence = cos θ, arousal = sin θ, computed independently) and each must lie between the two
+    abstract anchors that bracket it. Disgust / contempt sit on the displeasure anchor (our choice)."""
+    for name, (valence, arousal) in RUSSELL_VA.items():
+        assert VA_PROTOTYPES[name] == pytest.approx((valence, arousal), abs=5e-5), name
+    sectors = {"happy": (0, 45), "surprise": (45, 90), "anger": (90, 135), "fear": (90, 135), "sad": (180, 225)}
+    for name, (low, high) in sectors.items():
+        valence, arousal = VA_PROTOTYPES[name]
+        angle = math.degrees(math.atan2(arousal, valence)) % 360
+        assert low < angle < high, (name, angle)
+        assert math.hypot(valence, arousal) == pytest.approx(1.0, abs=1e-4)
+    order = prototypes_for(["Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt"])
+    expected = [RUSSELL_VA[n] for n in ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")]
+    assert torch.allclose(order, torch.tensor(expected), atol=5e-5)  # AffectNet order kept
 
 
 def test_prototypes_and_missing_va_errors():
-    protos = prototypes_for(["Angry", "Happiness", "Neutral"])
-    assert torch.allclose(protos[2], torch.zeros(2))
-    assert protos[0, 0] < 0 < protos[0, 1] and protos[1, 0] > 0  # anger: unpleasant, aroused; happy: pleasant
+    protos = prototypes_for(["Angry", "Happiness", "Neutral"])  # aliases
+    assert torch.allclose(protos, torch.tensor([RUSSELL_VA["anger"], RUSSELL_VA["happy"], (0.0, 0.0)]), atol=5e-5)
     with pytest.raises(zoo.ZooError, match="va_prototypes"):
         prototypes_for(["Bored"])
     assert torch.allclose(prototypes_for(["Bored"], {"bored": [0.1, -0.9]}), torch.tensor([[0.1, -0.9]]))
