@@ -305,7 +305,7 @@ def hub_download(repo_id: str, filename: str, revision: str | None = None) -> Pa
         raise HubError(f"Cannot fetch {where}: the repo is gated; accept its terms on the Hub and log in "
                        f"(`hf auth login` or HF_TOKEN).") from exc
     except hf_errors.RepositoryNotFoundError as exc:
-        raise HubError(f"Cannot fetch {where}: no such repo at {hub_endpoint()} (or it is "
+        raise HubError(f"Cannot fetch {where}: no such repo at {hub_endpoint() or 'huggingface.co'} (or it is "
                        f"private: log in with `hf auth login` or set HF_TOKEN).") from exc
     except hf_errors.RevisionNotFoundError as exc:
         raise HubError(f"Cannot fetch {where}: the repo has no such branch, tag or commit.") from exc
@@ -475,6 +475,7 @@ def resolve_push_source(path: str | os.PathLike) -> tuple[Path, dict[str, Any] |
     )
 
 
+@_hub_call()  # huggingface_hub's offline switch as HF_HUB_OFFLINE is now (set: refused below, before any request)
 def push_to_hub(
     path: str | os.PathLike,
     repo_id: str,
@@ -516,36 +517,35 @@ def push_to_hub(
     load_weights(model, model_dir / WEIGHTS_NAME)
     parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
 
-    api = HfApi(endpoint=hub_endpoint(), token=token or hub_token(), library_name=LIBRARY_NAME,
-                library_version=__version__)
-    with _hub_call():  # huggingface_hub's offline switch as HF_HUB_OFFLINE is now (unset: checked above)
-        try:
-            api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-            if revision not in (None, "main"):
-                api.create_branch(repo_id, branch=revision, exist_ok=True, repo_type="model")
-            has_card = api.file_exists(repo_id, README_NAME, revision=revision, repo_type="model")
-            with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
-                staging = Path(tmp)
-                shutil.copyfile(model_dir / CONFIG_NAME, staging / CONFIG_NAME)
-                shutil.copyfile(model_dir / WEIGHTS_NAME, staging / WEIGHTS_NAME)
-                write_card = overwrite_card or not has_card
-                if write_card:
-                    card = render_card(config, repo_id, license=license, run_config=run_config,
-                                       evaluation=evaluation, parameters=parameters, template=card_template)
-                    (staging / README_NAME).write_text(card, encoding="utf-8")
-                info = api.upload_folder(
-                    repo_id=repo_id,
-                    folder_path=staging,
-                    revision=revision,
-                    create_pr=create_pr,
-                    commit_message=commit_message or f"Add {config.architecture or 'emotion-zoo'} weights",
-                )
-            if tag:
-                api.create_tag(repo_id, tag=tag, revision=info.oid, repo_type="model")
-        except hf_errors.HfHubHTTPError as exc:
-            raise HubError(f"Pushing {model_dir} to {repo_id!r} at {hub_endpoint()} failed: {exc}. "
-                           f"Check the repo id, that you are logged in with write access (`hf auth login` or "
-                           f"HF_TOKEN).") from exc
+    token = token or hub_token()
+    api = HfApi(endpoint=hub_endpoint(), token=token, library_name=LIBRARY_NAME, library_version=__version__)
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        if revision not in (None, "main"):
+            api.create_branch(repo_id, branch=revision, exist_ok=True, repo_type="model")
+        has_card = api.file_exists(repo_id, README_NAME, revision=revision, repo_type="model")
+        with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
+            staging = Path(tmp)
+            shutil.copyfile(model_dir / CONFIG_NAME, staging / CONFIG_NAME)
+            shutil.copyfile(model_dir / WEIGHTS_NAME, staging / WEIGHTS_NAME)
+            write_card = overwrite_card or not has_card
+            if write_card:
+                card = render_card(config, repo_id, license=license, run_config=run_config,
+                                   evaluation=evaluation, parameters=parameters, template=card_template)
+                (staging / README_NAME).write_text(card, encoding="utf-8")
+            info = api.upload_folder(
+                repo_id=repo_id,
+                folder_path=staging,
+                revision=revision,
+                create_pr=create_pr,
+                commit_message=commit_message or f"Add {config.architecture or 'emotion-zoo'} weights",
+            )
+        if tag:
+            api.create_tag(repo_id, tag=tag, revision=info.oid, repo_type="model")
+    except hf_errors.HfHubHTTPError as exc:
+        raise HubError(f"Pushing {model_dir} to {repo_id!r} at {hub_endpoint() or 'huggingface.co'} failed: {exc}. "
+                       f"Check the repo id, that you are logged in with write access (`hf auth login` or "
+                       f"HF_TOKEN).") from exc
     return {
         "repo_id": repo_id,
         "commit": info.oid,
