@@ -296,7 +296,7 @@ class FaceDataset(Dataset):
                 "version": 1,
                 "streams": self.streams,
                 "missing_face": self.missing_face,
-                "data": [cfg.face_size, cfg.context_resize, cfg.interpolation, cfg.mask_face_in_context],
+                "data": [cfg.face_size, cfg.context_resize, cfg.interpolation, cfg.mask_face_in_context, cfg.grayscale],
                 "samples": [
                     [s.path, s.box if isinstance(s.box, str) else (s.box.as_tuple() if s.box else None),
                      None if s.pixels is None else hashlib.sha1(s.pixels.tobytes()).hexdigest(),

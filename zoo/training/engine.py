@@ -120,6 +120,9 @@ def resolve_run_config(
         config["data"]["val"] = val
     if not config["data"].get("train"):
         raise RecipeError("No training data: pass --data SPEC (e.g. caer_s:/data/CAER-S, or synth_caer).")
+    check_augmentation(config)
+    if config.get("keep", "best") not in ("best", "last"):
+        raise RecipeError(f"keep must be 'best' (on the validation monitor) or 'last', got {config['keep']!r}.")
     if config["amp"] not in ("none", "bf16", "fp16"):
         raise RecipeError(f"amp must be none, bf16 or fp16, got {config['amp']!r}.")
     if config.get("threads") is not None:
@@ -130,6 +133,28 @@ def resolve_run_config(
         except ValueError as exc:
             raise RecipeError(f"{exc} (setting threads=...; e.g. threads=1 or threads=auto)") from exc
     return config
+
+
+def check_augmentation(config: dict[str, Any]) -> None:
+    """``augmentation`` is ``{"face": NAMES, "context": NAMES}``; augmentation lives nowhere else."""
+    from zoo.data.errors import DataError
+    from zoo.data.transforms import parse_augment
+
+    aug = config.get("augmentation")
+    if aug is None:
+        config["augmentation"] = aug = {"face": None, "context": None}
+    if not isinstance(aug, dict) or set(aug) - {"face", "context"}:
+        raise RecipeError(f"augmentation must be {{'face': NAMES, 'context': NAMES}} (e.g. augmentation.face=ldlva), "
+                          f"got {aug!r}.")
+    for stream in ("face", "context"):
+        try:
+            parse_augment(aug.get(stream))
+        except DataError as exc:
+            raise RecipeError(f"augmentation.{stream}: {exc}") from None
+    moved = sorted({"face_augment", "context_augment"} & set(config["data"].get("options") or {}))
+    if moved:
+        raise RecipeError(f"data.options.{moved[0]} is not a run setting: set augmentation.face / augmentation.context "
+                          f"(applied to the training split only, and recorded in run_config.json).")
 
 
 def train(
@@ -196,8 +221,10 @@ class _Run:
         data_cfg = model.config.data
         options = dict(cfg["data"].get("options") or {})
         spec = cfg["data"]["train"]
+        aug = cfg["augmentation"]
         self.train_ds = open_dataset(spec, cfg["data"]["train_split"], data_config=data_cfg, train=True,
-                                     streams=streams, **options)
+                                     streams=streams, face_augment=aug.get("face"),
+                                     context_augment=aug.get("context"), **options)
         self.train_ds = apply_train_settings(self.train_ds, cfg["data"], self.out, resume=self.resume_from is not None,
                                              write=self.info.is_main)
         self.val_spec = cfg["data"].get("val") or spec
@@ -470,13 +497,15 @@ class _Run:
             value = float(val[monitor])
             improved = self.best_value is None or value > self.best_value
             if improved:
-                self.best_value, self.best_epoch, self.bad_epochs = value, epoch + 1, 0
+                self.best_value, self.bad_epochs = value, 0
+            else:
+                self.bad_epochs += 1
+            if improved or cfg.get("keep") == "last":
+                self.best_epoch = epoch + 1  # the epoch whose weights OUT/best holds
                 if self.info.is_main:
                     from zoo.hub import save_pretrained
 
                     save_pretrained(self.model, out / BEST_DIR)
-            else:
-                self.bad_epochs += 1
             line = {"epoch": epoch + 1, "global_step": self.global_step, **train_stats, "val": val,
                     "best": improved, "time_s": round(time.time() - started, 3)}
             self.history.append(line)
