@@ -60,6 +60,8 @@ def eval_command(
                                           "hf-hub:REPO"),
     data: str = typer.Option(..., "--data", help="data spec"),
     tta: str = typer.Option("none", "--tta", help="test-time augmentation: none or flip (reported apart)"),
+    data_options: Optional[list[str]] = typer.Option(  # noqa: UP045
+        None, "--option", "-o", help="dataset reader option KEY=VALUE (repeat), e.g. -o votes=ferplus.csv"),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="weights file to load into MODEL"),  # noqa: UP045
     allow_untrained: bool = typer.Option(False, "--allow-untrained", help="evaluate a preset without weights"),
     split: str = typer.Option("val", "--split", help="split to evaluate"),
@@ -76,7 +78,11 @@ def eval_command(
     from zoo.training.engine import evaluate
 
     net = create_for_inference(model, checkpoint=checkpoint, allow_untrained=allow_untrained)
-    metrics = evaluate(net, data, split=split, batch_size=batch_size, device=device, amp=amp, tta=tta)
+    from zoo.training.recipes import parse_key_values
+
+    options = parse_key_values(data_options or [], "--option")
+    metrics = evaluate(net, data, split=split, batch_size=batch_size, device=device, amp=amp, tta=tta,
+                       options=options)
     metrics["model"] = model
     if plots is not None:
         for path in write_eval_plots(model, metrics, plots):

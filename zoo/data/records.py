@@ -343,7 +343,8 @@ class FaceDataset(Dataset):
         item["label"] = int(self.samples[index].label)
         item["index"] = index
         if self.samples[index].distribution is not None:
-            item["label_distribution"] = self.label_distribution[index]
+            # "distribution": the reference the evaluation compares predictions with (KL, JS, majority)
+            item["label_distribution"] = item["distribution"] = self.label_distribution[index]
         return item
 
     def verify_images(self, on_error: str = "raise") -> None:

@@ -247,6 +247,17 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def parse_key_values(items: list[str], what: str) -> dict[str, Any]:
+    """``["a=1", "b.c=x"]`` -> ``{"a": 1, "b.c": "x"}`` (values through :func:`parse_value`)."""
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise RecipeError(f"{what} {item!r} is not KEY=VALUE (e.g. epochs=5, optimizer.lr=0.01).")
+        pairs[key.strip()] = parse_value(value)
+    return pairs
+
+
 def apply_overrides(config: dict[str, Any], overrides: dict[str, Any] | list[str] | None) -> dict[str, Any]:
     """Set dotted keys (``optimizer.lr=0.01``; ``optimizer=adamw`` switches the optimiser and keeps only
     its lr; a dict replaces a whole section, ``schedule.milestones=[5,10]``, ``data.face_size`` goes to the
@@ -258,13 +269,7 @@ def apply_overrides(config: dict[str, Any], overrides: dict[str, Any] | list[str
     if not overrides:
         return config
     if isinstance(overrides, list):
-        pairs = {}
-        for item in overrides:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise RecipeError(f"Override {item!r} is not KEY=VALUE (e.g. epochs=5, optimizer.lr=0.01).")
-            pairs[key.strip()] = parse_value(value)
-        overrides = pairs
+        overrides = parse_key_values(overrides, "Override")
     model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
     config = copy.deepcopy(config)
     for key, value in overrides.items():
