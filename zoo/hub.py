@@ -448,6 +448,44 @@ def resolve_push_source(path: str | os.PathLike) -> tuple[Path, dict[str, Any] |
     )
 
 
+def stage_push_folder(
+    path: str | os.PathLike,
+    repo_id: str,
+    out: str | os.PathLike,
+    *,
+    license: str = "apache-2.0",
+    card_template: str | os.PathLike | None = None,
+    write_card: bool = True,
+) -> dict[str, Any]:
+    """Write exactly the files :func:`push_to_hub` uploads (config.json, model.safetensors and the README.md
+    card, whose model-index comes from the run's ``eval.json``) into ``out``: ``zoo-cli push --dry-run``.
+
+    The weights are checked to load into the model their config.json describes first.
+    """
+    import shutil
+
+    from zoo.model import EmotionModel
+    from zoo.model_card import render_card
+
+    split_repo_revision(repo_id)
+    model_dir, run_config, evaluation = resolve_push_source(path)
+    config, _ = read_config(model_dir / CONFIG_NAME)
+    model = EmotionModel(config)
+    load_weights(model, model_dir / WEIGHTS_NAME)
+    parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(model_dir / CONFIG_NAME, out / CONFIG_NAME)
+    shutil.copyfile(model_dir / WEIGHTS_NAME, out / WEIGHTS_NAME)
+    files = [CONFIG_NAME, WEIGHTS_NAME]
+    if write_card:
+        card = render_card(config, repo_id, license=license, run_config=run_config, evaluation=evaluation,
+                           parameters=parameters, template=card_template)
+        (out / README_NAME).write_text(card, encoding="utf-8")
+        files.append(README_NAME)
+    return {"source": str(model_dir), "out": str(out), "files": files, "parameters": parameters}
+
+
 def push_to_hub(
     path: str | os.PathLike,
     repo_id: str,
@@ -468,7 +506,6 @@ def push_to_hub(
     existing README.md on the target revision is kept unless ``overwrite_card``. Returns the commit id (to
     pin: ``hf-hub:REPO@COMMIT``), its URL, the PR URL with ``create_pr`` and whether a card was written.
     """
-    import shutil
     import tempfile
 
     from huggingface_hub import HfApi
@@ -476,18 +513,15 @@ def push_to_hub(
 
     from zoo import __version__
     from zoo.model import EmotionModel
-    from zoo.model_card import render_card
 
     split_repo_revision(repo_id)
     if create_pr and revision not in (None, "main"):
         raise HubError(f"--create-pr opens a pull request against the default branch; drop --revision {revision}.")
-    model_dir, run_config, evaluation = resolve_push_source(path)
+    model_dir, _, _ = resolve_push_source(path)
     if hub_offline():
         raise HubError(f"HF_HUB_OFFLINE is set: pushing {model_dir} to {repo_id!r} needs the network; unset it.")
-    config, _ = read_config(model_dir / CONFIG_NAME)
-    model = EmotionModel(config)
-    load_weights(model, model_dir / WEIGHTS_NAME)
-    parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    staged_config, _ = read_config(model_dir / CONFIG_NAME)
+    load_weights(EmotionModel(staged_config), model_dir / WEIGHTS_NAME)  # refuse bad weights before any request
 
     api = HfApi(endpoint=hub_endpoint(), token=token, library_name=LIBRARY_NAME, library_version=__version__)
     try:
@@ -495,21 +529,17 @@ def push_to_hub(
         if revision not in (None, "main"):
             api.create_branch(repo_id, branch=revision, exist_ok=True, repo_type="model")
         has_card = api.file_exists(repo_id, README_NAME, revision=revision, repo_type="model")
+        write_card = overwrite_card or not has_card
         with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
             staging = Path(tmp)
-            shutil.copyfile(model_dir / CONFIG_NAME, staging / CONFIG_NAME)
-            shutil.copyfile(model_dir / WEIGHTS_NAME, staging / WEIGHTS_NAME)
-            write_card = overwrite_card or not has_card
-            if write_card:
-                card = render_card(config, repo_id, license=license, run_config=run_config,
-                                   evaluation=evaluation, parameters=parameters, template=card_template)
-                (staging / README_NAME).write_text(card, encoding="utf-8")
+            stage_push_folder(path, repo_id, staging, license=license, card_template=card_template,
+                              write_card=write_card)
             info = api.upload_folder(
                 repo_id=repo_id,
                 folder_path=staging,
                 revision=revision,
                 create_pr=create_pr,
-                commit_message=commit_message or f"Add {config.architecture or 'emotion-zoo'} weights",
+                commit_message=commit_message or f"Add {staged_config.architecture or 'emotion-zoo'} weights",
             )
         if tag:
             api.create_tag(repo_id, tag=tag, revision=info.oid, repo_type="model")
