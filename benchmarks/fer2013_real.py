@@ -180,7 +180,7 @@ def main() -> None:
         "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": {"name": "adam", "lr": args.lr, "eps": 1e-7},
         "schedule": {"name": "constant"}, "seed": args.seed, "progress": True, "num_workers": 0,
         "model_args.data.face_size": [args.face_size, args.face_size],
-        "data.options": {"face_augment": "hflip"},
+        "augmentation": {"face": "hflip", "context": None},
         "data.train_subset": {"size": args.train_size, "seed": args.seed} if args.train_size else None,
     }
     rows, started = [], time.time()

@@ -349,3 +349,33 @@ def test_spec_and_option_errors(tmp_path):
         open_dataset(f"caer_s:{tmp_path}", colour=True)
     with pytest.raises(DataError, match="no folder for split 'val'"):
         open_dataset(f"caer_s:{tmp_path}", "val")
+
+
+def test_votes_csv_gives_reference_distributions_in_class_order(tmp_path):
+    """FER+-style vote counts (neutral, happiness, ..., contempt, unknown, NF) for FER2013 class folders."""
+    root = tmp_path / "fer"
+    for cls in ["angry", "happy", "neutral"]:
+        _png(root / "val" / cls / "a.jpg", size=(48, 48))
+    with open(tmp_path / "votes.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt",
+                    "unknown", "NF"])
+        w.writerow(["val/angry/a.jpg", 1, 0, 0, 0, 6, 1, 0, 2, 0, 0])   # contempt dropped: 8 class votes
+        w.writerow(["val/happy/a.jpg", 0, 0, 0, 0, 0, 0, 0, 3, 5, 2])   # no vote for any class -> NaN
+    with pytest.warns(DataWarning, match="no_votes=2"):
+        ds = open_dataset(f"fer2013:{root}", "val", data_config=SMALL, streams="face", votes=str(tmp_path / "votes.csv"))
+    # FER2013 order: Angry, Disgust, Fear, Happy, Sad, Surprise, Neutral
+    assert torch.allclose(ds[0]["distribution"], torch.tensor([6, 1, 0, 0, 0, 0, 1]) / 8)
+    assert torch.isnan(ds[1]["distribution"]).all() and torch.isnan(ds[2]["distribution"]).all()  # happy; neutral has no row
+    from zoo.training.metrics import distribution_metrics
+
+    probs = torch.tensor([[0.5, 0.5, 0, 0, 0, 0, 0], [1.0, 0, 0, 0, 0, 0, 0], [1.0, 0, 0, 0, 0, 0, 0]])
+    m = distribution_metrics(probs, ds.label_distribution)
+    expected_kl = 6 / 8 * np.log((6 / 8) / 0.5) + 1 / 8 * np.log((1 / 8) / 0.5) + 1 / 8 * np.log((1 / 8) / 1e-10)
+    assert m["reference_samples"] == 1 and m["majority_agreement"] == 1.0
+    assert m["kl"] == pytest.approx(expected_kl, rel=1e-6)
+    with open(tmp_path / "bad.csv", "w") as f:
+        f.write("path,neutral,happiness\nx,1,2\n")
+    with pytest.raises(AnnotationError, match=r"bad\.csv: needs a 'path' column and a vote column for every class; "
+                                              r"no column for Angry"):
+        open_dataset(f"fer2013:{root}", "val", data_config=SMALL, votes=str(tmp_path / "bad.csv"))

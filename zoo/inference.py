@@ -11,6 +11,7 @@ image with its box next to the context crop with the attention map (``EmotionOut
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ def box_fields(box: Any) -> tuple[float, float, float, float, float]:
 @torch.no_grad()
 def predict(
     images: list[str | os.PathLike] | str | os.PathLike,
-    model: Any = "glamor_net",
+    model: Any = None,
     detector: str = "haar",
     device: str = "auto",
     min_score: float = 0.0,
@@ -46,12 +47,14 @@ def predict(
 ) -> list[dict[str, Any]]:
     """Emotion probabilities for every face found in each image.
 
-    ``model`` is an :class:`zoo.model.EmotionModel`, a preset, ``local-dir:DIR`` or ``hf-hub:REPO``.
+    ``model`` is an :class:`zoo.model.EmotionModel`, a preset (its published weights), ``local-dir:DIR`` or
+    ``hf-hub:REPO``; None is the bundled default model (:data:`zoo.factory.DEFAULT_MODEL`). A model without
+    trained weights gives an :class:`zoo.factory.UntrainedModelWarning`.
     ``boxes`` (one list of ``(x1, y1, x2, y2)`` per image) gives known face boxes and skips detection.
     Returns one entry per image: ``{"image", "faces": [{"box", "score", "label", "probs", ...}]}``.
     """
     from zoo import data as zdata
-    from zoo.factory import create
+    from zoo.factory import DEFAULT_MODEL, UntrainedModelWarning, create_for_inference, has_trained_weights
 
     missing = [n for n in ("load_image", "detect_faces", "preprocess") if not hasattr(zdata, n)]
     if missing:
@@ -62,7 +65,13 @@ def predict(
     if boxes is not None and len(boxes) != len(images):
         raise ZooError(f"boxes: one list of boxes per image is needed ({len(images)} images, {len(boxes)} lists).")
     dev = torch.device(device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
-    net = create(model) if isinstance(model, str) else model
+    if model is None or isinstance(model, str):
+        net = create_for_inference(model or DEFAULT_MODEL, allow_untrained=True)
+    else:
+        net = model
+        if not has_trained_weights(net):
+            warnings.warn("zoo.predict: this model has no trained weights (none were loaded into it); its "
+                          "probabilities are random.", UntrainedModelWarning, stacklevel=2)
     net = net.to(dev).eval()
     cfg = net.config
     names = net.label_names

@@ -73,6 +73,16 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
         "GLAMOR-Net with two timm convnext_atto encoders (example of any timm backbone)",
         _two_stream(backbone="timm:convnext_atto", attention="gla", data=_RESNET_DATA),
     ),
+    "fer_cnn": (
+        "Compact face-only CNN for 48×48 grey faces (FER2013 class order); the bundled default model",
+        _face_only(
+            backbone="fer_cnn",
+            label_names=labels.FER2013,
+            target="onehot",
+            head_dropout=0.4,
+            data={"face_size": (48, 48), "grayscale": True, **_SYMMETRIC_RANGE},
+        ),
+    ),
     "fer_resnet18": (
         "Face-only ResNet-18 FER baseline trained with one-hot labels (FER2013 class order)",
         _face_only(

@@ -56,8 +56,14 @@ def train_command(
 
 @app.command("eval")
 def eval_command(
-    model: str = typer.Argument(..., help="preset, local-dir:DIR (e.g. RUN/best) or hf-hub:REPO"),
+    model: str = typer.Argument(..., help="preset with published weights, local-dir:DIR (e.g. RUN/best) or "
+                                          "hf-hub:REPO"),
     data: str = typer.Option(..., "--data", help="data spec"),
+    tta: str = typer.Option("none", "--tta", help="test-time augmentation: none or flip (reported apart)"),
+    data_options: Optional[list[str]] = typer.Option(  # noqa: UP045
+        None, "--option", "-o", help="dataset reader option KEY=VALUE (repeat), e.g. -o votes=ferplus.csv"),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="weights file to load into MODEL"),  # noqa: UP045
+    allow_untrained: bool = typer.Option(False, "--allow-untrained", help="evaluate a preset without weights"),
     split: str = typer.Option("val", "--split", help="split to evaluate"),
     batch_size: int = typer.Option(64, "--batch-size"),
     device: str = typer.Option("auto", "--device"),
@@ -68,16 +74,24 @@ def eval_command(
     ),
 ) -> None:
     """Accuracy, balanced accuracy, macro-F1, per-class recall and confusion matrix of MODEL on --data."""
+    from zoo.factory import create_for_inference
     from zoo.training.engine import evaluate
 
-    metrics = evaluate(model, data, split=split, batch_size=batch_size, device=device, amp=amp)
+    net = create_for_inference(model, checkpoint=checkpoint, allow_untrained=allow_untrained)
+    from zoo.training.recipes import parse_key_values
+
+    options = parse_key_values(data_options or [], "--option")
+    metrics = evaluate(net, data, split=split, batch_size=batch_size, device=device, amp=amp, tta=tta,
+                       options=options)
+    metrics["model"] = model
     if plots is not None:
         for path in write_eval_plots(model, metrics, plots):
             typer.echo(f"wrote {path}", err=as_json)
     if as_json:
         typer.echo(json.dumps(metrics, indent=2))
         return
-    typer.echo(f"{model} on {data} ({split}, {metrics['num_samples']} samples)")
+    typer.echo(f"{model} on {data} ({split}, {metrics['num_samples']} samples"
+               + (", flip TTA)" if tta == "flip" else ")"))
     typer.echo(_metrics_summary(metrics))
     for key in ("kl", "js", "majority_agreement"):
         if key in metrics:
@@ -103,7 +117,11 @@ def write_eval_plots(model: str, metrics: dict, folder: Path) -> list[Path]:
 @app.command("predict")
 def predict_command(
     images: list[str] = typer.Argument(..., help="image files"),
-    model: str = typer.Option(..., "--model", help="preset, local-dir:DIR or hf-hub:REPO"),
+    model: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--model", help="preset with published weights, local-dir:DIR or hf-hub:REPO (default: the bundled "
+                              "FER2013 model)"),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="weights file to load into MODEL"),  # noqa: UP045
+    allow_untrained: bool = typer.Option(False, "--allow-untrained", help="run a preset without trained weights"),
     detector: str = typer.Option("haar", "--detector", help="face detector"),
     min_score: float = typer.Option(0.0, "--min-score", help="drop faces scored below this"),
     device: str = typer.Option("auto", "--device"),
@@ -111,9 +129,11 @@ def predict_command(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Detect the faces in each image and print the emotion probabilities of each face."""
+    from zoo.factory import DEFAULT_MODEL, create_for_inference
     from zoo.inference import predict
 
-    results = predict(images, model=model, detector=detector, device=device, min_score=min_score,
+    net = create_for_inference(model or DEFAULT_MODEL, checkpoint=checkpoint, allow_untrained=allow_untrained)
+    results = predict(images, model=net, detector=detector, device=device, min_score=min_score,
                       save_vis=save_vis)
     if as_json:
         typer.echo(json.dumps(results, indent=2))

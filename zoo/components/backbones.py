@@ -1,6 +1,7 @@
 """Backbones: image -> feature map ``B×C×h×w``, with ``out_channels``.
 
 * ``caer_cnn`` — the 5-block encoder of CAER-Net-S / GLAMOR-Net (methods.md §1.2, §2.1).
+* ``fer_cnn`` — a compact VGG-style CNN for small grey faces (the bundled FER2013 model).
 * ``resnet18`` — timm ResNet-18 trunk, last stage (512 channels, stride 32).
 * ``timm:<model>`` — any timm model's last feature map (``features_only``); extra kwargs pass through.
 """
@@ -58,6 +59,28 @@ class CaerCNN(nn.Module):
         return self.blocks(x)
 
 
+class FerCNN(nn.Module):
+    """VGG-style encoder for 48×48 faces (Simonyan & Zisserman, ICLR 2015, with BatchNorm): per stage
+    ``depth`` × (3×3 conv, no bias -> BN -> ReLU), then 2×2 max-pool. (32, 64, 128, 256) on 48² gives
+    256×3×3 and 1.17 M parameters.
+    """
+
+    def __init__(self, channels: Sequence[int] = (32, 64, 128, 256), depth: int = 2, in_chans: int = 3) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = in_chans
+        for cout in channels:
+            for _ in range(depth):
+                layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+                cin = cout
+            layers.append(nn.MaxPool2d(2))
+        self.blocks = nn.Sequential(*layers)
+        self.out_channels = cin
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x)
+
+
 class TimmFeatures(nn.Module):
     """The last feature map of a timm model created with ``features_only=True``."""
 
@@ -90,6 +113,10 @@ def caer_cnn(**kwargs: Any) -> CaerCNN:
     return CaerCNN(**kwargs)
 
 
+def fer_cnn(**kwargs: Any) -> FerCNN:
+    return FerCNN(**kwargs)
+
+
 def resnet18(**kwargs: Any) -> TimmFeatures:
     return TimmFeatures("resnet18", **kwargs)
 
@@ -101,5 +128,6 @@ def timm_backbone(model_name: str, **kwargs: Any) -> TimmFeatures:
 @hookimpl
 def register_backbones(register):
     register("caer_cnn", caer_cnn, "CAER-Net-S / GLAMOR-Net 5-block CNN (32-64-128-256-256), stride 16")
+    register("fer_cnn", fer_cnn, "compact VGG-style CNN for 48×48 faces (32-64-128-256, 2 convs per stage)")
     register("resnet18", resnet18, "ResNet-18 trunk from timm, last stage (512 ch, stride 32)")
     register("timm:", timm_backbone, "any timm model's last feature map, e.g. timm:convnext_atto", prefix=True)

@@ -360,7 +360,8 @@ def _class_folder_reader(
     name: str, path: str | None, split: str, options: dict, label_names: Sequence[str], aliases: dict, example: str
 ) -> FaceDataset:
     root = _root(path, name, example)
-    common, opts = _split_options(name, split, options, ("val_fraction", "split_seed", "detector", "detector_args", "box_cache"))
+    common, opts = _split_options(name, split, options, ("val_fraction", "split_seed", "detector", "detector_args",
+                                                         "box_cache", "votes"))
     on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
     report = DatasetReport()
     val_fraction = opts.get("val_fraction")
@@ -371,8 +372,53 @@ def _class_folder_reader(
         samples = _samples_with_detection(items, split_dir, split_dir.name, opts, all_faces=False)
     else:
         samples = [Sample(label, str(p), box=WHOLE) for p, label in items]
+    if "votes" in opts:
+        attach_votes(samples, Path(opts["votes"]), root, label_names, aliases, report)
     samples, _ = _carve(samples, split, val_fraction, int(opts.get("split_seed", 0)), name)
     return _finish(samples, label_names, f"{name}[{split}]", report, common, options)
+
+
+def attach_votes(samples: list[Sample], votes_csv: Path, root: Path, label_names: Sequence[str], aliases: dict,
+                 report: DatasetReport) -> None:
+    """Reference label distributions from a vote-count CSV (``votes=FILE``; e.g. FER+'s 10 annotators per
+    FER2013 image, Barsoum et al., ICMI 2016): a ``path`` column relative to the dataset root, then one count
+    column per answer. Columns naming a class (through the reader's aliases, any case) are kept in the
+    dataset's class order; the rest (FER+'s contempt, unknown, NF) are dropped. Samples without a row, or
+    with no vote for any class, get a NaN row, which the distribution metrics skip (counted as
+    ``no_votes`` in the report).
+    """
+    if not votes_csv.is_file():
+        raise DataError(f"votes: {str(votes_csv)!r} does not exist; pass votes=FILE, a CSV with a path column and "
+                        f"one vote-count column per class.")
+    folded = {n.lower(): i for i, n in enumerate(label_names)}
+    folded.update({a.lower(): label_names.index(t) for a, t in aliases.items() if t in label_names})
+    with votes_csv.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        fields = reader.fieldnames or []
+        columns = {f: folded[f.strip().lower()] for f in fields if f.strip().lower() in folded}
+        missing = [n for i, n in enumerate(label_names) if i not in columns.values()]
+        if "path" not in fields or missing:
+            raise AnnotationError(f"{votes_csv}: needs a 'path' column and a vote column for every class; "
+                                  f"{'no path column' if 'path' not in fields else 'no column for ' + ', '.join(missing)} "
+                                  f"(columns: {', '.join(fields)}).")
+        table: dict[str, list[float]] = {}
+        for line, row in enumerate(reader, start=2):
+            counts = [0.0] * len(label_names)
+            try:
+                for field, index in columns.items():
+                    counts[index] += float(row[field])
+            except (TypeError, ValueError):
+                raise AnnotationError(f"{votes_csv}, line {line}: vote counts must be numbers, got {row}.") from None
+            table[row["path"].strip().replace("\\", "/")] = counts
+    nan = [float("nan")] * len(label_names)
+    for sample in samples:
+        counts = table.get(relpath(Path(sample.path), root)) if sample.path else None
+        total = sum(counts) if counts else 0.0
+        if total > 0:
+            sample.distribution = [c / total for c in counts]
+        else:
+            sample.distribution = nan
+            report.counts["no_votes"] += 1
 
 
 def sfew(path: str | None, split: str = "train", **options: Any) -> FaceDataset:

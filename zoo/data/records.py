@@ -296,7 +296,7 @@ class FaceDataset(Dataset):
                 "version": 1,
                 "streams": self.streams,
                 "missing_face": self.missing_face,
-                "data": [cfg.face_size, cfg.context_resize, cfg.interpolation, cfg.mask_face_in_context],
+                "data": [cfg.face_size, cfg.context_resize, cfg.interpolation, cfg.mask_face_in_context, cfg.grayscale],
                 "samples": [
                     [s.path, s.box if isinstance(s.box, str) else (s.box.as_tuple() if s.box else None),
                      None if s.pixels is None else hashlib.sha1(s.pixels.tobytes()).hexdigest(),
@@ -343,7 +343,8 @@ class FaceDataset(Dataset):
         item["label"] = int(self.samples[index].label)
         item["index"] = index
         if self.samples[index].distribution is not None:
-            item["label_distribution"] = self.label_distribution[index]
+            # "distribution": the reference the evaluation compares predictions with (KL, JS, majority)
+            item["label_distribution"] = item["distribution"] = self.label_distribution[index]
         return item
 
     def verify_images(self, on_error: str = "raise") -> None:

@@ -51,8 +51,10 @@ AUGMENT_PRESETS: dict[str, tuple[str, ...]] = {
     "glamor": ("hflip", "rotate20"),
     "larrylu": ("hflip", "jitter"),
     "ldlva": ("hflip", "padcrop", "erase"),
+    # small grey faces (the FER2013 recipes): flip, a small random similarity transform, random erasing
+    "fer": ("hflip", "affine", "erase"),
 }
-AUGMENTATIONS = ("hflip", "rotate20", "jitter", "padcrop", "erase")
+AUGMENTATIONS = ("hflip", "rotate20", "jitter", "padcrop", "erase", "affine")
 
 
 class MissingFaceError(DataError):
@@ -124,6 +126,8 @@ def prepare_streams(
     if image.mode != "RGB":
         raise DataError(f"preprocess expects an RGB image (use zoo.data.load_image), got mode {image.mode!r}.")
     resample = _resample(data_config)
+    if data_config.grayscale:
+        image = image.convert("L").convert("RGB")  # ITU-R 601-2 luma, as the grey datasets were made
     box = as_face_box(box)
     clamped = box.clamp(*image.size) if box is not None else None
     if clamped is None and missing_face in ("error", "skip"):
@@ -173,6 +177,21 @@ def _rotate(pixels: torch.Tensor, max_degrees: float, generator: torch.Generator
     grid = F.affine_grid(theta, [1, *pixels.shape], align_corners=False)
     rotated = F.grid_sample(pixels.float()[None], grid, mode="bilinear", padding_mode="border", align_corners=False)
     return rotated[0].round().clamp(0, 255).to(torch.uint8)
+
+
+def _affine(pixels: torch.Tensor, generator: torch.Generator | None, max_degrees: float = 10.0,
+            scale: tuple[float, float] = (0.9, 1.1), max_shift: float = 0.1) -> torch.Tensor:
+    """Random similarity transform: rotation ±10°, isotropic scale 0.9–1.1, shift ±10% per axis, edge fill."""
+    r = torch.rand(4, generator=generator).tolist()
+    angle = math.radians((r[0] * 2 - 1) * max_degrees)
+    zoom = scale[0] + (scale[1] - scale[0]) * r[1]
+    # affine_grid maps output to input coordinates in [-1, 1]: the inverse of the wanted transform
+    cos, sin = math.cos(angle) / zoom, math.sin(angle) / zoom
+    tx, ty = (r[2] * 2 - 1) * 2 * max_shift, (r[3] * 2 - 1) * 2 * max_shift
+    theta = torch.tensor([[cos, -sin, tx], [sin, cos, ty]], dtype=torch.float32)[None]
+    grid = F.affine_grid(theta, [1, *pixels.shape], align_corners=False)
+    moved = F.grid_sample(pixels.float()[None], grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return moved[0].round().clamp(0, 255).to(torch.uint8)
 
 
 def _jitter(pixels: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -230,6 +249,8 @@ def augment(pixels: torch.Tensor, names: Sequence[str], generator: torch.Generat
             pixels = _pad_crop(pixels, generator)
         elif name == "erase":
             pixels = _erase(pixels, generator)
+        elif name == "affine":
+            pixels = _affine(pixels, generator)
         else:
             raise DataError(f"Unknown augmentation {name!r}; use one of {', '.join(AUGMENTATIONS)}.")
     return pixels

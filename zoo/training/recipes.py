@@ -7,8 +7,10 @@ A recipe is a partial run config merged over :data:`DEFAULTS`. Sources (methods.
 * GLAMOR-Net §2.3 — SGD 5e-4, momentum 0.9, batch 4, ×0.1 at epochs 25 and 40 floored at 1e-5, 60 epochs;
 * LDLVA §3.3 — Adam (ε 1e-7) with the per-config lr, milestones, λ settings and class weights.
 
-``augmentation`` records what each paper's pipeline does; the dataset readers implement it for
-``train=True`` (methods.md §1.3, §2.2, §3.3), and ``data.options`` passes any extra reader option.
+``augmentation`` is what the engine applies to the training split, and only to it: ``{"face": NAMES,
+"context": NAMES}`` with names or sets from :data:`zoo.data.transforms.AUGMENT_PRESETS` (the context's
+random crop to ``context_size`` is part of every training pipeline). ``data.options`` passes any other
+reader option.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import dataclasses
 import json
 from typing import Any
 
+from zoo.labels import FER2013 as FER2013_ORDER
 from zoo.registry import ZooError
 
 
@@ -55,7 +58,11 @@ DEFAULTS: dict[str, Any] = {
     "checkpoint_every": None,  # also checkpoint every N optimiser steps (always at each epoch end)
     "progress": True,
     "tensorboard": False,
-    "augmentation": None,
+    # applied to the training split only: face / context augmentation names (zoo.data.transforms)
+    "augmentation": {"face": None, "context": None},
+    # which epoch's weights OUT/best holds: "best" on the validation monitor, or "last" (a fixed schedule
+    # whose final weights are released, so the validation split never picks the model)
+    "keep": "best",
     # initial backbone weights (zoo.create's backbone_pretrained): false = from scratch; true = timm's
     # published ImageNet weights; "hf-hub:ORG/NAME" / "local-dir:DIR" = a face-recognition trunk
     "backbone_pretrained": False,
@@ -63,16 +70,25 @@ DEFAULTS: dict[str, Any] = {
     "paper_backbone_init": "from scratch",
 }
 
-_CAER_AUG = {"face": "resize 96", "context": "resize 128x171, random crop 112 (centre crop at test)",
-             "flip": False, "colour": False, "source": "methods.md §1.3 (ndkhanh360)"}
-_GLAMOR_AUG = {"face": "random horizontal flip, random rotation ±20° (nearest fill)",
-               "context": "face masked black, resize 128x171, random crop 112 (fixed [8:120, 29:141] at test)",
-               "source": "methods.md §2.2"}
-_LDLVA_AUG = {"face": "resize, random flip, zero-pad, random crop, random erasing p=0.5 area 0.02-0.3",
-              "source": "methods.md §3.3"}
+# CAER-Net-S (ndkhanh360/CAER): faces resized only; the context's random 112 crop of 128×171 is all.
+_CAER_AUG = {"face": None, "context": None}
+# GLAMOR-Net (minhnhatvt/glamor-net, dataset.py): face random flip and ±20° rotation; context random crop.
+_GLAMOR_AUG = {"face": "glamor", "context": None}
+# LDLVA (minhnhatvt/label-distribution-learning-fer-tf, data pipeline): flip, zero-pad side/28 + random
+# crop (4 px at 112², 8 at 224²), random erasing p 0.5, area 0.02–0.3.
+_LDLVA_AUG = {"face": "ldlva", "context": None}
 _LDLVA_INIT = ("MS-Celeb-1M face-recognition trunk (official resnet18.h5 / resnet50.h5, methods.md §3.1; not "
                "redistributed): pass backbone_pretrained=hf-hub:... or local-dir:... with a converted trunk")
 _LDLVA_TARGET = {"num_neighbors": 8, "gamma": 0.01, "lamb_lr": 10.0}
+
+_FER_COMMON: dict[str, Any] = {
+    "model_args": {"target_args": {"label_smoothing": 0.1}},
+    "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4},
+    "schedule": {"name": "cosine", "warmup_epochs": 2},
+    "batch_size": 128, "epochs": 40, "augmentation": {"face": "fer", "context": None},
+    "amp": "bf16", "channels_last": True, "threads": "auto", "keep": "last",
+    "data": {"options": {"cache": "memory"}},
+}
 
 RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     "caer_net_s": ("CAER-Net-S, ndkhanh360 normal_config.json (final): SGD Nesterov 1e-2, StepLR(15, 0.5), "
@@ -112,7 +128,7 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
         "model_args": {"target_args": {**_LDLVA_TARGET, "lamb_init": 0.5, "lamb_momentum": 0.0}},
         "optimizer": {"name": "adam", "lr": 1e-3, "eps": 1e-7},
         "schedule": {"name": "multistep", "milestones": [10, 20, 40], "gamma": 0.1},
-        "batch_size": 32, "epochs": 60, "augmentation": {**_LDLVA_AUG, "pad": 8},
+        "batch_size": 32, "epochs": 60, "augmentation": _LDLVA_AUG,
         "paper_backbone_init": _LDLVA_INIT}),
     "ldlva_resnet50_raf": ("LDLVA config_resnet50_raf: Adam 1e-4 (ε 1e-7), ×0.1 at 10, 30, 112² input, "
                            "batch 32, 60 epochs, λ init 0.5", {
@@ -120,7 +136,7 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
         "model_args": {"target_args": {**_LDLVA_TARGET, "lamb_init": 0.5, "lamb_momentum": 0.0}},
         "optimizer": {"name": "adam", "lr": 1e-4, "eps": 1e-7},
         "schedule": {"name": "multistep", "milestones": [10, 30], "gamma": 0.1},
-        "batch_size": 32, "epochs": 60, "augmentation": {**_LDLVA_AUG, "pad": 4},
+        "batch_size": 32, "epochs": 60, "augmentation": _LDLVA_AUG,
         "paper_backbone_init": _LDLVA_INIT}),
     "ldlva_resnet18_affectnet": ("LDLVA config_resnet18_affnet: Adam 3e-4 (ε 1e-7), ×0.2 at 5, 10, 20, "
                                  "60 epochs, λ init 0.8, λ momentum 0.9, balanced class weights", {
@@ -129,21 +145,33 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
                                        "class_weights": "balanced"}},
         "optimizer": {"name": "adam", "lr": 3e-4, "eps": 1e-7},
         "schedule": {"name": "multistep", "milestones": [5, 10, 20], "gamma": 0.2},
-        "batch_size": 32, "epochs": 60, "monitor": "balanced_accuracy", "augmentation": {**_LDLVA_AUG, "pad": 8},
+        "batch_size": 32, "epochs": 60, "monitor": "balanced_accuracy", "augmentation": _LDLVA_AUG,
         "paper_backbone_init": _LDLVA_INIT}),
     "fer_resnet18": ("Face-only ResNet-18 baseline: the LDLVA R18 optimisation with one-hot targets", {
         "model": "fer_resnet18",
         "optimizer": {"name": "adam", "lr": 1e-3, "eps": 1e-7},
         "schedule": {"name": "multistep", "milestones": [10, 20, 40], "gamma": 0.1},
-        "batch_size": 32, "epochs": 60, "augmentation": {**_LDLVA_AUG, "pad": 8},
+        "batch_size": 32, "epochs": 60, "augmentation": _LDLVA_AUG,
         "paper_backbone_init": _LDLVA_INIT}),
+    # FER2013 family: real 48×48 grey faces, trained within a 2-core CPU budget (README "Trained models")
+    "fer2013_cnn": ("Bundled default model: fer_cnn on FER2013 48² grey; SGD Nesterov 0.1, weight decay 5e-4, "
+                    "batch 128, 2-epoch warm-up + cosine, label smoothing 0.1, flip/affine/erase, 40 epochs, "
+                    "bf16 + channels_last, final epoch kept", {
+        "model": "fer_cnn", **_FER_COMMON}),
+    "fer2013_resnet18": ("fer_resnet18 (one-hot) on FER2013 with the fer2013_cnn optimisation, 30 epochs", {
+        "model": "fer_resnet18", **_FER_COMMON, "epochs": 30}),
+    "fer2013_ldlva_resnet18": ("ldlva_resnet18 (LDL-VA, memory bank) on FER2013 with the fer2013_cnn "
+                               "optimisation, 30 epochs; needs target_args.auxiliary (e.g. a teacher)", {
+        "model": "ldlva_resnet18", **_FER_COMMON, "epochs": 30,
+        "model_args": {"label_names": list(FER2013_ORDER), "data": {"face_size": [112, 112], "grayscale": True},
+                       "target_args": {"neighbor_mode": "memory_bank"}}}),
 }
 
 #: the recipe a bare preset name trains with
 PRESET_RECIPES = {
     "caer_net_s": "caer_net_s", "caer_net_s_port": "caer_net_s_original", "glamor_net": "glamor_net",
     "glamor_resnet18": "glamor_resnet18", "glamor_convnext_atto": "glamor_resnet18",
-    "fer_resnet18": "fer_resnet18", "ldlva_resnet18": "ldlva_resnet18_raf", "ldlva_resnet50": "ldlva_resnet50_raf",
+    "fer_resnet18": "fer_resnet18", "fer_cnn": "fer2013_cnn", "ldlva_resnet18": "ldlva_resnet18_raf", "ldlva_resnet50": "ldlva_resnet50_raf",
 }
 
 SHORTHANDS = {"lr": "optimizer.lr", "optimizer": "optimizer.name", "schedule": "schedule.name",
@@ -219,6 +247,17 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def parse_key_values(items: list[str], what: str) -> dict[str, Any]:
+    """``["a=1", "b.c=x"]`` -> ``{"a": 1, "b.c": "x"}`` (values through :func:`parse_value`)."""
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise RecipeError(f"{what} {item!r} is not KEY=VALUE (e.g. epochs=5, optimizer.lr=0.01).")
+        pairs[key.strip()] = parse_value(value)
+    return pairs
+
+
 def apply_overrides(config: dict[str, Any], overrides: dict[str, Any] | list[str] | None) -> dict[str, Any]:
     """Set dotted keys (``optimizer.lr=0.01``; ``optimizer=adamw`` switches the optimiser and keeps only
     its lr; a dict replaces a whole section, ``schedule.milestones=[5,10]``, ``data.face_size`` goes to the
@@ -230,13 +269,7 @@ def apply_overrides(config: dict[str, Any], overrides: dict[str, Any] | list[str
     if not overrides:
         return config
     if isinstance(overrides, list):
-        pairs = {}
-        for item in overrides:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise RecipeError(f"Override {item!r} is not KEY=VALUE (e.g. epochs=5, optimizer.lr=0.01).")
-            pairs[key.strip()] = parse_value(value)
-        overrides = pairs
+        overrides = parse_key_values(overrides, "Override")
     model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
     config = copy.deepcopy(config)
     for key, value in overrides.items():
