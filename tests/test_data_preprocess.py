@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -159,6 +161,29 @@ def test_rotate20_equals_a_reference_rotation_by_the_drawn_angle():
         assert out.min() >= smooth.min() - 1  # edge fill, not zeros
         angles.append(angle)
     assert all(-20 <= a <= 20 for a in angles) and max(abs(a) for a in angles) > 10
+
+
+def test_affine_equals_a_reference_similarity_transform_of_the_drawn_parameters():
+    """``affine``: rotation (2u₀ − 1)·10°, zoom 0.9 + 0.2u₁, shift (2u₂ − 1)·10 % and (2u₃ − 1)·10 % of the
+    side, u the generator's first four draws; the interior equals PIL's bilinear affine warp with the same
+    output-to-input map (pixel centres, about the image centre) to one grey level."""
+    h = w = 33
+    y, x = np.mgrid[0:h, 0:w]
+    smooth = (127 + 60 * np.sin(x / 5.0) + 60 * np.cos(y / 7.0)).astype(np.uint8)
+    pixels = torch.from_numpy(np.stack([smooth, smooth[::-1], smooth.T]).copy())
+    for seed in range(4):
+        u = torch.rand(4, generator=torch.Generator().manual_seed(seed)).tolist()
+        angle, zoom = math.radians((2 * u[0] - 1) * 10), 0.9 + 0.2 * u[1]
+        cos, sin = math.cos(angle) / zoom, math.sin(angle) / zoom
+        shift_x, shift_y = (2 * u[2] - 1) * 0.1 * w, (2 * u[3] - 1) * 0.1 * h
+        c = w / 2  # input = centre + R/zoom · (output − centre) + shift
+        inverse = (cos, -sin, c - cos * c + sin * c + shift_x, sin, cos, c - sin * c - cos * c + shift_y)
+        reference = np.stack([np.asarray(Image.fromarray(ch).transform(
+            (w, h), Image.Transform.AFFINE, inverse, resample=Image.Resampling.BILINEAR)) for ch in pixels.numpy()])
+        out = augment(pixels, ["affine"], torch.Generator().manual_seed(seed)).numpy().astype(int)
+        inner = (slice(None), slice(10, -10), slice(10, -10))
+        assert np.abs(out[inner] - reference.astype(int)[inner]).max() <= 1, seed
+        assert not np.array_equal(out, pixels.numpy())
 
 
 def test_erase_overwrites_one_rectangle_and_nothing_else():
