@@ -220,7 +220,7 @@ def test_affectnet(tmp_path):
     assert ds.labels.tolist() == [0, 1, 6, 3]  # codes 7 (Contempt), 8 and 10 dropped
     assert ds.report.counts["dropped_expression_7"] == 1 and ds.report.counts["dropped_expression_10"] == 1
     assert ds.samples[0].box.as_tuple() == (4, 6, 24, 30)  # x, y, w, h -> x1, y1, x2, y2
-    assert torch.allclose(ds.valence_arousal[2], torch.tensor([0.2, -0.2]))
+    assert torch.allclose(ds.va[2], torch.tensor([0.2, -0.2])) and ds.va.shape == (4, 2)
     eight = open_dataset(f"affectnet:{tmp_path}", "val", data_config=SMALL, num_classes=8)
     assert eight.labels.tolist() == [0, 1, 6, 7, 3] and eight.label_names[7] == "Contempt"
     assert ds[1]["face"].shape == (3, 8, 8)

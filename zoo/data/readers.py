@@ -263,7 +263,8 @@ def affectnet(path: str | None, split: str = "train", **options: Any) -> FaceDat
     ``num_classes`` 7 (default) or 8 (Contempt); rows with codes 7 (when 7 classes) and 8–10 (None,
     Uncertain, No-face) are dropped and counted. ``split="val"`` and ``"test"`` both read validation.csv (the
     test set is not public). Images are looked up under ``images_dir`` (default
-    ``<root>/Manually_Annotated_Images`` if present, else ``<root>``). ``dataset.valence_arousal`` is N×2.
+    ``<root>/Manually_Annotated_Images`` if present, else ``<root>``). ``dataset.va`` is N×2 (valence,
+    arousal), the attribute every reader with VA uses (:data:`zoo.data.VA_ATTRIBUTE`).
     """
     name = "affectnet"
     root = _root(path, name, "/data/AffectNet")
@@ -307,11 +308,7 @@ def affectnet(path: str | None, split: str = "train", **options: Any) -> FaceDat
                 report.counts[f"dropped_expression_{code}"] += 1
                 continue
             samples.append(Sample(code, str(images_dir / row["subDirectory_filePath"]), box=box, extra={"va": va}))
-    dataset = _finish(samples, label_names, f"{name}[{split}]", report, common, options)
-    import torch
-
-    dataset.valence_arousal = torch.tensor([s.extra["va"] for s in dataset.samples], dtype=torch.float32)
-    return dataset
+    return _finish(samples, label_names, f"{name}[{split}]", report, common, options)
 
 
 # --------------------------------------------------------------------------------------------- RAF-DB
