@@ -102,9 +102,10 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
         ),
     ),
     "ldlva_resnet50": (
-        "LDLVA with a ResNet-50 face encoder (timm), 112² input, LDL-VA targets",
+        "LDLVA with an IR-50 face encoder (ArcFace's improved-residual network, 512-d embedding), 112² input, "
+        "LDL-VA targets; backbone='timm:resnet50' for the ImageNet-style ResNet-50 (2048-d)",
         _face_only(
-            backbone="timm:resnet50",
+            backbone="iresnet50",
             label_names=labels.AFFECTNET7,
             target="ldl_va",
             data={"face_size": (112, 112), **_SYMMETRIC_RANGE},
