@@ -12,7 +12,10 @@ from typing import Any, Literal
 
 from zoo.registry import ZooError
 
-Streams = Literal["both", "face", "context"]
+Streams = Literal["both", "face", "context", "context_guided"]
+STREAMS = ("both", "face", "context", "context_guided")
+#: attentions that never read the face vector (a face encoder would only guide nothing)
+FACE_BLIND_ATTENTIONS = ("none", "ca")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -78,8 +81,8 @@ class ModelConfig:
         self.validate()
 
     def validate(self) -> None:
-        if self.streams not in ("both", "face", "context"):
-            raise ConfigError(f"streams must be 'both', 'face' or 'context', got {self.streams!r}.")
+        if self.streams not in STREAMS:
+            raise ConfigError(f"streams must be one of {', '.join(map(repr, STREAMS))}, got {self.streams!r}.")
         if not isinstance(self.num_classes, int) or self.num_classes < 2:
             raise ConfigError(f"num_classes must be an integer >= 2, got {self.num_classes!r}.")
         if self.label_names is not None and len(self.label_names) != self.num_classes:
@@ -91,8 +94,14 @@ class ModelConfig:
             raise ConfigError(f"init must be 'torch' or 'keras', got {self.init!r}.")
         if self.streams == "context" and self.attention == "gla":
             raise ConfigError(
-                "attention='gla' needs the face vector, but streams='context' has no face stream; "
-                "use attention='none' or 'ca' for context-only models."
+                "attention='gla' needs the face vector, but streams='context' has no face stream; use "
+                "streams='context_guided' (the face encoder only guides attention; GLAMOR-Net Table 2) or "
+                "attention='none' / 'ca' for context-only models."
+            )
+        if self.streams == "context_guided" and self.attention in FACE_BLIND_ATTENTIONS:
+            raise ConfigError(
+                f"streams='context_guided' runs the face encoder only to guide attention, but attention="
+                f"{self.attention!r} does not read the face vector; use streams='context' for this model."
             )
 
     @property
@@ -101,11 +110,17 @@ class ModelConfig:
 
     @property
     def uses_face(self) -> bool:
-        return self.streams in ("both", "face")
+        """The model reads the face input (``context_guided``: only as the attention's query)."""
+        return self.streams in ("both", "face", "context_guided")
 
     @property
     def uses_context(self) -> bool:
-        return self.streams in ("both", "context")
+        return self.streams in ("both", "context", "context_guided")
+
+    @property
+    def data_streams(self) -> str:
+        """The streams a dataset must provide for this model: ``"both"`` for ``context_guided``."""
+        return "both" if self.streams == "context_guided" else self.streams
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -77,7 +77,7 @@ def predict(
             found = [b for b in zdata.detect_faces(image, detector=detector) if box_fields(b)[4] >= min_score]
         entry: dict[str, Any] = {"image": str(path), "faces": []}
         if found:
-            inputs = [zdata.preprocess(image, b, cfg.data, train=False, streams=cfg.streams) for b in found]
+            inputs = [zdata.preprocess(image, b, cfg.data, train=False, streams=cfg.data_streams) for b in found]
             face = torch.stack([x["face"] for x in inputs]).to(dev) if cfg.uses_face else None
             context = torch.stack([x["context"] for x in inputs]).to(dev) if cfg.uses_context else None
             output = net(face=face, context=context)
