@@ -90,6 +90,27 @@ _LDLVA_AUG = {"face": "ldlva", "context": None}
 _LDLVA_INIT = ("MS-Celeb-1M face-recognition trunk (official resnet18.h5 / resnet50.h5, methods.md §3.1; not "
                "redistributed): pass backbone_pretrained=hf-hub:... or local-dir:... with a converted trunk")
 _LDLVA_TARGET = {"num_neighbors": 8, "gamma": 0.01, "lamb_lr": 10.0}
+# The loss forms of the official code (minhnhatvt/label-distribution-learning-fer-tf
+# @a741b363d328d7cb9156dc5b94927bdd7f391c57): src/data_utils.py get_train_dataset, a = exp(-‖Δ‖₁ / 0.5);
+# src/models.py AdaptiveSimNet, max(g, -1.3) before the sigmoid; src/utils.py DiscriminativeLoss.update_centers,
+# repulsion 0.1·∇ Σ_{i<j} exp(-‖μ_i-μ_j‖² / V) with V = feature_dim; src/utils.py CELoss, mean(w·l).
+_LDLVA_OFFICIAL = {"similarity": "l1", "similarity_scale": 0.5, "calibration_clamp": -1.3, "center_repulsion": 0.1,
+                   "repulsion_temperature": "dim", "repulsion_pairs": "unordered", "weight_norm": "mean"}
+# The paper's forms (Le et al., WACV 2023, "Adaptive Similarity" and "Discriminative Loss"): a squared-L2
+# Gaussian, no clamp, Σ_j Σ_{k≠j} exp(-‖μ_j-μ_k‖² / √V); the code's step factor 0.1 on that sum.
+_LDLVA_PAPER = {"similarity": "gaussian", "similarity_scale": 0.5, "calibration_clamp": None, "center_repulsion": 0.1,
+                "repulsion_temperature": "sqrt_dim", "repulsion_pairs": "ordered", "weight_norm": "mean"}
+
+
+def _ldlva(config: str, description: str, settings: dict[str, Any], paper: bool = False) -> tuple[str, dict[str, Any]]:
+    """An LDLVA recipe named after an official config: the config's settings with the code's loss forms, or
+    (``paper``) the same optimisation with the paper's forms."""
+    forms = _LDLVA_PAPER if paper else _LDLVA_OFFICIAL
+    what = ("the paper's loss forms (squared-L2 similarity, no clamp, ordered-pair repulsion τ = √V)" if paper else
+            "the code's loss forms (L1 similarity, g clamped at -1.3, repulsion Σ_{i<j} exp(-d/V) × 0.1)")
+    recipe = copy.deepcopy(settings)
+    recipe["model_args"]["target_args"] = {**_LDLVA_TARGET, **recipe["model_args"]["target_args"], **forms}
+    return f"LDLVA {config}: {description}; {what}", recipe
 
 _FER_COMMON: dict[str, Any] = {
     "model_args": {"target_args": {"label_smoothing": 0.1}},
@@ -99,6 +120,34 @@ _FER_COMMON: dict[str, Any] = {
     "amp": "bf16", "channels_last": True, "threads": "auto", "keep": "last",
     "data": {"options": {"cache": "memory"}},
 }
+
+# (recipe name, official config, what it sets, settings) — cfg_files/config_*.py of the official code
+_LDLVA_CONFIGS: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("ldlva_resnet18_raf", "config_resnet18_raf", "Adam 1e-3 (ε 1e-7), ×0.1 at 10, 20, 40, batch 32, 60 epochs, "
+     "λ init 0.5, λ SGD lr 10 momentum 0", {
+        "model": "ldlva_resnet18",
+        "model_args": {"target_args": {"lamb_init": 0.5, "lamb_momentum": 0.0}},
+        "optimizer": {"name": "adam", "lr": 1e-3, "eps": 1e-7},
+        "schedule": {"name": "multistep", "milestones": [10, 20, 40], "gamma": 0.1},
+        "batch_size": 32, "epochs": 60, "augmentation": _LDLVA_AUG,
+        "paper_backbone_init": _LDLVA_INIT}),
+    ("ldlva_resnet50_raf", "config_resnet50_raf", "IR-50 at 112², Adam 1e-4 (ε 1e-7), ×0.1 at 10, 30, batch 32, "
+     "60 epochs, λ init 0.5", {
+        "model": "ldlva_resnet50",
+        "model_args": {"target_args": {"lamb_init": 0.5, "lamb_momentum": 0.0}},
+        "optimizer": {"name": "adam", "lr": 1e-4, "eps": 1e-7},
+        "schedule": {"name": "multistep", "milestones": [10, 30], "gamma": 0.1},
+        "batch_size": 32, "epochs": 60, "augmentation": _LDLVA_AUG,
+        "paper_backbone_init": _LDLVA_INIT}),
+    ("ldlva_resnet18_affectnet", "config_resnet18_affnet", "Adam 3e-4 (ε 1e-7), ×0.2 at 5, 10, 20, 60 epochs, "
+     "λ init 0.8, λ momentum 0.9, balanced class weights", {
+        "model": "ldlva_resnet18",
+        "model_args": {"target_args": {"lamb_init": 0.8, "lamb_momentum": 0.9, "class_weights": "balanced"}},
+        "optimizer": {"name": "adam", "lr": 3e-4, "eps": 1e-7},
+        "schedule": {"name": "multistep", "milestones": [5, 10, 20], "gamma": 0.2},
+        "batch_size": 32, "epochs": 60, "monitor": "balanced_accuracy", "augmentation": _LDLVA_AUG,
+        "paper_backbone_init": _LDLVA_INIT}),
+]
 
 RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     # Each CAER-Net-S model trains with what its source trained it with. ndkhanh360/CAER added BatchNorm1d
@@ -139,31 +188,8 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
         "batch_size": 32, "epochs": 60, "augmentation": _GLAMOR_AUG,
         "paper_backbone_init": "ImageNet-pretrained ResNet-18 (inferred: the paper gives no recipe); "
                                "train with backbone_pretrained=true"}),
-    "ldlva_resnet18_raf": ("LDLVA config_resnet18_raf: Adam 1e-3 (ε 1e-7), ×0.1 at 10, 20, 40, batch 32, "
-                           "60 epochs, λ init 0.5, λ SGD lr 10 momentum 0", {
-        "model": "ldlva_resnet18",
-        "model_args": {"target_args": {**_LDLVA_TARGET, "lamb_init": 0.5, "lamb_momentum": 0.0}},
-        "optimizer": {"name": "adam", "lr": 1e-3, "eps": 1e-7},
-        "schedule": {"name": "multistep", "milestones": [10, 20, 40], "gamma": 0.1},
-        "batch_size": 32, "epochs": 60, "augmentation": _LDLVA_AUG,
-        "paper_backbone_init": _LDLVA_INIT}),
-    "ldlva_resnet50_raf": ("LDLVA config_resnet50_raf: Adam 1e-4 (ε 1e-7), ×0.1 at 10, 30, 112² input, "
-                           "batch 32, 60 epochs, λ init 0.5", {
-        "model": "ldlva_resnet50",
-        "model_args": {"target_args": {**_LDLVA_TARGET, "lamb_init": 0.5, "lamb_momentum": 0.0}},
-        "optimizer": {"name": "adam", "lr": 1e-4, "eps": 1e-7},
-        "schedule": {"name": "multistep", "milestones": [10, 30], "gamma": 0.1},
-        "batch_size": 32, "epochs": 60, "augmentation": _LDLVA_AUG,
-        "paper_backbone_init": _LDLVA_INIT}),
-    "ldlva_resnet18_affectnet": ("LDLVA config_resnet18_affnet: Adam 3e-4 (ε 1e-7), ×0.2 at 5, 10, 20, "
-                                 "60 epochs, λ init 0.8, λ momentum 0.9, balanced class weights", {
-        "model": "ldlva_resnet18",
-        "model_args": {"target_args": {**_LDLVA_TARGET, "lamb_init": 0.8, "lamb_momentum": 0.9,
-                                       "class_weights": "balanced"}},
-        "optimizer": {"name": "adam", "lr": 3e-4, "eps": 1e-7},
-        "schedule": {"name": "multistep", "milestones": [5, 10, 20], "gamma": 0.2},
-        "batch_size": 32, "epochs": 60, "monitor": "balanced_accuracy", "augmentation": _LDLVA_AUG,
-        "paper_backbone_init": _LDLVA_INIT}),
+    **{name + suffix: _ldlva(config, description, settings, paper=bool(suffix))
+       for name, config, description, settings in _LDLVA_CONFIGS for suffix in ("", "_paper")},
     "fer_resnet18": ("Face-only ResNet-18 baseline: the LDLVA R18 optimisation with one-hot targets", {
         "model": "fer_resnet18",
         "optimizer": {"name": "adam", "lr": 1e-3, "eps": 1e-7},
