@@ -1,18 +1,24 @@
 """Where the official code departs from the paper: the LDLVA recipes named after official configs train with
-the code's forms (``_paper`` variants with the paper's), and class-weighted cross-entropy is normalised as the
-official ``CELoss`` for them; each against a literal transcription of the official TF code."""
+the code's forms (``_paper`` variants with the paper's), class-weighted cross-entropy is normalised as the
+official ``CELoss`` for them, and the TF presets resize as TensorFlow does; each against a literal
+transcription of the official TF code."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from ldl_toys import ToyFaces, tiny_model
+from PIL import Image
 
 import zoo
 from zoo.components.targets import OneHotTarget, weighted_mean
+from zoo.config import DataConfig
+from zoo.data.errors import DataError
+from zoo.data.transforms import jpeg_round_trip, prepare_streams
 from zoo.ldl.discriminative import inter_class_term, update_centers
 from zoo.ldl.target import TargetConfigError
 from zoo.training.recipes import PRESET_RECIPES, RECIPES, resolve_recipe
@@ -174,3 +180,84 @@ def test_ldl_va_uses_the_official_normalisation_and_offers_the_other():
     assert losses["mean"] != pytest.approx(losses["weighted_mean"])
     with pytest.raises(TargetConfigError, match="weight_norm"):
         zoo.build_target(model.config, model.feature_dim, num_samples=8, weight_norm="sum")
+
+
+# ---- point 8: TensorFlow's resizing and GLAMOR-Net's JPEG round trip --------------------------------------------
+
+
+def _tf_bilinear(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    """tf.image.resize(image, (out_h, out_w), "bilinear", antialias=False) transcribed, in TF's float32 (TF2:
+    resize_bilinear with half_pixel_centers=True; scale = in/out, x_in = (x + 0.5)·scale - 0.5,
+    lower = max(floor, 0), upper = min(ceil, in - 1), top + (bottom - top)·y_lerp)."""
+
+    def taps(n_in, n_out):
+        x = (np.arange(n_out, dtype=np.float32) + np.float32(0.5)) * np.float32(n_in / n_out) - np.float32(0.5)
+        lower = np.maximum(np.floor(x), 0).astype(int)
+        upper = np.minimum(np.ceil(x), n_in - 1).astype(int)
+        return lower, upper, (x - np.floor(x)).astype(np.float32)
+
+    y0, y1, fy = taps(image.shape[0], out_h)
+    x0, x1, fx = taps(image.shape[1], out_w)
+    img = image.astype(np.float32)
+    top = img[y0][:, x0] + (img[y0][:, x1] - img[y0][:, x0]) * fx[None, :, None]
+    bottom = img[y1][:, x0] + (img[y1][:, x1] - img[y1][:, x0]) * fx[None, :, None]
+    return (top + (bottom - top) * fy[:, None, None]).astype(np.float64)
+
+
+def _photo(h=1280, w=1920, seed=0, texture=60) -> Image.Image:
+    """A large photo-like test image: smooth gradients plus fine texture (what antialiasing smooths away)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([128 + 100 * np.sin(xx / 150.0), 128 + 100 * np.cos(yy / 90.0), (xx + yy) % 256], -1)
+    noise = rng.integers(-texture, texture + 1, size=(h, w, 3))
+    return Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8))
+
+
+def test_antialias_false_resizes_as_tensorflow_and_differs_from_pil():
+    image = _photo()
+    box = (800, 300, 1100, 700)
+    plain = DataConfig(context_resize=(128, 171), context_size=(112, 112), face_size=(96, 96), mean=(0, 0, 0),
+                       std=(1, 1, 1), antialias=False)
+    prepared = prepare_streams(image, box, plain)
+    masked = np.asarray(image).copy()
+    masked[box[1]:box[3], box[0]:box[2]] = 0
+    reference = _tf_bilinear(masked, 128, 171)
+    context = prepared.context.permute(1, 2, 0).numpy().astype(np.float64)
+    assert np.abs(context - reference).max() <= 0.5 + 1e-3  # TF's floats, rounded to uint8
+    face_ref = _tf_bilinear(np.asarray(image)[box[1]:box[3], box[0]:box[2]], 96, 96)
+    assert np.abs(prepared.face.permute(1, 2, 0).numpy() - face_ref).max() <= 0.5 + 1e-3
+    # PIL's antialiased bilinear (the default) is another image: a 1920×1280 -> 171×128 context moves by
+    # about 0.01 on [0, 1] on average and by a large fraction of the range at the texture's peaks
+    pil = prepare_streams(image, box, DataConfig(context_resize=(128, 171), context_size=(112, 112)))
+    diff = np.abs(pil.context.permute(1, 2, 0).numpy() - reference) / 255
+    assert diff.mean() > 0.005 and diff.max() > 0.2
+    with pytest.raises(DataError, match="antialias=False supports"):
+        prepare_streams(image, box, DataConfig(antialias=False, interpolation="lanczos"))
+
+
+def test_glamor_context_jpeg_round_trip():
+    image = _photo(240, 320, seed=1, texture=3)
+    cfg = DataConfig(context_resize=(128, 171), context_size=(112, 112), antialias=False, context_jpeg_quality=95)
+    with_jpeg = prepare_streams(image, None, cfg)  # no face: the context is the whole image, not masked
+    # the round trip happens before resizing, on the context only: the same as resizing a JPEG'd copy
+    again = prepare_streams(jpeg_round_trip(image, 95), None, DataConfig(**{**cfg.__dict__, "context_jpeg_quality": None}))
+    assert torch.equal(with_jpeg.context, again.context)
+    without = prepare_streams(image, None, DataConfig(**{**cfg.__dict__, "context_jpeg_quality": None}))
+    change = (with_jpeg.context.float() - without.context.float()).abs()
+    assert 0 < change.mean() < 2 and change.max() > 0  # compression artefacts: small but present
+    box = (100, 50, 180, 150)
+    assert torch.equal(prepare_streams(image, box, cfg).face,
+                       prepare_streams(image, box, DataConfig(**{**cfg.__dict__, "context_jpeg_quality": None})).face)
+    with pytest.raises(DataError, match="context_jpeg_quality"):
+        prepare_streams(image, None, DataConfig(context_jpeg_quality=0))
+
+
+def test_official_tf_presets_default_to_the_official_preprocessing():
+    glamor = zoo.create("glamor_net").config.data
+    assert glamor.antialias is False and glamor.context_jpeg_quality == 95
+    for name in ("ldlva_resnet18", "ldlva_resnet50"):
+        data = zoo.create(name, backbone="caer_cnn").config.data
+        assert data.antialias is False and data.context_jpeg_quality is None
+    for name in ("caer_net_s", "caer_net_s_port", "glamor_resnet18"):  # PIL (torchvision) pipelines
+        data = zoo.create(name, backbone="caer_cnn").config.data
+        assert data.antialias is True and data.context_jpeg_quality is None

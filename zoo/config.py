@@ -40,6 +40,14 @@ class DataConfig:
     #: convert every image to grey (kept as 3 equal channels) before cropping: models trained on grey
     #: datasets (FER2013) then see the same kind of input on colour photos
     grayscale: bool = False
+    #: resize with antialiasing (PIL's filters; the CAER port's torchvision ``Resize`` on PIL images). False:
+    #: ``tf.image.resize``'s way, sampling the nearest taps only (bilinear: half-pixel centres, 2×2 taps), as
+    #: the official GLAMOR-Net and LDLVA code (minhnhatvt/glamor-net data_utils.py; minhnhatvt/
+    #: label-distribution-learning-fer-tf src/data_utils.py); their presets use it
+    antialias: bool = True
+    #: JPEG-encode and decode the masked context at this quality before resizing it, as GLAMOR-Net's
+    #: ``training_preprocess`` does (``tf.image.encode_jpeg`` default quality 95, 4:2:0); None = no round trip
+    context_jpeg_quality: int | None = None
 
 
 @dataclass

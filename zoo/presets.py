@@ -18,6 +18,12 @@ _RESNET_DATA = {"face_size": (112, 112), "context_size": (224, 224), "context_re
 _UNIT_RANGE = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}
 # LDLVA scales pixels as (x - 127.5) / 127.5 (methods.md §3.3).
 _SYMMETRIC_RANGE = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
+# The TF2 code of GLAMOR-Net and LDLVA resizes with tf.image.resize (bilinear, no antialiasing); GLAMOR-Net
+# also round-trips the masked context through JPEG (minhnhatvt/glamor-net
+# @c12e1b97aa7354df126795f19402303a00166ec3:data_utils.py training_preprocess; minhnhatvt/
+# label-distribution-learning-fer-tf @a741b363d328d7cb9156dc5b94927bdd7f391c57:src/data_utils.py).
+_TF_RESIZE = {"antialias": False}
+_GLAMOR_TF_DATA = {**_TF_RESIZE, "context_jpeg_quality": 95}
 
 
 def _two_stream(**kwargs: Any) -> dict[str, Any]:
@@ -54,7 +60,8 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
         ),
     ),
     "glamor_net": (
-        "GLAMOR-Net, original CNN, as the official TF2 code (BN in the GLA scorer, Keras BN and init); "
+        "GLAMOR-Net, original CNN, as the official TF2 code (BN in the GLA scorer, Keras BN and init, TF "
+        "resizing and the context's JPEG round trip); "
         "2,158,602 parameters",
         _two_stream(
             backbone="caer_cnn",
@@ -62,7 +69,7 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
             attention="gla",
             attention_args={"scorer_bn": True, **KERAS_BN},
             init="keras",
-            data={**_CNN_DATA, **_UNIT_RANGE},
+            data={**_CNN_DATA, **_UNIT_RANGE, **_GLAMOR_TF_DATA},
         ),
     ),
     "glamor_resnet18": (
@@ -98,7 +105,7 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
             backbone="resnet18",
             label_names=labels.AFFECTNET7,
             target="ldl_va",
-            data={"face_size": (224, 224), **_SYMMETRIC_RANGE},
+            data={"face_size": (224, 224), **_SYMMETRIC_RANGE, **_TF_RESIZE},
         ),
     ),
     "ldlva_resnet50": (
@@ -108,7 +115,7 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
             backbone="iresnet50",
             label_names=labels.AFFECTNET7,
             target="ldl_va",
-            data={"face_size": (112, 112), **_SYMMETRIC_RANGE},
+            data={"face_size": (112, 112), **_SYMMETRIC_RANGE, **_TF_RESIZE},
         ),
     ),
 }

@@ -304,7 +304,10 @@ class FaceDataset(Dataset):
                 "version": 1,
                 "streams": self.streams,
                 "missing_face": self.missing_face,
-                "data": [cfg.face_size, cfg.context_resize, cfg.interpolation, cfg.mask_face_in_context, cfg.grayscale],
+                "data": [cfg.face_size, cfg.context_resize, cfg.interpolation, cfg.mask_face_in_context, cfg.grayscale,
+                         # appended only when set, so caches written before these settings keep their names
+                         *([] if cfg.antialias and cfg.context_jpeg_quality is None
+                           else [cfg.antialias, cfg.context_jpeg_quality])],
                 "samples": [
                     [s.path, s.box if isinstance(s.box, str) else (s.box.as_tuple() if s.box else None),
                      None if s.pixels is None else hashlib.sha1(s.pixels.tobytes()).hexdigest(),
