@@ -25,7 +25,7 @@ from zoo.convert import (
     read_tf_checkpoint,
 )
 
-# ---- a restatement of ndkhanh360/CAER model/model.py (methods.md §1.2): same module names and maths ----
+# ---- a restatement of ndkhanh360/CAER@93d2582:CAER/model/model.py: same module names and maths ----
 
 
 class PortEncoder(nn.Module):

@@ -1,5 +1,5 @@
-"""Every dataset reader on small fixture trees written here in the exact on-disk formats (methods.md §1.5,
-§2.2, §3.4); bad annotations and folders give errors naming them, or counted skips with on_error='skip'."""
+"""Every dataset reader on small fixture trees written here in the exact on-disk formats of each dataset;
+bad annotations and folders give errors naming them, or counted skips with on_error='skip'."""
 
 from __future__ import annotations
 

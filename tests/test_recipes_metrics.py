@@ -1,4 +1,4 @@
-"""Recipes resolve to the papers' settings (methods.md §1.4, §2.3, §3.3); overrides; metrics by hand."""
+"""Recipes resolve to the papers' and official configs' settings; overrides; metrics by hand."""
 
 from __future__ import annotations
 

@@ -26,7 +26,8 @@ class ConfigError(ZooError, ValueError):
 
 @dataclass
 class DataConfig:
-    """How inputs are prepared for this model (methods.md §1.3 and §2.2); used by training and inference."""
+    """How inputs are prepared for this model (ndkhanh360/CAER@93d2582:CAER/data_loader/data_loaders.py;
+    minhnhatvt/glamor-net@c12e1b9:data_utils.py); used by training and inference."""
 
     face_size: tuple[int, int] = (96, 96)
     context_size: tuple[int, int] = (112, 112)
@@ -55,7 +56,7 @@ class ModelConfig:
     """Everything needed to build an :class:`zoo.model.EmotionModel`.
 
     ``context_backbone`` defaults to the face backbone's name and arguments; the two encoders never share
-    weights (methods.md §1.2, §2.1).
+    weights (ndkhanh360/CAER@93d2582:CAER/model/model.py; minhnhatvt/glamor-net@c12e1b9:model.py).
     """
 
     num_classes: int = 7

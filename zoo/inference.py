@@ -4,7 +4,7 @@
 
 Face detection and the input pipeline are the data package's (``zoo.data.load_image``,
 ``zoo.data.detect_faces``, ``zoo.data.preprocess``), so inference prepares inputs exactly as the model's
-``DataConfig`` and the evaluation pipeline do (methods.md §1.3, §2.2). ``save_vis`` writes, per face, the
+``DataConfig`` and the evaluation pipeline do (:mod:`zoo.data.transforms`). ``save_vis`` writes, per face, the
 image with its box next to the context crop with the attention map (``EmotionOutput.attention``) overlaid.
 """
 

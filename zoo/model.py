@@ -1,6 +1,7 @@
 """The emotion model: two encoders (face, context), an attention head, a fusion and a classifier.
 
-Data flow for ``streams='both'`` (GLAMOR-Net, seed text; CAER-Net-S, methods.md §1.2)::
+Data flow for ``streams='both'`` (GLAMOR-Net, Le et al., Neural Comput. & Appl. 2022; CAER-Net-S, Lee et al.,
+ICCV 2019; ndkhanh360/CAER@93d2582:CAER/model/model.py)::
 
     face ──backbone──> F_f ──GAP──> v_f ───────────────┐
     context ──context backbone──> F_c ──attention(F_c, v_f)──> v_c ──> fusion(v_f, v_c) ──> classifier
@@ -136,7 +137,7 @@ def _classifier(dim: int, num_classes: int, hidden: int | None, dropout: float) 
 
 
 def _keras_init(module: nn.Module) -> None:
-    """Keras defaults: glorot-uniform kernels and zero biases (methods.md §2.1)."""
+    """Keras defaults: glorot-uniform kernels and zero biases (the TF2 layers of minhnhatvt/glamor-net@c12e1b9:model.py)."""
     if isinstance(module, (nn.Conv2d, nn.Linear)):
         nn.init.xavier_uniform_(module.weight)
         if module.bias is not None:

@@ -1,7 +1,8 @@
 """Built-in presets (a plugin like any other): the models of the three papers and some modern variants.
 
 Defaults follow the official code where it exists and say so; ``*_port`` / option names expose the
-other form (methods.md §1.2, §2.1, §3.1). Pretrained tags are added as weights are published.
+other form (README "Where the official code departs from the paper"). Pretrained tags are added as weights are
+published.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from zoo.hookspecs import hookimpl
 
 _CNN_DATA = {"face_size": (96, 96), "context_size": (112, 112), "context_resize": (128, 171)}
 _RESNET_DATA = {"face_size": (112, 112), "context_size": (224, 224), "context_resize": (256, 342)}
-# GLAMOR-Net's TF code scales pixels to [0, 1] and does not standardise (methods.md §2.2).
+# GLAMOR-Net's TF code scales pixels to [0, 1] and does not standardise (minhnhatvt/glamor-net@c12e1b9:data_utils.py).
 _UNIT_RANGE = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}
-# LDLVA scales pixels as (x - 127.5) / 127.5 (methods.md §3.3).
+# LDLVA scales pixels as (x - 127.5) / 127.5 (minhnhatvt/label-distribution-learning-fer-tf@a741b36:src/data_utils.py).
 _SYMMETRIC_RANGE = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
 # The TF2 code of GLAMOR-Net and LDLVA resizes with tf.image.resize (bilinear, no antialiasing); GLAMOR-Net
 # also round-trips the masked context through JPEG (minhnhatvt/glamor-net

@@ -1,6 +1,7 @@
 """Backbones: image -> feature map ``B×C×h×w``, with ``out_channels``.
 
-* ``caer_cnn`` — the 5-block encoder of CAER-Net-S / GLAMOR-Net (methods.md §1.2, §2.1).
+* ``caer_cnn`` — the 5-block encoder of CAER-Net-S / GLAMOR-Net (ndkhanh360/CAER@93d2582:CAER/model/model.py ``Encoder``;
+  minhnhatvt/glamor-net@c12e1b9:model.py ``EncodingBlock``).
 * ``fer_cnn`` — a compact VGG-style CNN for small grey faces (the bundled FER2013 model).
 * ``resnet18`` — timm ResNet-18 trunk, last stage (512 channels, stride 32).
 * ``iresnet18`` / ``iresnet34`` / ``iresnet50`` / ``iresnet100`` — ArcFace's IR face-recognition networks with
@@ -39,7 +40,7 @@ class ConvBlock(nn.Sequential):
 class CaerCNN(nn.Module):
     """CAER-Net-S / GLAMOR-Net encoder: 5 conv blocks (32/64/128/256/256), max-pool after the first four.
 
-    A 96×96 face gives 256×6×6; a 112×112 context gives 256×7×7 (methods.md §1.2).
+    A 96×96 face gives 256×6×6; a 112×112 context gives 256×7×7 (as ndkhanh360/CAER@93d2582:CAER/model/model.py).
     """
 
     def __init__(

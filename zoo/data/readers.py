@@ -1,6 +1,6 @@
 """Built-in dataset readers: CAER-S / NCAER-S, AffectNet, RAF-DB, SFEW, FER2013, FER+, generic folder / CSV.
 
-Each reader parses its on-disk format (methods.md §1.5, §2.2, §2.4, §3.4) into :class:`Sample` records and
+Each reader parses its dataset's published on-disk format into :class:`Sample` records and
 returns a :class:`FaceDataset`. Class orders are explicit per family (:mod:`zoo.data.classes`); folder names
 and codes are mapped onto them, and anything unknown is an error naming it (or a counted skip with
 ``on_error='skip'``). Nothing is downloaded: every reader reads the user's disk.
@@ -258,7 +258,7 @@ def _caer_from_list(
 
 
 def affectnet(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
-    """AffectNet ``training.csv`` / ``validation.csv`` (methods.md §3.4): bbox, expression, valence, arousal.
+    """AffectNet ``training.csv`` / ``validation.csv`` (Mollahosseini et al., IEEE TAC 2019): bbox, expression, valence, arousal.
 
     ``num_classes`` 7 (default) or 8 (Contempt); rows with codes 7 (when 7 classes) and 8–10 (None,
     Uncertain, No-face) are dropped and counted. ``split="val"`` and ``"test"`` both read validation.csv (the
@@ -316,7 +316,7 @@ def affectnet(path: str | None, split: str = "train", **options: Any) -> FaceDat
 
 def rafdb(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
     """RAF-DB basic: ``EmoLabel/list_patition_label.txt`` (``train_00001.jpg 5``) with codes 1–7 remapped to
-    AffectNet-7 order (1→3, 2→4, 3→5, 4→1, 5→2, 6→6, 7→0; methods.md §3.4); images
+    AffectNet-7 order (1→3, 2→4, 3→5, 4→1, 5→2, 6→6, 7→0; LDLVA's class order); images
     ``Image/aligned/<stem>_aligned.jpg`` (the whole image is the face). ``split="val"`` reads the test list."""
     name = "rafdb"
     root = _root(path, name, "/data/RAF-DB")

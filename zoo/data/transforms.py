@@ -1,4 +1,5 @@
-"""Face / context preprocessing as in the papers (methods.md §1.3, §2.2, §3.3), sized by the model's DataConfig.
+"""Face / context preprocessing as in the official code (CAER port, GLAMOR-Net, LDLVA data pipelines), sized by the
+model's DataConfig.
 
 Two stages, so the deterministic part can be cached (``FaceDataset(cache="memory")``):
 
@@ -47,7 +48,8 @@ _RESAMPLE = {
     "lanczos": Image.Resampling.LANCZOS,
     "box": Image.Resampling.BOX,
 }
-#: named augmentation sets: GLAMOR-Net face (§2.2), larrylu's CAER context (§1.3), LDLVA (§3.3)
+#: named augmentation sets: GLAMOR-Net face (glamor-net data_utils.py), larrylu0426/CAER-Baselines' CAER context,
+#: LDLVA (label-distribution-learning-fer-tf src/data_utils.py)
 AUGMENT_PRESETS: dict[str, tuple[str, ...]] = {
     "none": (),
     "glamor": ("hflip", "rotate20"),

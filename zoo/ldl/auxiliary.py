@@ -1,4 +1,4 @@
-"""Auxiliary spaces for the LDL-VA neighbours (LDLVA paper "Adaptive Similarity"; methods.md §3.2).
+"""Auxiliary spaces for the LDL-VA neighbours (LDLVA paper "Adaptive Similarity"; Le et al., WACV 2023).
 
 Providers return one point per training sample (N×D, dataset order):
 
@@ -9,7 +9,7 @@ Providers return one point per training sample (N×D, dataset order):
   per-class VA prototypes: ``a = Σ_c p_c · prototype_c`` (:data:`VA_PROTOTYPES`);
 * ``"embedding:SPEC"`` — the teacher's feature vector (its ``EmotionOutput.features``) as the space.
 
-The official code's pseudo-VA came from another group's VA regressor (methods.md §3.2; EmoNet is a guess);
+The official code's pseudo-VA came from another group's VA regressor (the official repository's issue #2);
 no such model ships here, hence the prototype route, which works with any classifier.
 
 **Prototype values and their source.** Russell, J. A. (1980), *A circumplex model of affect*, Journal of

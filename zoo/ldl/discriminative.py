@@ -1,4 +1,4 @@
-"""The discriminative loss L_D and the class-centre update (LDLVA paper, "Discriminative Loss"; methods.md §3.2).
+"""The discriminative loss L_D and the class-centre update (LDLVA paper, "Discriminative Loss"; official src/utils.py).
 
 Paper: ``L_D = ½ Σ_i (1-λ_i) ‖v_i - μ_{y_i}‖² + Σ_j Σ_{k≠j} exp(-‖μ_j - μ_k‖² / √V)``, λ = uncertainty.
 Official code (followed here): the intra-class sum runs over the B central samples *and* their K neighbours

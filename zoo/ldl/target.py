@@ -1,7 +1,7 @@
 """The ``ldl_va`` target builder: uncertainty-aware label distributions from valence-arousal neighbours.
 
 LDLVA paper ("Uncertainty-aware Label Distribution Construction", "Discriminative Loss") and the official
-code ``src/train.py::train_step`` (methods.md §3.2). Per central sample i with K neighbours k ∈ N(i):
+code ``src/train.py::train_step`` (minhnhatvt/label-distribution-learning-fer-tf@a741b36). Per central sample i with K neighbours k ∈ N(i):
 
 * ``c_k = ζ_k · s_k`` — calibration ζ from :class:`~zoo.ldl.similarity.CalibrationNet` on ``[v_i, v_k]`` (v_k
   detached), local similarity s from the auxiliary space (computed once in :meth:`LDLVATarget.prepare`);
@@ -378,7 +378,7 @@ class LDLVATarget(TargetBuilder):
         return TargetResult(loss, target.detach(), terms)
 
     def after_step(self) -> None:
-        """Class-centre update from the last batch (methods.md §3.2, "Class centers")."""
+        """Class-centre update from the last batch (the official ``DiscriminativeLoss.update_centers``)."""
         if self._pending is None:
             return
         feats, labels, weights = distributed.gather_rows(*self._pending)  # the global batch under DDP

@@ -1,4 +1,4 @@
-"""Ablation grids like GLAMOR-Net's Table 2 (methods.md §2.5): one seeded training run per cell of a grid
+"""Ablation grids like GLAMOR-Net's Table 2 (Le et al., 2022): one seeded training run per cell of a grid
 of overrides (``attention=none,ca,gla`` × ``streams=face,context,context_guided,both``; ``context_guided``:
 context-only models whose GLA still reads the face vector), resumable, summarised in
 ``OUT/ablation.md`` and ``OUT/ablation.csv``.

@@ -1,4 +1,4 @@
-"""One training engine for every preset and label target (reference §1.4, §2.3, §3.3 via recipes).
+"""One training engine for every preset and label target (the papers' settings via :mod:`zoo.training.recipes`).
 
 Per step: forward (AMP optional) -> ``target(output, batch, model)`` -> backward -> gradient averaging of
 the target's parameters under DDP (the model's are averaged by DDP) -> optional clipping -> the main

@@ -87,7 +87,7 @@ _CAER_PAPER: dict[str, Any] = {
 # LDLVA (minhnhatvt/label-distribution-learning-fer-tf, data pipeline): flip, zero-pad side/28 + random
 # crop (4 px at 112², 8 at 224²), random erasing p 0.5, area 0.02–0.3.
 _LDLVA_AUG = {"face": "ldlva", "context": None}
-_LDLVA_INIT = ("MS-Celeb-1M face-recognition trunk (official resnet18.h5 / resnet50.h5, methods.md §3.1; not "
+_LDLVA_INIT = ("MS-Celeb-1M face-recognition trunk (official resnet18.h5 / resnet50.h5, minhnhatvt/label-distribution-learning-fer-tf@a741b36:src/models.py; not "
                "redistributed): pass backbone_pretrained=hf-hub:... or local-dir:... with a converted trunk")
 _LDLVA_TARGET = {"num_neighbors": 8, "gamma": 0.01, "lamb_lr": 10.0}
 # The loss forms of the official code (minhnhatvt/label-distribution-learning-fer-tf
@@ -180,7 +180,7 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
         "optimizer": {"name": "sgd", "lr": 5e-4, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0},
         "schedule": {"name": "multistep", "milestones": [25, 40], "gamma": 0.1, "min_lr": 1e-5},
         "batch_size": 4, "epochs": 60, "augmentation": _GLAMOR_AUG}),
-    "glamor_resnet18": ("GLAMOR-Net with ResNet-18 encoders, GLAMOR-Net optimisation (§2.3) at batch 32 "
+    "glamor_resnet18": ("GLAMOR-Net with ResNet-18 encoders, GLAMOR-Net optimisation (glamor-net config.py) at batch 32 "
                         "(no official recipe)", {
         "model": "glamor_resnet18",
         "optimizer": {"name": "sgd", "lr": 5e-4, "momentum": 0.9},
