@@ -1,4 +1,4 @@
-"""Face / context preprocessing (methods.md §1.3, §2.2) and face detection, checked pixel by pixel."""
+"""Face / context preprocessing (CAER port, GLAMOR-Net data pipelines) and face detection, checked pixel by pixel."""
 
 from __future__ import annotations
 

@@ -18,9 +18,10 @@ def test_demo_fast_runs_end_to_end(tmp_path):
     result = CliRunner().invoke(zoo.cli.app, ["demo", "--fast", "--out", str(out)])
     assert result.exit_code == 0, result.output
     text = result.output
-    for row in ("| face only |", "| context, no attention |", "| context + CA |", "| context + GLA |",
-                "| one-hot |", "| LDL-VA |"):
+    for row in ("| face only |", "| face + context, no attention |", "| face + context + CA |",
+                "| face + context + GLA |", "| one-hot |", "| LDL-VA |"):
         assert row in text
+    assert "| context" not in text  # the context models are face + context models
     assert "reloaded with zoo.create('local-dir:" in text
 
     summary = json.loads((out / "demo_results.json").read_text())

@@ -12,7 +12,10 @@ from typing import Any, Literal
 
 from zoo.registry import ZooError
 
-Streams = Literal["both", "face", "context"]
+Streams = Literal["both", "face", "context", "context_guided"]
+STREAMS = ("both", "face", "context", "context_guided")
+#: attentions that never read the face vector (a face encoder would only guide nothing)
+FACE_BLIND_ATTENTIONS = ("none", "ca")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -23,7 +26,8 @@ class ConfigError(ZooError, ValueError):
 
 @dataclass
 class DataConfig:
-    """How inputs are prepared for this model (methods.md §1.3 and §2.2); used by training and inference."""
+    """How inputs are prepared for this model (ndkhanh360/CAER@93d2582:CAER/data_loader/data_loaders.py;
+    minhnhatvt/glamor-net@c12e1b9:data_utils.py); used by training and inference."""
 
     face_size: tuple[int, int] = (96, 96)
     context_size: tuple[int, int] = (112, 112)
@@ -37,6 +41,14 @@ class DataConfig:
     #: convert every image to grey (kept as 3 equal channels) before cropping: models trained on grey
     #: datasets (FER2013) then see the same kind of input on colour photos
     grayscale: bool = False
+    #: resize with antialiasing (PIL's filters; the CAER port's torchvision ``Resize`` on PIL images). False:
+    #: ``tf.image.resize``'s way, sampling the nearest taps only (bilinear: half-pixel centres, 2×2 taps), as
+    #: the official GLAMOR-Net and LDLVA code (minhnhatvt/glamor-net data_utils.py; minhnhatvt/
+    #: label-distribution-learning-fer-tf src/data_utils.py); their presets use it
+    antialias: bool = True
+    #: JPEG-encode and decode the masked context at this quality before resizing it, as GLAMOR-Net's
+    #: ``training_preprocess`` does (``tf.image.encode_jpeg`` default quality 95, 4:2:0); None = no round trip
+    context_jpeg_quality: int | None = None
 
 
 @dataclass
@@ -44,7 +56,7 @@ class ModelConfig:
     """Everything needed to build an :class:`zoo.model.EmotionModel`.
 
     ``context_backbone`` defaults to the face backbone's name and arguments; the two encoders never share
-    weights (methods.md §1.2, §2.1).
+    weights (ndkhanh360/CAER@93d2582:CAER/model/model.py; minhnhatvt/glamor-net@c12e1b9:model.py).
     """
 
     num_classes: int = 7
@@ -78,8 +90,8 @@ class ModelConfig:
         self.validate()
 
     def validate(self) -> None:
-        if self.streams not in ("both", "face", "context"):
-            raise ConfigError(f"streams must be 'both', 'face' or 'context', got {self.streams!r}.")
+        if self.streams not in STREAMS:
+            raise ConfigError(f"streams must be one of {', '.join(map(repr, STREAMS))}, got {self.streams!r}.")
         if not isinstance(self.num_classes, int) or self.num_classes < 2:
             raise ConfigError(f"num_classes must be an integer >= 2, got {self.num_classes!r}.")
         if self.label_names is not None and len(self.label_names) != self.num_classes:
@@ -91,8 +103,14 @@ class ModelConfig:
             raise ConfigError(f"init must be 'torch' or 'keras', got {self.init!r}.")
         if self.streams == "context" and self.attention == "gla":
             raise ConfigError(
-                "attention='gla' needs the face vector, but streams='context' has no face stream; "
-                "use attention='none' or 'ca' for context-only models."
+                "attention='gla' needs the face vector, but streams='context' has no face stream; use "
+                "streams='context_guided' (the face encoder only guides attention; GLAMOR-Net Table 2) or "
+                "attention='none' / 'ca' for context-only models."
+            )
+        if self.streams == "context_guided" and self.attention in FACE_BLIND_ATTENTIONS:
+            raise ConfigError(
+                f"streams='context_guided' runs the face encoder only to guide attention, but attention="
+                f"{self.attention!r} does not read the face vector; use streams='context' for this model."
             )
 
     @property
@@ -101,11 +119,17 @@ class ModelConfig:
 
     @property
     def uses_face(self) -> bool:
-        return self.streams in ("both", "face")
+        """The model reads the face input (``context_guided``: only as the attention's query)."""
+        return self.streams in ("both", "face", "context_guided")
 
     @property
     def uses_context(self) -> bool:
-        return self.streams in ("both", "context")
+        return self.streams in ("both", "context", "context_guided")
+
+    @property
+    def data_streams(self) -> str:
+        """The streams a dataset must provide for this model: ``"both"`` for ``context_guided``."""
+        return "both" if self.streams == "context_guided" else self.streams
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -183,7 +183,7 @@ def load_local_dir(directory: str | os.PathLike) -> tuple[ModelConfig, dict[str,
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Hugging Face Hub: downloads (zoo-anchors.md §2.4, §2.5, §6.1)
+# Hugging Face Hub: downloads (huggingface_hub ``hf_hub_download``; timm's ``hf-hub:`` names, pretrained tags)
 # ---------------------------------------------------------------------------------------------------------
 
 LIBRARY_NAME = "emotion-zoo"
@@ -463,7 +463,7 @@ def prefetch(name: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Hugging Face Hub: uploads (zoo-anchors.md §2.4 push_to_hf_hub, §7.7)
+# Hugging Face Hub: uploads (as timm's ``push_to_hf_hub``: config.json, weights and model card in one commit)
 # ---------------------------------------------------------------------------------------------------------
 
 RUN_CONFIG_NAME = "run_config.json"

@@ -4,7 +4,7 @@
 
 Face detection and the input pipeline are the data package's (``zoo.data.load_image``,
 ``zoo.data.detect_faces``, ``zoo.data.preprocess``), so inference prepares inputs exactly as the model's
-``DataConfig`` and the evaluation pipeline do (methods.md §1.3, §2.2). ``save_vis`` writes, per face, the
+``DataConfig`` and the evaluation pipeline do (:mod:`zoo.data.transforms`). ``save_vis`` writes, per face, the
 image with its box next to the context crop with the attention map (``EmotionOutput.attention``) overlaid.
 """
 
@@ -86,7 +86,7 @@ def predict(
             found = [b for b in zdata.detect_faces(image, detector=detector) if box_fields(b)[4] >= min_score]
         entry: dict[str, Any] = {"image": str(path), "faces": []}
         if found:
-            inputs = [zdata.preprocess(image, b, cfg.data, train=False, streams=cfg.streams) for b in found]
+            inputs = [zdata.preprocess(image, b, cfg.data, train=False, streams=cfg.data_streams) for b in found]
             face = torch.stack([x["face"] for x in inputs]).to(dev) if cfg.uses_face else None
             context = torch.stack([x["context"] for x in inputs]).to(dev) if cfg.uses_context else None
             output = net(face=face, context=context)

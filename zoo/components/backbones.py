@@ -1,8 +1,11 @@
 """Backbones: image -> feature map ``B×C×h×w``, with ``out_channels``.
 
-* ``caer_cnn`` — the 5-block encoder of CAER-Net-S / GLAMOR-Net (methods.md §1.2, §2.1).
+* ``caer_cnn`` — the 5-block encoder of CAER-Net-S / GLAMOR-Net (ndkhanh360/CAER@93d2582:CAER/model/model.py ``Encoder``;
+  minhnhatvt/glamor-net@c12e1b9:model.py ``EncodingBlock``).
 * ``fer_cnn`` — a compact VGG-style CNN for small grey faces (the bundled FER2013 model).
 * ``resnet18`` — timm ResNet-18 trunk, last stage (512 channels, stride 32).
+* ``iresnet18`` / ``iresnet34`` / ``iresnet50`` / ``iresnet100`` — ArcFace's IR face-recognition networks with
+  the 512-d embedding (:mod:`zoo.components.iresnet`; LDLVA's ResNet-50 trunk).
 * ``timm:<model>`` — any timm model's last feature map (``features_only``); extra kwargs pass through.
 """
 
@@ -37,7 +40,7 @@ class ConvBlock(nn.Sequential):
 class CaerCNN(nn.Module):
     """CAER-Net-S / GLAMOR-Net encoder: 5 conv blocks (32/64/128/256/256), max-pool after the first four.
 
-    A 96×96 face gives 256×6×6; a 112×112 context gives 256×7×7 (methods.md §1.2).
+    A 96×96 face gives 256×6×6; a 112×112 context gives 256×7×7 (as ndkhanh360/CAER@93d2582:CAER/model/model.py).
     """
 
     def __init__(
@@ -130,4 +133,10 @@ def register_backbones(register):
     register("caer_cnn", caer_cnn, "CAER-Net-S / GLAMOR-Net 5-block CNN (32-64-128-256-256), stride 16")
     register("fer_cnn", fer_cnn, "compact VGG-style CNN for 48×48 faces (32-64-128-256, 2 convs per stage)")
     register("resnet18", resnet18, "ResNet-18 trunk from timm, last stage (512 ch, stride 32)")
+    from zoo.components.iresnet import IR_DEPTHS, IRESNETS
+
+    for name, factory in IRESNETS.items():
+        units = "-".join(map(str, IR_DEPTHS[int(name[len("iresnet"):])]))
+        register(name, factory, f"ArcFace IR network ({units} units), 112² -> 512-d BN-Dropout-FC-BN embedding "
+                                f"(embedding=False: the 512-ch stride-16 map)")
     register("timm:", timm_backbone, "any timm model's last feature map, e.g. timm:convnext_atto", prefix=True)

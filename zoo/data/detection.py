@@ -3,7 +3,7 @@
 A detector factory is ``factory(**args) -> detector`` and a detector is a callable
 ``detector(image: PIL.Image RGB) -> list[FaceBox]`` returning every face it finds, each with a score.
 The built-in ``haar`` detector uses the frontal-face Haar cascade that ships inside
-``opencv-python-headless`` (offline, no download); better detectors (dlib MMOD as in GLAMOR-Net §2.2,
+``opencv-python-headless`` (offline, no download); better detectors (dlib MMOD as GLAMOR-Net's data_utils.py,
 RetinaFace, ...) can come from plugins through ``register_face_detectors``.
 """
 

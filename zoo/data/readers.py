@@ -1,6 +1,6 @@
 """Built-in dataset readers: CAER-S / NCAER-S, AffectNet, RAF-DB, SFEW, FER2013, FER+, generic folder / CSV.
 
-Each reader parses its on-disk format (methods.md §1.5, §2.2, §2.4, §3.4) into :class:`Sample` records and
+Each reader parses its dataset's published on-disk format into :class:`Sample` records and
 returns a :class:`FaceDataset`. Class orders are explicit per family (:mod:`zoo.data.classes`); folder names
 and codes are mapped onto them, and anything unknown is an error naming it (or a counted skip with
 ``on_error='skip'``). Nothing is downloaded: every reader reads the user's disk.
@@ -258,12 +258,13 @@ def _caer_from_list(
 
 
 def affectnet(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
-    """AffectNet ``training.csv`` / ``validation.csv`` (methods.md §3.4): bbox, expression, valence, arousal.
+    """AffectNet ``training.csv`` / ``validation.csv`` (Mollahosseini et al., IEEE TAC 2019): bbox, expression, valence, arousal.
 
     ``num_classes`` 7 (default) or 8 (Contempt); rows with codes 7 (when 7 classes) and 8–10 (None,
     Uncertain, No-face) are dropped and counted. ``split="val"`` and ``"test"`` both read validation.csv (the
     test set is not public). Images are looked up under ``images_dir`` (default
-    ``<root>/Manually_Annotated_Images`` if present, else ``<root>``). ``dataset.valence_arousal`` is N×2.
+    ``<root>/Manually_Annotated_Images`` if present, else ``<root>``). ``dataset.va`` is N×2 (valence,
+    arousal), the attribute every reader with VA uses (:data:`zoo.data.VA_ATTRIBUTE`).
     """
     name = "affectnet"
     root = _root(path, name, "/data/AffectNet")
@@ -307,11 +308,7 @@ def affectnet(path: str | None, split: str = "train", **options: Any) -> FaceDat
                 report.counts[f"dropped_expression_{code}"] += 1
                 continue
             samples.append(Sample(code, str(images_dir / row["subDirectory_filePath"]), box=box, extra={"va": va}))
-    dataset = _finish(samples, label_names, f"{name}[{split}]", report, common, options)
-    import torch
-
-    dataset.valence_arousal = torch.tensor([s.extra["va"] for s in dataset.samples], dtype=torch.float32)
-    return dataset
+    return _finish(samples, label_names, f"{name}[{split}]", report, common, options)
 
 
 # --------------------------------------------------------------------------------------------- RAF-DB
@@ -319,7 +316,7 @@ def affectnet(path: str | None, split: str = "train", **options: Any) -> FaceDat
 
 def rafdb(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
     """RAF-DB basic: ``EmoLabel/list_patition_label.txt`` (``train_00001.jpg 5``) with codes 1–7 remapped to
-    AffectNet-7 order (1→3, 2→4, 3→5, 4→1, 5→2, 6→6, 7→0; methods.md §3.4); images
+    AffectNet-7 order (1→3, 2→4, 3→5, 4→1, 5→2, 6→6, 7→0; LDLVA's class order); images
     ``Image/aligned/<stem>_aligned.jpg`` (the whole image is the face). ``split="val"`` reads the test list."""
     name = "rafdb"
     root = _root(path, name, "/data/RAF-DB")
@@ -481,8 +478,29 @@ def _fer_pixel_rows(csv_file: Path, split: str, on_error: str, report: DatasetRe
             yield (index, label, pixels) if keep_rows else (label, pixels)
 
 
+#: FERPlus's own image folders per split (microsoft/FERPlus src/generate_training_data.py ``folder_names``)
+FERPLUS_FOLDERS = {"train": "FER2013Train", "val": "FER2013Valid", "test": "FER2013Test"}
+
+
+def _ferplus_majority(votes: np.ndarray) -> tuple[int, tuple[float, ...]] | None:
+    """FER+ "majority" label: the top class needs more than half of all votes and must be one of the 8 emotions
+    (not unknown / not a face); None drops the row. Returns the label and the normalised emotion votes."""
+    top = int(np.argmax(votes))
+    if votes.sum() <= 0 or votes[top] <= 0.5 * votes.sum() or top >= 8:
+        return None
+    emotion_votes = votes[:8]
+    return top, tuple(emotion_votes / emotion_votes.sum())
+
+
 def ferplus(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
-    """FER+: ``fer2013new.csv`` vote counts aligned row by row with ``fer2013.csv`` pixels.
+    """FER+ in either of its two layouts:
+
+    * Microsoft's own (what microsoft/FERPlus ``src/generate_training_data.py`` writes, and how most users hold
+      FER+): ``[data/]FER2013{Train,Valid,Test}/label.csv`` next to the PNG images, one headerless row per image,
+      ``fer0000000.png,"(0, 0, 48, 48)",`` + the 10 vote counts (the face rectangle is read as (x, y, w, h);
+      rows without it, name + 10 counts, are accepted too). train/val/test = FER2013Train/Valid/Test;
+    * ``fer2013new.csv`` vote counts aligned row by row with ``fer2013.csv`` pixels (used when both files are
+      in ``DIR``, or with ``pixels_csv=``).
 
     Label = majority vote (FER+ "majority" mode: the top class needs more than half of all votes, and must be
     one of the 8 emotions; other rows are dropped and counted). ``dataset.label_distribution`` (N×8) holds the
@@ -494,9 +512,16 @@ def ferplus(path: str | None, split: str = "train", **options: Any) -> FaceDatas
     on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
     votes_file = root / "fer2013new.csv" if root.is_dir() else root
     pixels_file = Path(opts["pixels_csv"]) if "pixels_csv" in opts else votes_file.parent / "fer2013.csv"
+    if not (votes_file.is_file() and pixels_file.is_file()) and "pixels_csv" not in opts and root.is_dir():
+        for base in (root, root / "data"):
+            if any((base / folder / "label.csv").is_file() for folder in FERPLUS_FOLDERS.values()):
+                return _ferplus_folders(base, split, on_error, common, options)
     for f in (votes_file, pixels_file):
         if not f.is_file():
-            raise DataError(f"{name}: {f} not found (FER+ needs fer2013new.csv and the original fer2013.csv).")
+            raise DataError(
+                f"{name}: {f} not found. FER+ is read from fer2013new.csv with the original fer2013.csv, or from "
+                f"Microsoft's layout [data/]FER2013Train|FER2013Valid|FER2013Test/label.csv + PNGs under {root}."
+            )
     report = DatasetReport()
     with votes_file.open(newline="", encoding="utf-8") as handle:
         votes_rows = list(csv.reader(handle))
@@ -522,14 +547,62 @@ def ferplus(path: str | None, split: str = "train", **options: Any) -> FaceDatas
             error = exc if isinstance(exc, AnnotationError) else AnnotationError(f"{where}: malformed votes ({exc}).")
             fail_or_skip(report, on_error, error, where)
             continue
-        top = int(np.argmax(votes))
-        if votes.sum() <= 0 or votes[top] <= 0.5 * votes.sum() or top >= 8:
+        majority = _ferplus_majority(votes)
+        if majority is None:
             report.counts["dropped_no_majority"] += 1
             continue
-        emotion_votes = votes[:8]
-        samples.append(
-            Sample(top, None, pixels=pixels, box=WHOLE, distribution=tuple(emotion_votes / emotion_votes.sum()))
-        )
+        samples.append(Sample(majority[0], None, pixels=pixels, box=WHOLE, distribution=majority[1]))
+    return _finish(samples, classes.FERPLUS, f"{name}[{split}]", report, common, options)
+
+
+def _ferplus_box(text: str, where: str) -> FaceBox | None:
+    """``"(x, y, w, h)"`` -> a box (x, y, x + w, y + h)."""
+    parts = text.strip().strip("()").split(",")
+    if len(parts) != 4:
+        raise AnnotationError(f"{where}: face rectangle {text!r} is not \"(x, y, w, h)\".")
+    x, y, w, h = (float(v) for v in parts)
+    return make_box(x, y, x + w, y + h, where)
+
+
+def _ferplus_folders(base: Path, split: str, on_error: str, common: dict, options: dict) -> FaceDataset:
+    """Microsoft's FERPlus layout: ``base/FER2013<Split>/label.csv`` + the PNG images beside it."""
+    name = "ferplus"
+    folder = FERPLUS_FOLDERS.get(split)
+    if folder is None:
+        raise DataError(f"{name}: split must be train, val or test, got {split!r}.")
+    label_file = base / folder / "label.csv"
+    if not label_file.is_file():
+        raise DataError(f"{name}: {label_file} not found (Microsoft's FERPlus layout has FER2013Train, "
+                        f"FER2013Valid and FER2013Test folders, each with a label.csv).")
+    report = DatasetReport()
+    samples = []
+    with label_file.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    for number, row in enumerate(rows, start=1):
+        if not any(cell.strip() for cell in row):
+            continue
+        where = f"{label_file}:{number}"
+        try:
+            if len(row) not in (11, 12):
+                raise AnnotationError(f"{where}: expected image name, \"(x, y, w, h)\" and 10 vote counts, got "
+                                      f"{len(row)} fields.")
+            box: Any = WHOLE if len(row) == 11 else _ferplus_box(row[1], where)
+            votes = np.array([float(v) for v in row[-10:]])
+            image = base / folder / row[0].strip()
+            if not image.is_file():
+                raise ImageReadError(f"{where}: image {image} listed but not found (FERPlus's "
+                                     f"generate_training_data.py writes the PNGs from fer2013.csv).")
+        except (AnnotationError, ImageReadError) as exc:  # DataErrors, hence ValueErrors: first
+            fail_or_skip(report, on_error, exc, where)
+            continue
+        except (ValueError, TypeError) as exc:
+            fail_or_skip(report, on_error, AnnotationError(f"{where}: malformed row ({exc})."), where)
+            continue
+        majority = _ferplus_majority(votes)
+        if majority is None:
+            report.counts["dropped_no_majority"] += 1
+            continue
+        samples.append(Sample(majority[0], str(image), box=box, distribution=majority[1]))
     return _finish(samples, classes.FERPLUS, f"{name}[{split}]", report, common, options)
 
 

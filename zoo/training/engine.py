@@ -1,4 +1,4 @@
-"""One training engine for every preset and label target (reference §1.4, §2.3, §3.3 via recipes).
+"""One training engine for every preset and label target (the papers' settings via :mod:`zoo.training.recipes`).
 
 Per step: forward (AMP optional) -> ``target(output, batch, model)`` -> backward -> gradient averaging of
 the target's parameters under DDP (the model's are averaged by DDP) -> optional clipping -> the main
@@ -217,7 +217,7 @@ class _Run:
         set_deterministic(bool(cfg["deterministic"]))
         seed_everything(int(cfg["seed"]))
         model = create(cfg["model"], backbone_pretrained=cfg.get("backbone_pretrained") or False, **cfg["model_args"])
-        streams = model.config.streams
+        streams = model.config.data_streams
         data_cfg = model.config.data
         options = dict(cfg["data"].get("options") or {})
         spec = cfg["data"]["train"]
@@ -633,7 +633,7 @@ def evaluate(
     model_obj = create_for_inference(model, allow_untrained=True) if isinstance(model, str) else model
     model_obj = model_obj.to(info.device)
     dataset = open_dataset(data, split, data_config=model_obj.config.data, train=False,
-                           streams=model_obj.config.streams, **(options or {}))
+                           streams=model_obj.config.data_streams, **(options or {}))
     check_dataset_matches(dataset, model_obj, data)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp, torch.float32)
 
