@@ -34,7 +34,7 @@ def _two_face_image(path):
     return path
 
 
-def _fake_preprocess(image, box, data_config, train=False, streams="both"):
+def _fake_preprocess(image, box, data_config, train=False, streams="both", **kwargs):
     x = torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255
     x1, y1, x2, y2 = (int(box[k]) for k in ("x1", "y1", "x2", "y2"))
     mean, std = torch.tensor(data_config.mean).view(3, 1, 1), torch.tensor(data_config.std).view(3, 1, 1)
