@@ -384,9 +384,10 @@ def test_video_errors(tmp_path):
         list(iter_video_frames(tmp_path / "bad.mp4"))
     with pytest.raises(VideoError, match="no such video file"):
         list(iter_video_frames(tmp_path / "none.mp4"))
+    make_clip(tmp_path / "c.mp4", frames=2)
     with pytest.raises(ZooError, match="known boxes apply to images"):
-        make_clip(tmp_path / "c.mp4", frames=2)
         list(iter_frames([tmp_path / "c.mp4"], boxes={str(tmp_path / "c.mp4"): [(0, 0, 5, 5)]}))
+    assert len(list(iter_frames([tmp_path / "c.mp4"], boxes={"other.png": []}))) == 2  # not listed: detected
 
 
 def test_memory_stays_flat_on_a_long_video(tmp_path, model):

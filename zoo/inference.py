@@ -164,27 +164,27 @@ def iter_frames(
     given = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     if isinstance(boxes, (list, tuple)) and len(boxes) != len(given):
         raise ZooError(f"boxes: one list of boxes per image is needed ({len(given)} images, {len(boxes)} lists).")
-    items: list[Any] = []
+    items: list[tuple[int, Any]] = []  # (position among the inputs given, item)
     for position, item in enumerate(given):
         if not isinstance(item, (str, os.PathLike)):
-            items.append(item)
+            items.append((position, item))
             continue
         expanded = expand_inputs([item])
         if isinstance(boxes, (list, tuple)) and (len(expanded) != 1 or expanded[0] != str(item)):
             raise ZooError(f"boxes given as a list need one file per input; input {position} ({item}) is a folder "
                            f"or pattern. Pass boxes as {{path: boxes}} instead.")
-        items.extend(expanded)
+        items.extend((position, path) for path in expanded)
     by_path = {_path_key(k): v for k, v in boxes.items()} if isinstance(boxes, dict) else None
-    for position, item in enumerate(items):
+    for position, item in items:
         known = boxes[position] if isinstance(boxes, (list, tuple)) else None
         if isinstance(item, (str, os.PathLike)):
-            if by_path is not None:
-                known = by_path.get(_path_key(item), [])
             if is_video(item):
-                if known is not None:
+                if known is not None or (by_path is not None and _path_key(item) in by_path):
                     raise ZooError(f"{item}: known boxes apply to images, not to videos; detect the faces instead.")
                 yield from iter_video_frames(str(item), every=every, fps=fps, max_frames=max_frames)
             else:
+                if by_path is not None:  # an image the boxes file does not list has no face
+                    known = by_path.get(_path_key(item), [])
                 yield Frame(str(item), load_image(item), boxes=_box_list(known))
         elif isinstance(item, Image.Image):
             yield Frame(f"<input {position}>", to_rgb(item), boxes=_box_list(known))
@@ -192,6 +192,7 @@ def iter_frames(
             batch = item.ndim == 4
             for k, one in enumerate(item if batch else [item]):
                 name = f"<input {position}" + (f"[{k}]>" if batch else ">")
+                # a batch's known boxes: one list per image of the batch
                 yield Frame(name, array_to_image(one, channels, name), boxes=_box_list(known[k] if batch and known else known))
         else:
             raise ZooError(f"input {position}: expected a path, PIL image, numpy array or tensor, got "

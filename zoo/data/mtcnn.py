@@ -9,9 +9,11 @@ Three networks in a cascade (§II.A, Fig. 1 and Fig. 2 of the paper):
 3. **O-Net** re-scores 48×48 crops, regresses the boxes a last time and gives five landmarks (eyes, nose,
    mouth corners); a last NMS with the overlap measured against the smaller box ("min" overlap).
 
-Box regression (§II.B, eq. 2) predicts the offsets of the true box's corners relative to the window's
+Box regression (eq. 2 of the paper) predicts the offsets of the true box's corners relative to the window's
 width and height. Between stages the boxes are made square around their centre, and windows that reach
-outside the image are zero-padded (black) as in the authors' code (kpzhang93/MTCNN_face_detection_alignment).
+outside the image are zero-padded (black) as in the authors' code
+(kpzhang93/MTCNN_face_detection_alignment@58e8adb0c6aa3dcdde7b09ebc414f22b8c88e18a:code/codes/MTCNNv1/detect_face.m,
+which also resizes each pyramid level from the previous one for large images, as done here).
 Pixels enter the networks as ``(x - 127.5) / 128``.
 
 **Weights.** The networks are those of the paper, trained by its authors and converted to PyTorch by the
@@ -23,7 +25,8 @@ O-Net the last feature map is flattened in (W, H, C) order before the dense laye
 **Speed.** P-Net over the pyramid is the cost, set by the smallest face searched for. Two limits bound it:
 a minimum face size relative to the image (``min_face_fraction`` of the shorter side) and a maximum working
 resolution (``min_face`` pixels counted in the image downscaled to ``max_size`` on its longer side). The
-pyramid's first level is ``12 / smallest face`` of the photo; R-Net and O-Net crop from the photo itself.
+pyramid's first level is ``12 / smallest face`` of the photo; R-Net and O-Net crop each window from the
+smallest pyramid level that holds it at twice their input size (or from the photo).
 """
 
 from __future__ import annotations
