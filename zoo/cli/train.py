@@ -172,7 +172,7 @@ def predict_command(
             raise ZooError("Nothing to predict: give images, videos, folders or globs, --boxes FILE, or --camera N.")
         inputs = list(known)
     video_file = None
-    if save_vis is not None and Path(save_vis).suffix:
+    if save_vis is not None and is_video(save_vis):
         video_file = Path(save_vis)
         videos = camera is not None or (len(inputs or []) == 1 and is_video(inputs[0]))
         if not videos:
