@@ -26,6 +26,9 @@ from zoo.registry import ZooError
 from zoo.tracking import IoUTracker
 from zoo.video import VideoError, iter_video_frames
 
+# the models here are untrained on purpose: the tests check plumbing and numbers, not emotions
+pytestmark = pytest.mark.filterwarnings("ignore::zoo.factory.UntrainedModelWarning")
+
 SKIN = (230, 190, 160)
 SMALL = {"backbone_args": {"channels": [8, 8, 16, 16, 16]},
          "data": {"face_size": [32, 32], "context_size": [48, 48], "context_resize": [56, 64]}}
