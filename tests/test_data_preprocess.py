@@ -233,14 +233,14 @@ def test_face_detector_kind_is_registered():
 def test_haar_detector_finds_the_astronaut_face():
     skimage_data = pytest.importorskip("skimage.data")
     image = Image.fromarray(skimage_data.astronaut())  # public domain, ships inside scikit-image
-    faces = detect_faces(image)
+    faces = detect_faces(image, "haar")
     assert len(faces) >= 1
     best = faces[0]
     # the face is at about x 180–270, y 65–165 in the 512×512 image
     cx, cy = (best.x1 + best.x2) / 2, (best.y1 + best.y2) / 2
     assert 190 < cx < 260 and 80 < cy < 150 and 60 < best.width < 140
     assert best.score > 0
-    assert detect_faces(image, min_score=1e9) == []
+    assert detect_faces(image, "haar", min_score=1e9) == []
 
 
 def test_detector_on_a_blank_image_finds_nothing():
