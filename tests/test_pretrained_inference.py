@@ -140,3 +140,15 @@ def test_flip_tta_averages_the_probabilities_of_the_mirrored_input():
         run_evaluation(model, eval_loader(data, 4, info), info, contextlib.nullcontext, torch.contiguous_format,
                        7, model.label_names, tta="tencrop")
     assert json.dumps(tta["accuracy"])
+
+
+def test_a_replaced_component_drops_the_old_components_arguments():
+    from zoo.factory import merge_model_args
+
+    base = {"target": "onehot", "target_args": {"label_smoothing": 0.1}}
+    assert merge_model_args(base, {"target": "ldl_va", "target_args": {"num_neighbors": 4}}) == {
+        "target": "ldl_va", "target_args": {"num_neighbors": 4}}
+    assert merge_model_args(base, {"target_args": {"class_weights": [1.0] * 7}})["target_args"] == {
+        "label_smoothing": 0.1, "class_weights": [1.0] * 7}
+    model = zoo.create("fer_cnn", target="ldl_va", target_args={"neighbor_mode": "memory_bank"})
+    assert model.config.target_args == {"neighbor_mode": "memory_bank"}

@@ -335,7 +335,9 @@ class ModelCache:
         self._lock = threading.Lock()
 
     def get(self, name: str) -> torch.nn.Module:
-        import zoo
+        import warnings
+
+        from zoo.factory import UntrainedModelWarning, create_for_inference
 
         name = name.strip()
         if not name:
@@ -344,7 +346,10 @@ class ModelCache:
             if name in self._models:
                 self._models.move_to_end(name)
                 return self._models[name]
-            model = zoo.create(name).to(self.device).eval()
+            with warnings.catch_warnings():  # the page says "Untrained model" itself
+                warnings.simplefilter("ignore", UntrainedModelWarning)
+                # a preset with published weights loads them, as zoo-cli predict does
+                model = create_for_inference(name, allow_untrained=True).to(self.device).eval()
             self._models[name] = model
             while len(self._models) > self.keep:
                 self._models.popitem(last=False)

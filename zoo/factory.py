@@ -36,9 +36,11 @@ def parse_model_name(name: str) -> tuple[str | None, str]:
 def merge_model_args(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """Apply overrides; a replaced component drops the preset's arguments for the old component."""
     merged = dict(base)
+    replaced = set()
     for field, args_field in _COMPONENT_FIELDS.items():
-        if field in overrides and overrides[field] != base.get(field) and args_field not in overrides:
-            merged.pop(args_field, None)
+        if field in overrides and overrides[field] != base.get(field):
+            merged.pop(args_field, None)  # the old component's arguments mean nothing to the new one
+            replaced.add(args_field)
     for key, value in overrides.items():
         if key == "data" and isinstance(value, dict):
             base_data = base.get("data") or {}
@@ -47,7 +49,8 @@ def merge_model_args(base: dict[str, Any], overrides: dict[str, Any]) -> dict[st
 
                 base_data = dataclasses.asdict(base_data)
             merged["data"] = {**base_data, **value}
-        elif key.endswith("_args") and isinstance(value, dict) and isinstance(base.get(key), dict) and key in merged:
+        elif (key.endswith("_args") and isinstance(value, dict) and isinstance(base.get(key), dict) and key in merged
+              and key not in replaced):
             merged[key] = {**base[key], **value}
         else:
             merged[key] = value
