@@ -61,11 +61,14 @@ def predict(
         images = [images]
     if boxes is not None and len(boxes) != len(images):
         raise ZooError(f"boxes: one list of boxes per image is needed ({len(images)} images, {len(boxes)} lists).")
-    dev = torch.device(device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    from zoo.training.settings import resolve_device
+
+    dev = resolve_device(device)
     net = create(model) if isinstance(model, str) else model
     net = net.to(dev).eval()
     cfg = net.config
     names = net.label_names
+    vis_stems = _vis_stems(images)
     results = []
     for image_index, path in enumerate(images):
         if not Path(path).exists():
@@ -81,6 +84,7 @@ def predict(
             face = torch.stack([x["face"] for x in inputs]).to(dev) if cfg.uses_face else None
             context = torch.stack([x["context"] for x in inputs]).to(dev) if cfg.uses_context else None
             output = net(face=face, context=context)
+            _check_finite(output, path)
             probs = output.probs.cpu()
             for i, b in enumerate(found):
                 x1, y1, x2, y2, score = box_fields(b)
@@ -95,12 +99,34 @@ def predict(
                 if save_vis is not None:
                     attention = output.attention[i].float().cpu() if output.attention is not None else None
                     face_entry["vis"] = str(save_visualisation(
-                        Path(save_vis) / f"{Path(path).stem}_face{i}.png", image, (x1, y1, x2, y2),
+                        Path(save_vis) / f"{vis_stems[image_index]}_face{i}.png", image, (x1, y1, x2, y2),
                         None if context is None else context[i].cpu(), face[i].cpu() if face is not None else None,
                         attention, cfg.data, face_entry))
                 entry["faces"].append(face_entry)
         results.append(entry)
     return results
+
+
+def _vis_stems(images: list[Any]) -> list[str]:
+    """File stems for ``--save-vis``: images sharing a stem (``a/x.jpg``, ``b/x.png``) get ``x``, ``x-2``, ...
+    so no overlay overwrites another."""
+    stems, seen = [], {}
+    for path in images:
+        stem = Path(path).stem
+        seen[stem] = seen.get(stem, 0) + 1
+        stems.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    return stems
+
+
+def _check_finite(output: Any, path: Any) -> None:
+    """Every number reported must be finite: NaN or infinite outputs are an error, never a "p=NaN" result."""
+    for name in ("logits", "fusion_weights", "attention"):
+        value = getattr(output, name, None)
+        if value is not None and not torch.isfinite(value).all():
+            raise ZooError(
+                f"{path}: the model produced NaN or infinite {name}; its weights or normalisation (mean/std in "
+                f"config.json) are broken, or the input overflowed. No result is reported for it."
+            )
 
 
 def _to_display(tensor: torch.Tensor, data_config) -> Any:
@@ -121,7 +147,10 @@ def save_visualisation(path: Path, image: Any, box, context: torch.Tensor | None
         raise ZooError("--save-vis needs matplotlib: pip install matplotlib") from exc
     import numpy as np
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ZooError(f"--save-vis: cannot create the folder {path.parent} ({exc.strerror or exc}).") from None
     fig, axes = plt.subplots(1, 2, figsize=(8, 4))
     array = image.permute(1, 2, 0).numpy() if isinstance(image, torch.Tensor) and image.shape[0] == 3 \
         else np.asarray(image)
@@ -144,6 +173,10 @@ def save_visualisation(path: Path, image: Any, box, context: torch.Tensor | None
     for ax in axes:
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    try:
+        fig.savefig(path, dpi=80)
+    except OSError as exc:
+        raise ZooError(f"--save-vis: cannot write {path} ({exc.strerror or exc}).") from None
+    finally:
+        plt.close(fig)
     return path
