@@ -80,7 +80,8 @@ def hardware() -> dict:
             "torch": torch.__version__, "python": platform.python_version(), "device": "cpu"}
 
 
-def run_one(name: str, model: str, overrides: dict, data: str, runs: Path, results: Path) -> dict:
+def run_one(name: str, model: str, overrides: dict, data: str, runs: Path, results: Path,
+            recipe: str | None = None) -> dict:
     """Train (or resume, or reuse a finished) run ``runs/name``; its summary row."""
     import zoo
     from zoo.training.engine import EVAL_JSON, LAST_CHECKPOINT, RUN_CONFIG
@@ -93,7 +94,7 @@ def run_one(name: str, model: str, overrides: dict, data: str, runs: Path, resul
         start = time.time()
         previous = json.loads(timing.read_text())["wall_s"] if resume and timing.is_file() else 0.0
         # without a checkpoint or eval.json, a run directory holds nothing to keep: start it again
-        zoo.train(model, data=data, out=out, overrides=overrides, resume=resume, overwrite=not resume)
+        zoo.train(model, data=data, out=out, overrides=overrides, resume=resume, recipe=recipe, overwrite=not resume)
         out.mkdir(parents=True, exist_ok=True)
         timing.write_text(json.dumps({"wall_s": previous + time.time() - start}))
     config = json.loads((out / RUN_CONFIG).read_text())
@@ -181,7 +182,7 @@ def main() -> None:
         "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": {"name": "adam", "lr": args.lr, "eps": 1e-7},
         "schedule": {"name": "constant"}, "seed": args.seed, "progress": True, "num_workers": 0,
         "model_args.data.face_size": [args.face_size, args.face_size],
-        "data.options": {"face_augment": "hflip"},
+        "augmentation": {"face": "hflip", "context": None},
         "data.train_subset": {"size": args.train_size, "seed": args.seed} if args.train_size else None,
     }
     rows, started = [], time.time()
@@ -197,8 +198,10 @@ def main() -> None:
                "model_args.target_args.auxiliary": f"teacher:{teacher}",
                "model_args.target_args.neighbor_mode": "memory_bank",
                **{f"model_args.target_args.{k}": v for k, v in json.loads(args.ldl_target_args).items()}}
+        # the paper's loss forms, with which the recorded runs were made (their run_config.json names the
+        # recipe ldlva_resnet18_raf, which held these settings before it took the official code's forms)
         rows.append(run_one(f"ldlva_{tag}{args.ldl_name_suffix}", "ldlva_resnet18", ldl, data, args.runs,
-                            args.results))
+                            args.results, recipe="ldlva_resnet18_raf_paper"))
         write(rows, hw, args, started)
     print(markdown(rows))
 

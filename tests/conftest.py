@@ -1,14 +1,19 @@
-"""Test isolation: no third-party plugin installed on the machine, no network, a private HF cache."""
+"""Test isolation: no third-party plugin installed on the machine, no network, a private HF cache.
+
+Every Hugging Face setting is fixed per test with ``monkeypatch`` (not only at import), so the suite behaves the
+same whatever the starting environment holds (``HF_HUB_OFFLINE=1``, a token, a mirror) and whether or not
+``huggingface_hub`` was imported before this file: ``zoo.hub`` reads the environment at call time.
+"""
 
 from __future__ import annotations
 
 import os
 
-# Before anything imports zoo.plugins or huggingface_hub.
-os.environ["ZOO_LOAD_PLUGINS"] = ""
+os.environ["ZOO_LOAD_PLUGINS"] = ""  # before anything imports zoo.plugins
 os.environ.pop("ZOO_STRICT_PLUGINS", None)
-os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"  # a dead loopback port: an escaped request fails fast
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+# a safety net for code that reads huggingface_hub's import-time endpoint; each test sets its own below
+os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"
 # spinning OpenMP threads thrash when test subprocesses share the 2 cores (see zoo.cli.main)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -17,9 +22,19 @@ import torch  # noqa: E402
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
+#: a dead loopback port: a request that escapes a test's own server fails fast
+DEAD_ENDPOINT = "http://127.0.0.1:9"
+#: settings from the starting environment that would change what the hub code does
+_HF_UNSET = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH",
+             "HUGGINGFACE_HUB_CACHE")
+
 
 @pytest.fixture(autouse=True)
-def _private_hf_home(tmp_path_factory, monkeypatch):
+def _private_hf_env(tmp_path_factory, monkeypatch):
+    """Online (HF_HUB_OFFLINE unset), endpoint dead, no token, a fresh HF home and cache for every test."""
+    for name in _HF_UNSET:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", DEAD_ENDPOINT)
     home = tmp_path_factory.mktemp("hf_home")
     monkeypatch.setenv("HF_HOME", str(home))
     monkeypatch.setenv("HF_HUB_CACHE", str(home / "hub"))

@@ -1,4 +1,4 @@
-"""A small in-memory Hub-compatible server for upload tests (zoo-anchors.md §6.1, §6.5), stdlib only.
+"""A small in-memory Hub-compatible server for upload tests (the endpoints huggingface_hub calls), stdlib only.
 
 It speaks the endpoints huggingface_hub uses to create a repo, upload a folder in one commit (preupload
 answering ``uploadMode: "regular"``, NDJSON ``/commit``), tag a commit and download files back (``resolve``

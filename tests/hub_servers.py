@@ -1,4 +1,4 @@
-"""Local Hub-compatible servers for the hub tests (zoo-anchors.md §6.3): olah serving git repos offline.
+"""Local Hub-compatible servers for the hub tests: olah serving git repos offline.
 
 Nothing here reaches the internet: olah runs with ``offline = true`` on 127.0.0.1 and a free port.
 """

@@ -10,6 +10,7 @@ import tiny_training as T
 import torch
 from typer.testing import CliRunner
 
+import zoo
 import zoo.cli
 
 
@@ -57,15 +58,24 @@ def test_cli_train_then_resume_with_more_epochs(tmp_path):
 def test_cli_ablate_grid_is_resumable_and_writes_tables(tmp_path):
     out = tmp_path / "ablate"
     args = ["ablate", "caer_net_s", "epochs=1", *TINY, "--data", "tiny:caer", "--grid", "attention=none,gla",
-            "--grid", "streams=context,both", "--out", str(out)]
+            "--grid", "streams=context,context_guided,both", "--out", str(out)]
     text = _invoke(args)
     rows = list(csv.DictReader(open(out / "ablation.csv")))
-    assert [(r["attention"], r["streams"]) for r in rows] == [("none", "context"), ("none", "both"),
-                                                               ("gla", "context"), ("gla", "both")]
-    assert [r["status"] for r in rows] == ["trained", "trained", rows[2]["status"], "trained"]
-    assert rows[2]["status"].startswith("not buildable") and "gla" in rows[2]["status"]
+    cells = [(r["attention"], r["streams"]) for r in rows]
+    assert cells == [("none", "context"), ("none", "context_guided"), ("none", "both"),
+                     ("gla", "context"), ("gla", "context_guided"), ("gla", "both")]
+    status = {cell: r["status"] for cell, r in zip(cells, rows, strict=True)}
+    assert status[("gla", "context")].startswith("not buildable") and "gla" in status[("gla", "context")]
+    assert status[("none", "context_guided")].startswith("not buildable")  # no attention reads the face
+    trained = [("none", "context"), ("none", "both"), ("gla", "context_guided"), ("gla", "both")]
+    assert [status[c] for c in trained] == ["trained"] * 4
     assert all(0.0 <= float(r["accuracy"]) <= 1.0 for r in rows if r["accuracy"])
-    assert int(rows[0]["params"]) < int(rows[1]["params"])  # the context-only model has no face stream
+    params = {cell: int(r["params"]) for cell, r in zip(cells, rows, strict=True) if r["params"]}
+    assert params[("none", "context")] < params[("none", "both")]  # the context-only model has no face stream
+    # GLAMOR-Net Table 2's context rows: the face encoder guides GLA, but there is no fusion
+    assert params[("none", "context")] < params[("gla", "context_guided")] < params[("gla", "both")]
+    guided = zoo.create(f"local-dir:{out / 'attention-gla_streams-context_guided' / 'best'}")
+    assert guided.config.streams == "context_guided" and guided.fusion is None and guided.face_encoder is not None
     assert "| attention | streams | accuracy (%)" in text
     for r in rows:
         if r["accuracy"]:
@@ -73,5 +83,5 @@ def test_cli_ablate_grid_is_resumable_and_writes_tables(tmp_path):
             assert json.loads((cell / "eval.json").read_text())["accuracy"] == pytest.approx(float(r["accuracy"]))
     _invoke(args)  # a second run reads the finished cells back
     again = list(csv.DictReader(open(out / "ablation.csv")))
-    assert [r["status"] for r in again if r["accuracy"]] == ["done (read back)"] * 3
+    assert [r["status"] for r in again if r["accuracy"]] == ["done (read back)"] * 4
     assert [r["accuracy"] for r in again] == [r["accuracy"] for r in rows]

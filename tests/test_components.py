@@ -1,4 +1,4 @@
-"""Attention and fusion against hand computations on small tensors (seed text: GLA and adaptive fusion)."""
+"""Attention and fusion against hand computations on small tensors (GLAMOR-Net paper: GLA and adaptive fusion)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from zoo.convert import (
     read_tf_checkpoint,
 )
 
-# ---- a restatement of ndkhanh360/CAER model/model.py (methods.md §1.2): same module names and maths ----
+# ---- a restatement of ndkhanh360/CAER@93d2582:CAER/model/model.py: same module names and maths ----
 
 
 class PortEncoder(nn.Module):
@@ -213,6 +213,8 @@ def test_glamor_tf_variables_map_onto_every_glamor_net_tensor():
         if not key.endswith("num_batches_tracked"):
             torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=0)
     assert model.config.backbone_args["channels"] == [8, 8, 8, 8, 16]
+    # converted weights keep the official preprocessing: TF resizing (no antialiasing), the context's JPEG trip
+    assert model.config.data.antialias is False and model.config.data.context_jpeg_quality == 95
     face, context = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(model.eval()(face, context).logits, source.eval()(face, context).logits)

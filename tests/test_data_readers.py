@@ -1,5 +1,5 @@
-"""Every dataset reader on small fixture trees written here in the exact on-disk formats (methods.md §1.5,
-§2.2, §3.4); bad annotations and folders give errors naming them, or counted skips with on_error='skip'."""
+"""Every dataset reader on small fixture trees written here in the exact on-disk formats of each dataset;
+bad annotations and folders give errors naming them, or counted skips with on_error='skip'."""
 
 from __future__ import annotations
 
@@ -220,7 +220,7 @@ def test_affectnet(tmp_path):
     assert ds.labels.tolist() == [0, 1, 6, 3]  # codes 7 (Contempt), 8 and 10 dropped
     assert ds.report.counts["dropped_expression_7"] == 1 and ds.report.counts["dropped_expression_10"] == 1
     assert ds.samples[0].box.as_tuple() == (4, 6, 24, 30)  # x, y, w, h -> x1, y1, x2, y2
-    assert torch.allclose(ds.valence_arousal[2], torch.tensor([0.2, -0.2]))
+    assert torch.allclose(ds.va[2], torch.tensor([0.2, -0.2])) and ds.va.shape == (4, 2)
     eight = open_dataset(f"affectnet:{tmp_path}", "val", data_config=SMALL, num_classes=8)
     assert eight.labels.tolist() == [0, 1, 6, 7, 3] and eight.label_names[7] == "Contempt"
     assert ds[1]["face"].shape == (3, 8, 8)
@@ -307,6 +307,58 @@ def test_ferplus_majority_and_distribution(tmp_path):
     assert ds.report.counts["dropped_no_majority"] == 2 and ds.report.counts["dropped_no_image_name"] == 1
 
 
+def _ferplus_folders(root, rows_by_split):
+    """Microsoft's FERPlus layout as generate_training_data.py leaves it: data/FER2013<Split>/ with PNGs and a
+    headerless label.csv, rows ``fer0000000.png,"(0, 0, 48, 48)",`` + 10 vote counts."""
+    for folder, rows in rows_by_split.items():
+        d = root / "data" / folder
+        d.mkdir(parents=True)
+        lines = []
+        for i, (name, votes) in enumerate(rows):
+            Image.fromarray(np.full((48, 48), 10 * i + 5, np.uint8)).save(d / name)  # grey 48×48 PNG
+            lines.append(f'{name},"(0, 0, 48, 48)",' + ",".join(str(v) for v in votes))
+        (d / "label.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_ferplus_microsoft_folder_layout(tmp_path):
+    _ferplus_folders(tmp_path, {
+        "FER2013Train": [
+            ("fer0000000.png", [0, 8, 2, 0, 0, 0, 0, 0, 0, 0]),  # Happiness, 8 of 10
+            ("fer0000001.png", [4, 0, 0, 4, 2, 0, 0, 0, 0, 0]),  # no majority -> dropped
+            ("fer0000003.png", [0, 0, 0, 0, 0, 0, 0, 1, 0, 9]),  # not a face -> dropped
+            ("fer0000004.png", [1, 0, 0, 0, 0, 0, 0, 6, 3, 0]),  # Contempt, 6 of 10
+        ],
+        "FER2013Valid": [("fer0028638.png", [4, 0, 0, 0, 1, 0, 0, 4, 1, 0]),  # 4 of 10: dropped
+                         ("fer0028639.png", [7, 0, 0, 0, 2, 0, 0, 1, 0, 0])],
+        "FER2013Test": [("fer0032220.png", [0, 0, 0, 0, 0, 10, 0, 0, 0, 0])],
+    })
+    for spec in (f"ferplus:{tmp_path}", f"ferplus:{tmp_path / 'data'}"):  # the repo root or its data/ folder
+        ds = open_dataset(spec, "train", data_config=DataConfig(face_size=(48, 48), mean=(0, 0, 0), std=(1, 1, 1)),
+                          streams="face")
+        assert ds.labels.tolist() == [1, 7] and ds.num_classes == 8 and ds.label_names[7] == "Contempt"
+        assert ds.report.counts["dropped_no_majority"] == 2
+        assert torch.allclose(ds.label_distribution[0], torch.tensor([0, 0.8, 0.2, 0, 0, 0, 0, 0]))
+        assert torch.allclose(ds.label_distribution[1], torch.tensor([1, 0, 0, 0, 0, 0, 0, 6]) / 7)
+        face = (ds[1]["face"] * 255).round()
+        assert face.shape == (3, 48, 48) and (face == 35).all()  # fer0000004.png, grey value 35 on 3 channels
+        assert ds.samples[0].box.as_tuple() == (0, 0, 48, 48)
+    val = open_dataset(f"ferplus:{tmp_path}", "val", data_config=SMALL)
+    assert val.labels.tolist() == [0] and val.samples[0].path.endswith("FER2013Valid/fer0028639.png")
+    assert open_dataset(f"ferplus:{tmp_path}", "test", data_config=SMALL).labels.tolist() == [5]
+    # generate_training_data.py's own rows (image name + 10 counts, no rectangle) are read as well
+    (tmp_path / "data" / "FER2013Test" / "label.csv").write_text("fer0032220.png,0,0,0,0,0,10,0,0,0,0\n")
+    assert open_dataset(f"ferplus:{tmp_path}", "test", data_config=SMALL).labels.tolist() == [5]
+    with open(tmp_path / "data" / "FER2013Test" / "label.csv", "a") as f:
+        f.write('fer0099999.png,"(0, 0, 48, 48)",0,0,0,0,0,10,0,0,0,0\n')
+    with pytest.raises(ImageReadError, match=r"label\.csv:2.*fer0099999\.png"):
+        open_dataset(f"ferplus:{tmp_path}", "test", data_config=SMALL)
+    (tmp_path / "data" / "FER2013Test" / "label.csv").write_text('fer0032220.png,"(0, 0, 48)",0,0,0,0,0,10,0,0,0,0\n')
+    with pytest.raises(AnnotationError, match=r"\(x, y, w, h\)"):
+        open_dataset(f"ferplus:{tmp_path}", "test", data_config=SMALL)
+    with pytest.raises(DataError, match="FER2013Train"):
+        open_dataset(f"ferplus:{tmp_path / 'data' / 'FER2013Valid'}", "train", data_config=SMALL)
+
+
 def test_generic_folder_and_csv(tmp_path):
     for cls in ("calm", "excited"):
         for k in range(3):
@@ -349,3 +401,33 @@ def test_spec_and_option_errors(tmp_path):
         open_dataset(f"caer_s:{tmp_path}", colour=True)
     with pytest.raises(DataError, match="no folder for split 'val'"):
         open_dataset(f"caer_s:{tmp_path}", "val")
+
+
+def test_votes_csv_gives_reference_distributions_in_class_order(tmp_path):
+    """FER+-style vote counts (neutral, happiness, ..., contempt, unknown, NF) for FER2013 class folders."""
+    root = tmp_path / "fer"
+    for cls in ["angry", "happy", "neutral"]:
+        _png(root / "val" / cls / "a.jpg", size=(48, 48))
+    with open(tmp_path / "votes.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt",
+                    "unknown", "NF"])
+        w.writerow(["val/angry/a.jpg", 1, 0, 0, 0, 6, 1, 0, 2, 0, 0])   # contempt dropped: 8 class votes
+        w.writerow(["val/happy/a.jpg", 0, 0, 0, 0, 0, 0, 0, 3, 5, 2])   # no vote for any class -> NaN
+    with pytest.warns(DataWarning, match="no_votes=2"):
+        ds = open_dataset(f"fer2013:{root}", "val", data_config=SMALL, streams="face", votes=str(tmp_path / "votes.csv"))
+    # FER2013 order: Angry, Disgust, Fear, Happy, Sad, Surprise, Neutral
+    assert torch.allclose(ds[0]["distribution"], torch.tensor([6, 1, 0, 0, 0, 0, 1]) / 8)
+    assert torch.isnan(ds[1]["distribution"]).all() and torch.isnan(ds[2]["distribution"]).all()  # happy; neutral has no row
+    from zoo.training.metrics import distribution_metrics
+
+    probs = torch.tensor([[0.5, 0.5, 0, 0, 0, 0, 0], [1.0, 0, 0, 0, 0, 0, 0], [1.0, 0, 0, 0, 0, 0, 0]])
+    m = distribution_metrics(probs, ds.label_distribution)
+    expected_kl = 6 / 8 * np.log((6 / 8) / 0.5) + 1 / 8 * np.log((1 / 8) / 0.5) + 1 / 8 * np.log((1 / 8) / 1e-10)
+    assert m["reference_samples"] == 1 and m["majority_agreement"] == 1.0
+    assert m["kl"] == pytest.approx(expected_kl, rel=1e-6)
+    with open(tmp_path / "bad.csv", "w") as f:
+        f.write("path,neutral,happiness\nx,1,2\n")
+    with pytest.raises(AnnotationError, match=r"bad\.csv: needs a 'path' column and a vote column for every class; "
+                                              r"no column for Angry"):
+        open_dataset(f"fer2013:{root}", "val", data_config=SMALL, votes=str(tmp_path / "bad.csv"))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -16,9 +18,10 @@ def test_demo_fast_runs_end_to_end(tmp_path):
     result = CliRunner().invoke(zoo.cli.app, ["demo", "--fast", "--out", str(out)])
     assert result.exit_code == 0, result.output
     text = result.output
-    for row in ("| face only |", "| context, no attention |", "| context + CA |", "| context + GLA |",
-                "| one-hot |", "| LDL-VA |"):
+    for row in ("| face only |", "| face + context, no attention |", "| face + context + CA |",
+                "| face + context + GLA |", "| one-hot |", "| LDL-VA |"):
         assert row in text
+    assert "| context" not in text  # the context models are face + context models
     assert "reloaded with zoo.create('local-dir:" in text
 
     summary = json.loads((out / "demo_results.json").read_text())
@@ -39,8 +42,13 @@ def test_demo_fast_runs_end_to_end(tmp_path):
     assert (out / "runs" / "noisy_ldl_va" / "run_config.json").exists()
 
 
-def test_demo_refuses_to_overwrite(tmp_path):
-    zoo.cli._load_commands()
+def test_demo_refuses_to_overwrite(tmp_path, monkeypatch, capsys):
+    """The entry point (``zoo-cli`` = :func:`zoo.cli.main`) exits with 1 and says what to do; nothing is written."""
     (tmp_path / "runs").mkdir()
-    result = CliRunner().invoke(zoo.cli.app, ["demo", "--fast", "--out", str(tmp_path)])
-    assert result.exit_code != 0
+    monkeypatch.setattr(sys, "argv", ["zoo-cli", "demo", "--fast", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as info:
+        zoo.cli.main()
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert f"error: {tmp_path} already holds a demo run; remove it or pass another --out." in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"] and not any((tmp_path / "runs").iterdir())

@@ -638,7 +638,7 @@ def test_14_save_vis_keeps_every_image_when_stems_repeat(tmp_path):
                           save_vis=tmp_path / "vis")
     paths = [r["faces"][0]["vis"] for r in results]
     assert len(set(paths)) == 2 and all(Path(p).exists() for p in paths)
-    assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == ["x-2_face0.png", "x_face0.png"]
+    assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == ["x_2_face0.png", "x_face0.png"]
 
 
 # ------------------------------------------------------------------------------------------------ I/O failures

@@ -144,3 +144,19 @@ def test_push_offline_is_refused_before_any_request(double, model_dir, monkeypat
     with pytest.raises(hub.HubError, match="HF_HUB_OFFLINE is set"):
         hub.push_to_hub(model_dir[0], "zoo-org/offline")
     assert double.requests == []
+
+
+def test_dry_run_writes_exactly_what_push_uploads_and_sends_nothing(double, run_dir, tmp_path):
+    out = tmp_path / "staged"
+    zoo.cli._load_commands()
+    result = CliRunner().invoke(zoo.cli.app, ["push", str(run_dir), "--repo-id", "zoo-org/dry", "--dry-run",
+                                              "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "nothing was sent" in result.output and double.requests == []
+    hub.push_to_hub(run_dir, "zoo-org/dry")
+    uploaded = {k: v for k, v in double.files("zoo-org/dry").items() if k != ".gitattributes"}  # made by create_repo
+    assert sorted(p.name for p in out.iterdir()) == sorted(uploaded) == ["README.md", "config.json", "model.safetensors"]
+    for name, content in uploaded.items():
+        assert (out / name).read_bytes() == content, name
+    meta, _ = split_front_matter((out / "README.md").read_text())
+    assert meta["model-index"][0]["results"][0]["metrics"][0]["value"] == 0.625

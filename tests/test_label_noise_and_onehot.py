@@ -59,3 +59,14 @@ def test_onehot_smoothing_and_balanced_weights():
     weighted = -(t.class_weights * target * torch.log_softmax(logits, 1)).sum()
     assert res.loss.item() == pytest.approx((weighted / t.class_weights[torch.tensor([0, 2])].sum()).item(), rel=1e-6)
     assert not math.isnan(res.loss.item())
+
+
+def test_flip_count_is_rounded_not_truncated():
+    """round(rate · n), as documented: 0.29 · 100 is 28.999999999999996 in floating point, which truncation
+    would turn into 28 flips; per class 0.29 · (50, 30, 20) = (14.5−ε, 8.7, 5.8) -> (14, 9, 6), not (14, 8, 5)."""
+    assert 0.29 * 100 < 29 and 0.57 * 100 < 57  # why these rates: truncation would lose one flip
+    labels = torch.arange(100) % 3
+    assert int(flip_labels(labels, 0.29, 3, seed=0).flipped.sum()) == 29
+    assert int(flip_labels(labels, 0.57, 3, seed=1, transition="proportional").flipped.sum()) == 57
+    per_class = flip_labels(LABELS, 0.29, num_classes=3, seed=0, mode="per_class")
+    assert torch.bincount(LABELS[per_class.flipped], minlength=3).tolist() == [14, 9, 6]

@@ -1,4 +1,4 @@
-"""Each LDL-VA formula against a hand computation (methods.md §3.1-3.2)."""
+"""Each LDL-VA formula against a hand computation (LDLVA paper and its official code)."""
 
 from __future__ import annotations
 

@@ -11,8 +11,6 @@ from torch import nn
 
 import zoo
 from zoo.ldl.auxiliary import VA_PROTOTYPES, prototypes_for
-from zoo.ldl.knn import nearest_neighbors
-from zoo.ldl.similarity import local_similarity
 from zoo.ldl.target import LDLVATarget, NeighborImages, TargetStateError, readout_from_state_dict
 from zoo.model import EmotionOutput
 
@@ -27,6 +25,22 @@ class FixedCalibration(nn.Module):
 
     def log_forward(self, anchor, neighbors):
         return torch.log(self.zeta)
+
+
+#: (valence, arousal) = (cos θ, sin θ) of the angles the package takes from Russell (1980), computed here with
+#: awk's cos/sin, not with the package: happy 7.8°, astonished 69.8°, angry 99.0°, afraid 116.9°, sad 207.5°
+RUSSELL_VA = {
+    "happy": (0.990748, 0.135716), "surprise": (0.345298, 0.938493), "anger": (-0.156434, 0.987688),
+    "fear": (-0.452435, 0.891798), "sad": (-0.887011, -0.461749), "disgust": (-1.0, 0.0), "contempt": (-0.5, 0.0),
+    "neutral": (0.0, 0.0),
+}
+
+
+def _knn(points: torch.Tensor, k: int) -> torch.Tensor:
+    """Brute-force K nearest neighbours (self excluded) by sorting all pairwise distances in float64."""
+    d = torch.cdist(points.double(), points.double())
+    d.fill_diagonal_(float("inf"))
+    return d.argsort(dim=1)[:, :k]
 
 
 def _builder(n=6, k=2, **args):
@@ -149,7 +163,11 @@ def test_memory_bank_equals_online_when_fresh():
     ds, model = ToyFaces(), tiny_model()
     online, bank = _prepared_pair(ds, model)
     assert torch.equal(online.neighbors, bank.neighbors) and bool(bank.bank_filled.all())
-    assert torch.equal(online.neighbors, nearest_neighbors(ds.va, 4)[0])
+    assert torch.equal(online.neighbors, _knn(ds.va, 4))
+    # relative Gaussian similarity exp(-‖a_i - a_k‖² / 0.5) / max_k exp(-‖a_i - a_k‖² / 0.5)
+    sq = ((ds.va.double()[:, None, :] - ds.va.double()[online.neighbors]) ** 2).sum(-1)
+    expected = torch.exp(-(sq - sq.min(dim=1, keepdim=True).values) / 0.5)
+    assert torch.allclose(online.similarity.double(), expected, atol=1e-6)
     wrapped = online.wrap_dataset(ds)
     assert bank.wrap_dataset(ds) is ds
     batch = collate(wrapped, [5, 0, 17, 9])
@@ -230,8 +248,8 @@ def test_teacher_pseudo_va_end_to_end(tmp_path):
     teacher.eval()
     with torch.no_grad():
         probs = teacher(face=torch.nn.functional.interpolate(ds.faces, size=(24, 24), mode="bilinear")).probs
-    va = probs @ torch.tensor([VA_PROTOTYPES["happy"], VA_PROTOTYPES["sad"], VA_PROTOTYPES["anger"]])
-    assert torch.equal(t.neighbors, nearest_neighbors(va, 3)[0])
+    va = probs @ torch.tensor([RUSSELL_VA["happy"], RUSSELL_VA["sad"], RUSSELL_VA["anger"]])  # Σ_c p_c proto_c
+    assert torch.equal(t.neighbors, _knn(va, 3))
     res = _train_steps(t, student, ds, steps=1)
     assert torch.isfinite(res.loss)
 
@@ -246,7 +264,7 @@ def test_balanced_weights_from_dataset_half_precision_bank_and_official_options(
     t.prepare(ds, model)
     assert torch.allclose(t.class_weights, torch.tensor([10 / 15, 10 / 9, 10 / 6]))
     assert t.bank_features.dtype == torch.float16 and bool(t.bank_filled.all())
-    l1 = local_similarity(ds.va, ds.va[t.neighbors], "l1", 0.5)
+    l1 = torch.exp(-(ds.va[:, None, :] - ds.va[t.neighbors]).abs().sum(-1) / 0.5)  # official exp(-‖Δ‖₁ / 0.5)
     assert torch.allclose(t.similarity, l1 / l1.max(dim=1, keepdim=True).values)
     assert t.calibration.clamp_min == -1.3
     batch = collate(ds, [0, 5, 9])
@@ -267,14 +285,33 @@ def test_teacher_embedding_space(tmp_path):
     teacher.eval()
     with torch.no_grad():
         features = teacher(face=ds.faces).features
-    expected, _ = nearest_neighbors(features, 3)
-    assert torch.equal(t.neighbors, expected)
+    assert torch.equal(t.neighbors, _knn(features, 3))
+
+
+def test_va_prototypes_are_russell_1980_circumplex_points():
+    """Russell, J. A. (1980). A circumplex model of affect. J. Personality and Social Psychology 39(6),
+    1161-1178. Its abstract places the anchors at pleasure 0°, excitement 45°, arousal 90°, distress 135°,
+    displeasure 180°, depression 225°, sleepiness 270°, relaxation 315°; the package's word angles (happy 7.8°,
+    astonished 69.8°, angry 99.0°, afraid 116.9°, sad 207.5°) are its reading of the paper's scaling of the
+    28 adjectives, which could not be re-checked against the paper's table here: they are pinned as literals
+    (unit radius, valence = cos θ, arousal = sin θ, computed independently) and each must lie between the two
+    abstract anchors that bracket it. Disgust / contempt sit on the displeasure anchor (our choice)."""
+    for name, (valence, arousal) in RUSSELL_VA.items():
+        assert VA_PROTOTYPES[name] == pytest.approx((valence, arousal), abs=5e-5), name
+    sectors = {"happy": (0, 45), "surprise": (45, 90), "anger": (90, 135), "fear": (90, 135), "sad": (180, 225)}
+    for name, (low, high) in sectors.items():
+        valence, arousal = VA_PROTOTYPES[name]
+        angle = math.degrees(math.atan2(arousal, valence)) % 360
+        assert low < angle < high, (name, angle)
+        assert math.hypot(valence, arousal) == pytest.approx(1.0, abs=1e-4)
+    order = prototypes_for(["Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt"])
+    expected = [RUSSELL_VA[n] for n in ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")]
+    assert torch.allclose(order, torch.tensor(expected), atol=5e-5)  # AffectNet order kept
 
 
 def test_prototypes_and_missing_va_errors():
-    protos = prototypes_for(["Angry", "Happiness", "Neutral"])
-    assert torch.allclose(protos[2], torch.zeros(2))
-    assert protos[0, 0] < 0 < protos[0, 1] and protos[1, 0] > 0  # anger: unpleasant, aroused; happy: pleasant
+    protos = prototypes_for(["Angry", "Happiness", "Neutral"])  # aliases
+    assert torch.allclose(protos, torch.tensor([RUSSELL_VA["anger"], RUSSELL_VA["happy"], (0.0, 0.0)]), atol=5e-5)
     with pytest.raises(zoo.ZooError, match="va_prototypes"):
         prototypes_for(["Bored"])
     assert torch.allclose(prototypes_for(["Bored"], {"bored": [0.1, -0.9]}), torch.tensor([[0.1, -0.9]]))
@@ -367,3 +404,56 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     changed = torch.nonzero(single["t.confidence_logit"][:, 0] != 0.5).flatten().sort().values
     assert changed.tolist() == sorted(BATCH)
     assert single["t.centers"].abs().sum() > 0 and single["t.calibration.net.1.running_mean"].abs().sum() > 0
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def test_ldl_va_step_with_gamma_every_loss_term_by_hand():
+    """L = L_cls + γ (L_intra + L_inter) with γ > 0 (LDLVA paper, "Discriminative Loss"; official
+    ``src/train.py::train_step``), every term recomputed here with scalar arithmetic.
+
+    Two central samples (0 and 3, class 0) with two neighbours each; the L_D weights are the confidence
+    σ(θ) = 1 − λ (the paper's ½ Σ (1 − λ_i) ‖v_i − μ_{y_i}‖²), over the B(1 + K) = 6 rows of centrals and
+    neighbours; the inter-class term sums exp(−‖μ_j − μ_k‖² / √V) over ordered pairs, V = 4."""
+    t = _toy_builder()
+    t.gamma = 0.5
+    theta = [0.5, -1.0, 2.0, 0.0, 1.0, -2.0]  # confidence logits: 1 − λ differs from λ on every row
+    t.confidence_logit.data.copy_(torch.tensor(theta)[:, None])
+    centers = [[0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 1.0]]
+    t.centers.copy_(torch.tensor(centers))
+    bank_features = [[0.0] * 4, [1.0, 1.0, 0.0, 0.0], [0.0, 1.0, 1.0, 0.0],
+                     [0.0] * 4, [2.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 2.0]]
+    t.bank_features.copy_(torch.tensor(bank_features))
+    zeta = [[1.0, 0.25], [0.5, 0.5]]
+    t.calibration = FixedCalibration(torch.tensor(zeta))
+    features = [[0.5, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]]
+    logits = [[1.0, 0.0, -1.0], [0.0, 2.0, 0.5]]
+    out = EmotionOutput(logits=torch.tensor(logits, requires_grad=True), features=torch.tensor(features))
+    res = t(out, {"label": torch.tensor([0, 0]), "index": torch.tensor([0, 3])})
+
+    neighbours = {0: [1, 2], 3: [4, 5]}
+    label = [0, 1, 2, 0, 1, 2]
+    probs = [[0.2, 0.3, 0.5], [0.6, 0.2, 0.2], [0.1, 0.8, 0.1]] * 2
+    sim = [0.5, 1.0]
+    cls = 0.0
+    for row, i in enumerate((0, 3)):
+        c = [zeta[row][k] * sim[k] for k in range(2)]
+        d_tilde = [sum(c[k] * probs[j][m] for k, j in enumerate(neighbours[i])) / sum(c) for m in range(3)]
+        conf = _sigmoid(theta[i])
+        d = [conf * (m == 0) + (1 - conf) * d_tilde[m] for m in range(3)]
+        log_z = math.log(sum(math.exp(v) for v in logits[row]))
+        cls += -sum(d[m] * (logits[row][m] - log_z) for m in range(3)) / 2
+    rows = [(features[0], 0, theta[0]), (features[1], 0, theta[3])]
+    rows += [(bank_features[j], label[j], theta[j]) for i in (0, 3) for j in neighbours[i]]
+    intra = 0.5 * sum(_sigmoid(th) * sum((x[v] - centers[y][v]) ** 2 for v in range(4)) for x, y, th in rows) / 6
+    inter = sum(math.exp(-sum((centers[a][v] - centers[b][v]) ** 2 for v in range(4)) / 2.0)
+                for a in range(3) for b in range(3) if a != b)
+
+    assert res.terms["cls"].item() == pytest.approx(cls, rel=1e-6)
+    assert res.terms["ld_intra"].item() == pytest.approx(intra, rel=1e-6)
+    assert res.terms["ld_inter"].item() == pytest.approx(inter, rel=1e-6)
+    assert res.loss.item() == pytest.approx(cls + 0.5 * (intra + inter), rel=1e-6)
+    # the same numbers as literals (from the scalar computation above), so a change in both is noticed
+    assert (round(cls, 4), round(intra, 4), round(inter, 4)) == (1.1787, 0.4098, 1.4768)

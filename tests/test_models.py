@@ -11,6 +11,8 @@ from zoo.info import count_parameters
 from zoo.registry import UnknownComponentError, ZooError
 
 TINY = {"face_size": (32, 32), "context_size": (64, 64), "context_resize": (72, 96)}
+#: the IR embedding (BN-Dropout-FC-BN) is built for one input size: the tiny faces' size
+FIXED_SIZE = {"ldlva_resnet50": {"backbone_args": {"input_size": TINY["face_size"][0]}}}
 
 
 def _inputs(model, batch=2):
@@ -26,7 +28,7 @@ def _inputs(model, batch=2):
 @pytest.mark.parametrize("name", zoo.list_models())
 def test_every_preset_runs_forward_and_backward(name):
     torch.manual_seed(0)
-    model = zoo.create(name, data=TINY)
+    model = zoo.create(name, data=TINY, **FIXED_SIZE.get(name, {}))
     out = model(**_inputs(model))
     assert out.logits.shape == (2, model.config.num_classes)
     torch.testing.assert_close(out.probs.sum(dim=1), torch.ones(2))

@@ -1,4 +1,4 @@
-"""Recipes resolve to the papers' settings (methods.md §1.4, §2.3, §3.3); overrides; metrics by hand."""
+"""Recipes resolve to the papers' and official configs' settings; overrides; metrics by hand."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from zoo.factory import create
 from zoo.training.metrics import classification_metrics, confusion_matrix, distribution_metrics
 from zoo.training.recipes import RecipeError, apply_overrides, lr_factor, resolve_recipe
 
@@ -24,11 +25,30 @@ def test_glamor_recipe_matches_official_code():
     assert [_lr(c, e) for e in (0, 24, 25, 39, 40, 59)] == pytest.approx([5e-4, 5e-4, 5e-5, 5e-5, 1e-5, 1e-5])
 
 
-def test_caer_and_ldlva_recipes():
-    c = resolve_recipe("caer_net_s")
-    assert c["optimizer"]["nesterov"] and c["optimizer"]["lr"] == 1e-2
+def test_caer_recipes_pair_each_model_with_its_own_config():
+    # the port with BatchNorm1d: ndkhanh360 @49761a6 configs/normal_config.json (added in the same commit)
+    c = resolve_recipe("caer_net_s_port")
+    assert c["recipe"] == "caer_net_s_port" and c["model"] == "caer_net_s_port" and c["model_args"] == {}
+    assert c["optimizer"] == {"name": "sgd", "lr": 1e-2, "momentum": 0.9, "nesterov": True, "weight_decay": 0.0}
     assert (c["batch_size"], c["epochs"], c["early_stopping"], c["seed"]) == (128, 150, 40, 123)
     assert [_lr(c, e) for e in (0, 14, 15, 30)] == pytest.approx([1e-2, 1e-2, 5e-3, 2.5e-3])
+    assert create(c["model"], **c["model_args"]).config.feature_norm is True
+    # the port without it ("CAERS original model", @a4d9f75): that commit's config.json
+    o = resolve_recipe("caer_net_s_original")
+    assert create(o["model"], **o["model_args"]).config.feature_norm is False
+    assert (o["optimizer"]["lr"], o["batch_size"], o["epochs"], o["early_stopping"]) == (5e-3, 32, 80, 40)
+    # the paper form (no code): the paper's ÷10 every 4 epochs
+    p = resolve_recipe("caer_net_s")
+    assert p["model"] == "caer_net_s" and p["schedule"]["step_size"] == 4 and p["optimizer"]["lr"] == 5e-3
+    assert [_lr(p, e) for e in (0, 3, 4, 8)] == pytest.approx([5e-3, 5e-3, 5e-4, 5e-5])
+    assert {k: v for k, v in resolve_recipe("caer_net_s_paper").items() if k != "recipe"} == {
+        k: v for k, v in p.items() if k != "recipe"}
+    # a bare preset trains with its own recipe
+    assert resolve_recipe("caer_net_s_port")["recipe"] == "caer_net_s_port"
+    assert resolve_recipe("caer_net_s")["recipe"] == "caer_net_s"
+
+
+def test_caer_and_ldlva_recipes():
     a = resolve_recipe("ldlva_resnet18_affectnet")
     assert a["optimizer"] == {"name": "adam", "lr": 3e-4, "eps": 1e-7}
     assert a["model_args"]["target_args"]["lamb_init"] == 0.8 and a["model_args"]["target_args"]["lamb_momentum"] == 0.9

@@ -138,3 +138,18 @@ def test_overrides_apply_to_local_dir(tmp_path):
     zoo.save_pretrained(_trained_a_little(), tmp_path)
     model = zoo.create(f"local-dir:{tmp_path}", head_dropout=0.2)
     assert model.config.head_dropout == 0.2
+
+
+def test_an_extra_tensor_is_refused_and_named(tmp_path):
+    """Strict loading: a weights file with one tensor the model does not have is an error naming it."""
+    from safetensors.torch import save_file
+
+    model = _trained_a_little()
+    zoo.save_pretrained(model, tmp_path)
+    state = load_state_dict(tmp_path / "model.safetensors")
+    state["classifier.9.weight"] = torch.zeros(3)
+    save_file(state, str(tmp_path / "model.safetensors"))
+    with pytest.raises(WeightsError, match=r"model.safetensors does not fit .*unexpected keys: classifier\.9\.weight\)"):
+        zoo.create(f"local-dir:{tmp_path}")
+    with pytest.raises(WeightsError, match=r"unexpected keys: classifier\.9\.weight"):
+        zoo.create("glamor_net", data=TINY, checkpoint=tmp_path / "model.safetensors")

@@ -246,3 +246,89 @@ def test_backbone_pretrained_setting_reaches_create(tmp_path, monkeypatch):
                  "backbone_pretrained": True, "epochs": 1}
     with pytest.raises(HubError, match="resnet18"):
         train("caer_net_s", data="tiny:caer", out=tmp_path / "run", overrides=overrides)
+
+
+@pytest.mark.parametrize("recipe, face, context", [
+    ("glamor_net", ("hflip", "rotate20"), ()),
+    ("ldlva_resnet18_raf", ("hflip", "padcrop", "erase"), ()),
+    ("caer_net_s", (), ()),
+    ("fer2013_cnn", ("hflip", "affine", "erase"), ()),
+])
+def test_recipe_augmentation_reaches_the_training_split_only(recipe, face, context, tmp_path, monkeypatch):
+    """What run_config.json records as augmentation is what the training dataset applies; eval gets none."""
+    import zoo.data
+    from zoo.data.transforms import parse_augment
+
+    opened = []
+    real_open = zoo.data.open_dataset
+
+    def recording_open(spec, split="train", **options):
+        opened.append((split, options))
+        return real_open(spec, split, **options)
+
+    monkeypatch.setattr(zoo.data, "open_dataset", recording_open)
+    overrides = T.tiny_overrides(epochs=1, max_steps_per_epoch=1, amp="none", channels_last=False,
+                                 model_args={"backbone": "caer_cnn", "backbone_args": T.TINY_CNN, "target": "onehot",
+                                             "target_args": {}, "data": T.TINY_DATA})
+    overrides["data.options"] = {}
+    family = "fer2013" if recipe == "fer2013_cnn" else "affectnet7" if recipe.startswith("ldlva") else "caer"
+    train(recipe, data=f"tiny:{family}", out=tmp_path / "run", overrides=overrides)
+    recorded = json.loads((tmp_path / "run" / "run_config.json").read_text())["augmentation"]
+    assert parse_augment(recorded["face"]) == face and parse_augment(recorded["context"]) == context
+    by_split = {split: options for split, options in opened}
+    assert parse_augment(by_split["train"]["face_augment"]) == face
+    assert parse_augment(by_split["train"]["context_augment"]) == context
+    assert by_split["train"]["train"] is True
+    assert not by_split["val"].get("face_augment") and not by_split["val"].get("context_augment")
+    assert by_split["val"]["train"] is False
+
+
+def test_augmentation_is_one_setting_with_known_names(tmp_path):
+    with pytest.raises(RecipeError, match="augmentation.face: Unknown augmentation 'blur'"):
+        train("glamor_net", data="tiny:caer", out=tmp_path / "a", overrides={"augmentation.face": "blur"})
+    with pytest.raises(RecipeError, match="data.options.face_augment is not a run setting"):
+        train("glamor_net", data="tiny:caer", out=tmp_path / "b",
+              overrides={"data.options": {"face_augment": "hflip"}})
+
+
+def test_keep_last_saves_the_final_epoch_not_the_best(tmp_path):
+    overrides = T.tiny_overrides(epochs=3, keep="last", optimizer={"name": "sgd", "lr": 0.0},
+                                 max_steps_per_epoch=1, **{"model_args.backbone_args": T.TINY_CNN})
+    result = train("caer_net_s", data="tiny:caer", out=tmp_path / "run", overrides=overrides)
+    assert result.best_epoch == 3 and json.loads((tmp_path / "run" / "eval.json").read_text())["best_epoch"] == 3
+
+
+def test_crash_between_the_two_renames_resumes_from_the_old_checkpoint(tmp_path, monkeypatch):
+    """save_checkpoint moves ``last`` aside to ``.last.old``, then renames the new one into place; a crash
+    between the two leaves only ``.last.old``. --resume must continue from it (and equal an uninterrupted run)."""
+    import os
+
+    overrides = T.tiny_overrides(**FAST, epochs=2, max_steps_per_epoch=2, deterministic=True,
+                                 **{"model_args.backbone_args": T.TINY_CNN})
+    train("caer_net_s", data="tiny:caer", out=tmp_path / "full", overrides=overrides)
+
+    real_replace = os.replace
+    writes = []
+
+    def crash_before_second_rename(src, dst):
+        if os.path.basename(str(src)).startswith(".last.tmp-"):
+            writes.append(dst)
+            if len(writes) == 2:  # the epoch-2 checkpoint: the old one is already moved aside
+                raise KeyboardInterrupt("simulated kill between the two renames")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crash_before_second_rename)
+    with pytest.raises(KeyboardInterrupt):
+        train("caer_net_s", data="tiny:caer", out=tmp_path / "killed", overrides=overrides)
+    monkeypatch.setattr(os, "replace", real_replace)
+    checkpoints = tmp_path / "killed/checkpoints"
+    assert not (checkpoints / "last").exists() and (checkpoints / ".last.old").is_dir()
+    assert ckpt.find_checkpoint(checkpoints / "last") == checkpoints / ".last.old"
+    assert ckpt.load_checkpoint(checkpoints / ".last.old")[1]["global_step"] == 2  # end of epoch 1
+
+    train("caer_net_s", data="tiny:caer", out=tmp_path / "killed", overrides=overrides, resume=True)
+    full, full_meta = _weights(tmp_path / "full")
+    resumed, resumed_meta = _weights(tmp_path / "killed")
+    assert resumed_meta["global_step"] == full_meta["global_step"] == 4
+    for key in full:
+        assert torch.equal(full[key], resumed[key]), key

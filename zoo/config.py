@@ -14,7 +14,10 @@ from typing import Any, Literal
 
 from zoo.registry import ZooError
 
-Streams = Literal["both", "face", "context"]
+Streams = Literal["both", "face", "context", "context_guided"]
+STREAMS = ("both", "face", "context", "context_guided")
+#: attentions that never read the face vector (a face encoder would only guide nothing)
+FACE_BLIND_ATTENTIONS = ("none", "ca")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -74,7 +77,8 @@ def _triple(value: Any, name: str, positive: bool) -> tuple[float, float, float]
 
 @dataclass
 class DataConfig:
-    """How inputs are prepared for this model (methods.md §1.3 and §2.2); used by training and inference."""
+    """How inputs are prepared for this model (ndkhanh360/CAER@93d2582:CAER/data_loader/data_loaders.py;
+    minhnhatvt/glamor-net@c12e1b9:data_utils.py); used by training and inference."""
 
     face_size: tuple[int, int] = (96, 96)
     context_size: tuple[int, int] = (112, 112)
@@ -85,6 +89,17 @@ class DataConfig:
     interpolation: str = "bilinear"
     #: False only for the "visible face" context ablations of GLAMOR-Net Table 2
     mask_face_in_context: bool = True
+    #: convert every image to grey (kept as 3 equal channels) before cropping: models trained on grey
+    #: datasets (FER2013) then see the same kind of input on colour photos
+    grayscale: bool = False
+    #: resize with antialiasing (PIL's filters; the CAER port's torchvision ``Resize`` on PIL images). False:
+    #: ``tf.image.resize``'s way, sampling the nearest taps only (bilinear: half-pixel centres, 2×2 taps), as
+    #: the official GLAMOR-Net and LDLVA code (minhnhatvt/glamor-net data_utils.py; minhnhatvt/
+    #: label-distribution-learning-fer-tf src/data_utils.py); their presets use it
+    antialias: bool = True
+    #: JPEG-encode and decode the masked context at this quality before resizing it, as GLAMOR-Net's
+    #: ``training_preprocess`` does (``tf.image.encode_jpeg`` default quality 95, 4:2:0); None = no round trip
+    context_jpeg_quality: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("face_size", "context_size", "context_resize"):
@@ -95,10 +110,12 @@ class DataConfig:
             raise ConfigError(
                 f"data.interpolation must be one of {', '.join(INTERPOLATIONS)}, got {self.interpolation!r}."
             )
-        if not isinstance(self.mask_face_in_context, bool):
-            raise ConfigError(
-                f"data.mask_face_in_context must be true or false, got {self.mask_face_in_context!r}."
-            )
+        for name in ("mask_face_in_context", "grayscale", "antialias"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"data.{name} must be true or false, got {getattr(self, name)!r}.")
+        quality = self.context_jpeg_quality
+        if quality is not None and (not is_int(quality) or not 1 <= quality <= 100):
+            raise ConfigError(f"data.context_jpeg_quality must be null or a JPEG quality in 1..100, got {quality!r}.")
 
 
 @dataclass
@@ -106,7 +123,7 @@ class ModelConfig:
     """Everything needed to build an :class:`zoo.model.EmotionModel`.
 
     ``context_backbone`` defaults to the face backbone's name and arguments; the two encoders never share
-    weights (methods.md §1.2, §2.1).
+    weights (ndkhanh360/CAER@93d2582:CAER/model/model.py; minhnhatvt/glamor-net@c12e1b9:model.py).
     """
 
     num_classes: int = 7
@@ -143,8 +160,8 @@ class ModelConfig:
 
     def validate(self) -> None:
         """The declared schema of a model config: types, choices and the size bounds (``MAX_*``)."""
-        if self.streams not in ("both", "face", "context"):
-            raise ConfigError(f"streams must be 'both', 'face' or 'context', got {self.streams!r}.")
+        if self.streams not in STREAMS:
+            raise ConfigError(f"streams must be one of {', '.join(map(repr, STREAMS))}, got {self.streams!r}.")
         if not is_int(self.num_classes) or not 2 <= self.num_classes <= MAX_NUM_CLASSES:
             raise ConfigError(f"num_classes must be an integer in 2..{MAX_NUM_CLASSES}, got {self.num_classes!r}.")
         if self.label_names is not None:
@@ -188,8 +205,14 @@ class ModelConfig:
                 )
         if self.streams == "context" and self.attention == "gla":
             raise ConfigError(
-                "attention='gla' needs the face vector, but streams='context' has no face stream; "
-                "use attention='none' or 'ca' for context-only models."
+                "attention='gla' needs the face vector, but streams='context' has no face stream; use "
+                "streams='context_guided' (the face encoder only guides attention; GLAMOR-Net Table 2) or "
+                "attention='none' / 'ca' for context-only models."
+            )
+        if self.streams == "context_guided" and self.attention in FACE_BLIND_ATTENTIONS:
+            raise ConfigError(
+                f"streams='context_guided' runs the face encoder only to guide attention, but attention="
+                f"{self.attention!r} does not read the face vector; use streams='context' for this model."
             )
 
     @property
@@ -198,11 +221,17 @@ class ModelConfig:
 
     @property
     def uses_face(self) -> bool:
-        return self.streams in ("both", "face")
+        """The model reads the face input (``context_guided``: only as the attention's query)."""
+        return self.streams in ("both", "face", "context_guided")
 
     @property
     def uses_context(self) -> bool:
-        return self.streams in ("both", "context")
+        return self.streams in ("both", "context", "context_guided")
+
+    @property
+    def data_streams(self) -> str:
+        """The streams a dataset must provide for this model: ``"both"`` for ``context_guided``."""
+        return "both" if self.streams == "context_guided" else self.streams
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

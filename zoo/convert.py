@@ -1,4 +1,4 @@
-"""Import weights from the reference implementations (methods.md §1.2, §1.7, §2.1, §2.6).
+"""Import weights from the reference implementations (ndkhanh360/CAER@93d2582, minhnhatvt/glamor-net@c12e1b9).
 
 * ``caer-port``: a checkpoint of the PyTorch CAER-Net-S port (ndkhanh360/CAER, class ``CAERSNet``), a
   pytorch-template dict ``{arch, epoch, state_dict, optimizer, monitor_best, config}`` read with
@@ -36,7 +36,7 @@ class ConversionError(ZooError):
 
 # ------------------------------------------------------------------------------------------ CAER port
 
-#: ``CAERSNet`` key prefix -> EmotionModel key prefix (``caer_net_s_port``; methods.md §1.2)
+#: ``CAERSNet`` key prefix -> EmotionModel key prefix (``caer_net_s_port``; ndkhanh360/CAER@93d2582:CAER/model/model.py)
 CAER_PORT_PREFIXES: tuple[tuple[str, str], ...] = (
     (r"two_stream_net\.face_encoding_module\.convs\.(\d+)\.", r"face_encoder.blocks.\1.0."),
     (r"two_stream_net\.face_encoding_module\.bn\.(\d+)\.", r"face_encoder.blocks.\1.1."),

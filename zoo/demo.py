@@ -1,7 +1,8 @@
 """``zoo-cli demo``: the whole library on ``synth_caer``, offline, in a few minutes on 2 CPU cores.
 
-1. Table-2-style comparison (GLAMOR-Net Table 2): a small two-stream CNN trained face-only, with context and
-   no attention (``none``), with CAER-Net-S context attention (``ca``) and with global-local attention (``gla``).
+1. Table-2-style comparison (GLAMOR-Net Table 2): a small CNN trained face-only, and as face + context models
+   (both streams fused) with no attention (``none``), CAER-Net-S context attention (``ca``) and global-local
+   attention (``gla``).
 2. Label noise: a face-only model trained with ``onehot`` and with ``ldl_va`` targets on a split whose labels
    were flipped at random (pseudo-VA from the one-hot model trained on the same noisy labels).
 3. The best model is saved with ``zoo.save_pretrained``, reloaded with ``zoo.create("local-dir:...")`` and
@@ -23,13 +24,14 @@ from typing import Any
 
 import torch
 
-#: the two-stream variants of the comparison: name -> model overrides
+#: the variants of the comparison: name -> model overrides (all but the first fuse the face and context streams)
 VARIANTS: dict[str, dict[str, Any]] = {
     "face only": {"streams": "face"},
-    "context, no attention": {"streams": "both", "attention": "none"},
-    "context + CA": {"streams": "both", "attention": "ca"},
-    "context + GLA": {"streams": "both", "attention": "gla"},
+    "face + context, no attention": {"streams": "both", "attention": "none"},
+    "face + context + CA": {"streams": "both", "attention": "ca"},
+    "face + context + GLA": {"streams": "both", "attention": "gla"},
 }
+CA_RUN, GLA_RUN = "face + context + CA", "face + context + GLA"
 
 
 @dataclass
@@ -152,7 +154,8 @@ def run_demo(
         runs[name] = _train(name, out / "runs" / slug,
                             _run_overrides(settings, settings.epochs, _model_args(settings, **variant)), log)
         result.comparison.append(_row(name, runs[name], time.perf_counter() - t0))
-    log("\nsynth_caer, validation split (ceilings: face only 57.1%, context without binding 78.6%, GLA 100%)")
+    log("\nsynth_caer, validation split (ceilings: face only 57.1%, face + context without binding 78.6%, "
+        "with GLA 100%)")
     log(markdown_table(result.comparison))
 
     # 2. label noise: onehot vs ldl_va, face only
@@ -230,8 +233,8 @@ def make_figures(figures: Path, runs: dict[str, Any], ldl_run, settings: DemoSet
     from zoo.training.checkpoint import load_checkpoint
 
     paths: dict[str, Path] = {}
-    ca = zoo.create(f"local-dir:{runs['context + CA'].out / 'best'}")
-    gla = zoo.create(f"local-dir:{runs['context + GLA'].out / 'best'}")
+    ca = zoo.create(f"local-dir:{runs[CA_RUN].out / 'best'}")
+    gla = zoo.create(f"local-dir:{runs[GLA_RUN].out / 'best'}")
     val = open_dataset("synth_caer", "val", **_data_options(settings), data_config=gla.config.data, train=False,
                        streams="both")
     picks = list(range(min(6, len(val))))
@@ -257,8 +260,8 @@ def make_figures(figures: Path, runs: dict[str, Any], ldl_run, settings: DemoSet
         paths[f"confusion {name}"] = viz.confusion_matrix_figure(
             metrics["confusion"], names, figures / f"confusion_{slug}.png", title=f"{name} (validation)")
     paths["training curves"] = viz.training_curves_figure(
-        viz.metrics_log_rows(runs["context + GLA"].out / "metrics.jsonl"), figures / "training_curves_gla.png",
-        title="context + GLA on synth_caer")
+        viz.metrics_log_rows(runs[GLA_RUN].out / "metrics.jsonl"), figures / "training_curves_gla.png",
+        title=f"{GLA_RUN} on synth_caer")
 
     tensors, _ = load_checkpoint(ldl_run.out / "checkpoints" / "last")
     state = readout_from_state_dict(tensors, prefix="target.")

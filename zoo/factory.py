@@ -101,7 +101,8 @@ def create(
             base = {**preset.model_args, "architecture": preset.name}
     config = ModelConfig.from_dict(merge_model_args(base, overrides), source=f"create({name!r})")
     if published is not None:
-        where = f"{name} ({loaded_from['hf_hub_id']}@{loaded_from['commit']})"
+        where = (f"{name} ({loaded_from['path']})" if loaded_from.get("source") == "package"
+                 else f"{name} ({loaded_from['hf_hub_id']}@{loaded_from['commit']})")
         hub.check_pretrained_config(ModelConfig.from_dict(base), published, where)
     model = EmotionModel(config)
     backbone_records = []
@@ -116,4 +117,51 @@ def create(
     if checkpoint is not None:
         hub.load_weights(model, checkpoint)
         model.pretrained_cfg = {**model.pretrained_cfg, "checkpoint": str(checkpoint)}
+    return model
+
+
+#: the model ``zoo.predict`` and ``zoo-cli predict`` use when none is named: the bundled FER2013 model
+DEFAULT_MODEL = "fer_cnn.fer2013"
+
+
+class UntrainedModelError(ZooError):
+    """A model with no trained weights was asked to predict or evaluate."""
+
+
+class UntrainedModelWarning(UserWarning):
+    """Predictions come from randomly initialised weights."""
+
+
+def has_trained_weights(model: EmotionModel) -> bool:
+    """Whether any weights were loaded into ``model`` (a tag, a local dir, the Hub or a checkpoint)."""
+    return bool(getattr(model, "pretrained_cfg", None))
+
+
+def create_for_inference(
+    name: str,
+    checkpoint: str | os.PathLike | None = None,
+    allow_untrained: bool = False,
+    **overrides: Any,
+) -> EmotionModel:
+    """A model with trained weights for ``predict`` / ``eval``: a preset with published weights loads them
+    (its default tag unless ``name`` gives one); ``local-dir:`` / ``hf-hub:`` names and ``checkpoint`` load
+    theirs. A preset without weights is refused unless ``allow_untrained`` (then it only warns).
+    """
+    source, rest = parse_model_name(name)
+    pretrained = False
+    if source is None:
+        arch, _ = split_model_name_tag(rest)
+        pretrained = bool(get_preset(arch).pretrained) and checkpoint is None
+    model = create(name, pretrained=pretrained, checkpoint=checkpoint, **overrides)
+    if not has_trained_weights(model):
+        from zoo.registry import list_models
+
+        message = (f"{name!r} has no trained weights: its outputs would be random. Use a preset with a "
+                   f"pretrained tag ({', '.join(list_models(pretrained=True)) or 'none installed'}), "
+                   f"local-dir:RUN/best from `zoo-cli train`, --checkpoint FILE, or --allow-untrained to run it anyway.")
+        if not allow_untrained:
+            raise UntrainedModelError(message)
+        import warnings
+
+        warnings.warn(message, UntrainedModelWarning, stacklevel=2)
     return model

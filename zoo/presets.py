@@ -1,7 +1,8 @@
 """Built-in presets (a plugin like any other): the models of the three papers and some modern variants.
 
 Defaults follow the official code where it exists and say so; ``*_port`` / option names expose the
-other form (methods.md §1.2, §2.1, §3.1). Pretrained tags are added as weights are published.
+other form (README "Where the official code departs from the paper"). Pretrained tags are added as weights are
+published.
 """
 
 from __future__ import annotations
@@ -14,10 +15,16 @@ from zoo.hookspecs import hookimpl
 
 _CNN_DATA = {"face_size": (96, 96), "context_size": (112, 112), "context_resize": (128, 171)}
 _RESNET_DATA = {"face_size": (112, 112), "context_size": (224, 224), "context_resize": (256, 342)}
-# GLAMOR-Net's TF code scales pixels to [0, 1] and does not standardise (methods.md §2.2).
+# GLAMOR-Net's TF code scales pixels to [0, 1] and does not standardise (minhnhatvt/glamor-net@c12e1b9:data_utils.py).
 _UNIT_RANGE = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}
-# LDLVA scales pixels as (x - 127.5) / 127.5 (methods.md §3.3).
+# LDLVA scales pixels as (x - 127.5) / 127.5 (minhnhatvt/label-distribution-learning-fer-tf@a741b36:src/data_utils.py).
 _SYMMETRIC_RANGE = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
+# The TF2 code of GLAMOR-Net and LDLVA resizes with tf.image.resize (bilinear, no antialiasing); GLAMOR-Net
+# also round-trips the masked context through JPEG (minhnhatvt/glamor-net
+# @c12e1b97aa7354df126795f19402303a00166ec3:data_utils.py training_preprocess; minhnhatvt/
+# label-distribution-learning-fer-tf @a741b363d328d7cb9156dc5b94927bdd7f391c57:src/data_utils.py).
+_TF_RESIZE = {"antialias": False}
+_GLAMOR_TF_DATA = {**_TF_RESIZE, "context_jpeg_quality": 95}
 
 
 def _two_stream(**kwargs: Any) -> dict[str, Any]:
@@ -54,7 +61,8 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
         ),
     ),
     "glamor_net": (
-        "GLAMOR-Net, original CNN, as the official TF2 code (BN in the GLA scorer, Keras BN and init); "
+        "GLAMOR-Net, original CNN, as the official TF2 code (BN in the GLA scorer, Keras BN and init, TF "
+        "resizing and the context's JPEG round trip); "
         "2,158,602 parameters",
         _two_stream(
             backbone="caer_cnn",
@@ -62,7 +70,7 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
             attention="gla",
             attention_args={"scorer_bn": True, **KERAS_BN},
             init="keras",
-            data={**_CNN_DATA, **_UNIT_RANGE},
+            data={**_CNN_DATA, **_UNIT_RANGE, **_GLAMOR_TF_DATA},
         ),
     ),
     "glamor_resnet18": (
@@ -72,6 +80,16 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "glamor_convnext_atto": (
         "GLAMOR-Net with two timm convnext_atto encoders (example of any timm backbone)",
         _two_stream(backbone="timm:convnext_atto", attention="gla", data=_RESNET_DATA),
+    ),
+    "fer_cnn": (
+        "Compact face-only CNN for 48×48 grey faces (FER2013 class order); the bundled default model",
+        _face_only(
+            backbone="fer_cnn",
+            label_names=labels.FER2013,
+            target="onehot",
+            head_dropout=0.4,
+            data={"face_size": (48, 48), "grayscale": True, **_SYMMETRIC_RANGE},
+        ),
     ),
     "fer_resnet18": (
         "Face-only ResNet-18 FER baseline trained with one-hot labels (FER2013 class order)",
@@ -88,16 +106,17 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
             backbone="resnet18",
             label_names=labels.AFFECTNET7,
             target="ldl_va",
-            data={"face_size": (224, 224), **_SYMMETRIC_RANGE},
+            data={"face_size": (224, 224), **_SYMMETRIC_RANGE, **_TF_RESIZE},
         ),
     ),
     "ldlva_resnet50": (
-        "LDLVA with a ResNet-50 face encoder (timm), 112² input, LDL-VA targets",
+        "LDLVA with an IR-50 face encoder (ArcFace's improved-residual network, 512-d embedding), 112² input, "
+        "LDL-VA targets; backbone='timm:resnet50' for the ImageNet-style ResNet-50 (2048-d)",
         _face_only(
-            backbone="timm:resnet50",
+            backbone="iresnet50",
             label_names=labels.AFFECTNET7,
             target="ldl_va",
-            data={"face_size": (112, 112), **_SYMMETRIC_RANGE},
+            data={"face_size": (112, 112), **_SYMMETRIC_RANGE, **_TF_RESIZE},
         ),
     ),
 }

@@ -52,6 +52,10 @@ class PretrainedCfg:
 
     tag: str
     hf_hub_id: str | None = None
+    #: weights shipped with a package instead of the Hub (timm's ``file=``): a folder holding
+    #: ``config_filename`` and ``filename``, relative to ``package`` (its package data) or absolute
+    file: str | None = None
+    package: str = "zoo"
     revision: str | None = None
     filename: str = "model.safetensors"
     config_filename: str = "config.json"

@@ -1,4 +1,4 @@
-"""Data pipeline images/s (methods.md §1.3 preprocessing of ``caer_net_s``): decode, the full pipeline in one
+"""Data pipeline images/s (the CAER port's preprocessing, ``caer_net_s`` sizes): decode, the full pipeline in one
 process and through DataLoader workers (plain), and later epochs from ``cache="memory"`` (fast), on a
 generated CAER-S-like tree of PNG frames, so no shared data is needed.
 """

@@ -1,6 +1,7 @@
 """``zoo-cli``: a thin typer layer over the Python API.
 
-Commands live in one module per area (``zoo.cli.models``, ...); each adds itself to ``app``.
+Commands live in one module per area (``zoo.cli.models``, ...); each adds itself to ``app`` (so no module
+here may be named ``app``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ app = typer.Typer(
 )
 
 #: command modules; each registers its commands on ``app`` when imported
-COMMAND_MODULES = ("zoo.cli.models", "zoo.cli.data", "zoo.cli.train", "zoo.cli.hub", "zoo.cli.bench", "zoo.cli.demo")
+COMMAND_MODULES = (
+    "zoo.cli.models", "zoo.cli.data", "zoo.cli.train", "zoo.cli.hub", "zoo.cli.bench", "zoo.cli.demo",
+    "zoo.cli.export", "zoo.cli.serve",
+)
 
 
 def _load_commands() -> None:

@@ -39,10 +39,23 @@ def push_command(
     overwrite_card: bool = typer.Option(False, "--overwrite-card", help="replace an existing README.md"),
     card_template: Path = typer.Option(None, "--card-template", help="render this template instead"),
     message: str = typer.Option(None, "--message", "-m", help="commit message"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="write the files push would upload to --out; send nothing"),
+    out: Path = typer.Option(None, "--out", help="with --dry-run: the folder to write"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Upload config.json, model.safetensors and a model card; print the commit id to pin."""
-    from zoo.hub import push_to_hub
+    from zoo.hub import HubError, push_to_hub, stage_push_folder
+
+    if dry_run or out is not None:
+        if not (dry_run and out is not None):
+            raise HubError("--dry-run and --out go together: `zoo-cli push RUN --repo-id ORG/NAME --dry-run --out DIR` "
+                           "writes the folder push would upload.")
+        staged = stage_push_folder(path, repo_id, out, license=license, card_template=card_template)
+        if as_json:
+            typer.echo(json.dumps(staged, indent=2))
+            return
+        typer.echo(f"dry run: wrote {', '.join(staged['files'])} to {out} (nothing was sent)")
+        return
 
     result = push_to_hub(path, repo_id, revision=revision, private=private, create_pr=create_pr, tag=tag,
                          license=license, overwrite_card=overwrite_card, card_template=card_template,

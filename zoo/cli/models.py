@@ -50,7 +50,8 @@ def list_command(
         }
         if tag is not None:
             cfg = preset.pretrained_cfg(tag)
-            row.update(hf_hub_id=cfg.hf_hub_id, revision=cfg.revision)
+            row.update(hf_hub_id=cfg.hf_hub_id, revision=cfg.revision, file=cfg.file, dataset=cfg.dataset,
+                       metrics=dict(cfg.metrics))
         rows.append(row)
     if as_json:
         _echo_json(rows)
@@ -59,7 +60,9 @@ def list_command(
         typer.echo(f"no models match {pattern!r}" + (" with published weights" if pretrained else ""))
         return
     if pretrained:
-        _table([[r["name"], r["hf_hub_id"] or "-", r["revision"] or "-"] for r in rows], ["model", "repo", "revision"])
+        _table([[r["name"], f"package:{r['file']}" if r["file"] else r["hf_hub_id"] or "-", r["revision"] or "-",
+                 r["dataset"] or "-", ",".join(f"{k}={v:.3f}" for k, v in r["metrics"].items()) or "-"]
+                for r in rows], ["model", "repo", "revision", "dataset", "metrics"])
     else:
         _table(
             [[r["name"], r["streams"], r["backbone"], r["attention"], r["fusion"], r["target"], ",".join(r["tags"]) or "-"]

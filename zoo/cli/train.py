@@ -58,8 +58,14 @@ def train_command(
 
 @app.command("eval")
 def eval_command(
-    model: str = typer.Argument(..., help="preset, local-dir:DIR (e.g. RUN/best) or hf-hub:REPO"),
+    model: str = typer.Argument(..., help="preset with published weights, local-dir:DIR (e.g. RUN/best) or "
+                                          "hf-hub:REPO"),
     data: str = typer.Option(..., "--data", help="data spec"),
+    tta: str = typer.Option("none", "--tta", help="test-time augmentation: none or flip (reported apart)"),
+    data_options: Optional[list[str]] = typer.Option(  # noqa: UP045
+        None, "--option", "-o", help="dataset reader option KEY=VALUE (repeat), e.g. -o votes=ferplus.csv"),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="weights file to load into MODEL"),  # noqa: UP045
+    allow_untrained: bool = typer.Option(False, "--allow-untrained", help="evaluate a preset without weights"),
     split: str = typer.Option("val", "--split", help="split to evaluate"),
     batch_size: int = typer.Option(64, "--batch-size"),
     device: str = typer.Option("auto", "--device"),
@@ -70,16 +76,24 @@ def eval_command(
     ),
 ) -> None:
     """Accuracy, balanced accuracy, macro-F1, per-class recall and confusion matrix of MODEL on --data."""
+    from zoo.factory import create_for_inference
     from zoo.training.engine import evaluate
 
-    metrics = evaluate(model, data, split=split, batch_size=batch_size, device=device, amp=amp)
+    net = create_for_inference(model, checkpoint=checkpoint, allow_untrained=allow_untrained)
+    from zoo.training.recipes import parse_key_values
+
+    options = parse_key_values(data_options or [], "--option")
+    metrics = evaluate(net, data, split=split, batch_size=batch_size, device=device, amp=amp, tta=tta,
+                       options=options)
+    metrics["model"] = model
     if plots is not None:
         for path in write_eval_plots(model, metrics, plots):
             typer.echo(f"wrote {path}", err=as_json)
     if as_json:
         typer.echo(json.dumps(metrics, indent=2))
         return
-    typer.echo(f"{model} on {data} ({split}, {metrics['num_samples']} samples)")
+    typer.echo(f"{model} on {data} ({split}, {metrics['num_samples']} samples"
+               + (", flip TTA)" if tta == "flip" else ")"))
     typer.echo(_metrics_summary(metrics))
     for key in ("kl", "js", "majority_agreement"):
         if key in metrics:
@@ -104,33 +118,142 @@ def write_eval_plots(model: str, metrics: dict, folder: Path) -> list[Path]:
 
 @app.command("predict")
 def predict_command(
-    images: list[str] = typer.Argument(..., help="image files"),
-    model: str = typer.Option(..., "--model", help="preset, local-dir:DIR or hf-hub:REPO"),
-    detector: str = typer.Option("haar", "--detector", help="face detector"),
-    min_score: float = typer.Option(0.0, "--min-score", help="drop faces scored below this"),
+    inputs: Optional[list[str]] = typer.Argument(  # noqa: UP045
+        None, help="images, videos, folders (searched recursively) and quoted globs ('photos/**/*.jpg')"),
+    model: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--model", help="preset with published weights, local-dir:DIR or hf-hub:REPO (default: the bundled "
+                              "FER2013 model)"),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="weights file to load into MODEL"),  # noqa: UP045
+    allow_untrained: bool = typer.Option(False, "--allow-untrained", help="run a preset without trained weights"),
+    detector: str = typer.Option("auto", "--detector",
+                                 help="face detector: auto (mtcnn when its weights are present, else haar), mtcnn, haar"),
+    min_score: float = typer.Option(0.0, "--min-score", help="drop faces the detector scored below this"),
     device: str = typer.Option("auto", "--device"),
-    save_vis: Optional[str] = typer.Option(None, "--save-vis", help="write an attention overlay per face here"),  # noqa: UP045
-    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    batch_size: int = typer.Option(32, "--batch-size", help="faces per forward pass, across images and frames"),
+    boxes: Optional[Path] = typer.Option(  # noqa: UP045
+        None, "--boxes", help="CSV of path,x1,y1,x2,y2 rows: known face boxes, no detection (images only; "
+                              "without INPUTS, the images it lists)"),
+    missing_face: str = typer.Option("skip", "--missing-face",
+                                     help="an image without a face: skip, whole (it is a face crop), zeros "
+                                          "(black face, unmasked scene; context models), error"),
+    every: Optional[int] = typer.Option(None, "--every", help="videos: every Nth frame"),  # noqa: UP045
+    fps: Optional[float] = typer.Option(None, "--fps", help="videos: F frames per second"),  # noqa: UP045
+    camera: Optional[int] = typer.Option(None, "--camera", help="read webcam N (e.g. 0) instead of files"),  # noqa: UP045
+    max_frames: Optional[int] = typer.Option(  # noqa: UP045
+        None, "--max-frames", help="stop each video / the webcam after N processed frames"),
+    save_vis: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--save-vis", help="DIR: a PNG per face of each image and DIR/<name>_vis.mp4 per video; "
+                                 "OUT.mp4 (or .avi): the annotated video of a single video or the webcam"),
+    csv_out: Optional[Path] = typer.Option(None, "--csv", help="write one row per face to this CSV"),  # noqa: UP045
+    as_json: bool = typer.Option(False, "--json", help="print JSON (a list with one entry per image / frame)"),
 ) -> None:
-    """Detect the faces in each image and print the emotion probabilities of each face."""
-    from zoo.inference import predict
+    """Find the faces in images, videos or the webcam and print each face's emotion probabilities.
 
-    results = predict(images, model=model, detector=detector, device=device, min_score=min_score,
-                      save_vis=save_vis)
-    if as_json:
-        typer.echo(json.dumps(results, indent=2, allow_nan=False))  # strict JSON: NaN is not JSON
-        return
-    for entry in results:
+    Faces are batched across images and frames; frames stream through, so long videos use constant memory.
+    Video faces get a track id (IoU tracker) and timestamps. Ctrl-C stops the webcam cleanly.
+    """
+    from zoo.factory import DEFAULT_MODEL, create_for_inference
+    from zoo.inference import (
+        CsvWriter,
+        JsonStreamWriter,
+        close_writers,
+        iter_frames,
+        iter_predictions,
+        read_boxes_csv,
+        write_visualisations,
+    )
+    from zoo.registry import ZooError
+    from zoo.video import check_sampling, is_video, iter_video_frames
+
+    check_sampling(every, fps)
+    known = read_boxes_csv(boxes) if boxes is not None else None
+    if camera is not None and (inputs or known is not None):
+        raise ZooError("--camera reads the webcam; give no INPUTS and no --boxes with it.")
+    if not inputs and camera is None:
+        if known is None:
+            raise ZooError("Nothing to predict: give images, videos, folders or globs, --boxes FILE, or --camera N.")
+        inputs = list(known)
+    video_file = None
+    if save_vis is not None and is_video(save_vis):
+        video_file = Path(save_vis)
+        videos = camera is not None or (len(inputs or []) == 1 and is_video(inputs[0]))
+        if not videos:
+            raise ZooError(f"--save-vis {save_vis} is a video file: use it with one video or --camera; for images "
+                           f"give a folder.")
+    net = create_for_inference(model or DEFAULT_MODEL, checkpoint=checkpoint, allow_untrained=allow_untrained)
+    if camera is not None:
+        frames = iter_video_frames(camera, every=every, fps=fps, max_frames=max_frames)
+    else:
+        frames = iter_frames(inputs, every=every, fps=fps, max_frames=max_frames, boxes=known)
+    names = list(net.label_names)
+    csv_writer = CsvWriter(csv_out, names) if csv_out is not None else None
+    json_writer = JsonStreamWriter(typer.echo) if as_json else None
+    table = _PredictTable(names, inputs or [f"camera:{camera}"]) if not as_json else None
+    writers: dict = {}
+    counts = {"frames": 0, "faces": 0}
+    try:
+        for pred in iter_predictions(frames, net, detector=detector, device=device, min_score=min_score,
+                                     batch_size=batch_size, missing_face=missing_face,
+                                     keep_inputs=lambda frame: save_vis is not None and not frame.is_video):
+            if save_vis is not None:
+                write_visualisations(pred, net.config.data, Path(save_vis), writers, video_file=video_file)
+            counts["frames"] += 1
+            counts["faces"] += len(pred.entry["faces"])
+            if csv_writer is not None:
+                csv_writer.write(pred.entry)
+            if json_writer is not None:
+                json_writer.write(pred.entry)
+            if table is not None:
+                table.write(pred.entry)
+    except KeyboardInterrupt:
+        typer.echo("stopped", err=True)
+    finally:
+        close_writers(writers)
+        if csv_writer is not None:
+            csv_writer.close()
+        if json_writer is not None:
+            json_writer.close()
+    if not as_json:  # stdout stays pure JSON with --json
+        if csv_out is not None:
+            typer.echo(f"wrote {csv_writer.rows} rows to {csv_out}")
+        if save_vis is not None:
+            typer.echo(f"visualisations in {save_vis}")
+
+
+class _PredictTable:
+    """The plain-text table of ``zoo-cli predict``, printed row by row as frames arrive."""
+
+    def __init__(self, names: list[str], sources: list[str]) -> None:
+        self.names = names
+        source_width = max([len("image"), *(len(str(s)) for s in sources)])
+        self.widths = [source_width + (16 if any(_looks_like_video(s) for s in sources) else 0), 4, 19,
+                       max([len("emotion"), *(len(n) for n in names)]), *(max(5, len(n)) for n in names)]
+        self._header = False
+
+    def _row(self, cells: list[str]) -> None:
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(cells, self.widths, strict=True)).rstrip())
+
+    def write(self, entry: dict) -> None:
+        source = entry["image"]
+        if "frame" in entry:
+            source = f"{source}#{entry['frame']}@{entry['timestamp']:.2f}s"
         if not entry["faces"]:
-            typer.echo(f"{entry['image']}: no face found")
-            continue
-        names = list(entry["faces"][0]["probs"])
-        header = ["image", "face", "box", "emotion", *names]
-        rows = [[entry["image"], str(f["face"]), ",".join(str(round(v)) for v in f["box"]), f["label"],
-                 *(f"{f['probs'][n]:.3f}" for n in names)] for f in entry["faces"]]
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-        for row in [header, *rows]:
-            typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+            if "frame" not in entry:
+                typer.echo(f"{source}: {entry.get('note', 'no face found')}")
+            return
+        if not self._header:
+            self._row(["image", "face", "box", "emotion", *self.names])
+            self._header = True
+        for face in entry["faces"]:
+            box = ",".join(str(round(v)) for v in face["box"]) if face["box"] is not None else "-"
+            label = face["label"] + (f"#{face['track']}" if face.get("track") is not None else "")
+            self._row([source, str(face["face"]), box, label, *(f"{face['probs'][n]:.3f}" for n in self.names)])
+
+
+def _looks_like_video(source: str) -> bool:
+    from zoo.video import is_video
+
+    return str(source).startswith("camera:") or is_video(source) or Path(str(source)).is_dir() or "*" in str(source)
 
 
 @app.command("ablate")

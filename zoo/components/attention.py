@@ -3,9 +3,9 @@
 Each head's ``forward(context_map B×C×h×w, face_vector B×D or None)`` returns ``(v_c B×C, a B×h×w)``.
 
 * ``none`` — global average pooling (a uniform map).
-* ``ca`` — CAER-Net-S context attention (methods.md §1.2): a conv net on the context map alone gives one
+* ``ca`` — CAER-Net-S context attention (Lee et al., ICCV 2019; ndkhanh360/CAER@93d2582:CAER/model/model.py): a conv net on the context map alone gives one
   logit per cell; spatial softmax; ``v_c = Σ a_ij v_ij``.
-* ``gla`` — GLAMOR-Net global-local attention (seed text, "Global-Local Attention"; methods.md §2.1):
+* ``gla`` — GLAMOR-Net global-local attention (GLAMOR-Net paper, "Global-Local Attention"; minhnhatvt/glamor-net@c12e1b9:model.py):
   ``s_ij = MLP([v_f; v_ij])``, ``a = softmax_ij(s)``, ``v_c = Σ_ij a_ij v_ij``.
 """
 

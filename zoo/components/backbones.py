@@ -1,7 +1,11 @@
 """Backbones: image -> feature map ``B×C×h×w``, with ``out_channels``.
 
-* ``caer_cnn`` — the 5-block encoder of CAER-Net-S / GLAMOR-Net (methods.md §1.2, §2.1).
+* ``caer_cnn`` — the 5-block encoder of CAER-Net-S / GLAMOR-Net (ndkhanh360/CAER@93d2582:CAER/model/model.py ``Encoder``;
+  minhnhatvt/glamor-net@c12e1b9:model.py ``EncodingBlock``).
+* ``fer_cnn`` — a compact VGG-style CNN for small grey faces (the bundled FER2013 model).
 * ``resnet18`` — timm ResNet-18 trunk, last stage (512 channels, stride 32).
+* ``iresnet18`` / ``iresnet34`` / ``iresnet50`` / ``iresnet100`` — ArcFace's IR face-recognition networks with
+  the 512-d embedding (:mod:`zoo.components.iresnet`; LDLVA's ResNet-50 trunk).
 * ``timm:<model>`` — any timm model's last feature map (``features_only``); extra kwargs pass through.
 """
 
@@ -59,7 +63,7 @@ class ConvBlock(nn.Sequential):
 class CaerCNN(nn.Module):
     """CAER-Net-S / GLAMOR-Net encoder: 5 conv blocks (32/64/128/256/256), max-pool after the first four.
 
-    A 96×96 face gives 256×6×6; a 112×112 context gives 256×7×7 (methods.md §1.2).
+    A 96×96 face gives 256×6×6; a 112×112 context gives 256×7×7 (as ndkhanh360/CAER@93d2582:CAER/model/model.py).
     """
 
     def __init__(
@@ -83,6 +87,28 @@ class CaerCNN(nn.Module):
             *[ConvBlock(widths[i], widths[i + 1], i < n - 1, bn_momentum, bn_eps) for i in range(n)]
         )
         self.out_channels = widths[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x)
+
+
+class FerCNN(nn.Module):
+    """VGG-style encoder for 48×48 faces (Simonyan & Zisserman, ICLR 2015, with BatchNorm): per stage
+    ``depth`` × (3×3 conv, no bias -> BN -> ReLU), then 2×2 max-pool. (32, 64, 128, 256) on 48² gives
+    256×3×3 and 1.17 M parameters.
+    """
+
+    def __init__(self, channels: Sequence[int] = (32, 64, 128, 256), depth: int = 2, in_chans: int = 3) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = in_chans
+        for cout in channels:
+            for _ in range(depth):
+                layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+                cin = cout
+            layers.append(nn.MaxPool2d(2))
+        self.blocks = nn.Sequential(*layers)
+        self.out_channels = cin
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(x)
@@ -122,6 +148,10 @@ def caer_cnn(
     return CaerCNN(channels, in_chans, bn_momentum, bn_eps)
 
 
+def fer_cnn(**kwargs: Any) -> FerCNN:
+    return FerCNN(**kwargs)
+
+
 def resnet18(**kwargs: Any) -> TimmFeatures:
     return TimmFeatures("resnet18", **kwargs)
 
@@ -133,5 +163,12 @@ def timm_backbone(model_name: str, **kwargs: Any) -> TimmFeatures:
 @hookimpl
 def register_backbones(register):
     register("caer_cnn", caer_cnn, "CAER-Net-S / GLAMOR-Net 5-block CNN (32-64-128-256-256), stride 16")
+    register("fer_cnn", fer_cnn, "compact VGG-style CNN for 48×48 faces (32-64-128-256, 2 convs per stage)")
     register("resnet18", resnet18, "ResNet-18 trunk from timm, last stage (512 ch, stride 32)")
+    from zoo.components.iresnet import IR_DEPTHS, IRESNETS
+
+    for name, factory in IRESNETS.items():
+        units = "-".join(map(str, IR_DEPTHS[int(name[len("iresnet"):])]))
+        register(name, factory, f"ArcFace IR network ({units} units), 112² -> 512-d BN-Dropout-FC-BN embedding "
+                                f"(embedding=False: the 512-ch stride-16 map)")
     register("timm:", timm_backbone, "any timm model's last feature map, e.g. timm:convnext_atto", prefix=True)

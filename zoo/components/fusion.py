@@ -3,9 +3,9 @@
 ``forward(v_f, v_c)`` returns ``(fused B×out_dim, weights B×2 or None)``.
 
 * ``concat`` — ``[v_f; v_c]``; no weights.
-* ``adaptive`` — GLAMOR-Net / CAER-Net-S adaptive fusion (seed text, "Face and Context Fusion"):
+* ``adaptive`` — GLAMOR-Net / CAER-Net-S adaptive fusion (GLAMOR-Net paper, "Face and Context Fusion"):
   ``s_f = F(v_f; φ_f)``, ``s_c = F(v_c; φ_c)``, ``[w_f, w_c] = softmax([s_f, s_c])``,
-  output ``[w_f·v_f; w_c·v_c]``. F is Linear(d, hidden) -> ReLU -> Linear(hidden, 1) (methods.md §2.1).
+  output ``[w_f·v_f; w_c·v_c]``. F is Linear(d, hidden) -> ReLU -> Linear(hidden, 1) (minhnhatvt/glamor-net@c12e1b9:model.py).
 """
 
 from __future__ import annotations

@@ -69,11 +69,33 @@ class TargetBuilder(nn.Module):
         raise NotImplementedError
 
 
+#: how per-sample class weights w_i normalise the loss: ``"mean"`` = mean_i(w_i·l_i) (LDLVA's official
+#: ``CELoss``), ``"weighted_mean"`` = Σ w_i·l_i / Σ w_i (PyTorch's ``cross_entropy(weight=)``)
+WEIGHT_NORMS = ("mean", "weighted_mean")
+
+
+def weighted_mean(losses: torch.Tensor, weights: torch.Tensor | None, norm: str = "mean") -> torch.Tensor:
+    """Per-sample ``losses`` (B) reduced with per-sample ``weights`` (B) as :data:`WEIGHT_NORMS` ``norm`` says."""
+    if weights is None:
+        return losses.mean()
+    if norm == "mean":
+        return (losses * weights).mean()
+    if norm == "weighted_mean":
+        return (losses * weights).sum() / weights.sum()
+    raise ValueError(f"weight_norm must be one of {WEIGHT_NORMS}, got {norm!r}.")
+
+
 class OneHotTarget(TargetBuilder):
     """Cross-entropy against one-hot labels, with optional label smoothing and per-class weights.
 
-    ``class_weights`` may be a list of C floats or ``"balanced"`` with ``class_counts`` given
-    (sklearn's balanced weights ``n / (C · n_c)``, as LDLVA's AffectNet config uses).
+    ``class_weights`` may be a list of C floats or ``"balanced"`` with ``class_counts`` given (sklearn's
+    balanced weights ``n / (C · n_c)``, as LDLVA's AffectNet config uses). ``weight_norm`` says how the
+    weights normalise the batch loss: ``"weighted_mean"`` (default here; PyTorch's
+    ``cross_entropy(weight=w)``: Σ_i w_{y_i} l_i / Σ_i w_{y_i}, label smoothing weighted per class as
+    PyTorch does) or ``"mean"`` (LDLVA's official ``CELoss``: mean_i w_{y_i} l_i, the loss of the smoothed
+    target weighted by the label's class;
+    minhnhatvt/label-distribution-learning-fer-tf @a741b363d328d7cb9156dc5b94927bdd7f391c57:src/utils.py).
+    Without class weights both are the plain mean.
     """
 
     def __init__(
@@ -84,22 +106,30 @@ class OneHotTarget(TargetBuilder):
         label_smoothing: float = 0.0,
         class_weights: Sequence[float] | str | None = None,
         class_counts: Sequence[int] | None = None,
+        weight_norm: str = "weighted_mean",
     ) -> None:
         super().__init__()
+        if weight_norm not in WEIGHT_NORMS:
+            raise ValueError(f"weight_norm must be one of {WEIGHT_NORMS}, got {weight_norm!r}.")
         self.num_classes = num_classes
         self.label_smoothing = float(label_smoothing)
+        self.weight_norm = weight_norm
         weights = resolve_class_weights(class_weights, class_counts, num_classes)
         self.register_buffer("class_weights", weights, persistent=weights is not None)
 
     def forward(self, output: Any, batch: dict[str, Any], model: nn.Module | None = None) -> TargetResult:
         logits = output.logits if hasattr(output, "logits") else output
         labels = batch["label"]
-        loss = F.cross_entropy(
-            logits.float(), labels, weight=self.class_weights, label_smoothing=self.label_smoothing
-        )
         target = F.one_hot(labels, self.num_classes).float()
         if self.label_smoothing:
             target = target * (1 - self.label_smoothing) + self.label_smoothing / self.num_classes
+        if self.class_weights is not None and self.weight_norm == "mean":
+            per_sample = -(target * F.log_softmax(logits.float(), dim=-1)).sum(1)
+            loss = weighted_mean(per_sample, self.class_weights[labels], "mean")
+        else:
+            loss = F.cross_entropy(
+                logits.float(), labels, weight=self.class_weights, label_smoothing=self.label_smoothing
+            )
         return TargetResult(loss, target, {"cls": loss.detach()})
 
 

@@ -5,7 +5,9 @@ Contract every dataset returned by :func:`open_dataset` follows (the training en
 * ``ds[i]`` is a dict: ``"face"`` (float 3×H×W, normalised per the model's ``DataConfig``) when the face
   stream is used, ``"context"`` (float 3×H×W) when the context stream is used, ``"label"`` (int), ``"index"``
   (int, = i), and optionally ``"clean_label"`` (int, when labels were noised);
-* attributes ``label_names`` (tuple of str), ``num_classes`` (int), ``labels`` (LongTensor of every label).
+* attributes ``label_names`` (tuple of str), ``num_classes`` (int), ``labels`` (LongTensor of every label);
+* a dataset with valence-arousal annotations (AffectNet) holds them as ``va`` (float N×2, dataset order), the
+  one name every reader uses and ``ldl_va``'s ``auxiliary="dataset"`` reads (:data:`VA_ATTRIBUTE`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from zoo.registry import ZooError, get_component
+
+#: the dataset attribute holding per-sample valence-arousal (N×2), for every reader that has it
+VA_ATTRIBUTE = "va"
 
 
 class DatasetSpecError(ZooError, ValueError):

@@ -1,4 +1,4 @@
-"""Face boxes: the ``FaceBox`` type and the two on-disk box formats of methods.md §1.5 and §2.2.
+"""Face boxes: the ``FaceBox`` type and the two on-disk box formats (the CAER port's list files, GLAMOR-Net's crop/).
 
 * list files (CAER-S detector files, ndkhanh360 / larrylu): one ``relpath,label,x1,y1,x2,y2`` line per image;
 * per-image files (GLAMOR-Net ``crop/<split>/<Class>/<name>.txt``): one ``x1,y1,x2,y2`` line, ``0,0,0,0`` = no face.

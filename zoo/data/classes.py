@@ -1,4 +1,5 @@
-"""Class names per dataset family and the folder / code aliases each reader accepts (methods.md §1.5, §3.4)."""
+"""Class names per dataset family and the folder / code aliases each reader accepts (CAER-S folders; AffectNet and
+RAF-DB codes in LDLVA's order, minhnhatvt/label-distribution-learning-fer-tf@a741b36:cfg_files/config_*.py ``class_names``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ AFFECTNET_ALIASES = {
     "Disgusted": "Disgust",
 }
 FER2013_ALIASES = {"Anger": "Angry", "Happiness": "Happy", "Sadness": "Sad"}
-#: RAF-DB ``list_patition_label.txt`` codes 1..7 -> AffectNet-7 index (methods.md §3.4).
+#: RAF-DB ``list_patition_label.txt`` codes 1..7 (Li et al., CVPR 2017) -> AffectNet-7 index (LDLVA's class order).
 RAFDB_TO_AFFECTNET = {1: 3, 2: 4, 3: 5, 4: 1, 5: 2, 6: 6, 7: 0}
 #: FER+ ``fer2013new.csv`` vote columns, in file order; the first 8 are the classes.
 FERPLUS_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")

@@ -2,9 +2,17 @@
 
 A detector factory is ``factory(**args) -> detector`` and a detector is a callable
 ``detector(image: PIL.Image RGB) -> list[FaceBox]`` returning every face it finds, each with a score.
-The built-in ``haar`` detector uses the frontal-face Haar cascade that ships inside
-``opencv-python-headless`` (offline, no download); better detectors (dlib MMOD as in GLAMOR-Net §2.2,
-RetinaFace, ...) can come from plugins through ``register_face_detectors``.
+Built in:
+
+* ``mtcnn`` (:mod:`zoo.data.mtcnn`): the MTCNN cascade (Zhang et al., IEEE SPL 2016) with the weights that
+  ship in ``zoo/data/weights/mtcnn``; score = O-Net's face probability;
+* ``haar``: OpenCV's frontal-face Haar cascade (inside ``opencv-python-headless``), with non-maximum
+  suppression and a minimum score;
+* ``auto`` (the default everywhere a detector is chosen for you): ``mtcnn`` when its weights are present,
+  else ``haar`` (:func:`default_face_detector`).
+
+Other detectors (dlib MMOD as GLAMOR-Net's data_utils.py, RetinaFace, ...) can come from plugins through
+``register_face_detectors``.
 """
 
 from __future__ import annotations
@@ -19,13 +27,31 @@ from zoo.data.errors import DataError
 from zoo.hookspecs import hookimpl
 from zoo.registry import get_component
 
+#: the detector name that means "the best built-in detector available here"
+AUTO = "auto"
+
+
+def nms_boxes(boxes: list[FaceBox], threshold: float, mode: str = "union") -> list[FaceBox]:
+    """Greedy non-maximum suppression over ``FaceBox`` es (see :func:`zoo.data.mtcnn.nms`), best first."""
+    from zoo.data.mtcnn import nms
+
+    if not boxes:
+        return []
+    coords = np.array([[b.x1, b.y1, b.x2, b.y2] for b in boxes])
+    keep = nms(coords, np.array([b.score for b in boxes]), threshold, mode)
+    return [boxes[i] for i in keep]
+
 
 class HaarFaceDetector:
     """OpenCV's Viola–Jones cascade. ``score`` is the cascade's final-stage level weight (higher = surer).
 
-    Scores are not probabilities: on OpenCV 4.x a clear frontal face scores around 2–8, false positives on
-    texture mostly below 1. ``min_neighbors`` and ``min_size`` are OpenCV's ``detectMultiScale`` arguments
-    (``min_size`` as a fraction of the shorter image side).
+    Scores are not probabilities: on OpenCV 4.x a clear frontal face scores around 2–10, texture (window
+    blinds, fabric) mostly below 3. ``min_neighbors`` and ``min_size`` are OpenCV's ``detectMultiScale``
+    arguments (``min_size`` as a fraction of the shorter image side). The raw cascade returns overlapping
+    boxes for one face (a face and a shifted or larger copy of it); greedy NMS keeps the best-scored of boxes
+    overlapping by IoU > ``nms_threshold`` (``nms_mode="min"``: intersection over the smaller box, which also
+    merges a box lying inside another), then boxes scored below ``min_score`` are dropped.
+    ``nms_threshold=1, min_score=None`` give the raw cascade.
     """
 
     def __init__(
@@ -34,6 +60,9 @@ class HaarFaceDetector:
         scale_factor: float = 1.1,
         min_neighbors: int = 5,
         min_size: float = 0.05,
+        nms_threshold: float = 0.3,
+        nms_mode: str = "union",
+        min_score: float | None = 3.0,
     ) -> None:
         try:
             import cv2
@@ -45,11 +74,17 @@ class HaarFaceDetector:
         self._classifier = cv2.CascadeClassifier(path)
         if self._classifier.empty():
             raise DataError(f"Could not load the Haar cascade {path!r}; check the OpenCV installation.")
+        if nms_mode not in ("union", "min"):
+            raise DataError(f"haar: nms_mode must be 'union' or 'min', got {nms_mode!r}.")
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
         self.min_size = min_size
+        self.nms_threshold = nms_threshold
+        self.nms_mode = nms_mode
+        self.min_score = min_score
 
-    def __call__(self, image: Image.Image) -> list[FaceBox]:
+    def raw(self, image: Image.Image) -> list[FaceBox]:
+        """Every box the cascade returns, best first, before NMS and the minimum score."""
         import cv2
 
         grey = cv2.equalizeHist(np.asarray(image.convert("L")))
@@ -67,12 +102,30 @@ class HaarFaceDetector:
         ]
         return sorted(boxes, key=lambda b: -b.score)
 
+    def __call__(self, image: Image.Image) -> list[FaceBox]:
+        boxes = nms_boxes(self.raw(image), self.nms_threshold, self.nms_mode)
+        return [b for b in boxes if self.min_score is None or b.score >= self.min_score]
+
+
+def default_face_detector() -> str:
+    """``"mtcnn"`` when its weights are present (they ship with the package), else ``"haar"``."""
+    from zoo.data.mtcnn import weights_present
+
+    return "mtcnn" if weights_present() else "haar"
+
+
+def resolve_detector_name(name: str | None) -> str:
+    """``None`` / ``"auto"`` -> :func:`default_face_detector`; any other name unchanged."""
+    return default_face_detector() if name in (None, AUTO) else name
+
 
 _DETECTORS: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = {}
 
 
-def get_face_detector(name: str = "haar", **args: Any):
-    """The detector registered as ``name``, built once per argument set and reused."""
+def get_face_detector(name: str = AUTO, **args: Any):
+    """The detector registered as ``name`` (``"auto"``: see :func:`default_face_detector`), built once per
+    argument set and reused."""
+    name = resolve_detector_name(name)
     key = (name, tuple(sorted(args.items())))
     try:
         return _DETECTORS[key]
@@ -88,11 +141,12 @@ def get_face_detector(name: str = "haar", **args: Any):
 
 
 def detect_faces(
-    image: Image.Image, detector: str | Any = "haar", min_score: float | None = None, **args: Any
+    image: Image.Image, detector: str | Any = AUTO, min_score: float | None = None, **args: Any
 ) -> list[FaceBox]:
     """Every face in ``image`` (RGB) with ``score >= min_score``, best first.
 
-    ``detector`` is a registered name (``zoo.list_components("face_detector")``) or a detector callable.
+    ``detector`` is a registered name (``zoo.list_components("face_detector")``; ``"auto"`` = MTCNN when its
+    weights are present, else Haar) or a detector callable.
     """
     if image.mode != "RGB":
         image = image.convert("RGB")
@@ -101,6 +155,13 @@ def detect_faces(
     return sorted(boxes, key=lambda b: -b.score)
 
 
+def _mtcnn(**args: Any):
+    from zoo.data.mtcnn import MTCNNFaceDetector
+
+    return MTCNNFaceDetector(**args)
+
+
 @hookimpl
 def register_face_detectors(register):
+    register("mtcnn", _mtcnn, "MTCNN cascade (Zhang et al. 2016); weights shipped in zoo/data/weights/mtcnn")
     register("haar", HaarFaceDetector, "OpenCV frontal-face Haar cascade (ships with opencv-python-headless)")

@@ -1,4 +1,4 @@
-"""The NCAER-S builder (GLAMOR-Net, methods.md §2.4): frames from CAER videos, train/test video-disjoint.
+"""The NCAER-S builder (GLAMOR-Net, Le et al., 2022, "NCAER-S"): frames from CAER videos, train/test video-disjoint.
 
 "For each video in the original CAER dataset, we split the video into multiple parts. Then we randomly
 select one frame of each part"; "any original video that provides frames for the training set will be

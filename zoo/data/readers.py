@@ -1,6 +1,6 @@
 """Built-in dataset readers: CAER-S / NCAER-S, AffectNet, RAF-DB, SFEW, FER2013, FER+, generic folder / CSV.
 
-Each reader parses its on-disk format (methods.md §1.5, §2.2, §2.4, §3.4) into :class:`Sample` records and
+Each reader parses its dataset's published on-disk format into :class:`Sample` records and
 returns a :class:`FaceDataset`. Class orders are explicit per family (:mod:`zoo.data.classes`); folder names
 and codes are mapped onto them, and anything unknown is an error naming it (or a counted skip with
 ``on_error='skip'``). Nothing is downloaded: every reader reads the user's disk.
@@ -262,12 +262,13 @@ def _caer_from_list(
 
 
 def affectnet(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
-    """AffectNet ``training.csv`` / ``validation.csv`` (methods.md §3.4): bbox, expression, valence, arousal.
+    """AffectNet ``training.csv`` / ``validation.csv`` (Mollahosseini et al., IEEE TAC 2019): bbox, expression, valence, arousal.
 
     ``num_classes`` 7 (default) or 8 (Contempt); rows with codes 7 (when 7 classes) and 8–10 (None,
     Uncertain, No-face) are dropped and counted. ``split="val"`` and ``"test"`` both read validation.csv (the
     test set is not public). Images are looked up under ``images_dir`` (default
-    ``<root>/Manually_Annotated_Images`` if present, else ``<root>``). ``dataset.valence_arousal`` is N×2.
+    ``<root>/Manually_Annotated_Images`` if present, else ``<root>``). ``dataset.va`` is N×2 (valence,
+    arousal), the attribute every reader with VA uses (:data:`zoo.data.VA_ATTRIBUTE`).
     """
     name = "affectnet"
     root = _root(path, name, "/data/AffectNet")
@@ -287,17 +288,12 @@ def affectnet(path: str | None, split: str = "train", **options: Any) -> FaceDat
         root / "Manually_Annotated_Images" if (root / "Manually_Annotated_Images").is_dir() else root
     )
     report = DatasetReport()
-    samples = []
     required = ("subDirectory_filePath", "face_x", "face_y", "face_width", "face_height", "expression", "valence", "arousal")
     try:
         samples = _affectnet_rows(csv_file, required, images_dir, num_classes, on_error, report)
     except UnicodeDecodeError as exc:
         raise _not_utf8(csv_file, exc) from None
-    dataset = _finish(samples, label_names, f"{name}[{split}]", report, common, options)
-    import torch
-
-    dataset.valence_arousal = torch.tensor([s.extra["va"] for s in dataset.samples], dtype=torch.float32)
-    return dataset
+    return _finish(samples, label_names, f"{name}[{split}]", report, common, options)
 
 
 def _affectnet_rows(csv_file: Path, required: Sequence[str], images_dir: Path, num_classes: int, on_error: str,
@@ -333,7 +329,7 @@ def _affectnet_rows(csv_file: Path, required: Sequence[str], images_dir: Path, n
 
 def rafdb(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
     """RAF-DB basic: ``EmoLabel/list_patition_label.txt`` (``train_00001.jpg 5``) with codes 1–7 remapped to
-    AffectNet-7 order (1→3, 2→4, 3→5, 4→1, 5→2, 6→6, 7→0; methods.md §3.4); images
+    AffectNet-7 order (1→3, 2→4, 3→5, 4→1, 5→2, 6→6, 7→0; LDLVA's class order); images
     ``Image/aligned/<stem>_aligned.jpg`` (the whole image is the face). ``split="val"`` reads the test list."""
     name = "rafdb"
     root = _root(path, name, "/data/RAF-DB")
@@ -378,7 +374,8 @@ def _class_folder_reader(
     name: str, path: str | None, split: str, options: dict, label_names: Sequence[str], aliases: dict, example: str
 ) -> FaceDataset:
     root = _root(path, name, example)
-    common, opts = _split_options(name, split, options, ("val_fraction", "split_seed", "detector", "detector_args", "box_cache"))
+    common, opts = _split_options(name, split, options, ("val_fraction", "split_seed", "detector", "detector_args",
+                                                         "box_cache", "votes"))
     on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
     report = DatasetReport()
     val_fraction = opts.get("val_fraction")
@@ -389,8 +386,53 @@ def _class_folder_reader(
         samples = _samples_with_detection(items, split_dir, split_dir.name, opts, all_faces=False)
     else:
         samples = [Sample(label, str(p), box=WHOLE) for p, label in items]
+    if "votes" in opts:
+        attach_votes(samples, Path(opts["votes"]), root, label_names, aliases, report)
     samples, _ = _carve(samples, split, val_fraction, int(opts.get("split_seed", 0)), name)
     return _finish(samples, label_names, f"{name}[{split}]", report, common, options)
+
+
+def attach_votes(samples: list[Sample], votes_csv: Path, root: Path, label_names: Sequence[str], aliases: dict,
+                 report: DatasetReport) -> None:
+    """Reference label distributions from a vote-count CSV (``votes=FILE``; e.g. FER+'s 10 annotators per
+    FER2013 image, Barsoum et al., ICMI 2016): a ``path`` column relative to the dataset root, then one count
+    column per answer. Columns naming a class (through the reader's aliases, any case) are kept in the
+    dataset's class order; the rest (FER+'s contempt, unknown, NF) are dropped. Samples without a row, or
+    with no vote for any class, get a NaN row, which the distribution metrics skip (counted as
+    ``no_votes`` in the report).
+    """
+    if not votes_csv.is_file():
+        raise DataError(f"votes: {str(votes_csv)!r} does not exist; pass votes=FILE, a CSV with a path column and "
+                        f"one vote-count column per class.")
+    folded = {n.lower(): i for i, n in enumerate(label_names)}
+    folded.update({a.lower(): label_names.index(t) for a, t in aliases.items() if t in label_names})
+    with votes_csv.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        fields = reader.fieldnames or []
+        columns = {f: folded[f.strip().lower()] for f in fields if f.strip().lower() in folded}
+        missing = [n for i, n in enumerate(label_names) if i not in columns.values()]
+        if "path" not in fields or missing:
+            raise AnnotationError(f"{votes_csv}: needs a 'path' column and a vote column for every class; "
+                                  f"{'no path column' if 'path' not in fields else 'no column for ' + ', '.join(missing)} "
+                                  f"(columns: {', '.join(fields)}).")
+        table: dict[str, list[float]] = {}
+        for line, row in enumerate(reader, start=2):
+            counts = [0.0] * len(label_names)
+            try:
+                for field, index in columns.items():
+                    counts[index] += float(row[field])
+            except (TypeError, ValueError):
+                raise AnnotationError(f"{votes_csv}, line {line}: vote counts must be numbers, got {row}.") from None
+            table[row["path"].strip().replace("\\", "/")] = counts
+    nan = [float("nan")] * len(label_names)
+    for sample in samples:
+        counts = table.get(relpath(Path(sample.path), root)) if sample.path else None
+        total = sum(counts) if counts else 0.0
+        if total > 0:
+            sample.distribution = [c / total for c in counts]
+        else:
+            sample.distribution = nan
+            report.counts["no_votes"] += 1
 
 
 def sfew(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
@@ -460,8 +502,29 @@ def _fer_rows(csv_file: Path, usage: str, on_error: str, report: DatasetReport, 
             yield (index, label, pixels) if keep_rows else (label, pixels)
 
 
+#: FERPlus's own image folders per split (microsoft/FERPlus src/generate_training_data.py ``folder_names``)
+FERPLUS_FOLDERS = {"train": "FER2013Train", "val": "FER2013Valid", "test": "FER2013Test"}
+
+
+def _ferplus_majority(votes: np.ndarray) -> tuple[int, tuple[float, ...]] | None:
+    """FER+ "majority" label: the top class needs more than half of all votes and must be one of the 8 emotions
+    (not unknown / not a face); None drops the row. Returns the label and the normalised emotion votes."""
+    top = int(np.argmax(votes))
+    if votes.sum() <= 0 or votes[top] <= 0.5 * votes.sum() or top >= 8:
+        return None
+    emotion_votes = votes[:8]
+    return top, tuple(emotion_votes / emotion_votes.sum())
+
+
 def ferplus(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
-    """FER+: ``fer2013new.csv`` vote counts aligned row by row with ``fer2013.csv`` pixels.
+    """FER+ in either of its two layouts:
+
+    * Microsoft's own (what microsoft/FERPlus ``src/generate_training_data.py`` writes, and how most users hold
+      FER+): ``[data/]FER2013{Train,Valid,Test}/label.csv`` next to the PNG images, one headerless row per image,
+      ``fer0000000.png,"(0, 0, 48, 48)",`` + the 10 vote counts (the face rectangle is read as (x, y, w, h);
+      rows without it, name + 10 counts, are accepted too). train/val/test = FER2013Train/Valid/Test;
+    * ``fer2013new.csv`` vote counts aligned row by row with ``fer2013.csv`` pixels (used when both files are
+      in ``DIR``, or with ``pixels_csv=``).
 
     Label = majority vote (FER+ "majority" mode: the top class needs more than half of all votes, and must be
     one of the 8 emotions; other rows are dropped and counted). ``dataset.label_distribution`` (N×8) holds the
@@ -473,9 +536,16 @@ def ferplus(path: str | None, split: str = "train", **options: Any) -> FaceDatas
     on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
     votes_file = root / "fer2013new.csv" if root.is_dir() else root
     pixels_file = Path(opts["pixels_csv"]) if "pixels_csv" in opts else votes_file.parent / "fer2013.csv"
+    if not (votes_file.is_file() and pixels_file.is_file()) and "pixels_csv" not in opts and root.is_dir():
+        for base in (root, root / "data"):
+            if any((base / folder / "label.csv").is_file() for folder in FERPLUS_FOLDERS.values()):
+                return _ferplus_folders(base, split, on_error, common, options)
     for f in (votes_file, pixels_file):
         if not f.is_file():
-            raise DataError(f"{name}: {f} not found (FER+ needs fer2013new.csv and the original fer2013.csv).")
+            raise DataError(
+                f"{name}: {f} not found. FER+ is read from fer2013new.csv with the original fer2013.csv, or from "
+                f"Microsoft's layout [data/]FER2013Train|FER2013Valid|FER2013Test/label.csv + PNGs under {root}."
+            )
     report = DatasetReport()
     try:
         with votes_file.open(newline="", encoding="utf-8") as handle:
@@ -506,14 +576,62 @@ def ferplus(path: str | None, split: str = "train", **options: Any) -> FaceDatas
             error = exc if isinstance(exc, AnnotationError) else AnnotationError(f"{where}: malformed votes ({exc}).")
             fail_or_skip(report, on_error, error, where)
             continue
-        top = int(np.argmax(votes))
-        if votes.sum() <= 0 or votes[top] <= 0.5 * votes.sum() or top >= 8:
+        majority = _ferplus_majority(votes)
+        if majority is None:
             report.counts["dropped_no_majority"] += 1
             continue
-        emotion_votes = votes[:8]
-        samples.append(
-            Sample(top, None, pixels=pixels, box=WHOLE, distribution=tuple(emotion_votes / emotion_votes.sum()))
-        )
+        samples.append(Sample(majority[0], None, pixels=pixels, box=WHOLE, distribution=majority[1]))
+    return _finish(samples, classes.FERPLUS, f"{name}[{split}]", report, common, options)
+
+
+def _ferplus_box(text: str, where: str) -> FaceBox | None:
+    """``"(x, y, w, h)"`` -> a box (x, y, x + w, y + h)."""
+    parts = text.strip().strip("()").split(",")
+    if len(parts) != 4:
+        raise AnnotationError(f"{where}: face rectangle {text!r} is not \"(x, y, w, h)\".")
+    x, y, w, h = (float(v) for v in parts)
+    return make_box(x, y, x + w, y + h, where)
+
+
+def _ferplus_folders(base: Path, split: str, on_error: str, common: dict, options: dict) -> FaceDataset:
+    """Microsoft's FERPlus layout: ``base/FER2013<Split>/label.csv`` + the PNG images beside it."""
+    name = "ferplus"
+    folder = FERPLUS_FOLDERS.get(split)
+    if folder is None:
+        raise DataError(f"{name}: split must be train, val or test, got {split!r}.")
+    label_file = base / folder / "label.csv"
+    if not label_file.is_file():
+        raise DataError(f"{name}: {label_file} not found (Microsoft's FERPlus layout has FER2013Train, "
+                        f"FER2013Valid and FER2013Test folders, each with a label.csv).")
+    report = DatasetReport()
+    samples = []
+    with label_file.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    for number, row in enumerate(rows, start=1):
+        if not any(cell.strip() for cell in row):
+            continue
+        where = f"{label_file}:{number}"
+        try:
+            if len(row) not in (11, 12):
+                raise AnnotationError(f"{where}: expected image name, \"(x, y, w, h)\" and 10 vote counts, got "
+                                      f"{len(row)} fields.")
+            box: Any = WHOLE if len(row) == 11 else _ferplus_box(row[1], where)
+            votes = np.array([float(v) for v in row[-10:]])
+            image = base / folder / row[0].strip()
+            if not image.is_file():
+                raise ImageReadError(f"{where}: image {image} listed but not found (FERPlus's "
+                                     f"generate_training_data.py writes the PNGs from fer2013.csv).")
+        except (AnnotationError, ImageReadError) as exc:  # DataErrors, hence ValueErrors: first
+            fail_or_skip(report, on_error, exc, where)
+            continue
+        except (ValueError, TypeError) as exc:
+            fail_or_skip(report, on_error, AnnotationError(f"{where}: malformed row ({exc})."), where)
+            continue
+        majority = _ferplus_majority(votes)
+        if majority is None:
+            report.counts["dropped_no_majority"] += 1
+            continue
+        samples.append(Sample(majority[0], str(image), box=box, distribution=majority[1]))
     return _finish(samples, classes.FERPLUS, f"{name}[{split}]", report, common, options)
 
 

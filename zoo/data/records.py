@@ -259,6 +259,7 @@ class FaceDataset(Dataset):
         self.labels = torch.tensor([s.label for s in samples], dtype=torch.long)
         if samples and samples[0].distribution is not None:
             self.label_distribution = torch.tensor([s.distribution for s in samples], dtype=torch.float32)
+        self._set_va(samples)
         if self.report:
             warnings.warn(f"{name}: {self.report}", DataWarning, stacklevel=3)
 
@@ -307,6 +308,13 @@ class FaceDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def _set_va(self, samples: Sequence[Sample]) -> None:
+        """Valence-arousal from the samples' ``extra["va"]`` as ``self.va`` (N×2; :data:`zoo.data.VA_ATTRIBUTE`)."""
+        from zoo.data import VA_ATTRIBUTE
+
+        if samples and "va" in samples[0].extra:
+            setattr(self, VA_ATTRIBUTE, torch.tensor([s.extra["va"] for s in samples], dtype=torch.float32))
 
     def load_image(self, index: int) -> Image.Image:
         sample = self.samples[index]
@@ -366,7 +374,10 @@ class FaceDataset(Dataset):
                 "version": 2,
                 "streams": self.streams,
                 "missing_face": self.missing_face,
-                "data": [cfg.face_size, cfg.context_resize, cfg.interpolation, cfg.mask_face_in_context],
+                "data": [cfg.face_size, cfg.context_resize, cfg.interpolation, cfg.mask_face_in_context, cfg.grayscale,
+                         # appended only when set, so caches written before these settings keep their names
+                         *([] if cfg.antialias and cfg.context_jpeg_quality is None
+                           else [cfg.antialias, cfg.context_jpeg_quality])],
                 "samples": [
                     [s.path, s.box if isinstance(s.box, str) else (s.box.as_tuple() if s.box else None),
                      None if s.pixels is None else hashlib.sha1(s.pixels.tobytes()).hexdigest(),
@@ -413,7 +424,8 @@ class FaceDataset(Dataset):
         item["label"] = int(self.samples[index].label)
         item["index"] = index
         if self.samples[index].distribution is not None:
-            item["label_distribution"] = self.label_distribution[index]
+            # "distribution": the reference the evaluation compares predictions with (KL, JS, majority)
+            item["label_distribution"] = item["distribution"] = self.label_distribution[index]
         return item
 
     def verify_images(self, on_error: str = "raise") -> None:
@@ -431,6 +443,7 @@ class FaceDataset(Dataset):
             self.labels = torch.tensor([s.label for s in kept], dtype=torch.long)
             if hasattr(self, "label_distribution"):
                 self.label_distribution = torch.tensor([s.distribution for s in kept], dtype=torch.float32)
+            self._set_va(kept)
             self._cache.clear()
             self._cache_dir = None
             warnings.warn(f"{self.name}: {self.report}", DataWarning, stacklevel=2)

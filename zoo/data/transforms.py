@@ -1,10 +1,13 @@
-"""Face / context preprocessing as in the papers (methods.md §1.3, §2.2, §3.3), sized by the model's DataConfig.
+"""Face / context preprocessing as in the official code (CAER port, GLAMOR-Net, LDLVA data pipelines), sized by the
+model's DataConfig.
 
 Two stages, so the deterministic part can be cached (``FaceDataset(cache="memory")``):
 
 1. :func:`prepare_streams` (deterministic): the face is cropped from the *unmasked* image and resized to
    ``face_size``; the context is the whole image with the face box set to zero (``mask_face_in_context``),
-   resized to ``context_resize`` (H, W). Both are kept as uint8 3×H×W tensors. The mask covers exactly the
+   optionally round-tripped through JPEG (``context_jpeg_quality``, GLAMOR-Net's code), resized to
+   ``context_resize`` (H, W). Resizing antialiases (PIL) unless ``antialias=False``: then it samples like
+   TensorFlow's ``tf.image.resize`` (:func:`resize_image`). Both are kept as uint8 3×H×W tensors. The mask covers exactly the
    cropped pixels ``[y1:y2, x1:x2]`` as GLAMOR-Net's ``mask_face``; the CAER port's ``ImageDraw.rectangle``
    also blacks out row ``y2`` and column ``x2``.
 2. :func:`finish_streams`: the context is cropped to ``context_size`` — random in training, the fixed
@@ -45,14 +48,17 @@ _RESAMPLE = {
     "lanczos": Image.Resampling.LANCZOS,
     "box": Image.Resampling.BOX,
 }
-#: named augmentation sets: GLAMOR-Net face (§2.2), larrylu's CAER context (§1.3), LDLVA (§3.3)
+#: named augmentation sets: GLAMOR-Net face (glamor-net data_utils.py), larrylu0426/CAER-Baselines' CAER context,
+#: LDLVA (label-distribution-learning-fer-tf src/data_utils.py)
 AUGMENT_PRESETS: dict[str, tuple[str, ...]] = {
     "none": (),
     "glamor": ("hflip", "rotate20"),
     "larrylu": ("hflip", "jitter"),
     "ldlva": ("hflip", "padcrop", "erase"),
+    # small grey faces (the FER2013 recipes): flip, a small random similarity transform, random erasing
+    "fer": ("hflip", "affine", "erase"),
 }
-AUGMENTATIONS = ("hflip", "rotate20", "jitter", "padcrop", "erase")
+AUGMENTATIONS = ("hflip", "rotate20", "jitter", "padcrop", "erase", "affine")
 
 
 class MissingFaceError(DataError):
@@ -103,6 +109,50 @@ def _to_uint8_tensor(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).contiguous()
 
 
+#: interpolation -> torch mode for ``antialias=False`` (bilinear/nearest: half-pixel centres, as TF2's resize)
+_NO_ANTIALIAS_MODES = {"bilinear": "bilinear", "nearest": "nearest-exact", "bicubic": "bicubic"}
+
+
+def resize_image(image: Image.Image, size: tuple[int, int], data_config: DataConfig) -> torch.Tensor:
+    """``image`` resized to ``size`` (H, W) as a uint8 3×H×W tensor.
+
+    ``data_config.antialias`` True: PIL's filter (``interpolation``), which widens its kernel when
+    shrinking. False: ``torch.nn.functional.interpolate`` without antialiasing, half-pixel centres —
+    for ``"bilinear"`` the sampling of TF2's ``tf.image.resize(..., "bilinear")`` (``antialias=False``),
+    ``x_in = (x_out + 0.5)·in/out - 0.5``, two taps per axis; rounded to uint8 (±0.5/255 of TF's floats).
+    ``"bicubic"`` then uses torch's kernel (a = -0.75; TF's is -0.5).
+    """
+    h, w = size
+    if data_config.antialias:
+        return _to_uint8_tensor(image.resize((w, h), _resample(data_config)))
+    mode = _NO_ANTIALIAS_MODES.get(data_config.interpolation)
+    if mode is None:
+        raise DataError(
+            f"DataConfig.antialias=False supports interpolation {', '.join(_NO_ANTIALIAS_MODES)}, not "
+            f"{data_config.interpolation!r}; set antialias=True for PIL's {data_config.interpolation} filter."
+        )
+    pixels = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)[None].float()
+    if tuple(pixels.shape[-2:]) == (h, w):
+        return pixels[0].to(torch.uint8)
+    corners = {"align_corners": False} if mode != "nearest-exact" else {}
+    out = F.interpolate(pixels, size=(h, w), mode=mode, antialias=False, **corners)
+    return out[0].round().clamp(0, 255).to(torch.uint8)
+
+
+def jpeg_round_trip(image: Image.Image, quality: int) -> Image.Image:
+    """Encode ``image`` as a baseline JPEG (libjpeg, 4:2:0 chroma as ``tf.image.encode_jpeg``'s default) and
+    decode it again: GLAMOR-Net's context ``encode_jpeg`` / ``decode_jpeg`` step."""
+    import io
+
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise DataError(f"DataConfig.context_jpeg_quality must be an integer in 1..100 or None, got {quality!r}.")
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality, subsampling="4:2:0")
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        return decoded.convert("RGB")
+
+
 def _size(value: Sequence[int], name: str) -> tuple[int, int]:
     if len(value) != 2 or min(value) < 1:
         raise DataError(f"DataConfig.{name} must be (height, width) with positive sizes, got {value!r}.")
@@ -123,7 +173,9 @@ def prepare_streams(
         raise DataError(f"missing_face must be one of {', '.join(MISSING_FACE_POLICIES)}, got {missing_face!r}.")
     if image.mode != "RGB":
         raise DataError(f"preprocess expects an RGB image (use zoo.data.load_image), got mode {image.mode!r}.")
-    resample = _resample(data_config)
+    _resample(data_config)  # an unknown interpolation is an error whichever path resizes
+    if data_config.grayscale:
+        image = image.convert("L").convert("RGB")  # ITU-R 601-2 luma, as the grey datasets were made
     box = as_face_box(box)
     clamped = box.clamp(*image.size) if box is not None else None
     if clamped is None and missing_face in ("error", "skip"):
@@ -136,9 +188,9 @@ def prepare_streams(
     if streams in ("both", "face"):
         fh, fw = _size(data_config.face_size, "face_size")
         if clamped is not None:
-            face = _to_uint8_tensor(image.crop(clamped.as_tuple()).resize((fw, fh), resample))
+            face = resize_image(image.crop(clamped.as_tuple()), (fh, fw), data_config)
         elif missing_face == "whole":
-            face = _to_uint8_tensor(image.resize((fw, fh), resample))
+            face = resize_image(image, (fh, fw), data_config)
         else:
             face = torch.zeros(3, fh, fw, dtype=torch.uint8)
     if streams in ("both", "context"):
@@ -153,7 +205,9 @@ def prepare_streams(
         if clamped is not None and data_config.mask_face_in_context:
             masked = image.copy()
             masked.paste((0, 0, 0), clamped.as_tuple())
-        context = _to_uint8_tensor(masked.resize((rw, rh), resample))
+        if data_config.context_jpeg_quality is not None:
+            masked = jpeg_round_trip(masked, data_config.context_jpeg_quality)
+        context = resize_image(masked, (rh, rw), data_config)
     return PreparedStreams(face, context, clamped is not None)
 
 
@@ -173,6 +227,21 @@ def _rotate(pixels: torch.Tensor, max_degrees: float, generator: torch.Generator
     grid = F.affine_grid(theta, [1, *pixels.shape], align_corners=False)
     rotated = F.grid_sample(pixels.float()[None], grid, mode="bilinear", padding_mode="border", align_corners=False)
     return rotated[0].round().clamp(0, 255).to(torch.uint8)
+
+
+def _affine(pixels: torch.Tensor, generator: torch.Generator | None, max_degrees: float = 10.0,
+            scale: tuple[float, float] = (0.9, 1.1), max_shift: float = 0.1) -> torch.Tensor:
+    """Random similarity transform: rotation ±10°, isotropic scale 0.9–1.1, shift ±10% per axis, edge fill."""
+    r = torch.rand(4, generator=generator).tolist()
+    angle = math.radians((r[0] * 2 - 1) * max_degrees)
+    zoom = scale[0] + (scale[1] - scale[0]) * r[1]
+    # affine_grid maps output to input coordinates in [-1, 1]: the inverse of the wanted transform
+    cos, sin = math.cos(angle) / zoom, math.sin(angle) / zoom
+    tx, ty = (r[2] * 2 - 1) * 2 * max_shift, (r[3] * 2 - 1) * 2 * max_shift
+    theta = torch.tensor([[cos, -sin, tx], [sin, cos, ty]], dtype=torch.float32)[None]
+    grid = F.affine_grid(theta, [1, *pixels.shape], align_corners=False)
+    moved = F.grid_sample(pixels.float()[None], grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return moved[0].round().clamp(0, 255).to(torch.uint8)
 
 
 def _jitter(pixels: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -230,6 +299,8 @@ def augment(pixels: torch.Tensor, names: Sequence[str], generator: torch.Generat
             pixels = _pad_crop(pixels, generator)
         elif name == "erase":
             pixels = _erase(pixels, generator)
+        elif name == "affine":
+            pixels = _affine(pixels, generator)
         else:
             raise DataError(f"Unknown augmentation {name!r}; use one of {', '.join(AUGMENTATIONS)}.")
     return pixels

@@ -1,6 +1,7 @@
-"""LDLVA: uncertainty-aware label distribution learning in valence-arousal space (methods.md §3).
+"""LDLVA: uncertainty-aware label distribution learning in valence-arousal space (Le et al., WACV 2023;
+minhnhatvt/label-distribution-learning-fer-tf@a741b36).
 
-* :mod:`zoo.ldl.knn` — exact K nearest neighbours in the auxiliary space (methods.md §3.2 "Neighbors");
+* :mod:`zoo.ldl.knn` — exact K nearest neighbours in the auxiliary space (the official code's ``knn`` column);
 * :mod:`zoo.ldl.auxiliary` — auxiliary-space providers: dataset VA, teacher pseudo-VA, teacher embeddings;
 * :mod:`zoo.ldl.similarity` — local similarity s and the calibration net g (paper Eq. for c = ζ·s);
 * :mod:`zoo.ldl.discriminative` — the discriminative loss L_D and the class-centre update;

@@ -1,15 +1,15 @@
-"""Auxiliary spaces for the LDL-VA neighbours (LDLVA paper "Adaptive Similarity"; methods.md §3.2).
+"""Auxiliary spaces for the LDL-VA neighbours (LDLVA paper "Adaptive Similarity"; Le et al., WACV 2023).
 
 Providers return one point per training sample (N×D, dataset order):
 
-* ``"dataset"`` — valence-arousal columns the dataset carries (AffectNet): attribute ``va`` (N×2), or
-  ``valence`` and ``arousal`` (N each);
+* ``"dataset"`` — valence-arousal the dataset carries (AffectNet): attribute ``va`` (N×2), the one name
+  every reader uses (:data:`zoo.data.VA_ATTRIBUTE`);
 * ``"teacher:SPEC"`` — pseudo-VA from a teacher classifier: any zoo model name, ``local-dir:DIR``, or a
   model object, optionally with ``teacher_checkpoint``. Its class probabilities p are mapped through
   per-class VA prototypes: ``a = Σ_c p_c · prototype_c`` (:data:`VA_PROTOTYPES`);
 * ``"embedding:SPEC"`` — the teacher's feature vector (its ``EmotionOutput.features``) as the space.
 
-The official code's pseudo-VA came from another group's VA regressor (methods.md §3.2; EmoNet is a guess);
+The official code's pseudo-VA came from another group's VA regressor (the official repository's issue #2);
 no such model ships here, hence the prototype route, which works with any classifier.
 
 **Prototype values and their source.** Russell, J. A. (1980), *A circumplex model of affect*, Journal of
@@ -82,14 +82,15 @@ def prototypes_for(label_names: Sequence[str], overrides: Mapping[str, Sequence[
 
 
 def dataset_va(dataset: Any) -> torch.Tensor:
-    """The dataset's own VA annotations (N×2)."""
-    va = getattr(dataset, "va", None)
-    if va is None and hasattr(dataset, "valence") and hasattr(dataset, "arousal"):
-        va = torch.stack([torch.as_tensor(dataset.valence), torch.as_tensor(dataset.arousal)], dim=1)
+    """The dataset's own VA annotations (N×2), from its ``va`` attribute (:data:`zoo.data.VA_ATTRIBUTE`)."""
+    from zoo.data import VA_ATTRIBUTE
+
+    va = getattr(dataset, VA_ATTRIBUTE, None)
     if va is None:
         raise AuxiliarySpaceError(
-            f"auxiliary='dataset' needs valence-arousal labels, but {type(dataset).__name__} has no 'va' (N×2) "
-            f"nor 'valence'/'arousal' attributes. Use auxiliary='teacher:MODEL' for pseudo-VA from a classifier."
+            f"auxiliary='dataset' needs valence-arousal labels, but {type(dataset).__name__} has no "
+            f"{VA_ATTRIBUTE!r} attribute (N×2; the affectnet: reader sets it). Use auxiliary='teacher:MODEL' for "
+            f"pseudo-VA from a classifier."
         )
     va = torch.as_tensor(va, dtype=torch.float32)
     if va.shape != (len(dataset), 2):

@@ -1,4 +1,4 @@
-"""Exact K nearest neighbours of every training sample in an auxiliary space (methods.md §3.2).
+"""Exact K nearest neighbours of every training sample in an auxiliary space (LDLVA, Le et al., WACV 2023).
 
 The official LDLVA code ships pre-built neighbour lists (CSV column ``knn``: nearest first, the sample itself
 excluded, the first K = 8 used). :func:`nearest_neighbors` rebuilds them. Low-dimensional spaces (valence-arousal)

@@ -1,4 +1,4 @@
-"""Synthetic label noise for the LDLVA noisy-label experiments (methods.md §3.4 "Synthetic noise").
+"""Synthetic label noise for the LDLVA noisy-label experiments (Le et al., WACV 2023; no script in the official code).
 
 The official repo has no noise script. :func:`flip_labels` flips exactly ``round(rate · N)`` labels
 (``mode="uniform"``: samples drawn from the whole set) or ``round(rate · n_c)`` labels of every class c

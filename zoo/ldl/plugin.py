@@ -1,4 +1,4 @@
-"""Built-in plugin registering the ``ldl_va`` target (LDLVA, methods.md §3)."""
+"""Built-in plugin registering the ``ldl_va`` target (LDLVA, Le et al., WACV 2023)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Adaptive similarity c = ζ · s of a sample and its neighbours (LDLVA paper, "Adaptive Similarity"; methods.md §3.1-3.2).
+"""Adaptive similarity c = ζ · s of a sample and its neighbours (LDLVA paper, "Adaptive Similarity"; official
+src/models.py ``AdaptiveSimNet``, src/data_utils.py).
 
 * local similarity in the auxiliary space: paper ``s = exp(-‖a_i - a_k‖₂² / δ²)`` (``kind="gaussian"``), or the
   official code's ``exp(-‖a_i - a_k‖₁ / 0.5)`` (``kind="l1"``); ``scale`` is δ² (resp. the 0.5);

@@ -1,7 +1,7 @@
 """The ``ldl_va`` target builder: uncertainty-aware label distributions from valence-arousal neighbours.
 
 LDLVA paper ("Uncertainty-aware Label Distribution Construction", "Discriminative Loss") and the official
-code ``src/train.py::train_step`` (methods.md §3.2). Per central sample i with K neighbours k ∈ N(i):
+code ``src/train.py::train_step`` (minhnhatvt/label-distribution-learning-fer-tf@a741b36). Per central sample i with K neighbours k ∈ N(i):
 
 * ``c_k = ζ_k · s_k`` — calibration ζ from :class:`~zoo.ldl.similarity.CalibrationNet` on ``[v_i, v_k]`` (v_k
   detached), local similarity s from the auxiliary space (computed once in :meth:`LDLVATarget.prepare`);
@@ -11,8 +11,9 @@ code ``src/train.py::train_step`` (methods.md §3.2). Per central sample i with 
   (``confidence_logit``), uses ``y = sigmoid(θ) l + (1 - sigmoid(θ)) d̃``, so the paper's λ = 1 - sigmoid(θ).
   θ starts at ``lamb_init`` (0.5 RAF-DB, 0.8 AffectNet) and is trained by its own SGD (lr 10, momentum
   0 RAF-DB / 0.9 AffectNet) that, like TF's sparse momentum, only touches the rows of the current batch;
-* ``L = L_cls + γ L_D``, ``L_cls = mean_i w_{l_i} Σ_c -d_ic log p_ic`` (w: class weights, 1 by default),
-  γ = 0.01; L_D and the centre update in :mod:`zoo.ldl.discriminative`.
+* ``L = L_cls + γ L_D``, ``L_cls = mean_i w_{l_i} Σ_c -d_ic log p_ic`` (w: class weights, 1 by default; the
+  official ``CELoss``, ``weight_norm="mean"``; ``"weighted_mean"`` divides by Σ_i w_{l_i} instead, as PyTorch's
+  ``cross_entropy(weight=)``), γ = 0.01; L_D and the centre update in :mod:`zoo.ldl.discriminative`.
 
 Neighbour predictions come in two modes:
 
@@ -40,10 +41,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.components.targets import TargetBuilder, TargetResult, resolve_class_weights
+from zoo.components.targets import (
+    WEIGHT_NORMS,
+    TargetBuilder,
+    TargetResult,
+    resolve_class_weights,
+    weighted_mean,
+)
 from zoo.ldl import distributed
 from zoo.ldl.auxiliary import auxiliary_points, predict_dataset
-from zoo.ldl.discriminative import inter_class_term, intra_class_loss, update_centers
+from zoo.ldl.discriminative import (
+    REPULSION_PAIRS,
+    inter_class_term,
+    intra_class_loss,
+    repulsion_tau,
+    update_centers,
+)
 from zoo.ldl.knn import nearest_neighbors
 from zoo.ldl.similarity import SIMILARITY_KINDS, CalibrationNet, local_similarity, relative_similarity
 from zoo.registry import ZooError
@@ -142,9 +155,11 @@ class LDLVATarget(TargetBuilder):
         gamma: float = 0.01,
         center_lr: float = 0.5,
         center_repulsion: float = 0.1,
-        repulsion_temperature: float | None = None,
+        repulsion_temperature: float | str | None = None,
+        repulsion_pairs: str = "ordered",
         discriminative_neighbors: bool = True,
         class_weights: Sequence[float] | str | None = None,
+        weight_norm: str = "mean",
         class_counts: Sequence[int] | None = None,
         bank_dtype: str = "float32",
         batch_size: int = 256,
@@ -160,6 +175,14 @@ class LDLVATarget(TargetBuilder):
             raise TargetConfigError(f"bank_dtype must be 'float32', 'float16' or 'bfloat16', got {bank_dtype!r}.")
         if not feature_dim:
             raise TargetConfigError("ldl_va needs the model's feature dimension (feature_dim) for the calibration net.")
+        if repulsion_pairs not in REPULSION_PAIRS:
+            raise TargetConfigError(f"repulsion_pairs must be one of {REPULSION_PAIRS}, got {repulsion_pairs!r}.")
+        if weight_norm not in WEIGHT_NORMS:
+            raise TargetConfigError(f"weight_norm must be one of {WEIGHT_NORMS}, got {weight_norm!r}.")
+        try:
+            repulsion_tau(repulsion_temperature, int(feature_dim))
+        except ValueError as exc:
+            raise TargetConfigError(str(exc)) from None
         self.num_classes, self.feature_dim, self.k = int(num_classes), int(feature_dim), int(num_neighbors)
         self.neighbor_mode, self.auxiliary = neighbor_mode, auxiliary
         self.teacher_checkpoint, self.va_prototypes = teacher_checkpoint, va_prototypes
@@ -167,6 +190,7 @@ class LDLVATarget(TargetBuilder):
         self.lamb_init, self.lamb_lr, self.lamb_momentum = float(lamb_init), float(lamb_lr), float(lamb_momentum)
         self.gamma, self.center_lr, self.center_repulsion = float(gamma), float(center_lr), float(center_repulsion)
         self.repulsion_temperature, self.discriminative_neighbors = repulsion_temperature, bool(discriminative_neighbors)
+        self.repulsion_pairs, self.weight_norm = repulsion_pairs, weight_norm
         self.bank_dtype = getattr(torch, bank_dtype)
         self.batch_size, self.num_workers, self.knn_method = int(batch_size), int(num_workers), knn_method
         self._balanced_from_dataset = class_weights == "balanced" and class_counts is None
@@ -327,7 +351,7 @@ class LDLVATarget(TargetBuilder):
         target = confidence * onehot + (1.0 - confidence) * aggregated  # = (1-λ) l + λ d̃, λ = 1 - confidence
 
         log_probs = F.log_softmax(output.logits.float(), dim=-1)
-        cls = (-(target * log_probs).sum(1) * self.class_weights[labels]).mean()
+        cls = weighted_mean(-(target * log_probs).sum(1), self.class_weights[labels], self.weight_norm)
 
         if self.discriminative_neighbors:
             ld_feats = torch.cat([features, nb_feats.detach().flatten(0, 1)])
@@ -336,7 +360,7 @@ class LDLVATarget(TargetBuilder):
         else:
             ld_feats, ld_labels, ld_weights = features, labels, confidence[:, 0].detach()
         intra = intra_class_loss(ld_feats, ld_labels, ld_weights, self.centers)
-        inter = inter_class_term(self.centers, self.repulsion_temperature)
+        inter = inter_class_term(self.centers, self.repulsion_temperature, self.repulsion_pairs)
         loss = cls + self.gamma * (intra + inter)
 
         with torch.no_grad():
@@ -354,11 +378,12 @@ class LDLVATarget(TargetBuilder):
         return TargetResult(loss, target.detach(), terms)
 
     def after_step(self) -> None:
-        """Class-centre update from the last batch (methods.md §3.2, "Class centers")."""
+        """Class-centre update from the last batch (the official ``DiscriminativeLoss.update_centers``)."""
         if self._pending is None:
             return
         feats, labels, weights = distributed.gather_rows(*self._pending)  # the global batch under DDP
-        update_centers(self.centers, feats, labels, weights, self.center_lr, self.center_repulsion, self.repulsion_temperature)
+        update_centers(self.centers, feats, labels, weights, self.center_lr, self.center_repulsion,
+                       self.repulsion_temperature, self.repulsion_pairs)
         self._pending = None
 
     @torch.no_grad()

@@ -1,5 +1,6 @@
-"""Ablation grids like GLAMOR-Net's Table 2 (methods.md §2.5): one seeded training run per cell of a grid
-of overrides (``attention=none,ca,gla`` × ``streams=face,context,both``), resumable, summarised in
+"""Ablation grids like GLAMOR-Net's Table 2 (Le et al., 2022): one seeded training run per cell of a grid
+of overrides (``attention=none,ca,gla`` × ``streams=face,context,context_guided,both``; ``context_guided``:
+context-only models whose GLA still reads the face vector), resumable, summarised in
 ``OUT/ablation.md`` and ``OUT/ablation.csv``.
 """
 
@@ -50,8 +51,8 @@ def ablate(
     """Train every cell of ``grid`` over ``base`` and return one row per cell (also written as MD and CSV).
 
     A cell whose run finished (``eval.json`` exists) is read back; a cell with a checkpoint is resumed.
-    A combination the model cannot be built with (e.g. ``streams=context`` with ``attention=gla``) is
-    reported in the table, not trained.
+    A combination the model cannot be built with (e.g. ``streams=context`` with ``attention=gla``, or
+    ``streams=context_guided`` with an attention that ignores the face) is reported in the table, not trained.
     """
     from zoo.factory import create
     from zoo.training.engine import EVAL_JSON, LAST_CHECKPOINT, train

@@ -1,4 +1,4 @@
-"""One training engine for every preset and label target (reference §1.4, §2.3, §3.3 via recipes).
+"""One training engine for every preset and label target (the papers' settings via :mod:`zoo.training.recipes`).
 
 Per step: forward (AMP optional) -> ``target(output, batch, model)`` -> backward -> gradient averaging of
 the target's parameters under DDP (the model's are averaged by DDP) -> optional clipping -> the main
@@ -122,6 +122,9 @@ def resolve_run_config(
         config["data"]["val"] = val
     if not config["data"].get("train"):
         raise RecipeError("No training data: pass --data SPEC (e.g. caer_s:/data/CAER-S, or synth_caer).")
+    check_augmentation(config)
+    if config.get("keep", "best") not in ("best", "last"):
+        raise RecipeError(f"keep must be 'best' (on the validation monitor) or 'last', got {config['keep']!r}.")
     if config["amp"] not in ("none", "bf16", "fp16"):
         raise RecipeError(f"amp must be none, bf16 or fp16, got {config['amp']!r}.")
     check_run_config(config)
@@ -133,6 +136,28 @@ def resolve_run_config(
         except ValueError as exc:
             raise RecipeError(f"{exc} (setting threads=...; e.g. threads=1 or threads=auto)") from exc
     return config
+
+
+def check_augmentation(config: dict[str, Any]) -> None:
+    """``augmentation`` is ``{"face": NAMES, "context": NAMES}``; augmentation lives nowhere else."""
+    from zoo.data.errors import DataError
+    from zoo.data.transforms import parse_augment
+
+    aug = config.get("augmentation")
+    if aug is None:
+        config["augmentation"] = aug = {"face": None, "context": None}
+    if not isinstance(aug, dict) or set(aug) - {"face", "context"}:
+        raise RecipeError(f"augmentation must be {{'face': NAMES, 'context': NAMES}} (e.g. augmentation.face=ldlva), "
+                          f"got {aug!r}.")
+    for stream in ("face", "context"):
+        try:
+            parse_augment(aug.get(stream))
+        except DataError as exc:
+            raise RecipeError(f"augmentation.{stream}: {exc}") from None
+    moved = sorted({"face_augment", "context_augment"} & set(config["data"].get("options") or {}))
+    if moved:
+        raise RecipeError(f"data.options.{moved[0]} is not a run setting: set augmentation.face / augmentation.context "
+                          f"(applied to the training split only, and recorded in run_config.json).")
 
 
 def train(
@@ -269,12 +294,14 @@ class _Run:
         set_deterministic(bool(cfg["deterministic"]))
         seed_everything(int(cfg["seed"]))
         model = create(cfg["model"], backbone_pretrained=cfg.get("backbone_pretrained") or False, **cfg["model_args"])
-        streams = model.config.streams
+        streams = model.config.data_streams
         data_cfg = model.config.data
         options = dict(cfg["data"].get("options") or {})
         spec = cfg["data"]["train"]
+        aug = cfg["augmentation"]
         self.train_ds = open_dataset(spec, cfg["data"]["train_split"], data_config=data_cfg, train=True,
-                                     streams=streams, **options)
+                                     streams=streams, face_augment=aug.get("face"),
+                                     context_augment=aug.get("context"), **options)
         self.train_ds = apply_train_settings(self.train_ds, cfg["data"], self.out, resume=self.resume_from is not None,
                                              write=self.info.is_main)
         self.val_spec = cfg["data"].get("val") or spec
@@ -547,13 +574,15 @@ class _Run:
             value = float(val[monitor])
             improved = self.best_value is None or value > self.best_value
             if improved:
-                self.best_value, self.best_epoch, self.bad_epochs = value, epoch + 1, 0
+                self.best_value, self.bad_epochs = value, 0
+            else:
+                self.bad_epochs += 1
+            if improved or cfg.get("keep") == "last":
+                self.best_epoch = epoch + 1  # the epoch whose weights OUT/best holds
                 if self.info.is_main:
                     from zoo.hub import save_pretrained
 
                     save_pretrained(self.model, out / BEST_DIR)
-            else:
-                self.bad_epochs += 1
             line = {"epoch": epoch + 1, "global_step": self.global_step, **train_stats, "val": val,
                     "best": improved, "time_s": round(time.time() - started, 3)}
             self.history.append(line)
@@ -616,10 +645,19 @@ def eval_loader(dataset: Any, batch_size: int, info: D.DistInfo, num_workers: in
     return DataLoader(dataset, batch_size=batch_size, sampler=_IndexSampler(indices), num_workers=num_workers)
 
 
+TTA_MODES = ("none", "flip")
+
+
 @torch.no_grad()
 def run_evaluation(model: nn.Module, loader: DataLoader, info: D.DistInfo, autocast, memory_format,
-                   num_classes: int, label_names: tuple[str, ...]) -> dict[str, Any]:
-    """Metrics over the whole loader, gathered from every rank."""
+                   num_classes: int, label_names: tuple[str, ...], tta: str = "none") -> dict[str, Any]:
+    """Metrics over the whole loader, gathered from every rank.
+
+    ``tta="flip"``: each sample's probabilities are the mean over the input and its horizontal mirror
+    (face and context mirrored together); the metrics then use ``log`` of that mean as logits.
+    """
+    if tta not in TTA_MODES:
+        raise RecipeError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}.")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -628,7 +666,12 @@ def run_evaluation(model: nn.Module, loader: DataLoader, info: D.DistInfo, autoc
         batch = to_device(batch, device, memory_format)
         with autocast():
             output = model(face=batch.get("face"), context=batch.get("context"))
-        logits.append(output.logits.float().cpu())
+            out_logits = output.logits.float()
+            if tta == "flip":
+                mirrored = {k: batch[k].flip(-1) if batch.get(k) is not None else None for k in ("face", "context")}
+                flipped = model(**mirrored).logits.float()
+                out_logits = ((out_logits.softmax(1) + flipped.softmax(1)) / 2).log()
+        logits.append(out_logits.cpu())
         labels.append(batch["label"].cpu())
         index.append(batch["index"].cpu() if "index" in batch else torch.arange(len(batch["label"])))
         if DISTRIBUTION_KEY in batch:
@@ -655,17 +698,19 @@ def evaluate(
     options: dict[str, Any] | None = None,
     amp: str = "none",
     _dist: D.DistInfo | None = None,
+    tta: str = "none",
 ) -> dict[str, Any]:
-    """Validation metrics of ``model`` (an EmotionModel, a preset, ``local-dir:DIR``) on dataset ``data``."""
+    """Validation metrics of ``model`` (an EmotionModel, a preset with published weights, ``local-dir:DIR``,
+    ``hf-hub:REPO``) on dataset ``data``; ``tta="flip"`` averages the prediction with the mirrored input's."""
     from zoo.data import open_dataset
-    from zoo.factory import create
+    from zoo.factory import create_for_inference
 
     check_eval_settings(batch_size, amp)
     info = _dist or D.DistInfo(device=resolve_device(device))
-    model_obj = create(model) if isinstance(model, str) else model
+    model_obj = create_for_inference(model, allow_untrained=True) if isinstance(model, str) else model
     model_obj = model_obj.to(info.device)
     dataset = open_dataset(data, split, data_config=model_obj.config.data, train=False,
-                           streams=model_obj.config.streams, **(options or {}))
+                           streams=model_obj.config.data_streams, **(options or {}))
     check_dataset_matches(dataset, model_obj, data)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp, torch.float32)
 
@@ -674,8 +719,9 @@ def evaluate(
 
     loader = eval_loader(dataset, batch_size, info)
     metrics = run_evaluation(model_obj, loader, info, autocast, torch.contiguous_format,
-                             model_obj.config.num_classes, model_obj.label_names)
-    return {**metrics, "dataset": data, "split": split, "model": model if isinstance(model, str) else None}
+                             model_obj.config.num_classes, model_obj.label_names, tta=tta)
+    return {**metrics, "dataset": data, "split": split, "tta": tta,
+            "model": model if isinstance(model, str) else None}
 
 
 def _progress(total: int, desc: str, enabled: bool, initial: int = 0):

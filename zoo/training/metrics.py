@@ -54,8 +54,13 @@ def classification_metrics(
 def distribution_metrics(probs: torch.Tensor, reference: torch.Tensor, eps: float = 1e-10) -> dict[str, float]:
     """KL(ref ‖ pred), JS(ref, pred) (natural log, batch means) and top-1 agreement with the majority vote.
 
-    ``reference`` is B×C vote counts or probabilities; rows are normalised to sum to 1.
+    ``reference`` is B×C vote counts or probabilities; rows are normalised to sum to 1. Rows that are NaN or
+    sum to 0 (no reference for that sample) are left out; ``reference_samples`` says how many were used.
     """
+    usable = torch.isfinite(reference).all(1) & (reference.double().clamp_min(0).sum(1) > 0)
+    probs, reference = probs[usable], reference[usable]
+    if not len(reference):
+        return {"reference_samples": 0}
     p = probs.double().clamp_min(0)
     p = p / p.sum(1, keepdim=True).clamp_min(eps)
     q = reference.double().clamp_min(0)
@@ -69,4 +74,5 @@ def distribution_metrics(probs: torch.Tensor, reference: torch.Tensor, eps: floa
         "kl": float(kl(q, p).mean()),
         "js": float((0.5 * kl(q, m) + 0.5 * kl(p, m)).mean()),
         "majority_agreement": float((p.argmax(1) == q.argmax(1)).double().mean()),
+        "reference_samples": int(usable.sum()),
     }

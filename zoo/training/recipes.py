@@ -1,14 +1,21 @@
 """Training recipes: each paper's training setup as data, overridable key by key.
 
-A recipe is a partial run config merged over :data:`DEFAULTS`. Sources (methods.md):
+A recipe is a partial run config merged over :data:`DEFAULTS`. Sources:
 
-* CAER-Net-S §1.4 — ndkhanh360 ``normal_config.json`` (the port's final set) and the "original model" set;
-  the paper's ÷10-every-4-epochs schedule with the inferred lr 5e-3;
-* GLAMOR-Net §2.3 — SGD 5e-4, momentum 0.9, batch 4, ×0.1 at epochs 25 and 40 floored at 1e-5, 60 epochs;
-* LDLVA §3.3 — Adam (ε 1e-7) with the per-config lr, milestones, λ settings and class weights.
+* CAER-Net-S — each model with what its source trained it with: ``caer_net_s_port`` with ndkhanh360/CAER
+  ``normal_config.json`` (@49761a6, the commit that added the port's BatchNorm1d), the port without it with
+  the "CAERS original model" ``config.json`` (@a4d9f75), the paper form with the paper's lr ÷10 every 4
+  epochs (Lee et al., ICCV 2019);
+* GLAMOR-Net — minhnhatvt/glamor-net ``config.py`` / ``train.py``: SGD 5e-4, momentum 0.9, batch 4, ×0.1 at
+  epochs 25 and 40 floored at 1e-5, 60 epochs;
+* LDLVA — minhnhatvt/label-distribution-learning-fer-tf ``cfg_files/config_*.py``: Adam (ε 1e-7) with the
+  per-config lr, milestones, λ settings and class weights, and the code's loss forms (``_paper`` variants:
+  the paper's forms).
 
-``augmentation`` records what each paper's pipeline does; the dataset readers implement it for
-``train=True`` (methods.md §1.3, §2.2, §3.3), and ``data.options`` passes any extra reader option.
+``augmentation`` is what the engine applies to the training split, and only to it: ``{"face": NAMES,
+"context": NAMES}`` with names or sets from :data:`zoo.data.transforms.AUGMENT_PRESETS` (the context's
+random crop to ``context_size`` is part of every training pipeline). ``data.options`` passes any other
+reader option.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import dataclasses
 import json
 from typing import Any
 
+from zoo.labels import FER2013 as FER2013_ORDER
 from zoo.registry import ZooError
 
 
@@ -55,7 +63,11 @@ DEFAULTS: dict[str, Any] = {
     "checkpoint_every": None,  # also checkpoint every N optimiser steps (always at each epoch end)
     "progress": True,
     "tensorboard": False,
-    "augmentation": None,
+    # applied to the training split only: face / context augmentation names (zoo.data.transforms)
+    "augmentation": {"face": None, "context": None},
+    # which epoch's weights OUT/best holds: "best" on the validation monitor, or "last" (a fixed schedule
+    # whose final weights are released, so the validation split never picks the model)
+    "keep": "best",
     # initial backbone weights (zoo.create's backbone_pretrained): false = from scratch; true = timm's
     # published ImageNet weights; "hf-hub:ORG/NAME" / "local-dir:DIR" = a face-recognition trunk
     "backbone_pretrained": False,
@@ -63,42 +75,112 @@ DEFAULTS: dict[str, Any] = {
     "paper_backbone_init": "from scratch",
 }
 
-_CAER_AUG = {"face": "resize 96", "context": "resize 128x171, random crop 112 (centre crop at test)",
-             "flip": False, "colour": False, "source": "methods.md §1.3 (ndkhanh360)"}
-_GLAMOR_AUG = {"face": "random horizontal flip, random rotation ±20° (nearest fill)",
-               "context": "face masked black, resize 128x171, random crop 112 (fixed [8:120, 29:141] at test)",
-               "source": "methods.md §2.2"}
-_LDLVA_AUG = {"face": "resize, random flip, zero-pad, random crop, random erasing p=0.5 area 0.02-0.3",
-              "source": "methods.md §3.3"}
-_LDLVA_INIT = ("MS-Celeb-1M face-recognition trunk (official resnet18.h5 / resnet50.h5, methods.md §3.1; not "
+# CAER-Net-S (ndkhanh360/CAER): faces resized only; the context's random 112 crop of 128×171 is all.
+_CAER_AUG = {"face": None, "context": None}
+# GLAMOR-Net (minhnhatvt/glamor-net, dataset.py): face random flip and ±20° rotation; context random crop.
+_GLAMOR_AUG = {"face": "glamor", "context": None}
+_CAER_PAPER: dict[str, Any] = {
+    "model": "caer_net_s",
+    "optimizer": {"name": "sgd", "lr": 5e-3, "momentum": 0.9, "nesterov": True},
+    "schedule": {"name": "step", "step_size": 4, "gamma": 0.1},
+    "batch_size": 32, "epochs": 20, "seed": 123, "augmentation": _CAER_AUG}
+# LDLVA (minhnhatvt/label-distribution-learning-fer-tf, data pipeline): flip, zero-pad side/28 + random
+# crop (4 px at 112², 8 at 224²), random erasing p 0.5, area 0.02–0.3.
+_LDLVA_AUG = {"face": "ldlva", "context": None}
+_LDLVA_INIT = ("MS-Celeb-1M face-recognition trunk (official resnet18.h5 / resnet50.h5, minhnhatvt/label-distribution-learning-fer-tf@a741b36:src/models.py; not "
                "redistributed): pass backbone_pretrained=hf-hub:... or local-dir:... with a converted trunk")
 _LDLVA_TARGET = {"num_neighbors": 8, "gamma": 0.01, "lamb_lr": 10.0}
+# The loss forms of the official code (minhnhatvt/label-distribution-learning-fer-tf
+# @a741b363d328d7cb9156dc5b94927bdd7f391c57): src/data_utils.py get_train_dataset, a = exp(-‖Δ‖₁ / 0.5);
+# src/models.py AdaptiveSimNet, max(g, -1.3) before the sigmoid; src/utils.py DiscriminativeLoss.update_centers,
+# repulsion 0.1·∇ Σ_{i<j} exp(-‖μ_i-μ_j‖² / V) with V = feature_dim; src/utils.py CELoss, mean(w·l).
+_LDLVA_OFFICIAL = {"similarity": "l1", "similarity_scale": 0.5, "calibration_clamp": -1.3, "center_repulsion": 0.1,
+                   "repulsion_temperature": "dim", "repulsion_pairs": "unordered", "weight_norm": "mean"}
+# The paper's forms (Le et al., WACV 2023, "Adaptive Similarity" and "Discriminative Loss"): a squared-L2
+# Gaussian, no clamp, Σ_j Σ_{k≠j} exp(-‖μ_j-μ_k‖² / √V); the code's step factor 0.1 on that sum.
+_LDLVA_PAPER = {"similarity": "gaussian", "similarity_scale": 0.5, "calibration_clamp": None, "center_repulsion": 0.1,
+                "repulsion_temperature": "sqrt_dim", "repulsion_pairs": "ordered", "weight_norm": "mean"}
+
+
+def _ldlva(config: str, description: str, settings: dict[str, Any], paper: bool = False) -> tuple[str, dict[str, Any]]:
+    """An LDLVA recipe named after an official config: the config's settings with the code's loss forms, or
+    (``paper``) the same optimisation with the paper's forms."""
+    forms = _LDLVA_PAPER if paper else _LDLVA_OFFICIAL
+    what = ("the paper's loss forms (squared-L2 similarity, no clamp, ordered-pair repulsion τ = √V)" if paper else
+            "the code's loss forms (L1 similarity, g clamped at -1.3, repulsion Σ_{i<j} exp(-d/V) × 0.1)")
+    recipe = copy.deepcopy(settings)
+    recipe["model_args"]["target_args"] = {**_LDLVA_TARGET, **recipe["model_args"]["target_args"], **forms}
+    return f"LDLVA {config}: {description}; {what}", recipe
+
+_FER_COMMON: dict[str, Any] = {
+    "model_args": {"target_args": {"label_smoothing": 0.1}},
+    "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4},
+    "schedule": {"name": "cosine", "warmup_epochs": 2},
+    "batch_size": 128, "epochs": 40, "augmentation": {"face": "fer", "context": None},
+    "amp": "bf16", "channels_last": True, "threads": "auto", "keep": "last",
+    "data": {"options": {"cache": "memory"}},
+}
+
+# (recipe name, official config, what it sets, settings) — cfg_files/config_*.py of the official code
+_LDLVA_CONFIGS: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("ldlva_resnet18_raf", "config_resnet18_raf", "Adam 1e-3 (ε 1e-7), ×0.1 at 10, 20, 40, batch 32, 60 epochs, "
+     "λ init 0.5, λ SGD lr 10 momentum 0", {
+        "model": "ldlva_resnet18",
+        "model_args": {"target_args": {"lamb_init": 0.5, "lamb_momentum": 0.0}},
+        "optimizer": {"name": "adam", "lr": 1e-3, "eps": 1e-7},
+        "schedule": {"name": "multistep", "milestones": [10, 20, 40], "gamma": 0.1},
+        "batch_size": 32, "epochs": 60, "augmentation": _LDLVA_AUG,
+        "paper_backbone_init": _LDLVA_INIT}),
+    ("ldlva_resnet50_raf", "config_resnet50_raf", "IR-50 at 112², Adam 1e-4 (ε 1e-7), ×0.1 at 10, 30, batch 32, "
+     "60 epochs, λ init 0.5", {
+        "model": "ldlva_resnet50",
+        "model_args": {"target_args": {"lamb_init": 0.5, "lamb_momentum": 0.0}},
+        "optimizer": {"name": "adam", "lr": 1e-4, "eps": 1e-7},
+        "schedule": {"name": "multistep", "milestones": [10, 30], "gamma": 0.1},
+        "batch_size": 32, "epochs": 60, "augmentation": _LDLVA_AUG,
+        "paper_backbone_init": _LDLVA_INIT}),
+    ("ldlva_resnet18_affectnet", "config_resnet18_affnet", "Adam 3e-4 (ε 1e-7), ×0.2 at 5, 10, 20, 60 epochs, "
+     "λ init 0.8, λ momentum 0.9, balanced class weights", {
+        "model": "ldlva_resnet18",
+        "model_args": {"target_args": {"lamb_init": 0.8, "lamb_momentum": 0.9, "class_weights": "balanced"}},
+        "optimizer": {"name": "adam", "lr": 3e-4, "eps": 1e-7},
+        "schedule": {"name": "multistep", "milestones": [5, 10, 20], "gamma": 0.2},
+        "batch_size": 32, "epochs": 60, "monitor": "balanced_accuracy", "augmentation": _LDLVA_AUG,
+        "paper_backbone_init": _LDLVA_INIT}),
+]
 
 RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
-    "caer_net_s": ("CAER-Net-S, ndkhanh360 normal_config.json (final): SGD Nesterov 1e-2, StepLR(15, 0.5), "
-                   "batch 128, 150 epochs, early stop 40, seed 123", {
-        "model": "caer_net_s",
+    # Each CAER-Net-S model trains with what its source trained it with. ndkhanh360/CAER added BatchNorm1d
+    # before fusion together with configs/normal_config.json (@49761a661d877a4ebd5f27286681df47e12c52d4:
+    # CAER/model/model.py, CAER/configs/normal_config.json); the model without it ("CAERS original model",
+    # @a4d9f753582aebd047858d42db3e306925f851b5:CAER/model/model.py) came with CAER/config.json of that commit
+    # (renamed configs/debug_config.json in 49761a6). The paper form has no code: the paper's schedule.
+    "caer_net_s": ("CAER-Net-S paper form with the paper's schedule (Lee et al., ICCV 2019: lr ÷10 every 4 "
+                   "epochs); initial lr 5e-3, Nesterov momentum 0.9 and batch 32 are not in the paper text "
+                   "(5e-3: ndkhanh360's original config)", _CAER_PAPER),
+    "caer_net_s_paper": ("the same as caer_net_s (the paper's schedule), kept under its earlier name", _CAER_PAPER),
+    "caer_net_s_port": ("caer_net_s_port (BatchNorm1d before fusion) with the config it was added with: "
+                        "ndkhanh360 @49761a6 CAER/configs/normal_config.json, SGD Nesterov 1e-2, StepLR(15, 0.5), "
+                        "batch 128, 150 epochs, early stop 40, seed 123", {
+        "model": "caer_net_s_port",
         "optimizer": {"name": "sgd", "lr": 1e-2, "momentum": 0.9, "nesterov": True, "weight_decay": 0.0},
         "schedule": {"name": "step", "step_size": 15, "gamma": 0.5},
         "batch_size": 128, "epochs": 150, "early_stopping": 40, "seed": 123, "augmentation": _CAER_AUG}),
-    "caer_net_s_original": ("CAER-Net-S 'original model' config (ndkhanh360 @a4d9f75): SGD Nesterov 5e-3, "
-                            "StepLR(15, 0.5), batch 32, 80 epochs, early stop 40", {
+    "caer_net_s_original": ("ndkhanh360's 'CAERS original model' (the port without BatchNorm1d) with its config: "
+                            "@a4d9f75 CAER/config.json, SGD Nesterov 5e-3, StepLR(15, 0.5), batch 32, 80 epochs, "
+                            "early stop 40, seed 123", {
         "model": "caer_net_s_port",
+        "model_args": {"feature_norm": False},
         "optimizer": {"name": "sgd", "lr": 5e-3, "momentum": 0.9, "nesterov": True, "weight_decay": 0.0},
         "schedule": {"name": "step", "step_size": 15, "gamma": 0.5},
         "batch_size": 32, "epochs": 80, "early_stopping": 40, "seed": 123, "augmentation": _CAER_AUG}),
-    "caer_net_s_paper": ("CAER-Net-S paper schedule: lr ÷10 every 4 epochs from 5e-3 (lr inferred, §1.4)", {
-        "model": "caer_net_s",
-        "optimizer": {"name": "sgd", "lr": 5e-3, "momentum": 0.9, "nesterov": True},
-        "schedule": {"name": "step", "step_size": 4, "gamma": 0.1},
-        "batch_size": 32, "epochs": 20, "seed": 123, "augmentation": _CAER_AUG}),
     "glamor_net": ("GLAMOR-Net official code: SGD 5e-4 momentum 0.9, ×0.1 at epochs 25, 40 (floor 1e-5), "
                    "batch 4, 60 epochs, best val accuracy", {
         "model": "glamor_net",
         "optimizer": {"name": "sgd", "lr": 5e-4, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0},
         "schedule": {"name": "multistep", "milestones": [25, 40], "gamma": 0.1, "min_lr": 1e-5},
         "batch_size": 4, "epochs": 60, "augmentation": _GLAMOR_AUG}),
-    "glamor_resnet18": ("GLAMOR-Net with ResNet-18 encoders, GLAMOR-Net optimisation (§2.3) at batch 32 "
+    "glamor_resnet18": ("GLAMOR-Net with ResNet-18 encoders, GLAMOR-Net optimisation (glamor-net config.py) at batch 32 "
                         "(no official recipe)", {
         "model": "glamor_resnet18",
         "optimizer": {"name": "sgd", "lr": 5e-4, "momentum": 0.9},
@@ -106,44 +188,33 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
         "batch_size": 32, "epochs": 60, "augmentation": _GLAMOR_AUG,
         "paper_backbone_init": "ImageNet-pretrained ResNet-18 (inferred: the paper gives no recipe); "
                                "train with backbone_pretrained=true"}),
-    "ldlva_resnet18_raf": ("LDLVA config_resnet18_raf: Adam 1e-3 (ε 1e-7), ×0.1 at 10, 20, 40, batch 32, "
-                           "60 epochs, λ init 0.5, λ SGD lr 10 momentum 0", {
-        "model": "ldlva_resnet18",
-        "model_args": {"target_args": {**_LDLVA_TARGET, "lamb_init": 0.5, "lamb_momentum": 0.0}},
-        "optimizer": {"name": "adam", "lr": 1e-3, "eps": 1e-7},
-        "schedule": {"name": "multistep", "milestones": [10, 20, 40], "gamma": 0.1},
-        "batch_size": 32, "epochs": 60, "augmentation": {**_LDLVA_AUG, "pad": 8},
-        "paper_backbone_init": _LDLVA_INIT}),
-    "ldlva_resnet50_raf": ("LDLVA config_resnet50_raf: Adam 1e-4 (ε 1e-7), ×0.1 at 10, 30, 112² input, "
-                           "batch 32, 60 epochs, λ init 0.5", {
-        "model": "ldlva_resnet50",
-        "model_args": {"target_args": {**_LDLVA_TARGET, "lamb_init": 0.5, "lamb_momentum": 0.0}},
-        "optimizer": {"name": "adam", "lr": 1e-4, "eps": 1e-7},
-        "schedule": {"name": "multistep", "milestones": [10, 30], "gamma": 0.1},
-        "batch_size": 32, "epochs": 60, "augmentation": {**_LDLVA_AUG, "pad": 4},
-        "paper_backbone_init": _LDLVA_INIT}),
-    "ldlva_resnet18_affectnet": ("LDLVA config_resnet18_affnet: Adam 3e-4 (ε 1e-7), ×0.2 at 5, 10, 20, "
-                                 "60 epochs, λ init 0.8, λ momentum 0.9, balanced class weights", {
-        "model": "ldlva_resnet18",
-        "model_args": {"target_args": {**_LDLVA_TARGET, "lamb_init": 0.8, "lamb_momentum": 0.9,
-                                       "class_weights": "balanced"}},
-        "optimizer": {"name": "adam", "lr": 3e-4, "eps": 1e-7},
-        "schedule": {"name": "multistep", "milestones": [5, 10, 20], "gamma": 0.2},
-        "batch_size": 32, "epochs": 60, "monitor": "balanced_accuracy", "augmentation": {**_LDLVA_AUG, "pad": 8},
-        "paper_backbone_init": _LDLVA_INIT}),
+    **{name + suffix: _ldlva(config, description, settings, paper=bool(suffix))
+       for name, config, description, settings in _LDLVA_CONFIGS for suffix in ("", "_paper")},
     "fer_resnet18": ("Face-only ResNet-18 baseline: the LDLVA R18 optimisation with one-hot targets", {
         "model": "fer_resnet18",
         "optimizer": {"name": "adam", "lr": 1e-3, "eps": 1e-7},
         "schedule": {"name": "multistep", "milestones": [10, 20, 40], "gamma": 0.1},
-        "batch_size": 32, "epochs": 60, "augmentation": {**_LDLVA_AUG, "pad": 8},
+        "batch_size": 32, "epochs": 60, "augmentation": _LDLVA_AUG,
         "paper_backbone_init": _LDLVA_INIT}),
+    # FER2013 family: real 48×48 grey faces, trained within a 2-core CPU budget (README "Trained models")
+    "fer2013_cnn": ("Bundled default model: fer_cnn on FER2013 48² grey; SGD Nesterov 0.1, weight decay 5e-4, "
+                    "batch 128, 2-epoch warm-up + cosine, label smoothing 0.1, flip/affine/erase, 40 epochs, "
+                    "bf16 + channels_last, final epoch kept", {
+        "model": "fer_cnn", **_FER_COMMON}),
+    "fer2013_resnet18": ("fer_resnet18 (one-hot) on FER2013 with the fer2013_cnn optimisation, 30 epochs", {
+        "model": "fer_resnet18", **_FER_COMMON, "epochs": 30}),
+    "fer2013_ldlva_resnet18": ("ldlva_resnet18 (LDL-VA, memory bank) on FER2013 with the fer2013_cnn "
+                               "optimisation, 30 epochs; needs target_args.auxiliary (e.g. a teacher)", {
+        "model": "ldlva_resnet18", **_FER_COMMON, "epochs": 30,
+        "model_args": {"label_names": list(FER2013_ORDER), "data": {"face_size": [112, 112], "grayscale": True},
+                       "target_args": {"neighbor_mode": "memory_bank"}}}),
 }
 
 #: the recipe a bare preset name trains with
 PRESET_RECIPES = {
-    "caer_net_s": "caer_net_s", "caer_net_s_port": "caer_net_s_original", "glamor_net": "glamor_net",
+    "caer_net_s": "caer_net_s", "caer_net_s_port": "caer_net_s_port", "glamor_net": "glamor_net",
     "glamor_resnet18": "glamor_resnet18", "glamor_convnext_atto": "glamor_resnet18",
-    "fer_resnet18": "fer_resnet18", "ldlva_resnet18": "ldlva_resnet18_raf", "ldlva_resnet50": "ldlva_resnet50_raf",
+    "fer_resnet18": "fer_resnet18", "fer_cnn": "fer2013_cnn", "ldlva_resnet18": "ldlva_resnet18_raf", "ldlva_resnet50": "ldlva_resnet50_raf",
 }
 
 SHORTHANDS = {"lr": "optimizer.lr", "optimizer": "optimizer.name", "schedule": "schedule.name",
@@ -219,6 +290,17 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def parse_key_values(items: list[str], what: str) -> dict[str, Any]:
+    """``["a=1", "b.c=x"]`` -> ``{"a": 1, "b.c": "x"}`` (values through :func:`parse_value`)."""
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise RecipeError(f"{what} {item!r} is not KEY=VALUE (e.g. epochs=5, optimizer.lr=0.01).")
+        pairs[key.strip()] = parse_value(value)
+    return pairs
+
+
 def apply_overrides(config: dict[str, Any], overrides: dict[str, Any] | list[str] | None) -> dict[str, Any]:
     """Set dotted keys (``optimizer.lr=0.01``; ``optimizer=adamw`` switches the optimiser and keeps only
     its lr; a dict replaces a whole section, ``schedule.milestones=[5,10]``, ``data.face_size`` goes to the
@@ -230,13 +312,7 @@ def apply_overrides(config: dict[str, Any], overrides: dict[str, Any] | list[str
     if not overrides:
         return config
     if isinstance(overrides, list):
-        pairs = {}
-        for item in overrides:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise RecipeError(f"Override {item!r} is not KEY=VALUE (e.g. epochs=5, optimizer.lr=0.01).")
-            pairs[key.strip()] = parse_value(value)
-        overrides = pairs
+        overrides = parse_key_values(overrides, "Override")
     model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
     config = copy.deepcopy(config)
     for key, value in overrides.items():

@@ -3,7 +3,7 @@
 ``data.train_subset: {"size": N | "fraction": f, "seed": s}`` keeps a seeded, class-stratified subset of the
 training split (for CPU-sized experiments); ``data.label_noise: {"fraction": r, "seed": s, "mode":
 "uniform"|"per_class", "transition": "uniform"|"proportional"}`` flips labels with
-:func:`zoo.ldl.noise.flip_labels` (LDLVA §3.4 protocol, methods.md §3.4). The subset is taken first, the noise
+:func:`zoo.ldl.noise.flip_labels` (LDLVA's synthetic-noise experiments, Le et al., WACV 2023). The subset is taken first, the noise
 is drawn on it. Both are recorded in the run directory (``train_subset.json``: the kept indices of the
 original split; ``label_noise.json``: which samples were flipped, clean and noisy label) and, on resume, read
 back and checked against the data, so a resumed run trains on exactly the same labels. Validation data is

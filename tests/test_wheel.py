@@ -1,0 +1,56 @@
+"""The built wheel carries the bundled default model: install it into a fresh virtual environment (no network,
+no access to this checkout) and predict with ``zoo.create(DEFAULT_MODEL, pretrained=True)``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.skipif(not (REPO / "pyproject.toml").is_file(), reason="needs the source checkout")
+def test_wheel_ships_the_default_model_and_it_predicts_offline(tmp_path):
+    from zoo.factory import DEFAULT_MODEL
+
+    preset, tag = DEFAULT_MODEL.split(".")
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(tmp_path / "dist"), str(REPO)], capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr
+    wheel = next((tmp_path / "dist").glob("emotion_zoo-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    packaged = [n for n in names if n.startswith(f"zoo/pretrained/{DEFAULT_MODEL}/")]
+    assert sorted(Path(n).name for n in packaged) == ["README.md", "config.json", "model.safetensors"]
+    assert zipfile.ZipFile(wheel).getinfo(f"zoo/pretrained/{DEFAULT_MODEL}/model.safetensors").file_size <= 5_000_000
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    install = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+                             capture_output=True, text=True, timeout=300)
+    assert install.returncode == 0, install.stderr
+    script = f"""
+import sys, warnings
+import numpy as np
+from PIL import Image
+import zoo
+assert zoo.__file__.startswith({str(venv)!r}), zoo.__file__
+warnings.simplefilter("error")
+model = zoo.create({DEFAULT_MODEL!r}, pretrained=True)
+assert model.pretrained_cfg["source"] == "package", model.pretrained_cfg
+rng = np.random.default_rng(0)
+Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save("face.png")
+out = zoo.predict(["face.png"], boxes=[[(0, 0, 64, 64)]])
+face = out[0]["faces"][0]
+assert face["label"] in model.label_names and abs(sum(face["probs"].values()) - 1) < 1e-4
+print("ok", {preset!r}, face["label"])
+"""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
+    run = subprocess.run([str(python), "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                         env=env)
+    assert run.returncode == 0 and run.stdout.startswith("ok"), run.stdout + run.stderr

@@ -1,0 +1,28 @@
+"""``zoo-cli serve``: the Gradio web page (``pip install 'emotion-zoo[app]'``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from zoo.cli import app
+
+
+@app.command("serve")
+def serve_command(
+    model: str = typer.Option(None, "--model", "-m",
+                              help="model preselected in the picker (default: the first pretrained tag or model "
+                                   "directory found, else the untrained glamor_net)"),
+    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (0.0.0.0 exposes it to the network)"),
+    port: int = typer.Option(None, "--port", "-p", help="port (default: the first free one from 7860)"),
+    models_dir: list[Path] = typer.Option(None, "--models-dir",
+                                          help="offer every model directory (config.json + model.safetensors) "
+                                               "under this folder; repeatable"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
+) -> None:
+    """A web page: upload a photo, take a webcam shot or pick an example; see each face's emotion and, for
+    context models, where the model looked."""
+    from zoo.app import serve
+
+    serve(model, host=host, port=port, models_dirs=list(models_dir or []), device=device, block=True)
