@@ -32,7 +32,9 @@ from zoo.registry import ZooError
 TINY_CNN = {"channels": [4, 4, 4, 4, 4]}
 SMALL_DATA = {"face_size": [32, 32], "context_size": [32, 32], "context_resize": [40, 40]}
 SHA = "0123456789abcdef0123456789abcdef01234567"
-pytestmark = pytest.mark.filterwarnings("ignore::zoo.data.records.DataWarning")
+# untrained tiny models stand in for real ones; datasets announce counted boxes with a DataWarning
+pytestmark = [pytest.mark.filterwarnings("ignore::zoo.data.records.DataWarning"),
+              pytest.mark.filterwarnings("ignore::zoo.factory.UntrainedModelWarning")]
 
 
 def tiny_face_config() -> ModelConfig:

@@ -183,9 +183,9 @@ class ModelConfig:
         if not isinstance(self.feature_norm, bool):
             raise ConfigError(f"feature_norm must be true or false, got {self.feature_norm!r}.")
         if self.head_hidden is not None and (not is_int(self.head_hidden)
-                                             or not 1 <= self.head_hidden <= MAX_HEAD_HIDDEN):
+                                             or not 0 <= self.head_hidden <= MAX_HEAD_HIDDEN):
             raise ConfigError(
-                f"head_hidden must be null (one Linear layer) or an integer in 1..{MAX_HEAD_HIDDEN}, "
+                f"head_hidden must be null or 0 (one Linear layer) or an integer in 1..{MAX_HEAD_HIDDEN}, "
                 f"got {self.head_hidden!r}."
             )
         if not is_real(self.head_dropout) or not 0.0 <= float(self.head_dropout) < 1.0:

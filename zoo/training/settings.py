@@ -2,8 +2,9 @@
 before anything is built, so that ``epochs=abc`` or ``batch_size=0`` is an error naming the setting and the
 value instead of a traceback minutes into the run.
 
-Only the settings listed here are checked; a setting a recipe adds later is accepted as it is (the recipe's
-:func:`zoo.training.recipes.apply_overrides` already refuses names it does not know).
+Only the settings listed here are checked (``amp``, ``threads`` and ``keep`` are checked by
+:func:`zoo.training.engine.resolve_run_config` itself); a setting a recipe adds later is accepted as it is (the
+recipe's :func:`zoo.training.recipes.apply_overrides` already refuses names it does not know).
 """
 
 from __future__ import annotations
@@ -78,12 +79,6 @@ def _dict(optional: bool = False) -> Callable[[Any], str | None]:
     return check
 
 
-def _threads(value: Any) -> str | None:
-    if value is None or value == "auto" or (is_int(value) and value >= 1):
-        return None
-    return "a positive integer, 'auto' or null"
-
-
 def _pretrained(value: Any) -> str | None:
     return None if isinstance(value, (bool, str)) else "true, false, 'hf-hub:ORG/NAME' or 'local-dir:DIR'"
 
@@ -121,7 +116,6 @@ RUN_SCHEMA: dict[str, Callable[[Any], str | None]] = {
     "amp": _choice(AMP_MODES),
     "channels_last": _bool,
     "compile": _bool,
-    "threads": _threads,
     "num_workers": _int(0, 256),
     "checkpoint_every": _int(1, optional=True),
     "progress": _bool,
