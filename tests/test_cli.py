@@ -35,8 +35,10 @@ def test_list_pattern_and_json():
     assert rows[0]["target"] == "ldl_va" and rows[0]["streams"] == "face" and rows[0]["attention"] == "-"
 
 
-def test_list_pretrained_when_nothing_is_published():
-    assert "no models match" in invoke("list", "--pretrained")
+def test_list_pretrained_shows_the_bundled_model_and_nothing_else():
+    out = invoke("list", "--pretrained")
+    assert "fer_cnn.fer2013" in out and "package:pretrained/fer_cnn.fer2013" in out and "accuracy=0.679" in out
+    assert "no models match" in invoke("list", "glamor*", "--pretrained")
 
 
 def test_components():

@@ -87,6 +87,7 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
             backbone="fer_cnn",
             label_names=labels.FER2013,
             target="onehot",
+            target_args={"label_smoothing": 0.1},
             head_dropout=0.4,
             data={"face_size": (48, 48), "grayscale": True, **_SYMMETRIC_RANGE},
         ),
@@ -122,7 +123,19 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+#: weights shipped as package data (``zoo/pretrained/<preset>.<tag>/``: config.json, model.safetensors and
+#: the card README.md); metrics from ``python -m benchmarks.fer2013_release`` on FER2013 PublicTest
+PRETRAINED: dict[str, list[dict[str, Any]]] = {
+    "fer_cnn": [{
+        "tag": "fer2013", "file": "pretrained/fer_cnn.fer2013", "dataset": "fer2013",
+        "license": "FER2013 terms: research use",
+        "description": "zoo-cli train fer2013_cnn (40 epochs on the 28,709 FER2013 training images, final epoch)",
+        "metrics": {"accuracy": 0.679, "macro_f1": 0.6516, "accuracy_flip_tta": 0.6863},
+    }],
+}
+
+
 @hookimpl
 def register_presets(register):
     for name, (description, model_args) in PRESETS.items():
-        register(name, model_args, description=description)
+        register(name, model_args, description=description, pretrained=PRETRAINED.get(name, ()))
