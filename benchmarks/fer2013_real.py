@@ -93,7 +93,8 @@ def run_one(name: str, model: str, overrides: dict, data: str, runs: Path, resul
         print(f"== {name}: {'resuming' if resume else 'training'} {model} -> {out}", flush=True)
         start = time.time()
         previous = json.loads(timing.read_text())["wall_s"] if resume and timing.is_file() else 0.0
-        zoo.train(model, data=data, out=out, overrides=overrides, resume=resume, recipe=recipe)
+        # without a checkpoint or eval.json, a run directory holds nothing to keep: start it again
+        zoo.train(model, data=data, out=out, overrides=overrides, resume=resume, recipe=recipe, overwrite=not resume)
         out.mkdir(parents=True, exist_ok=True)
         timing.write_text(json.dumps({"wall_s": previous + time.time() - start}))
     config = json.loads((out / RUN_CONFIG).read_text())

@@ -68,7 +68,7 @@ def test_plugins_lists_builtins_with_all():
 
 def test_unknown_model_is_a_clean_error_in_a_real_process():
     proc = subprocess.run([sys.executable, "-m", "zoo", "info", "glamor_nett"], capture_output=True, text=True)
-    assert proc.returncode == 2
+    assert proc.returncode == 1
     assert "error: Unknown model 'glamor_nett'. Did you mean 'glamor_net'" in proc.stderr
     assert "Traceback" not in proc.stderr
 

@@ -43,12 +43,12 @@ def test_demo_fast_runs_end_to_end(tmp_path):
 
 
 def test_demo_refuses_to_overwrite(tmp_path, monkeypatch, capsys):
-    """The entry point (``zoo-cli`` = :func:`zoo.cli.main`) exits with 2 and says what to do; nothing is written."""
+    """The entry point (``zoo-cli`` = :func:`zoo.cli.main`) exits with 1 and says what to do; nothing is written."""
     (tmp_path / "runs").mkdir()
     monkeypatch.setattr(sys, "argv", ["zoo-cli", "demo", "--fast", "--out", str(tmp_path)])
     with pytest.raises(SystemExit) as info:
         zoo.cli.main()
-    assert info.value.code == 2
+    assert info.value.code == 1
     err = capsys.readouterr().err
     assert f"error: {tmp_path} already holds a demo run; remove it or pass another --out." in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"] and not any((tmp_path / "runs").iterdir())

@@ -16,7 +16,7 @@ from PIL import Image
 
 import zoo
 from zoo.components.targets import OneHotTarget, weighted_mean
-from zoo.config import DataConfig
+from zoo.config import ConfigError, DataConfig
 from zoo.data.errors import DataError
 from zoo.data.transforms import jpeg_round_trip, prepare_streams
 from zoo.ldl.discriminative import inter_class_term, update_centers
@@ -248,8 +248,8 @@ def test_glamor_context_jpeg_round_trip():
     box = (100, 50, 180, 150)
     assert torch.equal(prepare_streams(image, box, cfg).face,
                        prepare_streams(image, box, DataConfig(**{**cfg.__dict__, "context_jpeg_quality": None})).face)
-    with pytest.raises(DataError, match="context_jpeg_quality"):
-        prepare_streams(image, None, DataConfig(context_jpeg_quality=0))
+    with pytest.raises(ConfigError, match="context_jpeg_quality"):  # refused where it enters (issue 14)
+        DataConfig(context_jpeg_quality=0)
 
 
 def test_official_tf_presets_default_to_the_official_preprocessing():

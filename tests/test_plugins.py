@@ -13,7 +13,7 @@ import torch
 
 import zoo
 from zoo.plugins import PluginLoadError, PluginLoadWarning
-from zoo.registry import RegistryClashError, UnknownComponentError
+from zoo.registry import UnknownComponentError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -108,15 +108,28 @@ def test_strict_mode_raises(site, monkeypatch):
 
 
 def test_a_clash_between_two_plugins_names_both(site):
+    """The plugin that registers a taken name is refused (a warning naming both); the rest keeps working."""
     make_distribution(site, "zp-one", {"one": "zp_one"}, {"zp_one": GOOD_PLUGIN.format(name="half")})
     make_distribution(site, "zp-two", {"two": "zp_two"}, {"zp_two": GOOD_PLUGIN.format(name="half")})
-    with pytest.raises(RegistryClashError, match=r"fusion 'half' is registered by two plugins: '(one|two)' and '(one|two)'"):
-        zoo.list_models()
+    with pytest.warns(PluginLoadWarning, match=r"fusion 'half' is registered by two plugins: '(one|two)' and "
+                                               r"'(one|two)'; '(one|two)' was refused"):
+        fusions = zoo.list_components("fusion")["fusion"]
+    assert "half" in fusions and "adaptive" in fusions
+    errors = {i.name: i.error for i in zoo.plugin_infos() if i.name in ("one", "two")}
+    assert sorted(e is None for e in errors.values()) == [False, True]
 
 
-def test_a_clash_with_a_builtin_names_both(site):
+def test_a_clash_with_a_builtin_names_both(site, monkeypatch):
     make_distribution(site, "zp-gla", {"gla": "zp_gla"}, {"zp_gla": GOOD_PLUGIN.format(name="adaptive")})
-    with pytest.raises(RegistryClashError, match="'zoo.components.fusion' and 'gla'"):
+    with pytest.warns(PluginLoadWarning, match="'zoo.components.fusion' and 'gla'; 'gla' was refused"):
+        assert "glamor_net" in zoo.list_models()
+    zoo.create("glamor_net", backbone_args={"channels": [4, 4, 4, 4, 4]})  # the built-in 'adaptive' is intact
+    assert "RegistryClashError" in {i.name: i.error for i in zoo.plugin_infos()}["gla"]
+    from zoo.plugins import reset
+
+    reset()
+    monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginLoadError, match="'zoo.components.fusion' and 'gla'"):
         zoo.list_models()
 
 

@@ -21,7 +21,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo.hub import WEIGHTS_NAME, HubError, WeightsError, fetch_file, load_state_dict, split_repo_revision
+from zoo.hub import (
+    WEIGHTS_NAME,
+    HubError,
+    WeightsError,
+    check_weight_values,
+    fetch_file,
+    load_state_dict,
+    split_repo_revision,
+)
 
 
 def timm_hub_id(model_name: str) -> str:
@@ -83,7 +91,9 @@ def load_encoder_state(encoder: nn.Module, state: dict[str, torch.Tensor], strea
             for title, keys in (("missing", missing), ("shape mismatches", mismatched)) if keys
         )
         raise WeightsError(f"{where} does not fit the {stream} backbone ({detail}).")
-    encoder.load_state_dict({k: best[k] for k in target}, strict=True)
+    chosen = {k: best[k] for k in target}
+    check_weight_values(chosen, target, where)
+    encoder.load_state_dict(chosen, strict=True)
 
 
 def init_backbones(

@@ -41,9 +41,16 @@ class WeightsError(ZooError):
 
 
 def config_to_json_dict(config: ModelConfig, pretrained_cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``config.json`` dict of ``config``. Loading options in the arguments of the components built at load
+    (``pretrained``, ``checkpoint_path``, ...: :func:`zoo.config.is_loading_arg`) are left out: the weights
+    are saved next to the config, and a model file may not carry them (:func:`zoo.config.check_file_config`)."""
     from zoo import __version__
+    from zoo.config import is_loading_arg
 
     model_args = config.to_dict()
+    for key in ("backbone_args", "context_backbone_args", "attention_args", "fusion_args"):
+        if isinstance(model_args.get(key), dict):
+            model_args[key] = {k: v for k, v in model_args[key].items() if not is_loading_arg(k)}
     data = model_args.pop("data")
     architecture = model_args.pop("architecture")
     label_names = model_args.pop("label_names")
@@ -58,28 +65,43 @@ def config_to_json_dict(config: ModelConfig, pretrained_cfg: dict[str, Any] | No
 
 
 def config_from_json_dict(d: dict[str, Any], source: str = CONFIG_NAME) -> tuple[ModelConfig, dict[str, Any]]:
-    """Parse a ``config.json`` dict into the model config and the extra (non-data) pretrained_cfg keys."""
+    """Parse a ``config.json`` dict into the model config and the extra (non-data) pretrained_cfg keys.
+
+    The result passes :meth:`ModelConfig.validate` (types, choices, size bounds) and
+    :func:`zoo.config.check_file_config` (registered components, declared arguments, no loading options).
+    """
+    from zoo.config import ConfigError, DataConfig, check_file_config
+
     if not isinstance(d, dict) or "model_args" not in d:
-        raise ZooError(
+        raise ConfigError(
             f"{source}: not an emotion-zoo config (no 'model_args' key). Files written by "
             f"zoo.save_pretrained have architecture, num_classes, label_names, model_args and pretrained_cfg."
         )
-    from zoo.config import DataConfig
-
+    for key, kinds, what in (("model_args", (dict,), "a dict"), ("pretrained_cfg", (dict, type(None)), "a dict"),
+                             ("label_names", (list, type(None)), "a list of names"),
+                             ("architecture", (str, type(None)), "a string")):
+        if not isinstance(d.get(key), kinds):
+            raise ConfigError(f"{source}: {key} must be {what}, got {d.get(key)!r}.")
     data_keys = set(DataConfig.__dataclass_fields__)
     pretrained_cfg = dict(d.get("pretrained_cfg") or {})
     data = {k: pretrained_cfg.pop(k) for k in list(pretrained_cfg) if k in data_keys}
     args = dict(d["model_args"])
     args.setdefault("num_classes", d.get("num_classes", 7))
     if d.get("num_classes") is not None and args["num_classes"] != d["num_classes"]:
-        raise ZooError(
-            f"{source}: num_classes is {d['num_classes']} at the top level but {args['num_classes']} in "
+        raise ConfigError(
+            f"{source}: num_classes is {d['num_classes']!r} at the top level but {args['num_classes']!r} in "
             f"model_args; fix one of them."
         )
     args["label_names"] = d.get("label_names")
     args["architecture"] = d.get("architecture")
     args["data"] = data
-    return ModelConfig.from_dict(args, source=source), pretrained_cfg
+    try:
+        config = ModelConfig.from_dict(args, source=source)
+    except ConfigError as exc:
+        message = str(exc)
+        raise ConfigError(message if message.startswith(source) else f"{source}: {message}") from None
+    check_file_config(config, source)
+    return config, pretrained_cfg
 
 
 def save_pretrained(model: torch.nn.Module, directory: str | os.PathLike, pretrained_cfg: dict | None = None) -> Path:
@@ -98,19 +120,34 @@ def save_pretrained(model: torch.nn.Module, directory: str | os.PathLike, pretra
 
 
 def _atomic_write(path: Path, write) -> None:
+    from safetensors import SafetensorError
+
     tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except (OSError, SafetensorError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise WeightsError(f"Could not write {path} ({exc}); check free disk space and permissions.") from exc
 
 
 def read_config(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, Any]]:
+    """Read and check a ``config.json`` (see :func:`config_from_json_dict`); every failure names the file."""
+    from zoo.config import ConfigError
+
     path = Path(path)
     try:
-        d = json.loads(path.read_text())
+        d = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ZooError(f"{path}: no such file; a model directory needs {CONFIG_NAME} and {WEIGHTS_NAME}.") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc}); a config.json is UTF-8 JSON.") from None
     except json.JSONDecodeError as exc:
-        raise ZooError(f"{path}: not valid JSON ({exc}).") from exc
+        raise ConfigError(f"{path}: not valid JSON ({exc}).") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a model config.") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc}); it must be a JSON file.") from None
     return config_from_json_dict(d, source=str(path))
 
 
@@ -146,6 +183,24 @@ def load_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
     load_weights_from_state(model, load_state_dict(path), source=str(path))
 
 
+def check_weight_values(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], source: str) -> None:
+    """Refuse tensors of another kind than the model's (a bool or integer tensor for float weights, or the
+    reverse: they would be cast without a word) and NaN or infinite values, naming them."""
+    wrong_kind = [f"{k}: file {state[k].dtype} vs model {v.dtype}" for k, v in expected.items()
+                  if k in state and (state[k].is_floating_point() != v.is_floating_point()
+                                     or (state[k].dtype == torch.bool) != (v.dtype == torch.bool)
+                                     or state[k].is_complex() != v.is_complex())]
+    if wrong_kind:
+        raise WeightsError(f"{source}: tensors of the wrong type ({'; '.join(wrong_kind[:8])}"
+                           f"{f', … ({len(wrong_kind)} in all)' if len(wrong_kind) > 8 else ''}); the file was not "
+                           f"written for this model, or was altered.")
+    bad = [k for k in expected if k in state and state[k].is_floating_point() and not torch.isfinite(state[k]).all()]
+    if bad:
+        raise WeightsError(f"{source}: NaN or infinite values in {', '.join(bad[:8])}"
+                           f"{f', … ({len(bad)} in all)' if len(bad) > 8 else ''}; such weights give NaN "
+                           f"predictions. Use an earlier checkpoint, or retrain.")
+
+
 def load_weights_from_state(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """Load ``state`` into ``model`` strictly; ``source`` names where it came from in the error."""
     path = source
@@ -167,6 +222,7 @@ def load_weights_from_state(model: torch.nn.Module, state: dict[str, torch.Tenso
             f"{path} does not fit this model ({'; '.join(parts)}). Check that the weights belong to this "
             f"architecture and configuration (config.json next to them)."
         )
+    check_weight_values(state, expected, path)
     model.load_state_dict(state, strict=True)
 
 
@@ -258,12 +314,72 @@ def _hub_call() -> Iterator[None]:
         constants.HF_HUB_OFFLINE = saved
 
 
-def split_repo_revision(spec: str) -> tuple[str, str | None]:
-    """``"org/name@rev"`` -> ``("org/name", "rev")`` (timm's ``hf_split``); no ``@`` -> revision None."""
-    repo_id, _, revision = spec.partition("@")
-    if repo_id.count("/") > 1 or not repo_id or repo_id.startswith("/") or repo_id.endswith("/"):
+#: the longest branch or tag name accepted in a revision (a commit sha is 40 hex digits)
+MAX_REVISION_LENGTH = 200
+_REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+/-]*$")
+
+
+def check_revision(revision: str | None, where: str = "revision") -> str | None:
+    """A Hub revision, checked before any request: a 40-hex commit, or a git-safe branch / tag name.
+
+    The Hub cache stores a branch or tag as the file ``refs/<revision>``, so a revision such as
+    ``../../../x`` or ``/abs/path`` would write outside the cache: only letters, digits and ``. _ - + /`` are
+    accepted, starting with a letter or digit, with no ``..``, ``//``, component starting with ``.`` or
+    ending in ``.lock``, no trailing ``/`` or ``.``, at most :data:`MAX_REVISION_LENGTH` characters.
+    """
+    if revision is None:
+        return None
+    if isinstance(revision, str) and _SHA_RE.match(revision):
+        return revision
+    ok = (isinstance(revision, str) and 0 < len(revision) <= MAX_REVISION_LENGTH and _REF_RE.match(revision)
+          and ".." not in revision and "//" not in revision and not revision.endswith(("/", "."))
+          and not any(part.startswith(".") or part.endswith(".lock") for part in revision.split("/")))
+    if not ok:
+        raise HubError(
+            f"{where}: {revision!r} is not a commit sha (40 hex digits) or a safe branch or tag name (letters, "
+            f"digits and . _ - + /, starting with a letter or digit, no '..', at most {MAX_REVISION_LENGTH} "
+            f"characters)."
+        )
+    return revision
+
+
+def check_repo_id(repo_id: str, spec: str | None = None) -> str:
+    """An ``org/name`` repo id as huggingface_hub accepts it (its ``HFValidationError`` becomes a HubError)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    spec = spec if spec is not None else repo_id
+    if not isinstance(repo_id, str) or repo_id.count("/") > 1 or not repo_id or repo_id.startswith("/") \
+            or repo_id.endswith("/"):
         raise HubError(f"{spec!r} is not a Hub repo id; write 'org/name' or 'org/name@revision'.")
-    return repo_id, (revision or None)
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise HubError(f"{spec!r} is not a Hub repo id ({exc}); write 'org/name' or 'org/name@revision'.") from None
+    return repo_id
+
+
+def split_repo_revision(spec: str) -> tuple[str, str | None]:
+    """``"org/name@rev"`` -> ``("org/name", "rev")`` (timm's ``hf_split``); no ``@`` -> revision None.
+
+    Both parts are checked (:func:`check_repo_id`, :func:`check_revision`) before any request is made.
+    """
+    repo_id, _, revision = spec.partition("@")
+    check_repo_id(repo_id, spec)
+    return repo_id, check_revision(revision or None, f"hf-hub:{spec}")
+
+
+def transport_errors() -> tuple[type[BaseException], ...]:
+    """The network error classes huggingface_hub may let through (requests, httpx, httpx2: by version)."""
+    import importlib
+
+    found: list[type[BaseException]] = []
+    for module, name in (("requests", "RequestException"), ("httpx", "HTTPError"), ("httpx2", "HTTPError")):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
 
 
 def _prefetch_hint(repo_id: str, revision: str | None) -> str:
@@ -286,6 +402,7 @@ def hub_download(repo_id: str, filename: str, revision: str | None = None) -> Pa
 
     from zoo import __version__
 
+    check_revision(revision, f"Hub repo {repo_id!r}")
     where = f"{filename!r} of Hub repo {repo_id!r} at revision {revision or 'main'!r}"
     offline = hub_offline()
     try:
@@ -349,6 +466,7 @@ def fetch_model_files(
     """
     config_path = hub_download(repo_id, config_filename, revision)
     commit = _snapshot_commit(config_path, config_filename)
+    read_config(config_path)  # a config.json that may not be loaded is refused before the weights are fetched
     weights_path = hub_download(repo_id, filename, commit)
     return config_path, weights_path, commit
 
@@ -566,6 +684,8 @@ def push_to_hub(
     from zoo.model import EmotionModel
 
     split_repo_revision(repo_id)
+    check_revision(revision, "--revision")
+    check_revision(tag, "--tag")
     if create_pr and revision not in (None, "main"):
         raise HubError(f"--create-pr opens a pull request against the default branch; drop --revision {revision}.")
     model_dir, _, _ = resolve_push_source(path)
@@ -595,7 +715,7 @@ def push_to_hub(
             )
         if tag:
             api.create_tag(repo_id, tag=tag, revision=info.oid, repo_type="model")
-    except hf_errors.HfHubHTTPError as exc:
+    except (hf_errors.HfHubHTTPError, *transport_errors()) as exc:
         raise HubError(f"Pushing {model_dir} to {repo_id!r} at {hub_endpoint() or 'huggingface.co'} failed: {exc}. "
                        f"Check the repo id, that you are logged in with write access (`hf auth login` or "
                        f"HF_TOKEN).") from exc

@@ -337,7 +337,9 @@ def _predictions(
                        f"pipeline; install the complete emotion-zoo.")
     if batch_size < 1:
         raise ZooError(f"batch_size must be at least 1, got {batch_size}.")
-    dev = torch.device(device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    from zoo.training.settings import resolve_device
+
+    dev = resolve_device(device)
     net = net.to(dev).eval()
     cfg = net.config
     _check_missing_face(missing_face, cfg)
@@ -353,6 +355,7 @@ def _predictions(
         context = torch.stack([w[2]["context"] for w in work]).to(dev) if cfg.uses_context else None
         with torch.inference_mode():
             output = net(face=face, context=context)
+        _check_finite(output, [w[0].entry["image"] for w in work])
         probs = output.probs.float().cpu()
         for i, (pred, index, inputs) in enumerate(work):
             face_entry = pred.entry["faces"][index]
@@ -586,7 +589,7 @@ class JsonStreamWriter:
         self.count = 0
 
     def write(self, entry: dict[str, Any]) -> None:
-        text = json.dumps(entry, indent=2)
+        text = json.dumps(entry, indent=2, allow_nan=False)  # strict JSON: NaN is no JSON value
         self.echo(("[\n" if self.count == 0 else ",\n") + "\n".join("  " + line for line in text.splitlines()))
         self.count += 1
 
@@ -600,6 +603,22 @@ def _to_display(tensor: torch.Tensor, data_config) -> Any:
     return (tensor.float() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
 
 
+def _check_finite(output: Any, sources: list[str]) -> None:
+    """Every number reported must be finite: NaN or infinite outputs are an error naming the inputs, never a
+    "p=NaN" result (or bare ``NaN`` in JSON)."""
+    for name in ("logits", "fusion_weights", "attention"):
+        value = getattr(output, name, None)
+        if value is None:
+            continue
+        bad = ~torch.isfinite(value.float().reshape(value.shape[0], -1)).all(dim=1)
+        if bad.any():
+            where = sorted({sources[i] for i in bad.nonzero().flatten().tolist()})
+            raise ZooError(
+                f"{', '.join(where[:5])}: the model produced NaN or infinite {name}; its weights or normalisation "
+                f"(mean/std in config.json) are broken, or the input overflowed. No result is reported for it."
+            )
+
+
 def save_visualisation(path: Path, image: Any, box, context: torch.Tensor | None, face: torch.Tensor | None,
                        attention: torch.Tensor | None, data_config, face_entry: dict[str, Any]) -> Path:
     """PNG: the image with the face box | the context crop with the attention map overlaid (or the face)."""
@@ -611,7 +630,10 @@ def save_visualisation(path: Path, image: Any, box, context: torch.Tensor | None
     except ImportError as exc:
         raise ZooError("--save-vis needs matplotlib: pip install matplotlib") from exc
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ZooError(f"--save-vis: cannot create the folder {path.parent} ({exc.strerror or exc}).") from None
     fig, axes = plt.subplots(1, 2, figsize=(8, 4))
     array = image.permute(1, 2, 0).numpy() if isinstance(image, torch.Tensor) and image.shape[0] == 3 \
         else np.asarray(image)
@@ -634,6 +656,10 @@ def save_visualisation(path: Path, image: Any, box, context: torch.Tensor | None
     for ax in axes:
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    try:
+        fig.savefig(path, dpi=80)
+    except OSError as exc:
+        raise ZooError(f"--save-vis: cannot write {path} ({exc.strerror or exc}).") from None
+    finally:
+        plt.close(fig)
     return path

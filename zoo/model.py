@@ -14,14 +14,19 @@ Every component is looked up by name in the registries.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from zoo.config import ModelConfig
-from zoo.registry import get_component
+from zoo.config import ConfigError, ModelConfig
+from zoo.registry import ZooError, get_component
+
+
+class ComponentBuildError(ConfigError, TypeError):
+    """A component factory that raised, or returned something that is not a module; names it and its plugin."""
 
 
 @dataclass
@@ -44,15 +49,24 @@ class EmotionOutput:
 
 
 def build_component(kind: str, name: str, *args: Any, **kwargs: Any) -> nn.Module:
+    """Build a registered component; any failure of its factory is a :class:`ComponentBuildError` naming it."""
     entry, suffix = get_component(kind, name)
     if suffix is not None:
         args = (suffix, *args)
+    where = f"{kind} {name!r} (from plugin {entry.plugin!r}) with arguments {kwargs}"
     try:
-        return entry.factory(*args, **kwargs)
-    except TypeError as exc:
-        raise TypeError(
-            f"Could not build {kind} {name!r} (from plugin {entry.plugin!r}) with arguments {kwargs}: {exc}"
-        ) from exc
+        module = entry.factory(*args, **kwargs)
+    except ZooError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin's factory may raise anything; name it
+        raise ComponentBuildError(f"Could not build {where}: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(module, nn.Module):
+        raise ComponentBuildError(f"Could not build {where}: its factory returned {type(module).__name__}, "
+                                  f"not a torch.nn.Module.")
+    if kind == "backbone" and not isinstance(getattr(module, "out_channels", None), numbers.Integral):
+        raise ComponentBuildError(f"Could not build {where}: a backbone must have an integer out_channels, got "
+                                  f"{getattr(module, 'out_channels', None)!r}.")
+    return module
 
 
 class EmotionModel(nn.Module):
@@ -60,6 +74,7 @@ class EmotionModel(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
+        get_component("target", config.target)  # built later by build_target; an unknown name is an error now
         self.config = config
         self.face_encoder: nn.Module | None = None
         self.context_encoder: nn.Module | None = None

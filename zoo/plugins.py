@@ -158,7 +158,9 @@ def load_plugins() -> None:
             version = ep.dist.version if ep.dist is not None else None
             try:
                 plugin = ep.load()
-            except Exception as exc:  # noqa: BLE001 - any import failure isolates this plugin only
+            except BaseException as exc:  # noqa: BLE001 - even sys.exit() at import isolates this plugin only
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
                 _record_failure(PluginInfo(ep.name, version, False, distribution=dist_name), exc)
                 continue
             _register_plugin(plugin, ep.name, version=version, builtin=False, distribution=dist_name)
@@ -179,16 +181,37 @@ def _zoo_version() -> str:
 def _record_failure(info: PluginInfo, exc: BaseException) -> None:
     info.error = f"{type(exc).__name__}: {exc}"
     _state.infos.append(info)
-    message = (
-        f"emotion-zoo plugin {info.name!r}"
-        + (f" (distribution {info.distribution} {info.version})" if info.distribution else "")
-        + f" failed to load and was skipped: {info.error}. Everything else keeps working; "
-        f"`zoo-cli plugins` lists it. Set ZOO_STRICT_PLUGINS=1 to make this an error, or leave the plugin "
-        f"out with ZOO_LOAD_PLUGINS."
-    )
+    who = f"emotion-zoo plugin {info.name!r}" + (
+        f" (distribution {info.distribution} {info.version})" if info.distribution else "")
     if _strict():
-        raise PluginLoadError(message) from exc
-    warnings.warn(message, PluginLoadWarning, stacklevel=4)
+        raise PluginLoadError(
+            f"{who} failed to load: {info.error}. ZOO_STRICT_PLUGINS=1 makes this an error; fix or uninstall the "
+            f"plugin, leave it out with ZOO_LOAD_PLUGINS, or unset ZOO_STRICT_PLUGINS to skip it with a warning."
+        ) from exc
+    warnings.warn(
+        f"{who} failed to load and was skipped: {info.error}. Everything else keeps working; `zoo-cli plugins` "
+        f"lists it. Set ZOO_STRICT_PLUGINS=1 to make this an error, or leave the plugin out with ZOO_LOAD_PLUGINS.",
+        PluginLoadWarning, stacklevel=4,
+    )
+
+
+def _check_staged(staged: list[tuple[str, Any]], name: str) -> None:
+    """A plugin's registrations, before any is added: no name twice, no clash with what is already registered
+    (a built-in or another plugin), no preset name with a dot (it separates the pretrained tag)."""
+    registries = all_registries()
+    seen: set[tuple[str, str]] = set()
+    for kind, entry in staged:
+        what = "model preset" if kind == "model" else kind
+        if (kind, entry.name) in seen:
+            raise RegistryClashError(f"plugin {name!r} registers {what} {entry.name!r} twice; register it once.")
+        seen.add((kind, entry.name))
+        existing = registries[kind]._entries.get(entry.name)
+        if existing is not None:
+            raise RegistryClashError(
+                f"{what} {entry.name!r} is registered by two plugins: {existing.plugin!r} and {name!r}; "
+                f"{name!r} was refused. Uninstall one of them, or choose which plugins load with "
+                f"ZOO_LOAD_PLUGINS=name1,name2."
+            )
 
 
 def _register_plugin(
@@ -207,21 +230,17 @@ def _register_plugin(
                 impl.function(register=_make_register(kind, name, staged))
                 if hook_name not in info.hooks:
                     info.hooks.append(hook_name)
-    except Exception as exc:  # noqa: BLE001
+        _check_staged(staged, name)
+    except BaseException as exc:  # noqa: BLE001 - a hook calling sys.exit() is a plugin failure too
         if manager.is_registered(plugin):
             manager.unregister(plugin)
-        if builtin:
+        if builtin or isinstance(exc, KeyboardInterrupt):
             raise
         _record_failure(info, exc)
         return
     registries = all_registries()
-    try:
-        for kind, entry in staged:
-            registries[kind].add(entry)
-    except RegistryClashError:
-        for registry in registries.values():
-            registry.remove_plugin(name)
-        raise
+    for kind, entry in staged:
+        registries[kind].add(entry)
     _state.infos.append(info)
 
 
@@ -234,12 +253,19 @@ def _make_register(kind: str, plugin_name: str, staged: list[tuple[str, Any]]):
             description: str = "",
             pretrained: tuple[PretrainedCfg | dict[str, Any], ...] | list[Any] = (),
         ) -> None:
+            if not isinstance(name, str) or not name or "." in name or ":" in name or "/" in name:
+                raise ValueError(f"preset name {name!r} is not allowed: a preset name is a non-empty string without "
+                                 f"'.', ':' or '/' ('.' separates the pretrained tag: 'glamor_net.caer_s').")
+            if not isinstance(model_args, dict):
+                raise TypeError(f"preset {name!r}: model_args must be a dict, got {type(model_args).__name__}.")
             cfgs = tuple(c if isinstance(c, PretrainedCfg) else PretrainedCfg(**c) for c in pretrained)
             staged.append(("model", Preset(name, dict(model_args), plugin_name, description, cfgs)))
 
         return register_preset
 
     def register_component(name: str, factory: Any, description: str = "", prefix: bool = False) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"A {kind} name must be a non-empty string (got {name!r}).")
         if prefix and not name.endswith(":"):
             raise ValueError(f"A prefix {kind} name must end with ':' (got {name!r}).")
         if not callable(factory):

@@ -35,6 +35,7 @@ def train_command(
     out: Optional[str] = typer.Option(None, "--out", help="run directory (default runs/<recipe>)"),  # noqa: UP045
     recipe: Optional[str] = typer.Option(None, "--recipe", help="train MODEL with this recipe's settings"),  # noqa: UP045
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its last checkpoint"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace the run in a non-empty --out"),
     list_recipes: bool = typer.Option(False, "--list-recipes", help="list the recipes and exit"),
 ) -> None:
     """Train a model with a paper recipe; writes run_config.json, metrics.jsonl, best/, eval.json."""
@@ -46,7 +47,8 @@ def train_command(
             typer.echo(f"{name:<26}{description}")
         return
     model, overrides = _split_model_and_overrides(model, overrides)
-    result = train(model, data=data, val=val, out=out, overrides=overrides, recipe=recipe, resume=resume)
+    result = train(model, data=data, val=val, out=out, overrides=overrides, recipe=recipe, resume=resume,
+                   overwrite=overwrite)
     typer.echo(f"run directory: {result.out}")
     if result.best_epoch is not None:
         typer.echo(f"best epoch {result.best_epoch}: {_metrics_summary(result.best_metrics)}")

@@ -53,6 +53,12 @@ class ContextAttention(nn.Module):
         bn_eps: float = 1e-5,
     ) -> None:
         super().__init__()
+        from zoo.components.backbones import check_bn_args, check_width
+
+        hidden = check_width(hidden, "hidden", "attention 'ca'")
+        check_bn_args(bn_momentum, bn_eps, "attention 'ca'")
+        if not isinstance(logit_bn_relu, bool):
+            raise ValueError(f"attention 'ca': logit_bn_relu must be true or false, got {logit_bn_relu!r}.")
         if pool not in ("sum", "mean"):
             raise ValueError(f"ContextAttention pool must be 'sum' or 'mean', got {pool!r}.")
         layers: list[nn.Module] = [
@@ -91,8 +97,14 @@ class GlobalLocalAttention(nn.Module):
         bn_eps: float = 1e-5,
     ) -> None:
         super().__init__()
+        from zoo.components.backbones import check_bn_args, check_width
+
         if not face_channels:
             raise ValueError("attention='gla' needs a face stream (face_channels > 0).")
+        hidden = check_width(hidden, "hidden", "attention 'gla'")
+        check_bn_args(bn_momentum, bn_eps, "attention 'gla'")
+        if not isinstance(scorer_bn, bool):
+            raise ValueError(f"attention 'gla': scorer_bn must be true or false, got {scorer_bn!r}.")
         self.face_channels = face_channels
         self.fc1 = nn.Linear(face_channels + context_channels, hidden)
         self.bn = nn.BatchNorm1d(hidden, eps=bn_eps, momentum=bn_momentum) if scorer_bn else None

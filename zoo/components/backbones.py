@@ -21,6 +21,29 @@ from zoo.hookspecs import hookimpl
 
 #: Keras BatchNormalization defaults (momentum 0.99 = PyTorch momentum 0.01, eps 1e-3), as in the TF2 code.
 KERAS_BN = {"bn_momentum": 0.01, "bn_eps": 1e-3}
+#: bounds of ``caer_cnn``'s arguments (README "Safety"): 2048 channels is a 151 MB 3×3 conv, 16 blocks
+#: halve any input of up to 2048 pixels to nothing
+MAX_CHANNELS = 2048
+MAX_BLOCKS = 16
+
+
+def check_bn_args(momentum: object, eps: object, where: str) -> None:
+    """BatchNorm momentum in [0, 1] and eps > 0, as finite numbers."""
+    from zoo.config import ConfigError, is_real
+
+    if not is_real(momentum) or not 0.0 <= float(momentum) <= 1.0:
+        raise ConfigError(f"{where}: bn_momentum must be a number in [0, 1], got {momentum!r}.")
+    if not is_real(eps) or not float(eps) > 0.0:
+        raise ConfigError(f"{where}: bn_eps must be a positive number, got {eps!r}.")
+
+
+def check_width(value: object, name: str, where: str, high: int = MAX_CHANNELS) -> int:
+    """A layer width: an integer in 1..high."""
+    from zoo.config import ConfigError, is_int
+
+    if not is_int(value) or not 1 <= value <= high:
+        raise ConfigError(f"{where}: {name} must be an integer in 1..{high}, got {value!r}.")
+    return int(value)
 
 
 class ConvBlock(nn.Sequential):
@@ -51,6 +74,13 @@ class CaerCNN(nn.Module):
         bn_eps: float = 1e-5,
     ) -> None:
         super().__init__()
+        if isinstance(channels, (str, bytes)) or not isinstance(channels, Sequence) or not 1 <= len(channels) <= MAX_BLOCKS:
+            from zoo.config import ConfigError
+
+            raise ConfigError(f"caer_cnn: channels must be a list of 1..{MAX_BLOCKS} block widths, got {channels!r}.")
+        channels = [check_width(c, "each channels entry", "caer_cnn") for c in channels]
+        in_chans = check_width(in_chans, "in_chans", "caer_cnn", 64)
+        check_bn_args(bn_momentum, bn_eps, "caer_cnn")
         widths = [in_chans, *channels]
         n = len(channels)
         self.blocks = nn.Sequential(
@@ -112,8 +142,10 @@ class TimmFeatures(nn.Module):
         return feature
 
 
-def caer_cnn(**kwargs: Any) -> CaerCNN:
-    return CaerCNN(**kwargs)
+def caer_cnn(
+    channels: Sequence[int] = (32, 64, 128, 256, 256), in_chans: int = 3, bn_momentum: float = 0.1, bn_eps: float = 1e-5
+) -> CaerCNN:
+    return CaerCNN(channels, in_chans, bn_momentum, bn_eps)
 
 
 def fer_cnn(**kwargs: Any) -> FerCNN:

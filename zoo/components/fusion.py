@@ -34,6 +34,9 @@ class AdaptiveFusion(nn.Module):
 
     def __init__(self, face_dim: int, context_dim: int, hidden: int = 128) -> None:
         super().__init__()
+        from zoo.components.backbones import check_width
+
+        hidden = check_width(hidden, "hidden", "fusion 'adaptive'")
         self.face_score = _score_net(face_dim, hidden)
         self.context_score = _score_net(context_dim, hidden)
         self.out_dim = face_dim + context_dim

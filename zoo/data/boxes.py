@@ -72,6 +72,13 @@ def as_face_box(box: object) -> FaceBox | None:
 
 def make_box(x1: float, y1: float, x2: float, y2: float, where: str, score: float = 1.0) -> FaceBox | None:
     """A validated box; ``0,0,0,0`` means "no face" and gives None; ``x2 < x1`` raises ``AnnotationError``."""
+    import math
+
+    if not all(math.isfinite(v) for v in (x1, y1, x2, y2, score)):
+        raise AnnotationError(
+            f"{where}: face box x1={x1}, y1={y1}, x2={x2}, y2={y2} (score {score}) has a NaN or infinite value; "
+            f"fix the annotation."
+        )
     if x1 == y1 == x2 == y2 == 0:
         return None
     if x2 < x1 or y2 < y1:

@@ -18,6 +18,12 @@ from zoo.data.errors import ImageReadError
 # Never pad a truncated file with grey (PIL's LOAD_TRUNCATED_IMAGES would): it must be an error.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
+#: The largest image :func:`load_image` decodes, in pixels (width × height; README "Safety"). Larger files are
+#: refused from their header, before decoding, as an ``ImageReadError`` naming the file (so ``on_error="skip"``
+#: skips them): a small PNG can declare 30000×30000 pixels and need gigabytes once decoded. This is PIL's own
+#: warning threshold (``PIL.Image.MAX_IMAGE_PIXELS``, ≈ 9459×9459); PIL's global setting is left untouched.
+MAX_IMAGE_PIXELS = 89_478_485
+
 
 def load_image(path: str | os.PathLike[str]) -> Image.Image:
     """Read ``path`` as an RGB ``PIL.Image`` with EXIF rotation applied; raise ``ImageReadError`` on failure."""
@@ -26,11 +32,23 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
         raise ImageReadError(f"Image file {str(path)!r} does not exist (or is not a file); check the dataset path.")
     try:
         with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ImageReadError(
+                    f"Image file {str(path)!r} is {width}×{height} = {width * height:,} pixels, more than the "
+                    f"{MAX_IMAGE_PIXELS:,} zoo.data.images.MAX_IMAGE_PIXELS allows (a decompression bomb, or a "
+                    f"photo to shrink first). Resize or remove it, or open the dataset with on_error='skip'."
+                )
             image.load()
             image = ImageOps.exif_transpose(image)
             return to_rgb(image, source=str(path))
     except ImageReadError:
         raise
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(
+            f"Image file {str(path)!r} is refused as a decompression bomb ({exc}). Resize or remove it, or open "
+            f"the dataset with on_error='skip'."
+        ) from None
     except UnidentifiedImageError:
         raise ImageReadError(
             f"Image file {str(path)!r} is not an image PIL can identify (corrupt, empty or an unsupported format). "

@@ -50,6 +50,10 @@ def _root(path: str | None, name: str, example: str) -> Path:
     return root
 
 
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> AnnotationError:
+    return AnnotationError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8.")
+
+
 def _split_options(name: str, split: str, options: dict[str, Any], own: Sequence[str]) -> tuple[dict, dict]:
     """Separate FaceDataset options from reader options; unknown option names are an error."""
     unknown = sorted(set(options) - set(DATASET_OPTIONS) - set(own) - {"train", "on_error", "verify"})
@@ -284,8 +288,17 @@ def affectnet(path: str | None, split: str = "train", **options: Any) -> FaceDat
         root / "Manually_Annotated_Images" if (root / "Manually_Annotated_Images").is_dir() else root
     )
     report = DatasetReport()
-    samples = []
     required = ("subDirectory_filePath", "face_x", "face_y", "face_width", "face_height", "expression", "valence", "arousal")
+    try:
+        samples = _affectnet_rows(csv_file, required, images_dir, num_classes, on_error, report)
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(csv_file, exc) from None
+    return _finish(samples, label_names, f"{name}[{split}]", report, common, options)
+
+
+def _affectnet_rows(csv_file: Path, required: Sequence[str], images_dir: Path, num_classes: int, on_error: str,
+                    report: DatasetReport) -> list[Sample]:
+    samples = []
     with csv_file.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in required if c not in (reader.fieldnames or [])]
@@ -308,7 +321,7 @@ def affectnet(path: str | None, split: str = "train", **options: Any) -> FaceDat
                 report.counts[f"dropped_expression_{code}"] += 1
                 continue
             samples.append(Sample(code, str(images_dir / row["subDirectory_filePath"]), box=box, extra={"va": va}))
-    return _finish(samples, label_names, f"{name}[{split}]", report, common, options)
+    return samples
 
 
 # --------------------------------------------------------------------------------------------- RAF-DB
@@ -331,7 +344,11 @@ def rafdb(path: str | None, split: str = "train", **options: Any) -> FaceDataset
         raise DataError(f"{name}: split must be train, val or test, got {split!r}.")
     report = DatasetReport()
     samples = []
-    for number, line in enumerate(list_file.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = list_file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(list_file, exc) from None
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         where = f"{list_file}:{number}"
@@ -453,6 +470,13 @@ def _fer_pixel_rows(csv_file: Path, split: str, on_error: str, report: DatasetRe
     usage = _USAGE.get(split)
     if usage is None:
         raise DataError(f"{csv_file}: split must be train, val or test, got {split!r}.")
+    try:
+        yield from _fer_rows(csv_file, usage, on_error, report, keep_rows)
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(csv_file, exc) from None
+
+
+def _fer_rows(csv_file: Path, usage: str, on_error: str, report: DatasetReport, keep_rows: bool):
     with csv_file.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in ("emotion", "pixels", "Usage") if c not in (reader.fieldnames or [])]
@@ -523,8 +547,13 @@ def ferplus(path: str | None, split: str = "train", **options: Any) -> FaceDatas
                 f"Microsoft's layout [data/]FER2013Train|FER2013Valid|FER2013Test/label.csv + PNGs under {root}."
             )
     report = DatasetReport()
-    with votes_file.open(newline="", encoding="utf-8") as handle:
-        votes_rows = list(csv.reader(handle))
+    try:
+        with votes_file.open(newline="", encoding="utf-8") as handle:
+            votes_rows = list(csv.reader(handle))
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(votes_file, exc) from None
+    if not votes_rows:
+        raise AnnotationError(f"{votes_file}: empty; expected the FER+ header and one row per fer2013.csv row.")
     header, votes_rows = votes_rows[0], votes_rows[1:]
     if header[:2] != ["Usage", "Image name"] or tuple(header[2:12]) != classes.FERPLUS_COLUMNS:
         raise AnnotationError(
@@ -658,17 +687,21 @@ def csv_reader(path: str | None, split: str = "train", **options: Any) -> FaceDa
     on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
     image_root = Path(opts.get("image_root", csv_file.parent))
     report = DatasetReport()
-    with csv_file.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        fields = reader.fieldnames or []
-        if "path" not in fields or "label" not in fields:
-            raise AnnotationError(f"{csv_file}: needs a header with 'path' and 'label' columns, got {fields}.")
-        has_box = all(k in fields for k in ("x1", "y1", "x2", "y2"))
-        rows = [(n, r) for n, r in enumerate(reader, start=2) if "split" not in fields or r["split"] == split]
+    try:
+        with csv_file.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            fields = reader.fieldnames or []
+            if "path" not in fields or "label" not in fields:
+                raise AnnotationError(f"{csv_file}: needs a header with 'path' and 'label' columns, got {fields}.")
+            has_box = all(k in fields for k in ("x1", "y1", "x2", "y2"))
+            rows = [(n, r) for n, r in enumerate(reader, start=2) if "split" not in fields or r["split"] == split]
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(csv_file, exc) from None
     if "label_names" in opts:
         label_names = tuple(opts["label_names"])
     else:
-        names = sorted({r["label"] for _, r in rows if r["label"] is not None})
+        # surrounding spaces are not part of a name (" happy" is "happy"); names differing in case are refused
+        names = sorted({r["label"].strip() for _, r in rows if r["label"] is not None and r["label"].strip()})
         if any(n.strip().lstrip("-").isdigit() for n in names):
             raise DataError(f"{csv_file}: integer labels need label_names=[...] to say which class each number is.")
         label_names = tuple(names)

@@ -99,17 +99,35 @@ def fail_or_skip(report: DatasetReport, on_error: str, error: DataError, where: 
     report.skip(where, str(error))
 
 
+def class_key(name: str) -> str:
+    """How class names are compared: ignoring case and surrounding spaces."""
+    return name.strip().casefold()
+
+
 class ClassMap:
-    """Folder or label names -> class index, case-insensitive, with explicit aliases (never guessed)."""
+    """Folder or label names -> class index, ignoring case and surrounding spaces, with explicit aliases (never
+    guessed). Two class names that differ only in case or spaces (``Happy`` / ``happy``) are refused: one of
+    them would be a class no sample ever gets."""
 
     def __init__(self, label_names: Sequence[str], aliases: dict[str, str] | None = None) -> None:
         self.label_names = tuple(label_names)
-        self._index = {name.lower(): i for i, name in enumerate(self.label_names)}
+        self._index: dict[str, int] = {}
+        for i, name in enumerate(self.label_names):
+            if not isinstance(name, str) or not name.strip():
+                raise DataError(f"Class names must be non-empty strings, got {name!r} in {list(self.label_names)}.")
+            key = class_key(name)
+            if key in self._index:
+                raise DataError(
+                    f"Class names {self.label_names[self._index[key]]!r} and {name!r} differ only in case or "
+                    f"surrounding spaces, so they would be two classes for one emotion; rename or merge the folders "
+                    f"(or labels) so that each class has one spelling."
+                )
+            self._index[key] = i
         for alias, target in (aliases or {}).items():
-            self._index[alias.lower()] = self._index[target.lower()]
+            self._index[class_key(alias)] = self._index[class_key(target)]
 
     def get(self, name: str) -> int | None:
-        return self._index.get(name.lower())
+        return self._index.get(class_key(name))
 
     def known(self) -> str:
         return ", ".join(sorted(self._index))
@@ -183,7 +201,8 @@ class FaceDataset(Dataset):
     DataLoader workers each keep their own, so use it with ``num_workers=0`` or persistent workers), or a
     folder path (the same streams as one ``.npy`` per sample, shared by all workers and runs; the
     sub-folder name is a hash of the samples, boxes, sizes, interpolation and masking, so a change of any
-    of them never reads stale pixels).
+    of them never reads stale pixels; so does replacing an image file, as each file's size and modification
+    time are part of the hash).
     """
 
     def __init__(
@@ -221,7 +240,7 @@ class FaceDataset(Dataset):
         self.label_names = tuple(label_names)
         self.num_classes = len(self.label_names)
         self._image_loader = image_loader
-        samples = list(samples)
+        samples = self._check_boxes(list(samples))
         if self.missing_face == "skip":
             kept = []
             for sample in samples:
@@ -243,6 +262,49 @@ class FaceDataset(Dataset):
         self._set_va(samples)
         if self.report:
             warnings.warn(f"{name}: {self.report}", DataWarning, stacklevel=3)
+
+    def _check_boxes(self, samples: list[Sample]) -> list[Sample]:
+        """At open time: a box with a NaN or infinite coordinate is an error naming the sample; a box entirely
+        outside its image (size read from the file header) is a sample without a face, counted in
+        ``report.counts["box_outside_image"]`` and handled by ``missing_face`` like any other."""
+        import dataclasses
+        import math
+
+        checked = []
+        outside = 0
+        for sample in samples:
+            box = sample.box
+            if isinstance(box, FaceBox):
+                if not all(math.isfinite(v) for v in (box.x1, box.y1, box.x2, box.y2)):
+                    raise DataError(f"{sample.where}: face box {box.x1}, {box.y1}, {box.x2}, {box.y2} has a NaN or "
+                                    f"infinite coordinate; fix the annotation.")
+                size = self._image_size(sample)
+                if size is not None and box.clamp(*size) is None:
+                    if self.missing_face == "error":
+                        raise MissingFaceError(
+                            f"{sample.where}: face box {box.as_tuple()} lies outside the {size[0]}×{size[1]} image; "
+                            f"fix the annotation, or choose missing_face='zeros', 'whole' or 'skip'."
+                        )
+                    outside += 1
+                    sample = dataclasses.replace(sample, box=None)
+            checked.append(sample)
+        if outside:
+            self.report.counts["box_outside_image"] += outside
+        return checked
+
+    def _image_size(self, sample: Sample) -> tuple[int, int] | None:
+        """(width, height) as :func:`load_image` will return it, from the header only; None if unknown."""
+        if sample.pixels is not None:
+            return int(sample.pixels.shape[1]), int(sample.pixels.shape[0])
+        if self._image_loader is not None or sample.path is None:
+            return None
+        try:
+            with Image.open(sample.path) as image:
+                width, height = image.size
+                orientation = image.getexif().get(0x0112, 1)
+        except Exception:  # noqa: BLE001 - an unreadable file is reported when it is loaded (or by verify=True)
+            return None
+        return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -300,8 +362,16 @@ class FaceDataset(Dataset):
             import json
 
             cfg = self.data_config
+
+            def stamp(path: str | None) -> list[int] | None:
+                try:
+                    st = os.stat(path) if path is not None else None
+                except OSError:
+                    return None
+                return None if st is None else [st.st_size, st.st_mtime_ns]
+
             key = {
-                "version": 1,
+                "version": 2,
                 "streams": self.streams,
                 "missing_face": self.missing_face,
                 "data": [cfg.face_size, cfg.context_resize, cfg.interpolation, cfg.mask_face_in_context, cfg.grayscale,
@@ -311,7 +381,7 @@ class FaceDataset(Dataset):
                 "samples": [
                     [s.path, s.box if isinstance(s.box, str) else (s.box.as_tuple() if s.box else None),
                      None if s.pixels is None else hashlib.sha1(s.pixels.tobytes()).hexdigest(),
-                     repr(s.extra.get("scene"))]
+                     repr(s.extra.get("scene")), stamp(s.path)]
                     for s in self.samples
                 ],
             }

@@ -196,11 +196,20 @@ def synth_caer(path: str | None = None, split: str = "train", **options: Any) ->
     unknown = sorted(set(options) - own - common_keys)
     if unknown:
         raise DataError(f"synth_caer: unknown option(s) {', '.join(unknown)}; accepted: {', '.join(sorted(own | common_keys))}.")
+    from zoo.config import is_int, is_real
+
+    for key in ("n", "seed", "image_size", "n_cues"):
+        if key in options and not is_int(options[key]):
+            raise DataError(f"synth_caer: {key} must be an integer, got {options[key]!r}.")
+    if "noise" in options and (not is_real(options["noise"]) or options["noise"] < 0):
+        raise DataError(f"synth_caer: noise must be a number >= 0, got {options['noise']!r}.")
     n = int(options.get("n", DEFAULT_N[split]))
     seed = int(options.get("seed", 0))
     size = int(options.get("image_size", 64))
     n_cues = int(options.get("n_cues", 2))
     noise = float(options.get("noise", 8.0))
+    if not 1 <= n <= 10_000_000:
+        raise DataError(f"synth_caer: n (samples in the split) must be in 1..10000000, got {n}.")
     cue_style = options.get("cue_style", "size")
     face_style = options.get("face_style", "painted")
     if face_style not in ("hat", "painted"):
@@ -209,8 +218,8 @@ def synth_caer(path: str | None = None, split: str = "train", **options: Any) ->
         raise DataError(f"synth_caer: cue_style must be 'size' or 'hollow', got {cue_style!r}.")
     if not 1 <= n_cues <= len(PALETTE):
         raise DataError(f"synth_caer: n_cues must be between 1 and {len(PALETTE)}, got {n_cues}.")
-    if size < 32:
-        raise DataError(f"synth_caer: image_size must be at least 32, got {size}.")
+    if not 32 <= size <= 2048:
+        raise DataError(f"synth_caer: image_size must be in 32..2048, got {size}.")
     code = SPLITS[split]
     labels = np.random.default_rng([seed, code, 0]).integers(0, len(classes.CAER), size=n)
     samples = []

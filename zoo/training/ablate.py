@@ -78,8 +78,9 @@ def ablate(
                 row["status"] = "done (read back)"
             else:
                 resume = (run_dir / LAST_CHECKPOINT).exists()
+                # a cell stopped before its first checkpoint has nothing to keep: start it again
                 result = train(base, data=data, val=val, out=run_dir, overrides={**(overrides or {}), **cell},
-                               recipe=recipe, resume=resume)
+                               recipe=recipe, resume=resume, overwrite=not resume)
                 metrics = result.eval_metrics
                 row["status"] = "resumed" if resume else "trained"
             model = create(f"local-dir:{run_dir / 'best'}")

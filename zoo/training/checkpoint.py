@@ -80,21 +80,52 @@ def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Non
     random.setstate((version, tuple(py_state), gauss))
 
 
+def _remove_stale_temporaries(directory: Path) -> None:
+    """Remove ``.<name>.tmp-<pid>`` directories left by runs killed mid-write (their process is gone)."""
+    for tmp in directory.parent.glob(f".{directory.name}.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if not pid.isdigit():
+            continue
+        if int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+                continue  # that process still runs (it cannot be a run of this directory: the run lock)
+            except ProcessLookupError:
+                pass
+            except OSError:
+                continue
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def save_checkpoint(directory: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
-    """Write ``directory`` (e.g. ``OUT/checkpoints/last``) atomically."""
+    """Write ``directory`` (e.g. ``OUT/checkpoints/last``) atomically.
+
+    A failure while writing (disk full, permissions) removes the partial copy, leaves the previous checkpoint as
+    it was and raises a :class:`CheckpointError` saying so. Temporaries of killed runs are removed first.
+    """
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(directory)
+        tmp.mkdir()
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / TENSORS_NAME))
+        (tmp / META_NAME).write_text(json.dumps(meta, indent=1) + "\n")
+        for f in (tmp / TENSORS_NAME, tmp / META_NAME):
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+    except (OSError, SafetensorError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        previous = find_checkpoint(directory)
+        raise CheckpointError(
+            f"Could not write the checkpoint {directory} ({exc}). "
+            + (f"The previous checkpoint {previous} is intact: free disk space (or fix the permissions), then "
+               f"continue with --resume." if previous is not None else "No earlier checkpoint exists.")
+        ) from exc
     old = directory.with_name(f".{directory.name}.old")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / TENSORS_NAME))
-    (tmp / META_NAME).write_text(json.dumps(meta, indent=1) + "\n")
-    for f in (tmp / TENSORS_NAME, tmp / META_NAME):
-        with open(f, "rb") as fh:
-            os.fsync(fh.fileno())
     if directory.exists():
         shutil.rmtree(old, ignore_errors=True)
         os.replace(directory, old)

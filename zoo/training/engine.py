@@ -32,6 +32,8 @@ from zoo.training import checkpoint as ckpt
 from zoo.training import distributed as D
 from zoo.training.metrics import DISTRIBUTION_KEY, classification_metrics, distribution_metrics
 from zoo.training.recipes import RecipeError, apply_overrides, lr_factor, resolve_recipe
+from zoo.training.runlock import RunDirectoryError, directory_entries, run_lock
+from zoo.training.settings import check_eval_settings, check_run_config, resolve_device
 from zoo.training.train_data import apply_train_settings
 
 RUN_CONFIG = "run_config.json"
@@ -125,6 +127,7 @@ def resolve_run_config(
         raise RecipeError(f"keep must be 'best' (on the validation monitor) or 'last', got {config['keep']!r}.")
     if config["amp"] not in ("none", "bf16", "fp16"):
         raise RecipeError(f"amp must be none, bf16 or fp16, got {config['amp']!r}.")
+    check_run_config(config)
     if config.get("threads") is not None:
         from zoo.fast import cpu_threads
 
@@ -165,36 +168,110 @@ def train(
     overrides: dict[str, Any] | list[str] | None = None,
     recipe: str | None = None,
     resume: bool = False,
+    overwrite: bool = False,
 ) -> TrainResult:
     """Train a model from a recipe or preset (``zoo-cli train``); see :mod:`zoo.training.recipes` for settings.
 
-    ``out`` defaults to ``runs/<recipe or model>``. ``resume=True`` continues from
-    ``OUT/checkpoints/last``; a directory that already holds a checkpoint is never overwritten otherwise.
+    ``out`` defaults to ``runs/<recipe or model>``. The run holds an exclusive lock on ``out`` while it runs
+    (:mod:`zoo.training.runlock`). ``resume=True`` continues from ``OUT/checkpoints/last``; otherwise a
+    non-empty ``out`` is refused unless ``overwrite=True``, which first removes the previous run's files.
     """
-    out = Path(out) if out is not None else None
-    stored = None
-    if out is not None and (out / RUN_CONFIG).exists():
-        stored = json.loads((out / RUN_CONFIG).read_text())
-    config = resolve_run_config(model_or_recipe, data, val, overrides, recipe, stored if resume else None)
+    if resume and overwrite:
+        raise ZooError("--resume continues the run in --out and --overwrite replaces it; pass only one of them.")
+    out = Path(out).expanduser() if out is not None else None
+    config = None
+    if resume:
+        if out is None:
+            raise ckpt.CheckpointError("--resume needs --out DIR: the run directory to continue.")
+        if not out.is_dir():
+            raise ckpt.CheckpointError(f"--resume: the run directory {out} does not exist; check --out, or train "
+                                       f"without --resume to start a new run there.")
     if out is None:
+        config = resolve_run_config(model_or_recipe, data, val, overrides, recipe)
         out = Path("runs") / str(config["recipe"] if config["recipe"] != "default" else config["model"]).replace(
             ":", "_").replace("/", "_")
-    checkpoint_dir = out / LAST_CHECKPOINT
-    found = ckpt.find_checkpoint(checkpoint_dir)
-    if resume:
-        if found is None:
-            raise ckpt.CheckpointError(f"--resume: {checkpoint_dir} does not exist; train without --resume.")
-        if stored is not None:
-            changed = sorted(k for k in config if k not in RESUMABLE_CHANGES and config.get(k) != stored.get(k))
-            if changed:
-                raise ckpt.CheckpointError(
-                    f"--resume: settings {', '.join(changed)} differ from {out / RUN_CONFIG}; a resumed run "
-                    f"must use the same config (only {', '.join(RESUMABLE_CHANGES)} may change)."
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    with run_lock(out, enabled=main_process):
+        stored = _read_run_config(out / RUN_CONFIG) if resume and (out / RUN_CONFIG).exists() else None
+        if config is None:
+            config = resolve_run_config(model_or_recipe, data, val, overrides, recipe, stored)
+        checkpoint_dir = out / LAST_CHECKPOINT
+        found = ckpt.find_checkpoint(checkpoint_dir)
+        if resume:
+            if found is None:
+                raise ckpt.CheckpointError(f"--resume: {checkpoint_dir} does not exist; train without --resume.")
+            if stored is not None:
+                changed = sorted(k for k in config if k not in RESUMABLE_CHANGES and config.get(k) != stored.get(k))
+                if changed:
+                    raise ckpt.CheckpointError(
+                        f"--resume: settings {', '.join(changed)} differ from {out / RUN_CONFIG}; a resumed run "
+                        f"must use the same config (only {', '.join(RESUMABLE_CHANGES)} may change)."
+                    )
+        else:
+            entries = directory_entries(out)
+            if entries and not overwrite:
+                what = f"a training run ({found})" if found is not None else f"{', '.join(entries[:6])}" + (
+                    f", … ({len(entries)} entries)" if len(entries) > 6 else "")
+                raise RunDirectoryError(
+                    f"{out} is not empty: it holds {what}. Pass --resume to continue the run in it, --overwrite "
+                    f"(overwrite=True) to replace it, or choose another --out."
                 )
-    elif found is not None:
-        raise ZooError(f"{out} already holds a training run ({found}). Pass --resume to continue it, or choose "
-                       f"another --out.")
-    return _Run(config, out, found if resume else None).fit()
+            if entries and main_process:
+                _remove_run_files(out)
+        return _Run(config, out, found if resume else None).fit()
+
+
+#: what a run writes into its directory (removed by overwrite=True; other files are left alone)
+RUN_FILES = (RUN_CONFIG, METRICS_LOG, EVAL_JSON, BEST_DIR, "checkpoints", "tensorboard", "train_subset.json",
+             "label_noise.json")
+
+
+def _remove_run_files(out: Path) -> None:
+    import shutil
+
+    for name in RUN_FILES:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+
+
+def _read_run_config(path: Path) -> dict[str, Any]:
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ckpt.CheckpointError(f"{path}: cannot be read ({exc}); the run cannot be resumed without it. Restore "
+                                   f"it, or start a new run with --overwrite.") from None
+    if not isinstance(stored, dict):
+        raise ckpt.CheckpointError(f"{path}: not a run config (a JSON object); restore it or use --overwrite.")
+    return stored
+
+
+def read_metrics_log(path: Path) -> list[dict[str, Any]]:
+    """The rows of ``metrics.jsonl``; a partial last line (a run killed while writing it) is dropped with a
+    warning, any other bad line is a :class:`CheckpointError` naming it."""
+    import warnings
+
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        raise ckpt.CheckpointError(f"{path}: cannot be read ({exc}).") from None
+    numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip()]
+    rows = []
+    for position, (number, line) in enumerate(numbered):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if position == len(numbered) - 1:
+                warnings.warn(f"{path}:{number}: dropped a partial last line (the run was stopped while writing "
+                              f"it): {line[:80]!r}", UserWarning, stacklevel=3)
+                break
+            raise ckpt.CheckpointError(f"{path}:{number}: not valid JSON ({exc}); fix or delete that line.") from None
+        if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
+            raise ckpt.CheckpointError(f"{path}:{number}: not a metrics line (no integer 'epoch').")
+        rows.append(row)
+    return rows
 
 
 class _Run:
@@ -337,7 +414,7 @@ class _Run:
         self.partial = meta.get("partial_epoch")
         log = self.out / METRICS_LOG
         if log.exists():
-            lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+            lines = read_metrics_log(log)
             self.history = [h for h in lines if h["epoch"] <= self.epoch]
             if self.info.is_main:
                 log.write_text("".join(json.dumps(h) + "\n" for h in self.history))
@@ -628,8 +705,8 @@ def evaluate(
     from zoo.data import open_dataset
     from zoo.factory import create_for_inference
 
-    info = _dist or D.DistInfo(device=torch.device(device if device != "auto" else
-                                                   ("cuda" if torch.cuda.is_available() else "cpu")))
+    check_eval_settings(batch_size, amp)
+    info = _dist or D.DistInfo(device=resolve_device(device))
     model_obj = create_for_inference(model, allow_untrained=True) if isinstance(model, str) else model
     model_obj = model_obj.to(info.device)
     dataset = open_dataset(data, split, data_config=model_obj.config.data, train=False,
