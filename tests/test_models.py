@@ -145,7 +145,8 @@ def test_list_models_filters_and_sorts():
     assert zoo.list_models("glamor*") == ["glamor_convnext_atto", "glamor_net", "glamor_resnet18"]
     assert "fer_resnet18" in zoo.list_models(["fer*", "ldlva*"])
     assert zoo.list_models("*", exclude="ldlva*") == [n for n in zoo.list_models() if not n.startswith("ldlva")]
-    assert zoo.list_models(pretrained=True) == []  # no weights are published yet
+    assert zoo.list_models(pretrained=True) == ["fer_cnn.fer2013"]  # the bundled model; nothing on the Hub yet
+    assert zoo.list_models("glamor*", pretrained=True) == []
 
 
 def test_list_components_by_kind():
