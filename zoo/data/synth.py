@@ -185,7 +185,8 @@ def _render_sample(sample: Sample) -> Image.Image:
 
 
 def synth_caer(path: str | None = None, split: str = "train", **options: Any) -> FaceDataset:
-    """The ``synth_caer`` dataset: options ``n`` (samples in this split; default 2048 train, 512 val/test),
+    """The ``synth_caer`` dataset: options ``n`` (samples in this split, or a mapping split -> samples such as
+    ``{"train": 2048, "val": 2048}``; default 2048 train, 512 val/test),
     ``seed`` (0), ``image_size`` (64), ``n_cues`` (2), ``noise`` (pixel noise σ, 8.0), ``cue_style``
     ("size" or "hollow"), ``face_style`` ("painted" or "hat"), plus the common
     reader options. ``path`` is unused (the spec is just ``synth_caer``)."""
@@ -198,12 +199,20 @@ def synth_caer(path: str | None = None, split: str = "train", **options: Any) ->
         raise DataError(f"synth_caer: unknown option(s) {', '.join(unknown)}; accepted: {', '.join(sorted(own | common_keys))}.")
     from zoo.config import is_int, is_real
 
-    for key in ("n", "seed", "image_size", "n_cues"):
+    n_option = options.get("n", DEFAULT_N[split])
+    if isinstance(n_option, dict):  # per split, e.g. {"train": 2048, "val": 2048}
+        bad = sorted(set(n_option) - set(SPLITS))
+        if bad:
+            raise DataError(f"synth_caer: n as a mapping takes the keys {', '.join(SPLITS)}, got {', '.join(bad)}.")
+        n_option = n_option.get(split, DEFAULT_N[split])
+    if not is_int(n_option):
+        raise DataError(f"synth_caer: n must be an integer or a mapping split -> integer, got {options['n']!r}.")
+    for key in ("seed", "image_size", "n_cues"):
         if key in options and not is_int(options[key]):
             raise DataError(f"synth_caer: {key} must be an integer, got {options[key]!r}.")
     if "noise" in options and (not is_real(options["noise"]) or options["noise"] < 0):
         raise DataError(f"synth_caer: noise must be a number >= 0, got {options['noise']!r}.")
-    n = int(options.get("n", DEFAULT_N[split]))
+    n = int(n_option)
     seed = int(options.get("seed", 0))
     size = int(options.get("image_size", 64))
     n_cues = int(options.get("n_cues", 2))
@@ -231,3 +240,44 @@ def synth_caer(path: str | None = None, split: str = "train", **options: Any) ->
     return FaceDataset(
         samples, classes.CAER, name=f"synth_caer[{split}]", report=DatasetReport(), image_loader=_render_sample, **common
     )
+
+
+def cue_overlap(scene: Scene, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fraction of each cell of a ``height``×``width`` grid laid over the whole scene that is covered by the
+    relevant cue (first array) and by any cue (second array)."""
+    rows = np.arange(height + 1) * scene.size / height
+    cols = np.arange(width + 1) * scene.size / width
+    cell_area = (scene.size / height) * (scene.size / width)
+    relevant = np.zeros((height, width))
+    every = np.zeros((height, width))
+    for k, (x1, y1, x2, y2, _colour, _bit) in enumerate(scene.cues):
+        dy = np.clip(np.minimum(rows[1:], y2) - np.maximum(rows[:-1], y1), 0, None)
+        dx = np.clip(np.minimum(cols[1:], x2) - np.maximum(cols[:-1], x1), 0, None)
+        cover = np.outer(dy, dx) / cell_area
+        every += cover
+        if k == scene.relevant:
+            relevant += cover
+    return relevant, every
+
+
+def matching_cue_share(attention: Any, scenes: list[Scene]) -> tuple[np.ndarray, np.ndarray]:
+    """Share of the attention mass on cues that falls on the cue whose colour matches the face, per scene.
+
+    ``attention`` is B×h×w (an ``EmotionOutput.attention``) computed on contexts that show the whole scene
+    (``context_resize == context_size``, no crop; the demo's and the benchmark's setting), so cell ``(i, j)``
+    covers rows ``i·S/h…(i+1)·S/h`` of the ``S``² scene. Each cell's mass is split between the objects in
+    proportion to the area they cover in it: ``share = Σ a_ij·m_ij / Σ a_ij·c_ij`` with ``m`` / ``c`` the
+    fraction of the cell covered by the matching cue / by any cue (:func:`cue_overlap`). Returns
+    ``(share, chance)``; ``chance`` is the same ratio for uniform attention (the matching cue's share of the
+    cue area: ≈ 0.5 with 2 cues). A model that looks at the matching cue has ``share`` well above ``chance``.
+    """
+    maps = np.asarray(attention.detach().cpu() if hasattr(attention, "detach") else attention, dtype=np.float64)
+    if maps.ndim != 3 or len(maps) != len(scenes):
+        raise ValueError(f"matching_cue_share: attention must be B×h×w with B = {len(scenes)} scenes, "
+                         f"got shape {maps.shape}.")
+    share, chance = np.zeros(len(scenes)), np.zeros(len(scenes))
+    for k, scene in enumerate(scenes):
+        relevant, every = cue_overlap(scene, *maps.shape[1:])
+        share[k] = (maps[k] * relevant).sum() / max((maps[k] * every).sum(), 1e-12)
+        chance[k] = relevant.sum() / max(every.sum(), 1e-12)
+    return share, chance
