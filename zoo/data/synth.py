@@ -44,7 +44,9 @@ seed 0; *share* is :func:`matching_cue_share`, chance ≈ 0.49):
   context encoder had begun to learn conjunctions) and GLA 92.7% (share 0.75).
 
 The learning rate, warm-up and softmax temperature were not the bottleneck (not changed); the scene design
-was not changed either, so the table above still holds. ``benchmarks/bench_synth.py`` runs face only,
+was not changed either, so the table above still holds. Over 3 seeds (demo models, 2,048 validation
+scenes, 10 epochs): plain pooling 78.1% ± 0.3, CA 89.2% ± 6.4 (share 0.50: it solves the task with colour×bit
+features, not by finding the cue), GLA 95.4% ± 1.9 (share 0.77). ``benchmarks/bench_synth.py`` runs face only,
 pooling, CA and GLA over seeds (the demo's settings); with ``n_cues=3`` or ``face_style="hat"`` the old
 3×3-map models had not left the unbound row (not re-measured with the 6×6 map).
 Scenes are rendered lazily from per-sample seeds ``(seed, split, index)``: deterministic for any worker
