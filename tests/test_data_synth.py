@@ -111,3 +111,38 @@ def test_memory_and_disk_caches_give_the_same_tensors(tmp_path):
     assert other.cache_dir() != disk.cache_dir()
     resized = open_dataset("synth_caer", cache=str(tmp_path / "c"), **{**kw, "data_config": DataConfig(face_size=(16, 16))})
     assert resized.cache_dir() != disk.cache_dir() and resized[0]["face"].shape == (3, 16, 16)
+
+
+def test_n_per_split_mapping():
+    assert len(open_dataset("synth_caer", "val", n={"train": 8, "val": 24}, data_config=SMALL)) == 24
+    assert len(open_dataset("synth_caer", "train", n={"train": 8, "val": 24}, data_config=SMALL)) == 8
+    assert len(open_dataset("synth_caer", "test", n={"train": 8}, data_config=SMALL)) == 512
+    with pytest.raises(DataError, match="keys train, val, test, got valid"):
+        open_dataset("synth_caer", n={"valid": 8})
+    with pytest.raises(DataError, match="n must be an integer"):
+        open_dataset("synth_caer", n=2.5)
+
+
+def test_matching_cue_share_of_uniform_and_peaked_maps():
+    from zoo.data.synth import cue_overlap, matching_cue_share
+
+    scenes = [s.extra["scene"] for s in open_dataset("synth_caer", "val", n=32, seed=4, data_config=SMALL).samples]
+    relevant, every = cue_overlap(scenes[0], 6, 6)
+    x1, y1, x2, y2 = scenes[0].cues[scenes[0].relevant][:4]
+    assert relevant.sum() * (64 / 6) ** 2 == pytest.approx((x2 - x1) * (y2 - y1))  # the whole cue, once
+    assert every.max() <= 1.0 + 1e-9 and (every >= relevant).all()
+    uniform = torch.full((32, 6, 6), 1 / 36)
+    share, chance = matching_cue_share(uniform, scenes)
+    assert np.allclose(share, chance) and 0.1 < chance.mean() < 0.9
+    # all mass on the cell most covered by the matching cue (never covered by the other cue here)
+    peaked, usable = torch.zeros(32, 6, 6), []
+    for k, scene in enumerate(scenes):
+        relevant, every = cue_overlap(scene, 6, 6)
+        clean = np.where(np.isclose(relevant, every), relevant, 0)
+        i, j = np.unravel_index(np.argmax(clean), clean.shape)
+        peaked[k, i, j] = 1.0
+        usable.append(clean.max() > 0)
+    share, _ = matching_cue_share(peaked, scenes)
+    assert sum(usable) > 20 and np.allclose(share[usable], 1.0)
+    with pytest.raises(ValueError, match="B×h×w with B = 32"):
+        matching_cue_share(uniform[:3], scenes)
