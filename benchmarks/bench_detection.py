@@ -111,15 +111,10 @@ def hardware(threads: int) -> dict:
     import cv2
     import torch
 
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu or "unknown", "cpu_count": os.cpu_count(), "threads": threads, "torch": torch.__version__,
+    from zoo.bench.timing import cpu_model
+
+    cpu = cpu_model()
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "threads": threads, "torch": torch.__version__,
             "opencv": cv2.__version__, "python": platform.python_version(), "load_average": os.getloadavg()}
 
 

@@ -122,11 +122,6 @@ def resolve_run_config(
         config["data"]["val"] = val
     if not config["data"].get("train"):
         raise RecipeError("No training data: pass --data SPEC (e.g. caer_s:/data/CAER-S, or synth_caer).")
-    check_augmentation(config)
-    if config.get("keep", "best") not in ("best", "last"):
-        raise RecipeError(f"keep must be 'best' (on the validation monitor) or 'last', got {config['keep']!r}.")
-    if config["amp"] not in ("none", "bf16", "fp16"):
-        raise RecipeError(f"amp must be none, bf16 or fp16, got {config['amp']!r}.")
     check_run_config(config)
     if config.get("threads") is not None:
         from zoo.fast import cpu_threads
@@ -136,28 +131,6 @@ def resolve_run_config(
         except ValueError as exc:
             raise RecipeError(f"{exc} (setting threads=...; e.g. threads=1 or threads=auto)") from exc
     return config
-
-
-def check_augmentation(config: dict[str, Any]) -> None:
-    """``augmentation`` is ``{"face": NAMES, "context": NAMES}``; augmentation lives nowhere else."""
-    from zoo.data.errors import DataError
-    from zoo.data.transforms import parse_augment
-
-    aug = config.get("augmentation")
-    if aug is None:
-        config["augmentation"] = aug = {"face": None, "context": None}
-    if not isinstance(aug, dict) or set(aug) - {"face", "context"}:
-        raise RecipeError(f"augmentation must be {{'face': NAMES, 'context': NAMES}} (e.g. augmentation.face=ldlva), "
-                          f"got {aug!r}.")
-    for stream in ("face", "context"):
-        try:
-            parse_augment(aug.get(stream))
-        except DataError as exc:
-            raise RecipeError(f"augmentation.{stream}: {exc}") from None
-    moved = sorted({"face_augment", "context_augment"} & set(config["data"].get("options") or {}))
-    if moved:
-        raise RecipeError(f"data.options.{moved[0]} is not a run setting: set augmentation.face / augmentation.context "
-                          f"(applied to the training split only, and recorded in run_config.json).")
 
 
 def train(

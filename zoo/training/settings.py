@@ -2,9 +2,10 @@
 before anything is built, so that ``epochs=abc`` or ``batch_size=0`` is an error naming the setting and the
 value instead of a traceback minutes into the run.
 
-Only the settings listed here are checked (``amp``, ``threads`` and ``keep`` are checked by
-:func:`zoo.training.engine.resolve_run_config` itself); a setting a recipe adds later is accepted as it is (the
-recipe's :func:`zoo.training.recipes.apply_overrides` already refuses names it does not know).
+Only the settings listed here are checked (``threads`` is checked by
+:func:`zoo.training.engine.resolve_run_config` itself, ``augmentation`` by :func:`check_augmentation`); a
+setting a recipe adds later is accepted as it is (the recipe's :func:`zoo.training.recipes.apply_overrides`
+already refuses names it does not know).
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ RUN_SCHEMA: dict[str, Callable[[Any], str | None]] = {
     "seed": _int(0, 2**63 - 1),
     "deterministic": _bool,
     "amp": _choice(AMP_MODES),
+    "keep": _choice(("best", "last")),
     "channels_last": _bool,
     "compile": _bool,
     "num_workers": _int(0, 256),
@@ -162,6 +164,29 @@ def check_run_config(config: dict[str, Any]) -> None:
     options = (config.get("data") or {}).get("options") or {}
     if not all(isinstance(k, str) for k in options):
         raise RecipeError(f"data.options: option names must be strings, got {list(options)!r}.")
+    check_augmentation(config)
+
+
+def check_augmentation(config: dict[str, Any]) -> None:
+    """``augmentation`` is ``{"face": NAMES, "context": NAMES}``; augmentation lives nowhere else."""
+    from zoo.data.errors import DataError
+    from zoo.data.transforms import parse_augment
+
+    aug = config.get("augmentation")
+    if aug is None:
+        config["augmentation"] = aug = {"face": None, "context": None}
+    if not isinstance(aug, dict) or set(aug) - {"face", "context"}:
+        raise RecipeError(f"augmentation must be {{'face': NAMES, 'context': NAMES}} (e.g. augmentation.face=ldlva), "
+                          f"got {aug!r}.")
+    for stream in ("face", "context"):
+        try:
+            parse_augment(aug.get(stream))
+        except DataError as exc:
+            raise RecipeError(f"augmentation.{stream}: {exc}") from None
+    moved = sorted({"face_augment", "context_augment"} & set(config["data"].get("options") or {}))
+    if moved:
+        raise RecipeError(f"data.options.{moved[0]} is not a run setting: set augmentation.face / augmentation.context "
+                          f"(applied to the training split only, and recorded in run_config.json).")
 
 
 def _check(section: dict[str, Any], schema: dict[str, Callable[[Any], str | None]], prefix: str) -> None:
