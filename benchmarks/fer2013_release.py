@@ -99,7 +99,7 @@ ICML representation-learning challenge, for **research use**; these weights inhe
 128, a 2-epoch linear warm-up then cosine decay, label smoothing 0.1, {row['epochs']} epochs; training
 augmentation: horizontal flip, a random similarity transform (±10°, scale 0.9–1.1, shift ±10%), random erasing
 (p 0.5); bf16 autocast + channels_last on the CPU. The **final epoch** is kept (no model selection on the test
-split). Wall time: {row['train_wall_s'] / 60:.0f} min on 2 CPU cores (AMD Zen 5, 1 torch thread).
+split). Wall time: {row['train_wall_s'] / 60:.0f} min on 2 CPU cores (x86-64 with AVX-512 bf16, reported as "Intel(R) Xeon(R) Processor"; 1 torch thread).
 
 ## Evaluation: FER2013 PublicTest (3,589 images)
 | metric | single crop | flip TTA |
