@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from zoo.bench.data import bench_data
+from zoo.apps.bench.data import bench_data
 
 
 def rate(n: int, seconds: float) -> str:

@@ -111,7 +111,7 @@ def hardware(threads: int) -> dict:
     import cv2
     import torch
 
-    from zoo.bench.timing import cpu_model
+    from zoo.apps.bench.timing import cpu_model
 
     cpu = cpu_model()
     return {"cpu": cpu, "cpu_count": os.cpu_count(), "threads": threads, "torch": torch.__version__,

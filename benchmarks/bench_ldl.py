@@ -1,7 +1,7 @@
 """Cost of an LDL-VA training step (memory_bank and online) against a one-hot step, and KNN build time.
 
 Not a test; the same measurements are the ``ldl`` and ``knn`` sections of ``python -m benchmarks.run``
-(code in :mod:`zoo.bench.ldl`). Run from the repository root:
+(code in :mod:`zoo.apps.bench.ldl`). Run from the repository root:
 
     python -m benchmarks.bench_ldl                       # CPU, resnet18 at 64², batch 32
     python -m benchmarks.bench_ldl --backbone caer_cnn --size 64 --device cuda
@@ -14,7 +14,7 @@ import os
 
 import torch
 
-from zoo.bench.ldl import LDLBenchConfig, builder_cost, knn_build, step_costs
+from zoo.apps.bench.ldl import LDLBenchConfig, builder_cost, knn_build, step_costs
 
 
 def main() -> None:

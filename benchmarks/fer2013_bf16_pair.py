@@ -34,7 +34,7 @@ def main() -> None:
         print(f"FER2013 development split not found; pass --fer2013 DIR holding {ARCHIVE}. Nothing to do.")
         return
     import zoo
-    from zoo.training.engine import EVAL_JSON, LAST_CHECKPOINT
+    from zoo.training.rundir import EVAL_JSON, LAST_CHECKPOINT
 
     root = extract_once(source / ARCHIVE, args.cache)
     rows = []

@@ -68,7 +68,7 @@ def extract_once(archive: Path, cache: Path) -> Path:
 def hardware() -> dict:
     import torch
 
-    from zoo.bench.timing import cpu_model
+    from zoo.apps.bench.timing import cpu_model
 
     cpu = cpu_model()
     return {"cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
@@ -79,7 +79,7 @@ def run_one(name: str, model: str, overrides: dict, data: str, runs: Path, resul
             recipe: str | None = None) -> dict:
     """Train (or resume, or reuse a finished) run ``runs/name``; its summary row."""
     import zoo
-    from zoo.training.engine import EVAL_JSON, LAST_CHECKPOINT, RUN_CONFIG
+    from zoo.training.rundir import EVAL_JSON, LAST_CHECKPOINT, RUN_CONFIG
 
     out = runs / name
     timing = out / "wall_time.json"
@@ -119,7 +119,7 @@ def uncertainty_auroc(out: Path) -> float | None:
 
     from zoo.ldl.target import readout_from_state_dict
     from zoo.training import checkpoint as ckpt
-    from zoo.training.engine import LAST_CHECKPOINT
+    from zoo.training.rundir import LAST_CHECKPOINT
 
     if not (out / "label_noise.json").is_file():
         return None

@@ -61,7 +61,7 @@ def main() -> None:
     from zoo.data import open_dataset
     from zoo.ldl.target import readout_from_state_dict
     from zoo.training import checkpoint as ckpt
-    from zoo.training.engine import EVAL_JSON, LAST_CHECKPOINT
+    from zoo.training.rundir import EVAL_JSON, LAST_CHECKPOINT
 
     root = extract_once(source / ARCHIVE, args.cache)
     votes_csv = str(source / "ferplus-votes-dev.csv")

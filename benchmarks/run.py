@@ -1,9 +1,9 @@
 """The benchmark suite: ``python -m benchmarks.run [MODEL...] [--quick] [--out FILE]`` (see README, Performance).
 
-The code lives in :mod:`zoo.bench` so that ``zoo-cli bench`` runs the same suite from an installed package.
+The code lives in :mod:`zoo.apps.bench` so that ``zoo-cli bench`` runs the same suite from an installed package.
 """
 
-from zoo.bench.suite import main
+from zoo.apps.bench.suite import main
 
 if __name__ == "__main__":
     main()

@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     import torch
 
-    from zoo.app import OFFLINE_ENV, serve
+    from zoo.apps.webapp import OFFLINE_ENV, serve
 
     torch.manual_seed(0)  # an untrained model's random weights, and so its page, are the same every run
 

@@ -2,14 +2,14 @@
 
 Every Hugging Face setting is fixed per test with ``monkeypatch`` (not only at import), so the suite behaves the
 same whatever the starting environment holds (``HF_HUB_OFFLINE=1``, a token, a mirror) and whether or not
-``huggingface_hub`` was imported before this file: ``zoo.hub`` reads the environment at call time.
+``huggingface_hub`` was imported before this file: ``zoo.weights.files`` reads the environment at call time.
 """
 
 from __future__ import annotations
 
 import os
 
-os.environ["ZOO_LOAD_PLUGINS"] = ""  # before anything imports zoo.plugins
+os.environ["ZOO_LOAD_PLUGINS"] = ""  # before anything imports zoo.registry.plugins
 os.environ.pop("ZOO_STRICT_PLUGINS", None)
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 # a safety net for code that reads huggingface_hub's import-time endpoint; each test sets its own below
@@ -44,7 +44,7 @@ def _private_hf_env(tmp_path_factory, monkeypatch):
 @pytest.fixture
 def fresh_plugins(monkeypatch):
     """Reload the plugin registries under a test's environment and restore them afterwards."""
-    from zoo import plugins
+    from zoo.registry import plugins
 
     plugins.reset()
     yield plugins

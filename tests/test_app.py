@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 import zoo
-from zoo.app import (
+from zoo.apps.webapp import (
     AppError,
     analyse,
     context_window,
@@ -113,7 +113,7 @@ def test_context_only_model_without_a_face_classifies_the_scene(tmp_path):
 def test_missing_gradio_is_a_clear_error(monkeypatch):
     import sys
 
-    from zoo.app import build_app
+    from zoo.apps.webapp import build_app
 
     monkeypatch.setitem(sys.modules, "gradio", None)
     with pytest.raises(AppError, match=r"pip install 'emotion-zoo\[app\]'"):
@@ -129,11 +129,11 @@ def _free_port() -> int:
 def test_serve_command_passes_its_options(monkeypatch, tmp_path):
     from typer.testing import CliRunner
 
-    import zoo.app
+    import zoo.apps.webapp
     import zoo.cli
 
     calls = []
-    monkeypatch.setattr(zoo.app, "serve", lambda *args, **kwargs: calls.append((args, kwargs)))
+    monkeypatch.setattr(zoo.apps.webapp, "serve", lambda *args, **kwargs: calls.append((args, kwargs)))
     zoo.cli._load_commands()
     result = CliRunner().invoke(zoo.cli.app, ["serve", "--model", "local-dir:x", "--port", "7999", "--models-dir",
                                               str(tmp_path)])
@@ -150,7 +150,7 @@ def test_page_over_http(tmp_path, photos, tiny_model, monkeypatch):
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     from gradio_client import Client, handle_file
 
-    from zoo.app import serve
+    from zoo.apps.webapp import serve
 
     model_dir = zoo.save_pretrained(tiny_model, tmp_path / "models" / "tiny")
     name = f"local-dir:{model_dir}"

@@ -9,9 +9,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from zoo.bench import SECTIONS, run_suite
-from zoo.bench.suite import format_tables
-from zoo.bench.timing import interleaved
+from zoo.apps.bench import SECTIONS, run_suite
+from zoo.apps.bench.suite import format_tables
+from zoo.apps.bench.timing import interleaved
 
 PATHS = ("plain", "fast", "fast_bf16")
 

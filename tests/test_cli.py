@@ -43,7 +43,7 @@ def test_list_pretrained_shows_the_bundled_model_and_nothing_else():
 
 def test_components():
     out = invoke("components", "attention")
-    assert "gla" in out and "zoo.components.attention" in out and "backbone" not in out
+    assert "gla" in out and "zoo.models.components.attention" in out and "backbone" not in out
     rows = json.loads(invoke("components", "--json"))
     assert {"kind": "backbone", "name": "timm:<name>"}.items() <= next(r for r in rows if r["name"] == "timm:<name>").items()
 
@@ -61,7 +61,7 @@ def test_info_reports_parameters_and_flops():
 
 def test_plugins_lists_builtins_with_all():
     rows = json.loads(invoke("plugins", "--all", "--json"))
-    assert {r["name"] for r in rows} >= {"zoo.components.attention", "zoo.presets"}
+    assert {r["name"] for r in rows} >= {"zoo.models.components.attention", "zoo.models.presets"}
     assert all(r["error"] is None for r in rows)
     assert "no third-party plugins" in invoke("plugins")
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from zoo.components.attention import AveragePool, ContextAttention, GlobalLocalAttention
-from zoo.components.backbones import CaerCNN
-from zoo.components.fusion import AdaptiveFusion, ConcatFusion
+from zoo.models.components.attention import AveragePool, ContextAttention, GlobalLocalAttention
+from zoo.models.components.backbones import CaerCNN
+from zoo.models.components.fusion import AdaptiveFusion, ConcatFusion
 
 
 def _gla_reference(gla: GlobalLocalAttention, context_map, face_vector):

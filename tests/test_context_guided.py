@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import zoo
-from zoo.config import ConfigError
+from zoo.errors import ConfigError
 
 SMALL = {"backbone_args": {"channels": [8, 8, 16, 16, 16]},
          "data": {"face_size": [32, 32], "context_size": [48, 48], "context_resize": [56, 64]}}

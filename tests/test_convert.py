@@ -15,8 +15,9 @@ from torch import nn
 from typer.testing import CliRunner
 
 import zoo
+import zoo.weights.convert
 import zoo.cli
-from zoo.convert import (
+from zoo.weights.convert import (
     ConversionError,
     caer_port_state_dict,
     glamor_tf_key,
@@ -163,7 +164,7 @@ def test_caer_port_refuses_arbitrary_pickled_objects(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save({"state_dict": {}, "hook": types.SimpleNamespace(a=1)}, path)
     with pytest.raises(ConversionError, match="weights_only=True"):
-        zoo.convert.convert_caer_port(path, tmp_path / "out")
+        zoo.weights.convert.convert_caer_port(path, tmp_path / "out")
 
 
 # ---- GLAMOR-Net TF2: names and layouts, on numpy arrays ----

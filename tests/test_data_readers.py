@@ -160,8 +160,8 @@ def test_caer_s_detected_boxes_are_cached(tmp_path, monkeypatch):
         return detect
 
     from zoo.data import detection
-    from zoo.hookspecs import hookimpl
-    from zoo.plugins import register_plugin, unregister_plugin
+    from zoo.registry.hookspecs import hookimpl
+    from zoo.registry.plugins import register_plugin, unregister_plugin
 
     class Plugin:
         @hookimpl

@@ -15,7 +15,7 @@ from PIL import Image
 import zoo
 from zoo.data import FaceBox, detect_faces, mtcnn
 from zoo.data import detection as det
-from zoo.data.errors import DataError
+from zoo.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
 

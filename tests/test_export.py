@@ -1,4 +1,4 @@
-"""``zoo-cli export`` / ``zoo.export``: every format is loaded back and its outputs compared with PyTorch's.
+"""``zoo-cli export`` / ``zoo.inference.export``: every format is loaded back and its outputs compared with PyTorch's.
 
 ONNX runs in onnxruntime (the ``export`` extra); TorchScript and ``torch.export`` programs are reloaded with
 torch; the timm layout is rebuilt by ``timm.create_model("local-dir:…", pretrained=True)``. Models are tiny
@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 import zoo
 import zoo.cli
-from zoo.export import (
+from zoo.inference.export import (
     ExportableModel,
     ExportError,
     example_inputs_for,

@@ -24,10 +24,10 @@ import torch
 from PIL import Image
 
 import zoo
+import zoo.weights.files
 import zoo.cli
-from zoo.config import ConfigError, DataConfig, ModelConfig
-from zoo.hub import HubError, WeightsError
-from zoo.registry import ZooError
+from zoo.config import DataConfig, ModelConfig
+from zoo.errors import ConfigError, HubError, WeightsError, ZooError
 
 TINY_CNN = {"channels": [4, 4, 4, 4, 4]}
 SMALL_DATA = {"face_size": [32, 32], "context_size": [32, 32], "context_resize": [40, 40]}
@@ -136,9 +136,9 @@ def test_1_hub_revision_that_names_a_path_is_refused_before_any_request(revision
         with pytest.raises(HubError, match="not a commit sha"):
             zoo.create(f"hf-hub:org/tiny@{revision}")
         with pytest.raises(HubError, match="not a commit sha"):
-            zoo.hub.prefetch(f"hf-hub:org/tiny@{revision}")
+            zoo.weights.files.prefetch(f"hf-hub:org/tiny@{revision}")
         with pytest.raises(HubError, match="not a commit sha"):
-            zoo.hub.hub_download("org/tiny", "config.json", revision)
+            zoo.weights.files.hub_download("org/tiny", "config.json", revision)
         assert hub.requests == []
     written = [p for p in tmp_path.rglob("*") if "outside" in p.name]
     assert written == []
@@ -159,9 +159,9 @@ def test_1_push_revision_and_tag_are_checked_before_any_request(tmp_path, monkey
     with AnyRevisionHub({}) as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
         with pytest.raises(HubError, match=r"--revision: '\.\./x'"):
-            zoo.hub.push_to_hub(directory, "org/x", revision="../x")
+            zoo.weights.files.push_to_hub(directory, "org/x", revision="../x")
         with pytest.raises(HubError, match=r"--tag: '/abs'"):
-            zoo.hub.push_to_hub(directory, "org/x", tag="/abs")
+            zoo.weights.files.push_to_hub(directory, "org/x", tag="/abs")
         assert hub.requests == []
 
 
@@ -204,7 +204,7 @@ def test_2_loading_options_and_paths_in_a_model_file_are_refused(tmp_path, args,
 
 
 def test_2_component_arguments_are_checked_against_what_the_component_declares(tmp_path):
-    config = zoo.hub.config_to_json_dict(tiny_face_model().config)
+    config = zoo.weights.files.config_to_json_dict(tiny_face_model().config)
     config["model_args"]["backbone_args"]["widths"] = [8, 8]
     directory = _model_dir(tmp_path / "caer", config)
     with pytest.raises(ConfigError, match=r"backbone_args 'widths' not accepted by backbone 'caer_cnn'.*"
@@ -492,7 +492,7 @@ def make_plugin(site: Path, name: str, source: str) -> None:
     (site / f"zh_{name}.py").write_text(source)
 
 
-HOOK = "from zoo.hookspecs import hookimpl\nimport sys\n"
+HOOK = "from zoo.registry.hookspecs import hookimpl\nimport sys\n"
 
 
 @pytest.mark.parametrize("source", [
@@ -500,7 +500,7 @@ HOOK = "from zoo.hookspecs import hookimpl\nimport sys\n"
     HOOK + "@hookimpl\ndef register_fusions(register):\n    sys.exit(3)\n",
 ])
 def test_8_a_plugin_that_exits_is_a_plugin_failure(site, monkeypatch, capsys, source):
-    from zoo.plugins import PluginLoadError, PluginLoadWarning, reset
+    from zoo.registry.plugins import PluginLoadError, PluginLoadWarning, reset
 
     make_plugin(site, "quitter", source)
     with pytest.warns(PluginLoadWarning, match=r"'quitter'.*failed to load and was skipped: SystemExit"):
@@ -518,7 +518,7 @@ def test_8_a_plugin_that_exits_is_a_plugin_failure(site, monkeypatch, capsys, so
 
 
 def test_11_a_preset_with_a_dot_is_refused_and_list_keeps_working(site, monkeypatch, capsys):
-    from zoo.plugins import PluginLoadWarning
+    from zoo.registry.plugins import PluginLoadWarning
 
     make_plugin(site, "dotted", HOOK + "@hookimpl\ndef register_presets(register):\n"
                 "    register('my.model', {'backbone': 'caer_cnn'})\n")
@@ -528,13 +528,13 @@ def test_11_a_preset_with_a_dot_is_refused_and_list_keeps_working(site, monkeypa
 
 
 def test_11_a_clash_with_a_builtin_leaves_every_registry_and_plugins_command_working(site, monkeypatch, capsys):
-    from zoo.plugins import PluginLoadWarning
+    from zoo.registry.plugins import PluginLoadWarning
 
-    make_plugin(site, "clash", HOOK + "from zoo.components.fusion import ConcatFusion\n@hookimpl\n"
+    make_plugin(site, "clash", HOOK + "from zoo.models.components.fusion import ConcatFusion\n@hookimpl\n"
                 "def register_fusions(register):\n    register('adaptive', ConcatFusion)\n"
                 "    register('extra_fusion', ConcatFusion)\n")
     with pytest.warns(PluginLoadWarning, match=r"fusion 'adaptive' is registered by two plugins: "
-                                               r"'zoo.components.fusion' and 'clash'; 'clash' was refused"):
+                                               r"'zoo.models.components.fusion' and 'clash'; 'clash' was refused"):
         code, out, err = run_cli(monkeypatch, capsys, ["plugins"])
     assert code == 0 and "clash" in out and "RegistryClashError" in out
     fusions = zoo.list_components("fusion")["fusion"]
@@ -542,9 +542,9 @@ def test_11_a_clash_with_a_builtin_leaves_every_registry_and_plugins_command_wor
 
 
 def test_11_a_plugin_registering_a_name_twice_is_named_once(site):
-    from zoo.plugins import PluginLoadWarning
+    from zoo.registry.plugins import PluginLoadWarning
 
-    make_plugin(site, "twice", HOOK + "from zoo.components.fusion import ConcatFusion\n@hookimpl\n"
+    make_plugin(site, "twice", HOOK + "from zoo.models.components.fusion import ConcatFusion\n@hookimpl\n"
                 "def register_fusions(register):\n    register('dup', ConcatFusion)\n    register('dup', ConcatFusion)\n")
     with pytest.warns(PluginLoadWarning, match=r"plugin 'twice' registers fusion 'dup' twice"):
         assert "dup" not in zoo.list_components("fusion")["fusion"]
@@ -555,7 +555,7 @@ def test_11_a_plugin_registering_a_name_twice_is_named_once(site):
     ("def factory(**kw):\n    return None\n", r"returned NoneType, not a torch.nn.Module"),
 ])
 def test_15_a_component_factory_that_raises_or_returns_none_is_a_clean_error(site, factory, match):
-    from zoo.model import ComponentBuildError
+    from zoo.errors import ComponentBuildError
 
     make_plugin(site, "bad", HOOK + factory + "@hookimpl\ndef register_backbones(register):\n"
                 "    register('bad_net', factory)\n")
@@ -732,7 +732,7 @@ def run_cli(monkeypatch, capsys, args: list[str]) -> tuple[int, str, str]:
 
 
 def _base_config() -> dict:
-    return zoo.hub.config_to_json_dict(tiny_face_model().config)
+    return zoo.weights.files.config_to_json_dict(tiny_face_model().config)
 
 
 def _mutated(mutate) -> dict:

@@ -7,9 +7,9 @@ import torch
 from hub_servers import OlahServer, commit_all, init_repo
 
 import zoo
-from zoo import hub
-from zoo.hookspecs import hookimpl
-from zoo.registry import ZooError
+from zoo.errors import ZooError
+from zoo.registry.hookspecs import hookimpl
+from zoo.weights import files as hub
 
 REPO = "zoo-test/tiny-glamor"
 TIMM_REPO = "timm/test_resnet.r160_in1k"
@@ -102,7 +102,7 @@ class TinyPresetPlugin:
 
 @pytest.fixture
 def tiny_preset(online):
-    from zoo.plugins import register_plugin, unregister_plugin
+    from zoo.registry.plugins import register_plugin, unregister_plugin
 
     register_plugin(TinyPresetPlugin(online["sha2"]), "hub-test-presets")
     yield online
@@ -127,7 +127,7 @@ def test_pretrained_tag_without_pinned_revision_is_refused(tiny_preset):
 
 
 def test_pretrained_config_must_match_the_preset(tiny_preset):
-    from zoo.plugins import register_plugin, unregister_plugin
+    from zoo.registry.plugins import register_plugin, unregister_plugin
 
     class WrongEps:
         @hookimpl

@@ -11,8 +11,8 @@ import torch
 from hub_double import HubDouble, Repo
 
 import zoo
-from zoo import hub
-from zoo.hookspecs import hookimpl
+from zoo.registry.hookspecs import hookimpl
+from zoo.weights import files as hub
 
 TINY = {"backbone_args": {"channels": [8, 8, 8, 8, 8]}}
 REPO = "zoo-env/tiny"
@@ -160,7 +160,7 @@ def _published_variants() -> dict[str, dict]:
 @pytest.fixture
 def variant_preset(double, tmp_path):
     from zoo.factory import merge_model_args
-    from zoo.plugins import register_plugin, unregister_plugin
+    from zoo.registry.plugins import register_plugin, unregister_plugin
 
     tags = []
     for tag, args in _published_variants().items():

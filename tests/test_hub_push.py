@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 import zoo
 import zoo.cli
-from zoo import hub
-from zoo.model_card import split_front_matter
+from zoo.publish.cards import split_front_matter
+from zoo.weights import files as hub
 
 TINY = {"backbone_args": {"channels": [8, 8, 8, 8, 8]}}
 EVAL = {"accuracy": 0.625, "balanced_accuracy": 0.5, "macro_f1": 0.4375, "num_samples": 16, "split": "test",

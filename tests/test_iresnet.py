@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 import zoo
-from zoo.components.iresnet import IR_DEPTHS, IRBlock, IResNet
+from zoo.models.components.iresnet import IR_DEPTHS, IRBlock, IResNet
 
 
 def _bn(c):

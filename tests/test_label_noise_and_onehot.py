@@ -8,9 +8,9 @@ import pytest
 import torch
 from ldl_toys import ToyFaces
 
-from zoo.components.targets import OneHotTarget
 from zoo.ldl.noise import LabelNoise, LabelNoiseError, NoisyLabels, flip_labels
-from zoo.model import EmotionOutput
+from zoo.models.components.targets import OneHotTarget
+from zoo.models.model import EmotionOutput
 
 LABELS = torch.tensor([0] * 50 + [1] * 30 + [2] * 20)
 

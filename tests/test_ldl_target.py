@@ -12,7 +12,7 @@ from torch import nn
 import zoo
 from zoo.ldl.auxiliary import VA_PROTOTYPES, prototypes_for
 from zoo.ldl.target import LDLVATarget, NeighborImages, TargetStateError, readout_from_state_dict
-from zoo.model import EmotionOutput
+from zoo.models.model import EmotionOutput
 
 
 class FixedCalibration(nn.Module):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import zoo
-from zoo.model_card import (
+from zoo.publish.cards import (
     FAMILIES,
     ModelCardError,
     card_family,
@@ -65,7 +65,7 @@ def test_front_matter_without_evaluation_has_no_model_index():
 def test_templates_ship_inside_the_package():
     from importlib import resources
 
-    names = {p.name for p in resources.files("zoo").joinpath("hub_cards").iterdir()}
+    names = {p.name for p in resources.files("zoo.publish").joinpath("hub_cards").iterdir()}
     assert {f"{f}.md" for f in FAMILIES} <= names
     assert "$front_matter" in template_text("generic")
 

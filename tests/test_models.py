@@ -6,9 +6,8 @@ import pytest
 import torch
 
 import zoo
-from zoo.config import ConfigError
-from zoo.info import count_parameters
-from zoo.registry import UnknownComponentError, ZooError
+from zoo.errors import ConfigError, UnknownComponentError, ZooError
+from zoo.models.info import count_parameters
 
 TINY = {"face_size": (32, 32), "context_size": (64, 64), "context_resize": (72, 96)}
 #: the IR embedding (BN-Dropout-FC-BN) is built for one input size: the tiny faces' size

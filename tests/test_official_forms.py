@@ -15,12 +15,12 @@ from ldl_toys import ToyFaces, tiny_model
 from PIL import Image
 
 import zoo
-from zoo.components.targets import OneHotTarget, weighted_mean
-from zoo.config import ConfigError, DataConfig
-from zoo.data.errors import DataError
+from zoo.config import DataConfig
 from zoo.data.transforms import jpeg_round_trip, prepare_streams
+from zoo.errors import ConfigError, DataError
 from zoo.ldl.discriminative import inter_class_term, update_centers
 from zoo.ldl.target import TargetConfigError
+from zoo.models.components.targets import OneHotTarget, weighted_mean
 from zoo.training.recipes import PRESET_RECIPES, RECIPES, resolve_recipe
 
 LDLVA_CONFIGS = ("ldlva_resnet18_raf", "ldlva_resnet50_raf", "ldlva_resnet18_affectnet")

@@ -12,14 +12,15 @@ import tomllib
 import torch
 
 import zoo
-from zoo.plugins import PluginLoadError, PluginLoadWarning
-from zoo.registry import UnknownComponentError
+import zoo.registry.hookspecs
+from zoo.errors import UnknownComponentError
+from zoo.registry.plugins import PluginLoadError, PluginLoadWarning
 
 REPO = Path(__file__).resolve().parents[1]
 
 GOOD_PLUGIN = '''
 from torch import nn
-from zoo.hookspecs import hookimpl
+from zoo.registry.hookspecs import hookimpl
 
 class Half(nn.Module):
     def __init__(self, face_dim, context_dim):
@@ -94,7 +95,7 @@ def register_presets(register):
 
 
 def test_a_misspelt_hook_is_reported(site):
-    source = "from zoo.hookspecs import hookimpl\n@hookimpl\ndef register_backbone(register):\n    pass\n"
+    source = "from zoo.registry.hookspecs import hookimpl\n@hookimpl\ndef register_backbone(register):\n    pass\n"
     make_distribution(site, "zp-typo", {"typo": "zp_typo"}, {"zp_typo": source})
     with pytest.warns(PluginLoadWarning, match="register_backbone"):
         zoo.list_models()
@@ -121,15 +122,15 @@ def test_a_clash_between_two_plugins_names_both(site):
 
 def test_a_clash_with_a_builtin_names_both(site, monkeypatch):
     make_distribution(site, "zp-gla", {"gla": "zp_gla"}, {"zp_gla": GOOD_PLUGIN.format(name="adaptive")})
-    with pytest.warns(PluginLoadWarning, match="'zoo.components.fusion' and 'gla'; 'gla' was refused"):
+    with pytest.warns(PluginLoadWarning, match="'zoo.models.components.fusion' and 'gla'; 'gla' was refused"):
         assert "glamor_net" in zoo.list_models()
     zoo.create("glamor_net", backbone_args={"channels": [4, 4, 4, 4, 4]})  # the built-in 'adaptive' is intact
     assert "RegistryClashError" in {i.name: i.error for i in zoo.plugin_infos()}["gla"]
-    from zoo.plugins import reset
+    from zoo.registry.plugins import reset
 
     reset()
     monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
-    with pytest.raises(PluginLoadError, match="'zoo.components.fusion' and 'gla'"):
+    with pytest.raises(PluginLoadError, match="'zoo.models.components.fusion' and 'gla'"):
         zoo.list_models()
 
 
@@ -173,11 +174,11 @@ def test_the_example_plugin_through_its_entry_point(site, monkeypatch):
 
 
 def test_in_process_plugin_registration(fresh_plugins):
-    from zoo.plugins import register_plugin, unregister_plugin
+    from zoo.registry.plugins import register_plugin, unregister_plugin
 
     class TestPlugin:
         @staticmethod
-        @zoo.hookspecs.hookimpl
+        @zoo.registry.hookspecs.hookimpl
         def register_presets(register):
             register("tiny_face", {"streams": "face", "backbone": "caer_cnn", "num_classes": 2})
 

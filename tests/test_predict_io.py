@@ -21,10 +21,10 @@ import zoo.cli
 import zoo.data
 from zoo.data import FaceBox
 from zoo.data.transforms import MissingFaceError
-from zoo.inference import expand_inputs, iter_frames, iter_predictions, read_boxes_csv
-from zoo.registry import ZooError
-from zoo.tracking import IoUTracker
-from zoo.video import VideoError, iter_video_frames
+from zoo.errors import ZooError
+from zoo.inference.predict import expand_inputs, iter_frames, iter_predictions, read_boxes_csv
+from zoo.inference.tracking import IoUTracker
+from zoo.inference.video import VideoError, iter_video_frames
 
 # the models here are untrained on purpose: the tests check plumbing and numbers, not emotions
 pytestmark = pytest.mark.filterwarnings("ignore::zoo.factory.UntrainedModelWarning")

@@ -13,9 +13,10 @@ from typer.testing import CliRunner
 import zoo
 import zoo.cli
 from zoo.cli import app
-from zoo.factory import UntrainedModelError, UntrainedModelWarning, create_for_inference
-from zoo.hookspecs import hookimpl
-from zoo.hub import HubError, prefetch
+from zoo.errors import HubError, UntrainedModelError, UntrainedModelWarning
+from zoo.factory import create_for_inference
+from zoo.registry.hookspecs import hookimpl
+from zoo.weights.files import prefetch
 
 TINY = {"backbone": "fer_cnn", "backbone_args": {"channels": [4, 8]}, "streams": "face",
         "label_names": list(zoo.labels.FER2013), "head_hidden": 0, "head_dropout": 0.0,
@@ -25,7 +26,7 @@ TINY = {"backbone": "fer_cnn", "backbone_args": {"channels": [4, 8]}, "streams":
 @pytest.fixture
 def packaged(tmp_path, monkeypatch):
     """A preset whose tag points at a folder of files (no Hub repo), like the bundled model."""
-    from zoo.plugins import register_plugin, unregister_plugin
+    from zoo.registry.plugins import register_plugin, unregister_plugin
 
     torch.manual_seed(0)
     trained = zoo.create(**TINY)
@@ -115,7 +116,7 @@ def test_zoo_predict_warns_for_an_untrained_model(tmp_path):
 
 
 def test_flip_tta_averages_the_probabilities_of_the_mirrored_input():
-    from zoo.training import distributed as D
+    from zoo import runtime as D
     from zoo.training.engine import eval_loader, run_evaluation
 
     torch.manual_seed(0)

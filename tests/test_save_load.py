@@ -9,9 +9,9 @@ import torch
 
 import zoo
 from zoo.config import ModelConfig
-from zoo.hub import WeightsError, load_state_dict
-from zoo.model import EmotionModel
-from zoo.registry import ZooError
+from zoo.errors import WeightsError, ZooError
+from zoo.models.model import EmotionModel
+from zoo.weights.files import load_state_dict
 
 
 class _NotATensor:
@@ -56,7 +56,7 @@ def test_config_json_layout_and_rebuild_from_json_alone(tmp_path):
     assert cfg["model_args"]["attention"] == "gla" and cfg["model_args"]["attention_args"]["hidden"] == 32
     assert cfg["pretrained_cfg"]["face_size"] == [32, 32] and cfg["pretrained_cfg"]["std"] == [1.0, 1.0, 1.0]
     # the JSON alone (no registry preset, no weights) rebuilds the same architecture
-    from zoo.hub import config_from_json_dict
+    from zoo.weights.files import config_from_json_dict
 
     config, _ = config_from_json_dict(cfg)
     rebuilt = EmotionModel(config)

@@ -11,7 +11,7 @@ import tiny_training as T
 import torch
 
 from zoo.data import DatasetSpecError
-from zoo.registry import get_component
+from zoo.registry.entries import get_component
 from zoo.training import checkpoint as ckpt
 from zoo.training.engine import NonFiniteLossError, evaluate, train
 from zoo.training.recipes import RecipeError
@@ -239,7 +239,7 @@ def test_recipes_say_how_the_paper_initialised_the_backbone():
 
 def test_backbone_pretrained_setting_reaches_create(tmp_path, monkeypatch):
     """The run setting is passed to zoo.create: offline with no cache, timm weights fail with the Hub error."""
-    from zoo.hub import HubError
+    from zoo.errors import HubError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     overrides = {**FAST, **T.tiny_overrides(), "backbone": "timm:resnet18", "model_args.backbone_args": {},

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from zoo import viz
+from zoo.apps import viz
 
 
 def _check_png(path, min_side=150):

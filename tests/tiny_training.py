@@ -1,6 +1,6 @@
 """Test-only plugin for the training tests: a learnable tiny dataset, a BatchNorm-free backbone and two
 target builders that exercise the engine's lifecycle (a stateful one shaped like LDL-VA, one that
-produces a NaN loss). Registered with ``zoo.plugins.register_plugin`` so ``--data tiny:caer`` goes through
+produces a NaN loss). Registered with ``zoo.registry.plugins.register_plugin`` so ``--data tiny:caer`` goes through
 the real dataset-spec path.
 """
 
@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo import labels
-from zoo.components.targets import TargetBuilder, TargetResult
-from zoo.hookspecs import hookimpl
+from zoo.models.components.targets import TargetBuilder, TargetResult
+from zoo.registry.hookspecs import hookimpl
 
 PLUGIN_NAME = "tiny-training-test"
 #: model arguments that make every preset tiny (face 32², context 48²)
@@ -184,14 +184,14 @@ class _Plugin:
 
 
 def register() -> None:
-    from zoo.plugins import register_plugin, unregister_plugin
+    from zoo.registry.plugins import register_plugin, unregister_plugin
 
     unregister_plugin(PLUGIN_NAME)
     register_plugin(_Plugin(), PLUGIN_NAME)
 
 
 def unregister() -> None:
-    from zoo.plugins import unregister_plugin
+    from zoo.registry.plugins import unregister_plugin
 
     unregister_plugin(PLUGIN_NAME)
 

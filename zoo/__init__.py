@@ -17,21 +17,21 @@ __version__ = "0.1.0"
 _LAZY = {
     "create": "zoo.factory",
     "parse_model_name": "zoo.factory",
-    "list_models": "zoo.registry",
-    "list_components": "zoo.registry",
-    "get_preset": "zoo.registry",
-    "save_pretrained": "zoo.hub",
-    "EmotionModel": "zoo.model",
-    "EmotionOutput": "zoo.model",
-    "build_target": "zoo.model",
+    "list_models": "zoo.registry.entries",
+    "list_components": "zoo.registry.entries",
+    "get_preset": "zoo.registry.entries",
+    "save_pretrained": "zoo.weights.files",
+    "EmotionModel": "zoo.models.model",
+    "EmotionOutput": "zoo.models.model",
+    "build_target": "zoo.models.model",
     "ModelConfig": "zoo.config",
     "DataConfig": "zoo.config",
-    "ZooError": "zoo.registry",
-    "model_info": "zoo.info",
-    "plugin_infos": "zoo.plugins",
+    "ZooError": "zoo.errors",
+    "model_info": "zoo.models.info",
+    "plugin_infos": "zoo.registry.plugins",
     "train": "zoo.training.engine",
     "evaluate": "zoo.training.engine",
-    "predict": "zoo.inference",
+    "predict": "zoo.inference.predict",
 }
 
 __all__ = [
@@ -54,15 +54,16 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from zoo.config import DataConfig, ModelConfig
+    from zoo.errors import ZooError
     from zoo.factory import create, parse_model_name
-    from zoo.hub import save_pretrained
-    from zoo.info import model_info
-    from zoo.model import EmotionModel, EmotionOutput, build_target
-    from zoo.plugins import plugin_infos
-    from zoo.registry import ZooError, get_preset, list_components, list_models
+    from zoo.models.info import model_info
+    from zoo.models.model import EmotionModel, EmotionOutput, build_target
+    from zoo.registry.entries import get_preset, list_components, list_models
+    from zoo.registry.plugins import plugin_infos
+    from zoo.weights.files import save_pretrained
 
 
-_SUBMODULES = {"labels", "data", "hub", "hookspecs", "registry", "plugins", "config", "model", "info"}
+_SUBMODULES = {"labels", "data", "registry", "config", "models", "weights", "training", "inference", "publish", "apps", "ldl"}
 
 
 def __getattr__(name: str) -> Any:

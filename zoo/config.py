@@ -12,7 +12,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from zoo.registry import ZooError
+from zoo.errors import ConfigError
 
 Streams = Literal["both", "face", "context", "context_guided"]
 STREAMS = ("both", "face", "context", "context_guided")
@@ -37,10 +37,6 @@ COMPONENT_FIELDS = {
     "fusion": "fusion_args",
     "target": "target_args",
 }
-
-
-class ConfigError(ZooError, ValueError):
-    """A model configuration that cannot be built; the message names the key and what to change."""
 
 
 def is_int(value: Any) -> bool:
@@ -120,7 +116,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """Everything needed to build an :class:`zoo.model.EmotionModel`.
+    """Everything needed to build an :class:`zoo.models.model.EmotionModel`.
 
     ``context_backbone`` defaults to the face backbone's name and arguments; the two encoders never share
     weights (ndkhanh360/CAER@93d2582:CAER/model/model.py; minhnhatvt/glamor-net@c12e1b9:model.py).
@@ -298,7 +294,7 @@ LOADING_ARGS = frozenset({
 })
 _LOADING_SUFFIXES = ("_path", "_file", "_dir", "_url", "_filename")
 _LOCATION_PREFIXES = ("/", "~", "\\", "file:", "http:", "https:", "ftp:", "hf-hub:", "hf_hub:", "local-dir:", "s3:", "gs:")
-#: positional arguments each kind's factory takes before its keyword arguments (zoo.hookspecs)
+#: positional arguments each kind's factory takes before its keyword arguments (zoo.registry.hookspecs)
 _POSITIONAL = {"backbone": 0, "attention": 2, "fusion": 2, "target": 3}
 
 
@@ -363,7 +359,7 @@ def check_file_config(config: ModelConfig, source: str) -> None:
     file or URL: timm's ``pretrained`` + ``pretrained_cfg_overlay.url`` would fetch any URL and
     ``checkpoint_path`` read any file. ``target_args`` are only used by ``zoo.train``, never at load.
     """
-    from zoo.registry import get_component
+    from zoo.registry.entries import get_component
 
     for kind, field_name, name, args in used_components(config):
         args_field = COMPONENT_FIELDS[field_name]

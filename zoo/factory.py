@@ -6,8 +6,9 @@ import os
 from typing import Any
 
 from zoo.config import ModelConfig
-from zoo.model import EmotionModel
-from zoo.registry import ZooError, get_preset, split_model_name_tag
+from zoo.errors import UntrainedModelError, UntrainedModelWarning, ZooError
+from zoo.models.model import EmotionModel
+from zoo.registry.entries import get_preset, split_model_name_tag
 
 SOURCES = ("hf-hub", "local-dir")
 _COMPONENT_FIELDS = {
@@ -74,9 +75,9 @@ def create(
     ``overrides`` replace any :class:`zoo.config.ModelConfig` field; ``None`` values are ignored.
     ``checkpoint`` loads a weights file (safetensors, or a weights-only torch file) after building.
     ``backbone_pretrained`` (True: timm's published weights; or ``"hf-hub:…"`` / ``"local-dir:…"``)
-    initialises the encoders before any model weights are loaded (``zoo.backbone_init``).
+    initialises the encoders before any model weights are loaded (``zoo.weights.backbones``).
     """
-    from zoo import hub
+    from zoo.weights import files as hub
 
     overrides = {k: v for k, v in overrides.items() if v is not None}
     weights_path = published = None
@@ -110,7 +111,7 @@ def create(
     model = EmotionModel(config)
     backbone_records = []
     if backbone_pretrained or context_backbone_pretrained:
-        from zoo.backbone_init import init_backbones
+        from zoo.weights.backbones import init_backbones
 
         backbone_records = init_backbones(model, backbone_pretrained, context_backbone_pretrained)
     if weights_path is not None:
@@ -125,14 +126,6 @@ def create(
 
 #: the model ``zoo.predict`` and ``zoo-cli predict`` use when none is named: the bundled FER2013 model
 DEFAULT_MODEL = "fer_cnn.fer2013"
-
-
-class UntrainedModelError(ZooError):
-    """A model with no trained weights was asked to predict or evaluate."""
-
-
-class UntrainedModelWarning(UserWarning):
-    """Predictions come from randomly initialised weights."""
 
 
 def has_trained_weights(model: EmotionModel) -> bool:
@@ -157,7 +150,7 @@ def create_for_inference(
         pretrained = bool(get_preset(arch).pretrained) and checkpoint is None
     model = create(name, pretrained=pretrained, checkpoint=checkpoint, **overrides)
     if not has_trained_weights(model):
-        from zoo.registry import list_models
+        from zoo.registry.entries import list_models
 
         message = (f"{name!r} has no trained weights: its outputs would be random. Use a preset with a "
                    f"pretrained tag ({', '.join(list_models(pretrained=True)) or 'none installed'}), "

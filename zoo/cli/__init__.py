@@ -38,7 +38,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     an unreachable server), shown as one ``error:`` line; anything else is a bug and keeps its traceback."""
     import json
 
-    from zoo.registry import ZooError
+    from zoo.errors import ZooError
 
     found: list[type[BaseException]] = [ZooError, ValueError, TypeError, OSError, KeyError, IndexError,
                                         json.JSONDecodeError, UnicodeError, RecursionError, MemoryError]
@@ -53,7 +53,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
 
 
 def _message(exc: BaseException) -> str:
-    from zoo.registry import ZooError
+    from zoo.errors import ZooError
 
     text = str(exc.args[0]) if isinstance(exc, KeyError) and len(exc.args) == 1 else str(exc)
     if isinstance(exc, ZooError):

@@ -22,7 +22,7 @@ def bench_command(
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of the tables"),
 ) -> None:
     """Images/s, FLOPs, GFLOP/s, peak memory, data pipeline, LDL-VA, KNN and predict: plain against fast."""
-    from zoo.bench.suite import SECTIONS, format_tables, run_suite
+    from zoo.apps.bench.suite import SECTIONS, format_tables, run_suite
 
     chosen = [s for s in sections.split(",") if s]
     unknown = [s for s in chosen if s not in SECTIONS]

@@ -20,7 +20,7 @@ def demo_command(
 
     Needs no data and no network; about 3-5 minutes on 2 CPU cores (--fast: well under a minute).
     """
-    from zoo.demo import DemoSettings, run_demo
+    from zoo.apps.demo import DemoSettings, run_demo
 
     settings = DemoSettings.fast() if fast else DemoSettings()
     settings.seed = seed

@@ -24,7 +24,7 @@ def export_command(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Export a model; the graph returns named tensors logits, probs[, attention][, fusion_weights]."""
-    from zoo.export import FORMATS, export_model
+    from zoo.inference.export import FORMATS, export_model
 
     if format not in FORMATS:
         raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")

@@ -16,7 +16,7 @@ def pull_command(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Download models' config.json and weights into the Hugging Face cache, for offline use."""
-    from zoo.hub import prefetch
+    from zoo.weights.files import prefetch
 
     rows = [prefetch(name) for name in names]
     if as_json:
@@ -44,7 +44,8 @@ def push_command(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Upload config.json, model.safetensors and a model card; print the commit id to pin."""
-    from zoo.hub import HubError, push_to_hub, stage_push_folder
+    from zoo.errors import HubError
+    from zoo.weights.files import push_to_hub, stage_push_folder
 
     if dry_run or out is not None:
         if not (dry_run and out is not None):
@@ -80,7 +81,7 @@ def convert_command(
     out_dir: Path = typer.Argument(..., help="model directory to write (config.json + model.safetensors)"),
 ) -> None:
     """Import weights from a reference implementation into an emotion-zoo model directory."""
-    from zoo.convert import CONVERTERS, ConversionError
+    from zoo.weights.convert import CONVERTERS, ConversionError
 
     if source not in CONVERTERS:
         raise ConversionError(f"Unknown conversion source {source!r}; choose one of {', '.join(CONVERTERS)}.")

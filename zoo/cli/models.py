@@ -29,7 +29,7 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """List the model presets with their components and pretrained tags."""
-    from zoo.registry import get_preset, list_models, split_model_name_tag
+    from zoo.registry.entries import get_preset, list_models, split_model_name_tag
 
     rows = []
     for name in list_models(pattern, pretrained=pretrained):
@@ -77,7 +77,7 @@ def components_command(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List the registered components by kind, with the plugin that provides each."""
-    from zoo.registry import component_registry, list_components
+    from zoo.registry.entries import component_registry, list_components
 
     kinds = list(list_components(kind))
     rows = []
@@ -97,7 +97,7 @@ def info_command(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Components, parameter count, input sizes and FLOPs of a model at its default input."""
-    from zoo.info import model_info
+    from zoo.models.info import model_info
 
     info = model_info(model)
     if as_json:
@@ -122,7 +122,7 @@ def plugins_command(
     all_plugins: bool = typer.Option(False, "--all", help="include the built-in plugins"),
 ) -> None:
     """Installed plugins: name, version, hooks and load errors."""
-    from zoo.plugins import plugin_infos
+    from zoo.registry.plugins import plugin_infos
 
     infos = [i for i in plugin_infos() if all_plugins or not i.builtin]
     if as_json:

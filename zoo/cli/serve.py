@@ -23,6 +23,6 @@ def serve_command(
 ) -> None:
     """A web page: upload a photo, take a webcam shot or pick an example; see each face's emotion and, for
     context models, where the model looked."""
-    from zoo.app import serve
+    from zoo.apps.webapp import serve
 
     serve(model, host=host, port=port, models_dirs=list(models_dir or []), device=device, block=True)

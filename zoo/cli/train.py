@@ -104,7 +104,7 @@ def eval_command(
 
 def write_eval_plots(model: str, metrics: dict, folder: Path) -> list[Path]:
     """Confusion matrix of an evaluation; training curves too when MODEL is a run's ``local-dir:RUN/best``."""
-    from zoo import viz
+    from zoo.apps import viz
 
     paths = [viz.confusion_matrix_figure(metrics["confusion"], list(metrics["per_class_recall"]),
                                          folder / "confusion.png", title=f"{model} ({metrics['num_samples']} samples)")]
@@ -152,8 +152,9 @@ def predict_command(
     Faces are batched across images and frames; frames stream through, so long videos use constant memory.
     Video faces get a track id (IoU tracker) and timestamps. Ctrl-C stops the webcam cleanly.
     """
+    from zoo.errors import ZooError
     from zoo.factory import DEFAULT_MODEL, create_for_inference
-    from zoo.inference import (
+    from zoo.inference.predict import (
         CsvWriter,
         JsonStreamWriter,
         close_writers,
@@ -162,8 +163,7 @@ def predict_command(
         read_boxes_csv,
         write_visualisations,
     )
-    from zoo.registry import ZooError
-    from zoo.video import check_sampling, is_video, iter_video_frames
+    from zoo.inference.video import check_sampling, is_video, iter_video_frames
 
     check_sampling(every, fps)
     known = read_boxes_csv(boxes) if boxes is not None else None
@@ -251,7 +251,7 @@ class _PredictTable:
 
 
 def _looks_like_video(source: str) -> bool:
-    from zoo.video import is_video
+    from zoo.inference.video import is_video
 
     return str(source).startswith("camera:") or is_video(source) or Path(str(source)).is_dir() or "*" in str(source)
 

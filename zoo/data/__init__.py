@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo.registry import ZooError, get_component
+from zoo.errors import ZooError
+from zoo.registry.entries import get_component
 
 #: the dataset attribute holding per-sample valence-arousal (N×2), for every reader that has it
 VA_ATTRIBUTE = "va"
@@ -55,10 +56,10 @@ _EXPORTS = {
     "preprocess": "zoo.data.transforms",
     "FaceDataset": "zoo.data.records",
     "Sample": "zoo.data.records",
-    "DataError": "zoo.data.errors",
-    "ImageReadError": "zoo.data.errors",
-    "AnnotationError": "zoo.data.errors",
-    "UnknownClassError": "zoo.data.errors",
+    "DataError": "zoo.errors",
+    "ImageReadError": "zoo.errors",
+    "AnnotationError": "zoo.errors",
+    "UnknownClassError": "zoo.errors",
     "MissingFaceError": "zoo.data.transforms",
 }
 

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.data.errors import AnnotationError
+from zoo.errors import AnnotationError
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ import numpy as np
 from PIL import Image
 
 from zoo.data.boxes import FaceBox
-from zoo.data.errors import DataError
-from zoo.hookspecs import hookimpl
-from zoo.registry import get_component
+from zoo.errors import DataError
+from zoo.registry.entries import get_component
+from zoo.registry.hookspecs import hookimpl
 
 #: the detector name that means "the best built-in detector available here"
 AUTO = "auto"

@@ -2,7 +2,7 @@
 
 Grey, grey+alpha, palette, RGBA, CMYK and 16-bit images are converted explicitly (16-bit by keeping the high
 byte, not by PIL's clipping ``convert``); EXIF orientation is applied; truncated and corrupt files raise
-:class:`~zoo.data.errors.ImageReadError` naming the file instead of yielding a partly grey image.
+:class:`~zoo.errors.ImageReadError` naming the file instead of yielding a partly grey image.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from zoo.data.errors import ImageReadError
+from zoo.errors import ImageReadError
 
 # Never pad a truncated file with grey (PIL's LOAD_TRUNCATED_IMAGES would): it must be an error.
 ImageFile.LOAD_TRUNCATED_IMAGES = False

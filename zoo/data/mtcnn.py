@@ -41,7 +41,7 @@ from PIL import Image
 from torch import nn
 
 from zoo.data.boxes import FaceBox
-from zoo.data.errors import DataError
+from zoo.errors import DataError
 
 #: where the converted weights ship inside the package
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "mtcnn"

@@ -31,8 +31,8 @@ import numpy as np
 
 from zoo.data import classes
 from zoo.data.boxes import FaceBox, write_box_file
-from zoo.data.errors import DataError
 from zoo.data.records import ClassMap, find_split_dir
+from zoo.errors import DataError
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov")
 #: CAER split folder -> NCAER-S split name, in priority order for video-disjointness

@@ -20,7 +20,6 @@ import numpy as np
 
 from zoo.data import classes
 from zoo.data.boxes import FaceBox, make_box, read_box_file, read_list_file
-from zoo.data.errors import AnnotationError, DataError, ImageReadError, UnknownClassError
 from zoo.data.records import (
     ON_ERROR,
     WHOLE,
@@ -35,6 +34,7 @@ from zoo.data.records import (
     scan_class_folders,
     seeded_split,
 )
+from zoo.errors import AnnotationError, DataError, ImageReadError, UnknownClassError
 
 #: options every reader passes to FaceDataset
 DATASET_OPTIONS = ("data_config", "streams", "missing_face", "face_augment", "context_augment", "cache")

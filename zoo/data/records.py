@@ -23,7 +23,6 @@ from torch.utils.data import Dataset
 
 from zoo.config import DataConfig
 from zoo.data.boxes import FaceBox
-from zoo.data.errors import DataError, ImageReadError, UnknownClassError
 from zoo.data.images import image_from_array, load_image
 from zoo.data.transforms import (
     MISSING_FACE_POLICIES,
@@ -33,6 +32,7 @@ from zoo.data.transforms import (
     parse_augment,
     prepare_streams,
 )
+from zoo.errors import DataError, ImageReadError, UnknownClassError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
 ON_ERROR = ("raise", "skip")

@@ -63,8 +63,8 @@ from PIL import Image, ImageDraw
 
 from zoo.data import classes
 from zoo.data.boxes import FaceBox
-from zoo.data.errors import DataError
 from zoo.data.records import DatasetReport, FaceDataset, Sample
+from zoo.errors import DataError
 
 PALETTE = ((220, 40, 40), (40, 190, 60), (50, 90, 230), (235, 215, 40))
 SKIN = (225, 185, 150)

@@ -38,7 +38,7 @@ from PIL import Image
 
 from zoo.config import DataConfig
 from zoo.data.boxes import FaceBox, as_face_box
-from zoo.data.errors import DataError
+from zoo.errors import DataError
 
 MISSING_FACE_POLICIES = ("zeros", "whole", "error", "skip")
 _RESAMPLE = {

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.registry import ZooError
+from zoo.errors import ZooError
 
 #: class -> (source word in Russell 1980, angle in degrees, radius); see the module docstring
 RUSSELL_ANGLES: dict[str, tuple[str, float, float]] = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from zoo.registry import ZooError
+from zoo.errors import ZooError
 
 #: above this dimension a k-d tree is slower than chunked brute force
 KDTREE_MAX_DIM = 16

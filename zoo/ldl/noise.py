@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from zoo.registry import ZooError
+from zoo.errors import ZooError
 
 NOISE_MODES = ("uniform", "per_class")
 TRANSITIONS = ("uniform", "proportional")

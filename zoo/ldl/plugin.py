@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zoo.hookspecs import hookimpl
+from zoo.registry.hookspecs import hookimpl
 
 
 def _ldl_va(num_classes: int, feature_dim: int, num_samples: int | None = None, **args):

@@ -41,13 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.components.targets import (
-    WEIGHT_NORMS,
-    TargetBuilder,
-    TargetResult,
-    resolve_class_weights,
-    weighted_mean,
-)
+from zoo.errors import ZooError
 from zoo.ldl import distributed
 from zoo.ldl.auxiliary import auxiliary_points, predict_dataset
 from zoo.ldl.discriminative import (
@@ -59,7 +53,13 @@ from zoo.ldl.discriminative import (
 )
 from zoo.ldl.knn import nearest_neighbors
 from zoo.ldl.similarity import SIMILARITY_KINDS, CalibrationNet, local_similarity, relative_similarity
-from zoo.registry import ZooError
+from zoo.models.components.targets import (
+    WEIGHT_NORMS,
+    TargetBuilder,
+    TargetResult,
+    resolve_class_weights,
+    weighted_mean,
+)
 
 NEIGHBOR_MODES = ("online", "memory_bank")
 
@@ -131,7 +131,7 @@ class NeighborImages(torch.utils.data.Dataset):
 
 
 class LDLVATarget(TargetBuilder):
-    """LDL-VA targets and losses; see the module docstring. Build with :func:`zoo.model.build_target`."""
+    """LDL-VA targets and losses; see the module docstring. Build with :func:`zoo.models.model.build_target`."""
 
     batch_keys = ("label", "index")
 

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from zoo.config import ConfigError
+from zoo.errors import ConfigError
 from zoo.training.recipes import RecipeError, parse_value
 
 METRIC_COLUMNS = ("accuracy", "balanced_accuracy", "macro_f1")
@@ -55,7 +55,8 @@ def ablate(
     ``streams=context_guided`` with an attention that ignores the face) is reported in the table, not trained.
     """
     from zoo.factory import create
-    from zoo.training.engine import EVAL_JSON, LAST_CHECKPOINT, train
+    from zoo.training.engine import train
+    from zoo.training.rundir import EVAL_JSON, LAST_CHECKPOINT
 
     grid = parse_grid(grid)
     out = Path(out)

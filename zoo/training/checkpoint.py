@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zoo.registry import ZooError
+from zoo.errors import ZooError
 
 TENSORS_NAME = "state.safetensors"
 META_NAME = "state.json"

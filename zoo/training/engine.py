@@ -27,20 +27,25 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 from torch.utils.data.distributed import DistributedSampler
 
-from zoo.registry import ZooError
+from zoo import runtime as D
+from zoo.errors import ZooError
 from zoo.training import checkpoint as ckpt
-from zoo.training import distributed as D
 from zoo.training.metrics import DISTRIBUTION_KEY, classification_metrics, distribution_metrics
 from zoo.training.recipes import RecipeError, apply_overrides, lr_factor, resolve_recipe
+from zoo.training.rundir import (
+    BEST_DIR,
+    EVAL_JSON,
+    LAST_CHECKPOINT,
+    METRICS_LOG,
+    RUN_CONFIG,
+    read_metrics_log,
+    read_run_config,
+    remove_run_files,
+)
 from zoo.training.runlock import RunDirectoryError, directory_entries, run_lock
 from zoo.training.settings import check_eval_settings, check_run_config, resolve_device
 from zoo.training.train_data import apply_train_settings
 
-RUN_CONFIG = "run_config.json"
-METRICS_LOG = "metrics.jsonl"
-EVAL_JSON = "eval.json"
-BEST_DIR = "best"
-LAST_CHECKPOINT = Path("checkpoints") / "last"
 #: settings that may change when a run is resumed
 RESUMABLE_CHANGES = ("epochs", "progress", "tensorboard", "num_workers", "early_stopping", "device", "threads")
 
@@ -124,7 +129,7 @@ def resolve_run_config(
         raise RecipeError("No training data: pass --data SPEC (e.g. caer_s:/data/CAER-S, or synth_caer).")
     check_run_config(config)
     if config.get("threads") is not None:
-        from zoo.fast import cpu_threads
+        from zoo.inference.fast import cpu_threads
 
         try:
             cpu_threads(config["threads"])
@@ -165,7 +170,7 @@ def train(
             ":", "_").replace("/", "_")
     main_process = int(os.environ.get("RANK", "0")) == 0
     with run_lock(out, enabled=main_process):
-        stored = _read_run_config(out / RUN_CONFIG) if resume and (out / RUN_CONFIG).exists() else None
+        stored = read_run_config(out / RUN_CONFIG) if resume and (out / RUN_CONFIG).exists() else None
         if config is None:
             config = resolve_run_config(model_or_recipe, data, val, overrides, recipe, stored)
         checkpoint_dir = out / LAST_CHECKPOINT
@@ -190,61 +195,8 @@ def train(
                     f"(overwrite=True) to replace it, or choose another --out."
                 )
             if entries and main_process:
-                _remove_run_files(out)
+                remove_run_files(out)
         return _Run(config, out, found if resume else None).fit()
-
-
-#: what a run writes into its directory (removed by overwrite=True; other files are left alone)
-RUN_FILES = (RUN_CONFIG, METRICS_LOG, EVAL_JSON, BEST_DIR, "checkpoints", "tensorboard", "train_subset.json",
-             "label_noise.json")
-
-
-def _remove_run_files(out: Path) -> None:
-    import shutil
-
-    for name in RUN_FILES:
-        path = out / name
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
-
-
-def _read_run_config(path: Path) -> dict[str, Any]:
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ckpt.CheckpointError(f"{path}: cannot be read ({exc}); the run cannot be resumed without it. Restore "
-                                   f"it, or start a new run with --overwrite.") from None
-    if not isinstance(stored, dict):
-        raise ckpt.CheckpointError(f"{path}: not a run config (a JSON object); restore it or use --overwrite.")
-    return stored
-
-
-def read_metrics_log(path: Path) -> list[dict[str, Any]]:
-    """The rows of ``metrics.jsonl``; a partial last line (a run killed while writing it) is dropped with a
-    warning, any other bad line is a :class:`CheckpointError` naming it."""
-    import warnings
-
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as exc:
-        raise ckpt.CheckpointError(f"{path}: cannot be read ({exc}).") from None
-    numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip()]
-    rows = []
-    for position, (number, line) in enumerate(numbered):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if position == len(numbered) - 1:
-                warnings.warn(f"{path}:{number}: dropped a partial last line (the run was stopped while writing "
-                              f"it): {line[:80]!r}", UserWarning, stacklevel=3)
-                break
-            raise ckpt.CheckpointError(f"{path}:{number}: not valid JSON ({exc}); fix or delete that line.") from None
-        if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
-            raise ckpt.CheckpointError(f"{path}:{number}: not a metrics line (no integer 'epoch').")
-        rows.append(row)
-    return rows
 
 
 class _Run:
@@ -257,7 +209,7 @@ class _Run:
     def _setup(self) -> None:
         from zoo.data import open_dataset
         from zoo.factory import create
-        from zoo.model import build_target
+        from zoo.models.model import build_target
 
         cfg = self.config
         self.info = D.setup(cfg["device"])
@@ -495,7 +447,7 @@ class _Run:
 
     # ------------------------------------------------------------------ main
     def fit(self) -> TrainResult:
-        from zoo.fast import cpu_threads
+        from zoo.inference.fast import cpu_threads
 
         threads_before = torch.get_num_threads()
         if self.config.get("threads") is not None:
@@ -553,7 +505,7 @@ class _Run:
             if improved or cfg.get("keep") == "last":
                 self.best_epoch = epoch + 1  # the epoch whose weights OUT/best holds
                 if self.info.is_main:
-                    from zoo.hub import save_pretrained
+                    from zoo.weights.files import save_pretrained
 
                     save_pretrained(self.model, out / BEST_DIR)
             line = {"epoch": epoch + 1, "global_step": self.global_step, **train_stats, "val": val,

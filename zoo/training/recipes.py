@@ -25,8 +25,8 @@ import dataclasses
 import json
 from typing import Any
 
+from zoo.errors import ZooError
 from zoo.labels import FER2013 as FER2013_ORDER
-from zoo.registry import ZooError
 
 
 class RecipeError(ZooError, ValueError):
@@ -240,8 +240,9 @@ def resolve_recipe(model_or_recipe: str, recipe: str | None = None) -> dict[str,
 
     ``recipe`` pairs a model with another recipe's optimisation (the recipe's own model is replaced).
     """
+    from zoo.errors import UnknownComponentError
     from zoo.factory import parse_model_name
-    from zoo.registry import UnknownComponentError, get_preset, split_model_name_tag
+    from zoo.registry.entries import get_preset, split_model_name_tag
 
     if recipe is not None:
         if recipe not in RECIPES:
@@ -273,7 +274,7 @@ def resolve_recipe(model_or_recipe: str, recipe: str | None = None) -> dict[str,
 def _unknown_recipe(name: str) -> str:
     import difflib
 
-    from zoo.registry import list_models
+    from zoo.registry.entries import list_models
 
     names = sorted(RECIPES)
     close = difflib.get_close_matches(name, names + list_models(), n=3)

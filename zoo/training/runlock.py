@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from zoo.registry import ZooError
+from zoo.errors import ZooError
 
 LOCK_NAME = ".zoo-run.lock"
 

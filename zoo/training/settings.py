@@ -169,8 +169,8 @@ def check_run_config(config: dict[str, Any]) -> None:
 
 def check_augmentation(config: dict[str, Any]) -> None:
     """``augmentation`` is ``{"face": NAMES, "context": NAMES}``; augmentation lives nowhere else."""
-    from zoo.data.errors import DataError
     from zoo.data.transforms import parse_augment
+    from zoo.errors import DataError
 
     aug = config.get("augmentation")
     if aug is None:

@@ -7,9 +7,9 @@ import math
 import torch
 from torch import nn
 
-from zoo.components.attention import attention_pool
-from zoo.hookspecs import hookimpl
-from zoo.presets import PRESETS
+from zoo.models.components.attention import attention_pool
+from zoo.models.presets import PRESETS
+from zoo.registry.hookspecs import hookimpl
 
 
 class DotProductAttention(nn.Module):

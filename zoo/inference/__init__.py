@@ -1,0 +1,1 @@
+"""Inference: ``zoo.predict`` on images and videos, face tracking, fast paths and export."""

@@ -1,0 +1,1 @@
+"""Models: the emotion model, its components (backbones, attention, fusion, targets) and the built-in presets."""

@@ -1,0 +1,162 @@
+"""The emotion model: two encoders (face, context), an attention head, a fusion and a classifier.
+
+Data flow for ``streams='both'`` (GLAMOR-Net, Le et al., Neural Comput. & Appl. 2022; CAER-Net-S, Lee et al.,
+ICCV 2019; ndkhanh360/CAER@93d2582:CAER/model/model.py)::
+
+    face ──backbone──> F_f ──GAP──> v_f ───────────────┐
+    context ──context backbone──> F_c ──attention(F_c, v_f)──> v_c ──> fusion(v_f, v_c) ──> classifier
+
+``streams='face'`` drops the context branch (LDLVA, plain FER); ``streams='context'`` drops the face branch;
+``streams='context_guided'`` keeps the face encoder only as GLA's query and classifies ``v_c`` alone, without
+fusion (the context-only rows of GLAMOR-Net's Table 2, in which attention is still guided by the face).
+Every component is looked up by name in the registries.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from zoo.config import ModelConfig
+from zoo.errors import ComponentBuildError, ZooError
+from zoo.registry.entries import get_component
+
+
+@dataclass
+class EmotionOutput:
+    """What a forward pass returns. ``model(face, context).logits`` is all plain training needs."""
+
+    logits: torch.Tensor
+    #: B×h×w context attention map (None for face-only models)
+    attention: torch.Tensor | None = None
+    #: B×2 stream weights [w_f, w_c] from adaptive fusion (None otherwise)
+    fusion_weights: torch.Tensor | None = None
+    face_vector: torch.Tensor | None = None
+    context_vector: torch.Tensor | None = None
+    #: the vector fed to the classifier (face vector for face-only models)
+    features: torch.Tensor | None = None
+
+    @property
+    def probs(self) -> torch.Tensor:
+        return torch.softmax(self.logits.float(), dim=-1)
+
+
+def build_component(kind: str, name: str, *args: Any, **kwargs: Any) -> nn.Module:
+    """Build a registered component; any failure of its factory is a :class:`ComponentBuildError` naming it."""
+    entry, suffix = get_component(kind, name)
+    if suffix is not None:
+        args = (suffix, *args)
+    where = f"{kind} {name!r} (from plugin {entry.plugin!r}) with arguments {kwargs}"
+    try:
+        module = entry.factory(*args, **kwargs)
+    except ZooError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin's factory may raise anything; name it
+        raise ComponentBuildError(f"Could not build {where}: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(module, nn.Module):
+        raise ComponentBuildError(f"Could not build {where}: its factory returned {type(module).__name__}, "
+                                  f"not a torch.nn.Module.")
+    if kind == "backbone" and not isinstance(getattr(module, "out_channels", None), numbers.Integral):
+        raise ComponentBuildError(f"Could not build {where}: a backbone must have an integer out_channels, got "
+                                  f"{getattr(module, 'out_channels', None)!r}.")
+    return module
+
+
+class EmotionModel(nn.Module):
+    """A model composed from registered components; ``config`` is enough to rebuild it."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        get_component("target", config.target)  # built later by build_target; an unknown name is an error now
+        self.config = config
+        self.face_encoder: nn.Module | None = None
+        self.context_encoder: nn.Module | None = None
+        self.attention: nn.Module | None = None
+        self.fusion: nn.Module | None = None
+        self.face_norm: nn.Module | None = None
+        self.context_norm: nn.Module | None = None
+
+        face_dim = context_dim = 0
+        if config.uses_face:
+            self.face_encoder = build_component("backbone", config.backbone, **config.backbone_args)
+            face_dim = int(self.face_encoder.out_channels)
+        if config.uses_context:
+            ctx_name = config.context_backbone or config.backbone
+            ctx_args = config.context_backbone_args
+            if ctx_args is None:
+                ctx_args = config.backbone_args if ctx_name == config.backbone else {}
+            self.context_encoder = build_component("backbone", ctx_name, **ctx_args)
+            context_dim = int(self.context_encoder.out_channels)
+            self.attention = build_component(
+                "attention", config.attention, context_dim, face_dim or None, **config.attention_args
+            )
+        if config.streams == "both":
+            if config.feature_norm:
+                self.face_norm = nn.BatchNorm1d(face_dim)
+                self.context_norm = nn.BatchNorm1d(context_dim)
+            self.fusion = build_component("fusion", config.fusion, face_dim, context_dim, **config.fusion_args)
+            feature_dim = int(self.fusion.out_dim)
+        else:
+            feature_dim = face_dim if config.streams == "face" else context_dim
+        self.feature_dim = feature_dim
+        self.classifier = _classifier(feature_dim, config.num_classes, config.head_hidden, config.head_dropout)
+        if config.init == "keras":
+            self.apply(_keras_init)
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        return self.config.resolved_label_names
+
+    def forward(self, face: torch.Tensor | None = None, context: torch.Tensor | None = None) -> EmotionOutput:
+        cfg = self.config
+        v_f = v_c = attention = weights = None
+        if cfg.uses_face:
+            if face is None:
+                raise ValueError(f"This model (streams={cfg.streams!r}) needs the face input.")
+            v_f = self.face_encoder(face).mean(dim=(2, 3))
+        if cfg.uses_context:
+            if context is None:
+                raise ValueError(f"This model (streams={cfg.streams!r}) needs the context input.")
+            context_map = self.context_encoder(context)
+            v_c, attention = self.attention(context_map, v_f)
+        if cfg.streams == "both":
+            if self.face_norm is not None:
+                v_f, v_c = self.face_norm(v_f), self.context_norm(v_c)
+            features, weights = self.fusion(v_f, v_c)
+        elif cfg.streams == "face":
+            features = v_f
+        else:  # "context", "context_guided": the face vector (if any) only guided the attention
+            features = v_c
+        return EmotionOutput(self.classifier(features), attention, weights, v_f, v_c, features)
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return f"streams={c.streams}, backbone={c.backbone}, attention={c.attention}, fusion={c.fusion}"
+
+
+def _classifier(dim: int, num_classes: int, hidden: int | None, dropout: float) -> nn.Module:
+    if not hidden:
+        return nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, num_classes)) if dropout else nn.Linear(
+            dim, num_classes
+        )
+    return nn.Sequential(
+        nn.Linear(dim, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(hidden, num_classes)
+    )
+
+
+def _keras_init(module: nn.Module) -> None:
+    """Keras defaults: glorot-uniform kernels and zero biases (the TF2 layers of minhnhatvt/glamor-net@c12e1b9:model.py)."""
+    if isinstance(module, (nn.Conv2d, nn.Linear)):
+        nn.init.xavier_uniform_(module.weight)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+def build_target(config: ModelConfig, feature_dim: int, num_samples: int | None = None, **overrides: Any):
+    """Build the label-target builder named by ``config.target`` (with ``config.target_args``)."""
+    args = {**config.target_args, **overrides}
+    return build_component("target", config.target, config.num_classes, feature_dim, num_samples, **args)

@@ -1,0 +1,1 @@
+"""Publishing: model cards and uploads to the Hugging Face Hub."""

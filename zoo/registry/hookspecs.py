@@ -1,0 +1,70 @@
+"""Plugin hook specifications (llm-style: every hook receives a ``register`` callback).
+
+A plugin is any module or object with ``@hookimpl``-decorated functions named like the specs below.
+Built-in components are registered through exactly these hooks (see ``zoo.registry.plugins.DEFAULT_PLUGINS``);
+third-party packages expose a module under the entry-point group ``emotion_zoo``.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("emotion_zoo")
+hookimpl = pluggy.HookimplMarker("emotion_zoo")
+
+
+@hookspec
+def register_backbones(register):
+    """Register feature extractors: ``register(name, factory, description=..., prefix=False)``.
+
+    ``factory(**args) -> nn.Module`` returns a module mapping ``B×3×H×W`` to a ``B×C×h×w`` feature map and
+    exposing ``out_channels``. With ``prefix=True`` the name is a family such as ``"timm:"`` and the factory
+    receives the rest of the requested name as its first argument.
+    """
+
+
+@hookspec
+def register_attentions(register):
+    """Register context pooling heads: ``factory(context_channels, face_channels, **args) -> nn.Module``.
+
+    The module's ``forward(context_map, face_vector)`` returns ``(context_vector B×C, attention B×h×w)``.
+    """
+
+
+@hookspec
+def register_fusions(register):
+    """Register stream fusions: ``factory(face_dim, context_dim, **args) -> nn.Module``.
+
+    The module exposes ``out_dim``; ``forward(v_f, v_c)`` returns ``(fused B×out_dim, weights B×2 or None)``.
+    """
+
+
+@hookspec
+def register_targets(register):
+    """Register label-target builders: ``factory(num_classes, feature_dim, num_samples=None, **args)``.
+
+    The returned module turns a batch's labels into the training target and loss (``zoo.models.components.targets``).
+    """
+
+
+@hookspec
+def register_presets(register):
+    """Register named models: ``register(name, model_args, description=..., pretrained=...)``."""
+
+
+@hookspec
+def register_datasets(register):
+    """Register dataset readers: ``factory(path, split="train", **options) -> Dataset``.
+
+    Named by a spec ``"name:path"`` or ``"name"`` (see :func:`zoo.data.open_dataset`). ``path`` is the text
+    after the first ``:`` (None when absent).
+    """
+
+
+@hookspec
+def register_face_detectors(register):
+    """Register face detectors: ``factory(**args) -> detector``, ``detector(image) -> list[FaceBox]``.
+
+    ``image`` is an RGB ``PIL.Image``; every face found is returned as a :class:`zoo.data.FaceBox` with a score
+    (see :mod:`zoo.data.detection`).
+    """

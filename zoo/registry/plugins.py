@@ -1,0 +1,290 @@
+"""Plugin loading: built-ins and ``emotion_zoo`` entry points, each loaded in isolation.
+
+The pattern is llm's (``llm/plugins.py``): one ``pluggy.PluginManager``, built-in modules registered as
+plugins exactly like third-party ones, an allow-list environment variable. Unlike pluggy's own
+``load_setuptools_entrypoints``, a plugin that fails to import or whose hooks raise is unregistered, its
+partial registrations are dropped and a warning names it; ``ZOO_STRICT_PLUGINS=1`` raises instead.
+
+Environment:
+  ``ZOO_LOAD_PLUGINS``   comma-separated allow-list of entry-point or distribution names ("" = none).
+  ``ZOO_STRICT_PLUGINS`` "1" turns a broken plugin into an exception.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as metadata
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from zoo.errors import RegistryClashError, ZooError
+from zoo.registry import hookspecs
+from zoo.registry.entries import COMPONENT_KINDS, ComponentEntry, Preset, PretrainedCfg, all_registries
+
+ENTRY_POINT_GROUP = "emotion_zoo"
+
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "zoo.models.components.backbones",
+    "zoo.models.components.attention",
+    "zoo.models.components.fusion",
+    "zoo.models.components.targets",
+    "zoo.models.presets",
+    "zoo.ldl.plugin",
+    "zoo.data.detection",
+    "zoo.data.builtin",
+)
+
+HOOKS: dict[str, str] = {**COMPONENT_KINDS, "model": "register_presets"}
+
+
+class PluginLoadError(ZooError):
+    """A plugin failed to load while ``ZOO_STRICT_PLUGINS=1``."""
+
+
+class PluginLoadWarning(UserWarning):
+    pass
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    version: str | None
+    builtin: bool
+    hooks: list[str] = field(default_factory=list)
+    distribution: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "builtin": self.builtin,
+            "distribution": self.distribution,
+            "hooks": self.hooks,
+            "error": self.error,
+        }
+
+
+class _State:
+    def __init__(self) -> None:
+        self.loaded = False
+        self.loading = False
+        self.manager: pluggy.PluginManager | None = None
+        self.infos: list[PluginInfo] = []
+
+
+_state = _State()
+
+
+def _new_manager() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager("emotion_zoo")
+    manager.add_hookspecs(hookspecs)
+    return manager
+
+
+def reset() -> None:
+    """Forget every loaded plugin and registration (for tests and after changing the environment)."""
+    for registry in all_registries().values():
+        registry.clear()
+    _state.loaded = False
+    _state.manager = None
+    _state.infos = []
+
+
+def _strict() -> bool:
+    return os.environ.get("ZOO_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes"}
+
+
+def _allow_list() -> set[str] | None:
+    raw = os.environ.get("ZOO_LOAD_PLUGINS")
+    if raw is None:
+        return None
+    return {_normalise(name) for name in raw.split(",") if name.strip()}
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def _selected_entry_points() -> list[metadata.EntryPoint]:
+    allowed = _allow_list()
+    selected, seen = [], set()
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else ""
+        if allowed is not None and not ({_normalise(ep.name), _normalise(dist)} & allowed):
+            continue
+        if (ep.name, ep.value) in seen:  # the same distribution visible twice on sys.path
+            continue
+        seen.add((ep.name, ep.value))
+        selected.append(ep)
+    if allowed:
+        found = {_normalise(ep.name) for ep in selected} | {
+            _normalise(ep.dist.name) for ep in selected if ep.dist is not None
+        }
+        for missing in sorted(allowed - found):
+            warnings.warn(
+                f"ZOO_LOAD_PLUGINS names {missing!r}, but no installed distribution has an "
+                f"{ENTRY_POINT_GROUP!r} entry point by that name.",
+                PluginLoadWarning,
+                stacklevel=3,
+            )
+    return selected
+
+
+def load_plugins() -> None:
+    """Fill the registries once: built-ins first, then the allowed entry points."""
+    if _state.loaded or _state.loading:
+        return
+    reset()
+    _state.loading = True
+    try:
+        _state.manager = _new_manager()
+        for module_name in DEFAULT_PLUGINS:
+            module = importlib.import_module(module_name)
+            _register_plugin(module, module_name, version=_zoo_version(), builtin=True)
+        for ep in _selected_entry_points():
+            dist_name = ep.dist.name if ep.dist is not None else None
+            version = ep.dist.version if ep.dist is not None else None
+            try:
+                plugin = ep.load()
+            except BaseException as exc:  # noqa: BLE001 - even sys.exit() at import isolates this plugin only
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                _record_failure(PluginInfo(ep.name, version, False, distribution=dist_name), exc)
+                continue
+            _register_plugin(plugin, ep.name, version=version, builtin=False, distribution=dist_name)
+        _state.loaded = True
+    except BaseException:
+        reset()
+        raise
+    finally:
+        _state.loading = False
+
+
+def _zoo_version() -> str:
+    from zoo import __version__
+
+    return __version__
+
+
+def _record_failure(info: PluginInfo, exc: BaseException) -> None:
+    info.error = f"{type(exc).__name__}: {exc}"
+    _state.infos.append(info)
+    who = f"emotion-zoo plugin {info.name!r}" + (
+        f" (distribution {info.distribution} {info.version})" if info.distribution else "")
+    if _strict():
+        raise PluginLoadError(
+            f"{who} failed to load: {info.error}. ZOO_STRICT_PLUGINS=1 makes this an error; fix or uninstall the "
+            f"plugin, leave it out with ZOO_LOAD_PLUGINS, or unset ZOO_STRICT_PLUGINS to skip it with a warning."
+        ) from exc
+    warnings.warn(
+        f"{who} failed to load and was skipped: {info.error}. Everything else keeps working; `zoo-cli plugins` "
+        f"lists it. Set ZOO_STRICT_PLUGINS=1 to make this an error, or leave the plugin out with ZOO_LOAD_PLUGINS.",
+        PluginLoadWarning, stacklevel=4,
+    )
+
+
+def _check_staged(staged: list[tuple[str, Any]], name: str) -> None:
+    """A plugin's registrations, before any is added: no name twice, no clash with what is already registered
+    (a built-in or another plugin), no preset name with a dot (it separates the pretrained tag)."""
+    registries = all_registries()
+    seen: set[tuple[str, str]] = set()
+    for kind, entry in staged:
+        what = "model preset" if kind == "model" else kind
+        if (kind, entry.name) in seen:
+            raise RegistryClashError(f"plugin {name!r} registers {what} {entry.name!r} twice; register it once.")
+        seen.add((kind, entry.name))
+        existing = registries[kind]._entries.get(entry.name)
+        if existing is not None:
+            raise RegistryClashError(
+                f"{what} {entry.name!r} is registered by two plugins: {existing.plugin!r} and {name!r}; "
+                f"{name!r} was refused. Uninstall one of them, or choose which plugins load with "
+                f"ZOO_LOAD_PLUGINS=name1,name2."
+            )
+
+
+def _register_plugin(
+    plugin: Any, name: str, *, version: str | None, builtin: bool, distribution: str | None = None
+) -> None:
+    manager = _state.manager
+    assert manager is not None
+    info = PluginInfo(name, version, builtin, distribution=distribution)
+    staged: list[tuple[str, Any]] = []
+    try:
+        manager.register(plugin, name=name)
+        manager.check_pending()
+        for kind, hook_name in HOOKS.items():
+            impls = [i for i in getattr(manager.hook, hook_name).get_hookimpls() if i.plugin_name == name]
+            for impl in impls:
+                impl.function(register=_make_register(kind, name, staged))
+                if hook_name not in info.hooks:
+                    info.hooks.append(hook_name)
+        _check_staged(staged, name)
+    except BaseException as exc:  # noqa: BLE001 - a hook calling sys.exit() is a plugin failure too
+        if manager.is_registered(plugin):
+            manager.unregister(plugin)
+        if builtin or isinstance(exc, KeyboardInterrupt):
+            raise
+        _record_failure(info, exc)
+        return
+    registries = all_registries()
+    for kind, entry in staged:
+        registries[kind].add(entry)
+    _state.infos.append(info)
+
+
+def _make_register(kind: str, plugin_name: str, staged: list[tuple[str, Any]]):
+    if kind == "model":
+
+        def register_preset(
+            name: str,
+            model_args: dict[str, Any],
+            description: str = "",
+            pretrained: tuple[PretrainedCfg | dict[str, Any], ...] | list[Any] = (),
+        ) -> None:
+            if not isinstance(name, str) or not name or "." in name or ":" in name or "/" in name:
+                raise ValueError(f"preset name {name!r} is not allowed: a preset name is a non-empty string without "
+                                 f"'.', ':' or '/' ('.' separates the pretrained tag: 'glamor_net.caer_s').")
+            if not isinstance(model_args, dict):
+                raise TypeError(f"preset {name!r}: model_args must be a dict, got {type(model_args).__name__}.")
+            cfgs = tuple(c if isinstance(c, PretrainedCfg) else PretrainedCfg(**c) for c in pretrained)
+            staged.append(("model", Preset(name, dict(model_args), plugin_name, description, cfgs)))
+
+        return register_preset
+
+    def register_component(name: str, factory: Any, description: str = "", prefix: bool = False) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"A {kind} name must be a non-empty string (got {name!r}).")
+        if prefix and not name.endswith(":"):
+            raise ValueError(f"A prefix {kind} name must end with ':' (got {name!r}).")
+        if not callable(factory):
+            raise TypeError(f"{kind} {name!r}: factory must be callable, got {factory!r}.")
+        staged.append((kind, ComponentEntry(kind, name, factory, plugin_name, description, prefix)))
+
+    return register_component
+
+
+def register_plugin(plugin: Any, name: str) -> None:
+    """Register an in-process plugin object (llm's pattern for tests and notebooks); isolation rules apply."""
+    load_plugins()
+    _register_plugin(plugin, name, version=None, builtin=False)
+
+
+def unregister_plugin(name: str) -> None:
+    """Undo :func:`register_plugin`: drop the plugin and everything it registered."""
+    manager = _state.manager
+    if manager is not None and manager.get_plugin(name) is not None:
+        manager.unregister(name=name)
+    for registry in all_registries().values():
+        registry.remove_plugin(name)
+    _state.infos = [i for i in _state.infos if i.name != name]
+
+
+def plugin_infos() -> list[PluginInfo]:
+    """Every plugin that was tried: name, version, hooks and load error (``zoo-cli plugins``)."""
+    load_plugins()
+    return list(_state.infos)

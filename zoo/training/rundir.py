@@ -1,0 +1,73 @@
+"""The layout of a training run directory, defined once, and the readers of its files.
+
+``OUT/`` holds ``run_config.json`` (the resolved run settings), ``metrics.jsonl`` (one JSON line per epoch),
+``best/`` (the kept model: ``config.json`` + ``model.safetensors``), ``eval.json`` (the final evaluation of
+``best/``) and ``checkpoints/last/`` (the resume checkpoint, :mod:`zoo.training.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from zoo.training.checkpoint import CheckpointError
+
+RUN_CONFIG = "run_config.json"
+METRICS_LOG = "metrics.jsonl"
+EVAL_JSON = "eval.json"
+BEST_DIR = "best"
+LAST_CHECKPOINT = Path("checkpoints") / "last"
+
+
+#: what a run writes into its directory (removed by overwrite=True; other files are left alone)
+RUN_FILES = (RUN_CONFIG, METRICS_LOG, EVAL_JSON, BEST_DIR, "checkpoints", "tensorboard", "train_subset.json",
+             "label_noise.json")
+
+
+def remove_run_files(out: Path) -> None:
+    import shutil
+
+    for name in RUN_FILES:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+
+
+def read_run_config(path: Path) -> dict[str, Any]:
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: cannot be read ({exc}); the run cannot be resumed without it. Restore "
+                                   f"it, or start a new run with --overwrite.") from None
+    if not isinstance(stored, dict):
+        raise CheckpointError(f"{path}: not a run config (a JSON object); restore it or use --overwrite.")
+    return stored
+
+
+def read_metrics_log(path: Path) -> list[dict[str, Any]]:
+    """The rows of ``metrics.jsonl``; a partial last line (a run killed while writing it) is dropped with a
+    warning, any other bad line is a :class:`CheckpointError` naming it."""
+    import warnings
+
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot be read ({exc}).") from None
+    numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip()]
+    rows = []
+    for position, (number, line) in enumerate(numbered):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if position == len(numbered) - 1:
+                warnings.warn(f"{path}:{number}: dropped a partial last line (the run was stopped while writing "
+                              f"it): {line[:80]!r}", UserWarning, stacklevel=3)
+                break
+            raise CheckpointError(f"{path}:{number}: not valid JSON ({exc}); fix or delete that line.") from None
+        if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
+            raise CheckpointError(f"{path}:{number}: not a metrics line (no integer 'epoch').")
+        rows.append(row)
+    return rows

@@ -1,0 +1,118 @@
+"""Backbone initialisation from published weights, through the same Hub machinery as ``pretrained=True``.
+
+``create(..., backbone_pretrained=...)`` accepts
+
+* ``True`` — timm's published weights of a timm backbone (``resnet18``, ``timm:<name>[.<tag>]``), by the
+  timm Hub id of its default (or named) tag, e.g. ``timm/resnet18.a1_in1k``;
+* ``"hf-hub:org/name[@rev]"`` — the ``model.safetensors`` of any Hub repo (a face-recognition trunk, a timm
+  repo pinned to a commit, an emotion-zoo model whose ``face_encoder.*`` tensors are reused);
+* ``"local-dir:DIR"`` — ``DIR/model.safetensors``, no network.
+
+Files come from the Hub cache or the network (``HF_ENDPOINT``, ``HF_HUB_OFFLINE`` read at call time); offline
+without a cached copy it fails with :class:`zoo.weights.files.HubError`, naming the repo, file and how to prefetch.
+The weights must cover every tensor of the encoder (strict); extra tensors (a classifier) are ignored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from zoo.errors import HubError, WeightsError
+from zoo.weights.files import (
+    WEIGHTS_NAME,
+    check_weight_values,
+    fetch_file,
+    load_state_dict,
+    split_repo_revision,
+)
+
+
+def timm_hub_id(model_name: str) -> str:
+    """The Hub repo timm publishes ``model_name``'s weights in (``resnet18`` -> ``timm/resnet18.a1_in1k``)."""
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(model_name)
+    if cfg is None or not cfg.hf_hub_id:
+        raise HubError(
+            f"timm publishes no Hub weights for {model_name!r}; name a tag that has them (see "
+            f"timm.list_pretrained('{model_name.split('.')[0]}*')) or pass backbone_pretrained='hf-hub:ORG/NAME'."
+        )
+    return cfg.hf_hub_id
+
+
+def resolve_source(spec: bool | str, encoder: nn.Module, stream: str) -> tuple[Path, dict[str, Any]]:
+    """Where the weights of one encoder come from: a local path and a record for ``model.pretrained_cfg``."""
+    from zoo.factory import parse_model_name
+
+    if spec is True:
+        name = getattr(encoder, "model_name", None)
+        if name is None:
+            raise HubError(
+                f"backbone_pretrained=True: the {stream} backbone ({type(encoder).__name__}) has no published "
+                f"ImageNet weights (only timm backbones do); pass 'hf-hub:ORG/NAME' or 'local-dir:DIR' instead."
+            )
+        repo_id, revision = timm_hub_id(name), None
+    else:
+        source, rest = parse_model_name(spec)
+        if source == "local-dir":
+            path = Path(rest).expanduser()
+            path = path / WEIGHTS_NAME if path.is_dir() else path
+            return path, {"stream": stream, "source": "local-dir", "path": str(path)}
+        if source != "hf-hub":
+            raise HubError(f"backbone_pretrained={spec!r}: give True, 'hf-hub:ORG/NAME[@REV]' or 'local-dir:DIR'.")
+        repo_id, revision = split_repo_revision(rest)
+    path, commit = fetch_file(repo_id, WEIGHTS_NAME, revision)
+    return path, {"stream": stream, "source": "hf-hub", "hf_hub_id": repo_id, "revision": revision or "main",
+                  "commit": commit}
+
+
+def load_encoder_state(encoder: nn.Module, state: dict[str, torch.Tensor], stream: str, where: str) -> None:
+    """Load ``state`` into ``encoder``, matching keys as they are, under ``body.`` (timm trunks) or from an
+    emotion-zoo model's ``<stream>_encoder.`` tensors."""
+    target = encoder.state_dict()
+    prefixes = (f"{stream}_encoder.", "face_encoder.")
+    candidates = [
+        state,
+        {f"body.{k}": v for k, v in state.items()},
+        *({k[len(p):]: v for k, v in state.items() if k.startswith(p)} for p in prefixes),
+    ]
+    best = max(candidates, key=lambda c: len(set(c) & set(target)))
+    missing = sorted(set(target) - set(best))
+    mismatched = [f"{k}: file {tuple(best[k].shape)} vs encoder {tuple(v.shape)}"
+                  for k, v in target.items() if k in best and best[k].shape != v.shape]
+    if missing or mismatched:
+        detail = "; ".join(
+            f"{title}: {', '.join(keys[:6])}" + (f", … ({len(keys)} in all)" if len(keys) > 6 else "")
+            for title, keys in (("missing", missing), ("shape mismatches", mismatched)) if keys
+        )
+        raise WeightsError(f"{where} does not fit the {stream} backbone ({detail}).")
+    chosen = {k: best[k] for k in target}
+    check_weight_values(chosen, target, where)
+    encoder.load_state_dict(chosen, strict=True)
+
+
+def init_backbones(
+    model: nn.Module, backbone_pretrained: bool | str, context_backbone_pretrained: bool | str | None = None
+) -> list[dict[str, Any]]:
+    """Initialise the face (and context) encoders of ``model``; returns one record per encoder loaded.
+
+    ``context_backbone_pretrained=None`` follows ``backbone_pretrained`` when both streams use the same
+    backbone (the ResNet-18 GLAMOR-Net starts both from ImageNet); ``False`` leaves that encoder as built.
+    """
+    config = model.config
+    same_backbone = (config.context_backbone or config.backbone) == config.backbone
+    if context_backbone_pretrained is None:
+        context_backbone_pretrained = backbone_pretrained if same_backbone else False
+    records = []
+    for stream, spec in (("face", backbone_pretrained), ("context", context_backbone_pretrained)):
+        encoder = getattr(model, f"{stream}_encoder", None)
+        if not spec or encoder is None:
+            continue
+        path, record = resolve_source(spec, encoder, stream)
+        load_encoder_state(encoder, load_state_dict(path), stream, str(path))
+        records.append(record)
+    return records
