@@ -15,8 +15,8 @@ from torch import nn
 from typer.testing import CliRunner
 
 import zoo
-import zoo.weights.convert
 import zoo.cli
+import zoo.weights.convert
 from zoo.weights.convert import (
     ConversionError,
     caer_port_state_dict,

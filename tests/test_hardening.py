@@ -24,8 +24,8 @@ import torch
 from PIL import Image
 
 import zoo
-import zoo.weights.files
 import zoo.cli
+import zoo.weights.files
 from zoo.config import DataConfig, ModelConfig
 from zoo.errors import ConfigError, HubError, WeightsError, ZooError
 
