@@ -75,11 +75,12 @@ def hardware() -> dict:
             "torch": torch.__version__, "python": platform.python_version(), "device": "cpu"}
 
 
-def run_one(name: str, model: str, overrides: dict, data: str, runs: Path, results: Path,
-            recipe: str | None = None) -> dict:
-    """Train (or resume, or reuse a finished) run ``runs/name``; its summary row."""
+def train_or_resume(name: str, model: str, overrides: dict, data: str, runs: Path, recipe: str | None = None,
+                    val: str | None = None) -> Path:
+    """Train ``runs/name``, resume it from its checkpoint, or leave a finished one (``eval.json``) alone; the
+    run's wall time, summed over resumptions, goes to ``wall_time.json``. Returns the run directory."""
     import zoo
-    from zoo.training.rundir import EVAL_JSON, LAST_CHECKPOINT, RUN_CONFIG
+    from zoo.training.rundir import EVAL_JSON, LAST_CHECKPOINT
 
     out = runs / name
     timing = out / "wall_time.json"
@@ -89,9 +90,20 @@ def run_one(name: str, model: str, overrides: dict, data: str, runs: Path, resul
         start = time.time()
         previous = json.loads(timing.read_text())["wall_s"] if resume and timing.is_file() else 0.0
         # without a checkpoint or eval.json, a run directory holds nothing to keep: start it again
-        zoo.train(model, data=data, out=out, overrides=overrides, resume=resume, recipe=recipe, overwrite=not resume)
+        zoo.train(model, data=data, val=val, out=out, overrides=overrides, resume=resume, recipe=recipe,
+                  overwrite=not resume)
         out.mkdir(parents=True, exist_ok=True)
         timing.write_text(json.dumps({"wall_s": previous + time.time() - start}))
+    return out
+
+
+def run_one(name: str, model: str, overrides: dict, data: str, runs: Path, results: Path,
+            recipe: str | None = None) -> dict:
+    """Train (or resume, or reuse a finished) run ``runs/name``; its summary row."""
+    from zoo.training.rundir import EVAL_JSON, RUN_CONFIG
+
+    out = train_or_resume(name, model, overrides, data, runs, recipe)
+    timing = out / "wall_time.json"
     config = json.loads((out / RUN_CONFIG).read_text())
     ev = json.loads((out / EVAL_JSON).read_text())
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
