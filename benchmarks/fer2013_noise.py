@@ -32,8 +32,15 @@ import statistics
 import time
 from pathlib import Path
 
-from benchmarks.fer2013_real import ARCHIVE, REPO, extract_once, find_fer2013, hardware, train_or_resume, \
-    uncertainty_auroc
+from benchmarks.fer2013_real import (
+    ARCHIVE,
+    REPO,
+    extract_once,
+    find_fer2013,
+    hardware,
+    train_or_resume,
+    uncertainty_auroc,
+)
 
 RESULTS = REPO / "benchmarks" / "results" / "fer2013_noise"
 VOTES = "ferplus-votes-dev.csv"
@@ -92,7 +99,7 @@ def markdown(rows: list[dict]) -> str:
                 continue
             best = [r["best_accuracy"] for r in group]
             final = [r["final_accuracy"] for r in group]
-            drop = [b - f for b, f in zip(best, final)]
+            drop = [b - f for b, f in zip(best, final, strict=True)]
             kl = [r["final_kl_votes"] for r in group if r["final_kl_votes"] is not None]
             agree = [r["final_majority_agreement"] for r in group if r["final_majority_agreement"] is not None]
             auroc = [r["lambda_auroc_flipped"] for r in group if r["lambda_auroc_flipped"] is not None]
@@ -114,8 +121,8 @@ def plot_curves(rows: list[dict], path: Path) -> None:
 
     rates = sorted({r["noise"] for r in rows})
     fig, axes = plt.subplots(1, len(rates), figsize=(5.5 * len(rates), 4), squeeze=False)
-    for ax, rate in zip(axes[0], rates):
-        for target, colour in zip(TARGETS, ("tab:red", "tab:blue", "tab:green")):
+    for ax, rate in zip(axes[0], rates, strict=True):
+        for target, colour in zip(TARGETS, ("tab:red", "tab:blue", "tab:green"), strict=True):
             group = [r for r in rows if r["noise"] == rate and r["target"] == target]
             for i, r in enumerate(group):
                 curve = r["val_accuracy_per_epoch"]
