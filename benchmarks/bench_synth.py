@@ -77,6 +77,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2048, help="training scenes")
     parser.add_argument("--n-val", type=int, default=2048, help="validation scenes")
     parser.add_argument("--n-cues", type=int, default=2)
+    parser.add_argument("--colours", default="palette", choices=("palette", "random"),
+                        help="synth_caer colours: 4 fixed palette colours, or a random hue per scene")
     parser.add_argument("--channels", default="16,32,64,64")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--variants", default="face,none,ca,gla")
@@ -89,13 +91,14 @@ def main() -> None:
     results_path = args.results.expanduser()
     results_path.parent.mkdir(parents=True, exist_ok=True)
     key = {"epochs": args.epochs, "n": args.n, "n_val": args.n_val, "n_cues": args.n_cues, "channels": args.channels,
-           "lr": args.lr}
+           "lr": args.lr, **({"colours": args.colours} if args.colours != "palette" else {})}
     done = []
     if results_path.exists():
         done = [r for r in map(json.loads, results_path.read_text().splitlines()) if r.get("key") == key]
 
     def tensors(split: str, n: int, seed: int):
-        ds = open_dataset("synth_caer", split, n=n, n_cues=args.n_cues, seed=seed, data_config=data, train=False)
+        ds = open_dataset("synth_caer", split, n=n, n_cues=args.n_cues, seed=seed, colours=args.colours,
+                          data_config=data, train=False)
         items = [ds[i] for i in range(len(ds))]
         return (torch.stack([x["face"] for x in items]), torch.stack([x["context"] for x in items]), ds.labels,
                 [s.extra["scene"] for s in ds.samples])

@@ -55,6 +55,7 @@ count. Splits ``train`` / ``val`` / ``test`` are disjoint streams of the same se
 
 from __future__ import annotations
 
+import colorsys
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +69,8 @@ from zoo.errors import DataError
 
 PALETTE = ((220, 40, 40), (40, 190, 60), (50, 90, 230), (235, 215, 40))
 SKIN = (225, 185, 150)
+#: with ``colours="random"``, the smallest hue difference (degrees) between the face's colour and a distractor's
+MIN_HUE_GAP = 60
 #: class name -> (mouth, bit inside its pair; None = the class is alone in its group)
 CLASS_CODES: dict[str, tuple[str, int | None]] = {
     "Happy": ("smile", 0),
@@ -97,6 +100,32 @@ class Scene:
     noise: float
     cue_style: str = "size"
     face_style: str = "painted"
+    #: "palette": colours are indices into PALETTE; "random": colours are hues in degrees (0-359)
+    colours: str = "palette"
+
+
+def colour_rgb(colour: int, colours: str = "palette") -> tuple[int, int, int]:
+    """The RGB of a face or cue colour: a :data:`PALETTE` entry, or a hue drawn at saturation 0.8, value 0.9."""
+    if colours == "palette":
+        return PALETTE[colour]
+    r, g, b = colorsys.hsv_to_rgb((colour % 360) / 360.0, 0.8, 0.9)
+    return int(round(255 * r)), int(round(255 * g)), int(round(255 * b))
+
+
+def _hue_distance(a: int, b: int) -> int:
+    return min((a - b) % 360, (b - a) % 360)
+
+
+def _random_hues(rng: np.random.Generator, n_cues: int) -> tuple[int, list[int]]:
+    """A face hue and ``n_cues - 1`` distractor hues, each at least :data:`MIN_HUE_GAP` degrees from the face's
+    and from each other (so that which cue matches stays unambiguous to the eye)."""
+    face = int(rng.integers(360))
+    hues = [face]
+    while len(hues) < n_cues:
+        hue = int(rng.integers(360))
+        if all(_hue_distance(hue, h) >= MIN_HUE_GAP for h in hues):
+            hues.append(hue)
+    return face, hues[1:]
 
 
 def _place(rng: np.random.Generator, size: int, sides: list[int]) -> list[tuple[int, int, int, int]]:
@@ -127,13 +156,17 @@ def make_scene(
     noise: float,
     cue_style: str = "size",
     face_style: str = "painted",
+    colours: str = "palette",
 ) -> Scene:
     rng = np.random.default_rng([seed, split_code, index, 1])
     name = classes.CAER[label]
     mouth, bit = CLASS_CODES[name]
-    face_colour = int(rng.integers(len(PALETTE)))
-    others = [c for c in range(len(PALETTE)) if c != face_colour]
-    distractor_colours = list(rng.choice(others, size=n_cues - 1, replace=False))
+    if colours == "palette":
+        face_colour = int(rng.integers(len(PALETTE)))
+        others = [c for c in range(len(PALETTE)) if c != face_colour]
+        distractor_colours = list(rng.choice(others, size=n_cues - 1, replace=False))
+    else:
+        face_colour, distractor_colours = _random_hues(rng, n_cues)
     relevant = int(rng.integers(n_cues))
     bits = [int(b) for b in rng.integers(0, 2, size=n_cues)]
     if bit is not None:
@@ -144,10 +177,11 @@ def make_scene(
     else:  # "hollow": bit 0 = filled square, bit 1 = hollow square, same size
         cue_sides = [max(6, int(round(0.2 * size)))] * n_cues
     placed = _place(rng, size, [face_side, *cue_sides])
-    colours = distractor_colours[:relevant] + [face_colour] + distractor_colours[relevant:]
-    cues = tuple((*placed[1 + i], int(colours[i]), bits[i]) for i in range(n_cues))
+    cue_colours = distractor_colours[:relevant] + [face_colour] + distractor_colours[relevant:]
+    cues = tuple((*placed[1 + i], int(cue_colours[i]), bits[i]) for i in range(n_cues))
     return Scene(
-        size, (seed, split_code, index), label, mouth, face_colour, placed[0], cues, relevant, noise, cue_style, face_style
+        size, (seed, split_code, index), label, mouth, face_colour, placed[0], cues, relevant, noise, cue_style, face_style,
+        colours,
     )
 
 
@@ -165,7 +199,7 @@ def render_scene(scene: Scene) -> Image.Image:
         grey = int(rng.integers(40, 200))
         draw.rectangle((x, y, x + w, y + h), fill=(grey, grey, grey))
     for x1, y1, x2, y2, colour, bit in scene.cues:
-        fill = PALETTE[colour]
+        fill = colour_rgb(colour, scene.colours)
         if bit and scene.cue_style == "hollow":
             width = max(2, (x2 - x1) // 4)
             draw.rectangle((x1, y1, x2 - 1, y2 - 1), outline=fill, width=width)
@@ -174,10 +208,10 @@ def render_scene(scene: Scene) -> Image.Image:
     x1, y1, x2, y2 = scene.face
     side = x2 - x1
     if scene.face_style == "painted":  # the whole face in the cue colour
-        draw.ellipse((x1, y1, x2 - 1, y2 - 1), fill=PALETTE[scene.face_colour])
+        draw.ellipse((x1, y1, x2 - 1, y2 - 1), fill=colour_rgb(scene.face_colour, scene.colours))
     else:  # "hat": a skin-coloured face under a coloured hat band
         draw.ellipse((x1, y1, x2 - 1, y2 - 1), fill=SKIN)
-        draw.chord((x1, y1, x2 - 1, y2 - 1), start=180, end=360, fill=PALETTE[scene.face_colour])
+        draw.chord((x1, y1, x2 - 1, y2 - 1), start=180, end=360, fill=colour_rgb(scene.face_colour, scene.colours))
         draw.rectangle((x1, y1 + side * 0.38, x2 - 1, y1 + side * 0.5), fill=SKIN)
     eye = max(1, side // 10)
     for ex in (x1 + side * 0.32, x1 + side * 0.68):
@@ -206,11 +240,12 @@ def synth_caer(path: str | None = None, split: str = "train", **options: Any) ->
     """The ``synth_caer`` dataset: options ``n`` (samples in this split, or a mapping split -> samples such as
     ``{"train": 2048, "val": 2048}``; default 2048 train, 512 val/test),
     ``seed`` (0), ``image_size`` (64), ``n_cues`` (2), ``noise`` (pixel noise σ, 8.0), ``cue_style``
-    ("size" or "hollow"), ``face_style`` ("painted" or "hat"), plus the common
+    ("size" or "hollow"), ``face_style`` ("painted" or "hat"), ``colours`` ("palette": 4 fixed colours, or
+    "random": a random hue per scene, distractors at least :data:`MIN_HUE_GAP`° away), plus the common
     reader options. ``path`` is unused (the spec is just ``synth_caer``)."""
     if split not in SPLITS:
         raise DataError(f"synth_caer: split must be one of {', '.join(SPLITS)}, got {split!r}.")
-    own = {"n", "seed", "image_size", "n_cues", "noise", "cue_style", "face_style"}
+    own = {"n", "seed", "image_size", "n_cues", "noise", "cue_style", "face_style", "colours"}
     common_keys = {"data_config", "streams", "missing_face", "face_augment", "context_augment", "cache", "train"}
     unknown = sorted(set(options) - own - common_keys)
     if unknown:
@@ -243,6 +278,9 @@ def synth_caer(path: str | None = None, split: str = "train", **options: Any) ->
         raise DataError(f"synth_caer: face_style must be 'hat' or 'painted', got {face_style!r}.")
     if cue_style not in ("size", "hollow"):
         raise DataError(f"synth_caer: cue_style must be 'size' or 'hollow', got {cue_style!r}.")
+    colours = options.get("colours", "palette")
+    if colours not in ("palette", "random"):
+        raise DataError(f"synth_caer: colours must be 'palette' or 'random', got {colours!r}.")
     if not 1 <= n_cues <= len(PALETTE):
         raise DataError(f"synth_caer: n_cues must be between 1 and {len(PALETTE)}, got {n_cues}.")
     if not 32 <= size <= 2048:
@@ -251,7 +289,7 @@ def synth_caer(path: str | None = None, split: str = "train", **options: Any) ->
     labels = np.random.default_rng([seed, code, 0]).integers(0, len(classes.CAER), size=n)
     samples = []
     for i, label in enumerate(labels.tolist()):
-        scene = make_scene(seed, code, i, label, size, n_cues, noise, cue_style, face_style)
+        scene = make_scene(seed, code, i, label, size, n_cues, noise, cue_style, face_style, colours)
         samples.append(Sample(label, None, box=FaceBox(*scene.face), extra={"scene": scene}))
     common = {k: options[k] for k in common_keys if k in options}
     common.setdefault("train", split == "train")
