@@ -2,7 +2,7 @@
 
 Every Hugging Face setting is fixed per test with ``monkeypatch`` (not only at import), so the suite behaves the
 same whatever the starting environment holds (``HF_HUB_OFFLINE=1``, a token, a mirror) and whether or not
-``huggingface_hub`` was imported before this file: ``zoo.weights.files`` reads the environment at call time.
+``huggingface_hub`` was imported before this file: ``zoo.weights.hub`` reads the environment at call time.
 """
 
 from __future__ import annotations

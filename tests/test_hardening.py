@@ -25,7 +25,10 @@ from PIL import Image
 
 import zoo
 import zoo.cli
+import zoo.publish.push
 import zoo.weights.files
+import zoo.weights.hub
+import zoo.weights.sources
 from zoo.config import DataConfig, ModelConfig
 from zoo.errors import ConfigError, HubError, WeightsError, ZooError
 
@@ -136,9 +139,9 @@ def test_1_hub_revision_that_names_a_path_is_refused_before_any_request(revision
         with pytest.raises(HubError, match="not a commit sha"):
             zoo.create(f"hf-hub:org/tiny@{revision}")
         with pytest.raises(HubError, match="not a commit sha"):
-            zoo.weights.files.prefetch(f"hf-hub:org/tiny@{revision}")
+            zoo.weights.sources.prefetch(f"hf-hub:org/tiny@{revision}")
         with pytest.raises(HubError, match="not a commit sha"):
-            zoo.weights.files.hub_download("org/tiny", "config.json", revision)
+            zoo.weights.hub.hub_download("org/tiny", "config.json", revision)
         assert hub.requests == []
     written = [p for p in tmp_path.rglob("*") if "outside" in p.name]
     assert written == []
@@ -159,9 +162,9 @@ def test_1_push_revision_and_tag_are_checked_before_any_request(tmp_path, monkey
     with AnyRevisionHub({}) as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
         with pytest.raises(HubError, match=r"--revision: '\.\./x'"):
-            zoo.weights.files.push_to_hub(directory, "org/x", revision="../x")
+            zoo.publish.push.push_to_hub(directory, "org/x", revision="../x")
         with pytest.raises(HubError, match=r"--tag: '/abs'"):
-            zoo.weights.files.push_to_hub(directory, "org/x", tag="/abs")
+            zoo.publish.push.push_to_hub(directory, "org/x", tag="/abs")
         assert hub.requests == []
 
 

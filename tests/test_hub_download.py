@@ -7,9 +7,10 @@ import torch
 from hub_servers import OlahServer, commit_all, init_repo
 
 import zoo
-from zoo.errors import ZooError
+from zoo.errors import HubError, WeightsError, ZooError
+from zoo.names import split_repo_revision
 from zoo.registry.hookspecs import hookimpl
-from zoo.weights import files as hub
+from zoo.weights import hub
 
 REPO = "zoo-test/tiny-glamor"
 TIMM_REPO = "timm/test_resnet.r160_in1k"
@@ -122,7 +123,7 @@ def test_pretrained_tag_loads_pinned_weights_and_records_commit(tiny_preset):
 
 
 def test_pretrained_tag_without_pinned_revision_is_refused(tiny_preset):
-    with pytest.raises(hub.HubError, match="tiny_glamor.unpinned.*pinned revision"):
+    with pytest.raises(HubError, match="tiny_glamor.unpinned.*pinned revision"):
         zoo.create("tiny_glamor.unpinned", pretrained=True)
 
 
@@ -137,14 +138,14 @@ def test_pretrained_config_must_match_the_preset(tiny_preset):
 
     register_plugin(WrongEps(), "hub-test-wrong-eps")
     try:
-        with pytest.raises(hub.HubError, match=r"backbone_args: published .*'bn_eps': 0.001.*, preset \{'channels'"):
+        with pytest.raises(HubError, match=r"backbone_args: published .*'bn_eps': 0.001.*, preset \{'channels'"):
             zoo.create("tiny_glamor_eps", pretrained=True)
     finally:
         unregister_plugin("hub-test-wrong-eps")
 
 
 def test_pretrained_with_another_head_fails_on_shapes(tiny_preset):
-    with pytest.raises(hub.WeightsError, match=r"shape mismatches: classifier.3.weight: file \(7, 128\) vs model \(8, 128\)"):
+    with pytest.raises(WeightsError, match=r"shape mismatches: classifier.3.weight: file \(7, 128\) vs model \(8, 128\)"):
         zoo.create("tiny_glamor", pretrained=True, num_classes=8, label_names=[str(i) for i in range(8)])
 
 
@@ -161,9 +162,9 @@ def test_hf_hub_names_tag_sha_and_main(online):
 
 
 def test_hf_hub_unknown_revision_and_repo_errors_name_them(online):
-    with pytest.raises(hub.HubError, match=r"'config.json' of Hub repo 'zoo-test/tiny-glamor' at revision 'nope'"):
+    with pytest.raises(HubError, match=r"'config.json' of Hub repo 'zoo-test/tiny-glamor' at revision 'nope'"):
         zoo.create(f"hf-hub:{REPO}@nope")
-    with pytest.raises(hub.HubError, match="zoo-test/missing"):
+    with pytest.raises(HubError, match="zoo-test/missing"):
         zoo.create("hf-hub:zoo-test/missing")
 
 
@@ -196,7 +197,7 @@ def test_unreachable_hub_without_cache_says_so(monkeypatch):
     no_wait.sleep = lambda seconds: None
     monkeypatch.setattr(hf_http, "time", no_wait)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
-    with pytest.raises(hub.HubError, match=r"the Hub could not be reached and the file is not in the cache"):
+    with pytest.raises(HubError, match=r"the Hub could not be reached and the file is not in the cache"):
         zoo.create(f"hf-hub:{REPO}@v1.0")
 
 
@@ -247,12 +248,12 @@ def test_endpoint_and_cache_are_read_at_call_time(monkeypatch, tmp_path):
     [("org/x", ("org/x", None)), ("org/x@v1.0", ("org/x", "v1.0")), ("x@" + "a" * 40, ("x", "a" * 40))],
 )
 def test_split_repo_revision(spec, expected):
-    assert hub.split_repo_revision(spec) == expected
+    assert split_repo_revision(spec) == expected
 
 
 def test_split_repo_revision_rejects_paths():
-    with pytest.raises(hub.HubError, match="not a Hub repo id"):
-        hub.split_repo_revision("a/b/c")
+    with pytest.raises(HubError, match="not a Hub repo id"):
+        split_repo_revision("a/b/c")
 
 
 # ---- backbone initialisation through the same machinery ----
@@ -271,7 +272,7 @@ def test_backbone_pretrained_loads_timm_weights_into_both_encoders(online):
 
 def test_backbone_pretrained_offline_without_cache_is_the_same_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(hub.HubError, match=r"'model.safetensors' of Hub repo 'timm/test_resnet.r160_in1k'.*zoo-cli pull"):
+    with pytest.raises(HubError, match=r"'model.safetensors' of Hub repo 'timm/test_resnet.r160_in1k'.*zoo-cli pull"):
         zoo.create(backbone="timm:test_resnet", attention="gla", backbone_pretrained=True)
 
 
@@ -290,7 +291,7 @@ def test_face_trunk_from_local_dir_initialises_the_face_encoder_only(tmp_path):
 
 
 def test_backbone_pretrained_true_on_caer_cnn_says_what_to_do():
-    with pytest.raises(hub.HubError, match="no published ImageNet weights"):
+    with pytest.raises(HubError, match="no published ImageNet weights"):
         zoo.create("glamor_net", **TINY, backbone_pretrained=True)
 
 
@@ -298,5 +299,5 @@ def test_backbone_weights_that_do_not_fit_name_the_keys(tmp_path):
     from safetensors.torch import save_file
 
     save_file({"blocks.0.0.weight": torch.zeros(8, 3, 3, 3)}, str(tmp_path / "model.safetensors"))
-    with pytest.raises(hub.WeightsError, match=r"does not fit the face backbone \(missing: blocks.0.0.bias"):
+    with pytest.raises(WeightsError, match=r"does not fit the face backbone \(missing: blocks.0.0.bias"):
         zoo.create("glamor_net", **TINY, backbone_pretrained=f"local-dir:{tmp_path}")

@@ -12,7 +12,7 @@ from hub_double import HubDouble, Repo
 
 import zoo
 from zoo.registry.hookspecs import hookimpl
-from zoo.weights import files as hub
+from zoo.weights import hub
 
 TINY = {"backbone_args": {"channels": [8, 8, 8, 8, 8]}}
 REPO = "zoo-env/tiny"

@@ -16,7 +16,7 @@ from zoo.cli import app
 from zoo.errors import HubError, UntrainedModelError, UntrainedModelWarning
 from zoo.factory import create_for_inference
 from zoo.registry.hookspecs import hookimpl
-from zoo.weights.files import prefetch
+from zoo.weights.sources import prefetch
 
 TINY = {"backbone": "fer_cnn", "backbone_args": {"channels": [4, 8]}, "streams": "face",
         "label_names": list(zoo.labels.FER2013), "head_hidden": 0, "head_dropout": 0.0,

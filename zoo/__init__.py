@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "create": "zoo.factory",
-    "parse_model_name": "zoo.factory",
+    "parse_model_name": "zoo.names",
     "list_models": "zoo.registry.entries",
     "list_components": "zoo.registry.entries",
     "get_preset": "zoo.registry.entries",
@@ -55,9 +55,10 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from zoo.config import DataConfig, ModelConfig
     from zoo.errors import ZooError
-    from zoo.factory import create, parse_model_name
+    from zoo.factory import create
     from zoo.models.info import model_info
     from zoo.models.model import EmotionModel, EmotionOutput, build_target
+    from zoo.names import parse_model_name
     from zoo.registry.entries import get_preset, list_components, list_models
     from zoo.registry.plugins import plugin_infos
     from zoo.weights.files import save_pretrained

@@ -16,7 +16,7 @@ def pull_command(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Download models' config.json and weights into the Hugging Face cache, for offline use."""
-    from zoo.weights.files import prefetch
+    from zoo.weights.sources import prefetch
 
     rows = [prefetch(name) for name in names]
     if as_json:
@@ -45,7 +45,7 @@ def push_command(
 ) -> None:
     """Upload config.json, model.safetensors and a model card; print the commit id to pin."""
     from zoo.errors import HubError
-    from zoo.weights.files import push_to_hub, stage_push_folder
+    from zoo.publish.push import push_to_hub, stage_push_folder
 
     if dry_run or out is not None:
         if not (dry_run and out is not None):

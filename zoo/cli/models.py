@@ -29,7 +29,8 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """List the model presets with their components and pretrained tags."""
-    from zoo.registry.entries import get_preset, list_models, split_model_name_tag
+    from zoo.names import split_model_name_tag
+    from zoo.registry.entries import get_preset, list_models
 
     rows = []
     for name in list_models(pattern, pretrained=pretrained):

@@ -384,7 +384,8 @@ def _map_feature_key(key: str, full_keys: set[str]) -> str | None:
 def timm_state_dict(model: nn.Module) -> tuple[str, dict[str, Any], dict[str, torch.Tensor], nn.Module]:
     """The timm architecture name, its kwargs, the full timm state dict and the timm model built from it."""
     import timm
-    from timm.models import split_model_name_tag
+
+    from zoo.names import split_model_name_tag
 
     name, kwargs, linear, head_prefix = _timm_parts(model)
     arch, _ = split_model_name_tag(name)

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.errors import ZooError
+from zoo.names import ModelNameError, parse_auxiliary
 
 #: class -> (source word in Russell 1980, angle in degrees, radius); see the module docstring
 RUSSELL_ANGLES: dict[str, tuple[str, float, float]] = {
@@ -220,22 +221,20 @@ def auxiliary_points(
     if isinstance(source, torch.Tensor):
         return source.float()
     source_data = getattr(getattr(model, "config", None), "data", None)
-    if source == "dataset":
+    try:
+        kind, spec = parse_auxiliary(source)
+    except ModelNameError as exc:
+        raise AuxiliarySpaceError(str(exc)) from None
+    if kind == "dataset":
         return dataset_va(dataset)
-    kind, sep, spec = source.partition(":")
-    if sep and kind in ("teacher", "embedding") and spec:
-        return teacher_space(
-            spec,
-            dataset,
-            kind="va" if kind == "teacher" else "embedding",
-            checkpoint=teacher_checkpoint,
-            source_data=source_data,
-            va_prototypes=va_prototypes,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            device=next(model.parameters()).device if model is not None else None,
-        )
-    raise AuxiliarySpaceError(
-        f"auxiliary={source!r} is not understood; use 'dataset', 'teacher:MODEL' (pseudo-VA from a zoo model, "
-        f"e.g. 'teacher:local-dir:runs/fer'), 'embedding:MODEL', or pass an N×D tensor."
+    return teacher_space(
+        spec,
+        dataset,
+        kind="va" if kind == "teacher" else "embedding",
+        checkpoint=teacher_checkpoint,
+        source_data=source_data,
+        va_prototypes=va_prototypes,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        device=next(model.parameters()).device if model is not None else None,
     )

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from zoo.errors import RegistryClashError, UnknownComponentError
+from zoo.names import split_model_name_tag, split_spec
 
 #: component kind -> name of the hook that fills its registry
 COMPONENT_KINDS: dict[str, str] = {
@@ -136,7 +137,7 @@ class Registry:
         if name in self._entries and not getattr(self._entries[name], "prefix", False):
             return self._entries[name], None
         if ":" in name:
-            family, suffix = name.split(":", 1)
+            family, suffix = split_spec(name)
             entry = self._entries.get(family + ":")
             if entry is not None and suffix:
                 return entry, suffix
@@ -180,12 +181,6 @@ def get_component(kind: str, name: str) -> tuple[ComponentEntry, str | None]:
 def preset_registry() -> Registry:
     _ensure_loaded()
     return _PRESETS
-
-
-def split_model_name_tag(name: str) -> tuple[str, str | None]:
-    """``"glamor_net.caer_s"`` -> ``("glamor_net", "caer_s")`` (timm's rule: split on the first dot)."""
-    arch, _, tag = name.partition(".")
-    return arch, (tag or None)
 
 
 def get_preset(name: str) -> Preset:

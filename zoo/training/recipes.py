@@ -241,8 +241,8 @@ def resolve_recipe(model_or_recipe: str, recipe: str | None = None) -> dict[str,
     ``recipe`` pairs a model with another recipe's optimisation (the recipe's own model is replaced).
     """
     from zoo.errors import UnknownComponentError
-    from zoo.factory import parse_model_name
-    from zoo.registry.entries import get_preset, split_model_name_tag
+    from zoo.names import parse
+    from zoo.registry.entries import get_preset
 
     if recipe is not None:
         if recipe not in RECIPES:
@@ -254,9 +254,9 @@ def resolve_recipe(model_or_recipe: str, recipe: str | None = None) -> dict[str,
         return config
     if model_or_recipe in RECIPES:
         return deep_merge(DEFAULTS, {**RECIPES[model_or_recipe][1], "recipe": model_or_recipe})
-    source, rest = parse_model_name(model_or_recipe)
-    if source is None:
-        arch, _ = split_model_name_tag(rest)
+    parsed = parse(model_or_recipe)
+    if parsed.is_preset:
+        arch = parsed.arch
         try:
             get_preset(arch)
         except UnknownComponentError:
