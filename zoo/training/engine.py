@@ -43,7 +43,7 @@ from zoo.training.rundir import (
     remove_run_files,
 )
 from zoo.training.runlock import RunDirectoryError, directory_entries, run_lock
-from zoo.training.settings import check_eval_settings, check_run_config, resolve_device
+from zoo.training.settings import check_eval_settings, check_run_config
 from zoo.training.train_data import apply_train_settings
 
 #: settings that may change when a run is resumed
@@ -129,10 +129,8 @@ def resolve_run_config(
         raise RecipeError("No training data: pass --data SPEC (e.g. caer_s:/data/CAER-S, or synth_caer).")
     check_run_config(config)
     if config.get("threads") is not None:
-        from zoo.inference.fast import cpu_threads
-
         try:
-            cpu_threads(config["threads"])
+            D.cpu_threads(config["threads"])
         except ValueError as exc:
             raise RecipeError(f"{exc} (setting threads=...; e.g. threads=1 or threads=auto)") from exc
     return config
@@ -357,9 +355,7 @@ class _Run:
                           generator=generator, pin_memory=self.device.type == "cuda")
 
     def _autocast(self):
-        amp = self.config["amp"]
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp, torch.float32)
-        return torch.autocast(self.device.type, dtype=dtype, enabled=amp != "none")
+        return D.autocast(self.device, self.config["amp"])
 
     def _set_lr(self, epoch: int) -> float:
         schedule = self.config["schedule"]
@@ -447,11 +443,9 @@ class _Run:
 
     # ------------------------------------------------------------------ main
     def fit(self) -> TrainResult:
-        from zoo.inference.fast import cpu_threads
-
         threads_before = torch.get_num_threads()
         if self.config.get("threads") is not None:
-            torch.set_num_threads(cpu_threads(self.config["threads"]))
+            torch.set_num_threads(D.cpu_threads(self.config["threads"]))
         try:
             self._setup()
             try:
@@ -631,16 +625,14 @@ def evaluate(
     from zoo.factory import create_for_inference
 
     check_eval_settings(batch_size, amp)
-    info = _dist or D.DistInfo(device=resolve_device(device))
+    info = _dist or D.DistInfo(device=D.resolve_device(device))
     model_obj = create_for_inference(model, allow_untrained=True) if isinstance(model, str) else model
     model_obj = model_obj.to(info.device)
     dataset = open_dataset(data, split, data_config=model_obj.config.data, train=False,
                            streams=model_obj.config.data_streams, **(options or {}))
     check_dataset_matches(dataset, model_obj, data)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp, torch.float32)
-
     def autocast():
-        return torch.autocast(info.device.type, dtype=dtype, enabled=amp != "none")
+        return D.autocast(info.device, amp)
 
     loader = eval_loader(dataset, batch_size, info)
     metrics = run_evaluation(model_obj, loader, info, autocast, torch.contiguous_format,

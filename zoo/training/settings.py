@@ -13,12 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import torch
-
 from zoo.config import is_int, is_real
+from zoo.runtime import AMP_MODES, DeviceError, resolve_device
 from zoo.training.recipes import RecipeError
 
-AMP_MODES = ("none", "bf16", "fp16")
 SCHEDULES = ("constant", "step", "multistep", "cosine")
 
 
@@ -157,7 +155,10 @@ def check_run_config(config: dict[str, Any]) -> None:
     the first bad value raises a :class:`RecipeError` naming the setting, the value and what it must be."""
     _check(config, RUN_SCHEMA, "")
     if "device" in config:
-        resolve_device(config["device"])
+        try:
+            resolve_device(config["device"])
+        except DeviceError as exc:
+            raise RecipeError(str(exc)) from None
     for section, schema in (("data", DATA_SCHEMA), ("optimizer", OPTIMIZER_SCHEMA), ("schedule", SCHEDULE_SCHEMA)):
         if isinstance(config.get(section), dict):
             _check(config[section], schema, f"{section}.")
@@ -196,23 +197,6 @@ def _check(section: dict[str, Any], schema: dict[str, Callable[[Any], str | None
         problem = check(section[key])
         if problem is not None:
             raise RecipeError(f"setting {prefix}{key}={section[key]!r}: must be {problem}.")
-
-
-def resolve_device(device: Any) -> torch.device:
-    """``"auto"`` (CUDA when available, else CPU) or a device torch knows and this machine has."""
-    if not isinstance(device, str) or not device:
-        raise RecipeError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}.")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError, TypeError):
-        raise RecipeError(f"device {device!r} is not a device; use 'auto', 'cpu', 'cuda' or 'cuda:N'.") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RecipeError(f"device {device!r}: no CUDA device is available here; use 'cpu' or 'auto'.")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise RecipeError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s).")
-    return dev
 
 
 def check_eval_settings(batch_size: Any, amp: Any) -> None:
