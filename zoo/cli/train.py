@@ -77,7 +77,7 @@ def eval_command(
 ) -> None:
     """Accuracy, balanced accuracy, macro-F1, per-class recall and confusion matrix of MODEL on --data."""
     from zoo.factory import create_for_inference
-    from zoo.training.engine import evaluate
+    from zoo.training.evaluate import evaluate
 
     net = create_for_inference(model, checkpoint=checkpoint, allow_untrained=allow_untrained)
     from zoo.training.recipes import parse_key_values
