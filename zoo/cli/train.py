@@ -78,9 +78,9 @@ def eval_command(
     """Accuracy, balanced accuracy, macro-F1, per-class recall and confusion matrix of MODEL on --data."""
     from zoo.factory import create_for_inference
     from zoo.training.evaluate import evaluate
+    from zoo.training.settings import parse_key_values
 
     net = create_for_inference(model, checkpoint=checkpoint, allow_untrained=allow_untrained)
-    from zoo.training.recipes import parse_key_values
 
     options = parse_key_values(data_options or [], "--option")
     metrics = evaluate(net, data, split=split, batch_size=batch_size, device=device, amp=amp, tta=tta,
@@ -105,11 +105,12 @@ def eval_command(
 def write_eval_plots(model: str, metrics: dict, folder: Path) -> list[Path]:
     """Confusion matrix of an evaluation; training curves too when MODEL is a run's ``local-dir:RUN/best``."""
     from zoo.apps import viz
+    from zoo.training.rundir import METRICS_LOG
 
     paths = [viz.confusion_matrix_figure(metrics["confusion"], list(metrics["per_class_recall"]),
                                          folder / "confusion.png", title=f"{model} ({metrics['num_samples']} samples)")]
     if model.startswith("local-dir:"):
-        log = Path(model.split(":", 1)[1]).parent / "metrics.jsonl"
+        log = Path(model.split(":", 1)[1]).parent / METRICS_LOG
         if log.exists():
             paths.append(viz.training_curves_figure(viz.metrics_log_rows(log), folder / "training_curves.png",
                                                     title=str(log.parent)))

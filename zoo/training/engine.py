@@ -49,11 +49,11 @@ from zoo.training.rundir import (
     remove_run_files,
 )
 from zoo.training.runlock import RunDirectoryError, directory_entries, run_lock
-from zoo.training.settings import check_run_config
+from zoo.training.settings import OPTIMIZERS, OptimizerSettings, RunSettings
 from zoo.training.train_data import apply_train_settings
 
 #: settings that may change when a run is resumed
-RESUMABLE_CHANGES = ("epochs", "progress", "tensorboard", "num_workers", "early_stopping", "device", "threads")
+RESUMABLE_CHANGES = RunSettings.RESUMABLE
 
 
 class NonFiniteLossError(ZooError, FloatingPointError):
@@ -86,16 +86,14 @@ def set_deterministic(enabled: bool) -> None:
     torch.backends.cudnn.benchmark = False
 
 
-def build_optimizer(settings: dict[str, Any], params: list[nn.Parameter]) -> torch.optim.Optimizer:
-    kwargs = {k: v for k, v in settings.items() if k != "name"}
-    name = str(settings.get("name", "adam")).lower()
-    classes = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
-    if name not in classes:
-        raise RecipeError(f"Unknown optimizer {name!r} (optimizer.name); use one of {', '.join(classes)}.")
+def build_optimizer(settings: OptimizerSettings, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    """The torch optimiser of ``optimizer.*`` (name and keyword arguments checked by the settings)."""
+    kwargs = settings.kwargs()
+    name = settings.name.lower()
     if "betas" in kwargs:
         kwargs["betas"] = tuple(kwargs["betas"])
     try:
-        return classes[name](params, **kwargs)
+        return OPTIMIZERS[name](params, **kwargs)
     except TypeError as exc:
         raise RecipeError(f"optimizer {name!r}: {exc}; check the optimizer.* settings.") from exc
 
@@ -107,7 +105,9 @@ def resolve_run_config(
     overrides: dict[str, Any] | list[str] | None = None,
     recipe: str | None = None,
     stored: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> RunSettings:
+    """The checked settings of a run: a recipe (or the ``stored`` run config of a resumed run), then the
+    overrides, then ``data`` / ``val``."""
     if model_or_recipe is None:
         if stored is None:
             raise RecipeError("Name a model or recipe to train (e.g. `zoo-cli train glamor_net --data SPEC`), "
@@ -115,20 +115,14 @@ def resolve_run_config(
         config = json.loads(json.dumps(stored))
     else:
         config = resolve_recipe(model_or_recipe, recipe)
-    config = apply_overrides(config, overrides)
+    settings = RunSettings.from_dict(apply_overrides(config, overrides))
     if data is not None:
-        config["data"]["train"] = data
+        settings.dataset.train = data
     if val is not None:
-        config["data"]["val"] = val
-    if not config["data"].get("train"):
+        settings.dataset.val = val
+    if not settings.dataset.train:
         raise RecipeError("No training data: pass --data SPEC (e.g. caer_s:/data/CAER-S, or synth_caer).")
-    check_run_config(config)
-    if config.get("threads") is not None:
-        try:
-            D.cpu_threads(config["threads"])
-        except ValueError as exc:
-            raise RecipeError(f"{exc} (setting threads=...; e.g. threads=1 or threads=auto)") from exc
-    return config
+    return settings
 
 
 def train(
@@ -159,7 +153,7 @@ def train(
                                        f"without --resume to start a new run there.")
     if out is None:
         config = resolve_run_config(model_or_recipe, data, val, overrides, recipe)
-        out = Path("runs") / str(config["recipe"] if config["recipe"] != "default" else config["model"]).replace(
+        out = Path("runs") / str(config.recipe if config.recipe != "default" else config.model).replace(
             ":", "_").replace("/", "_")
     main_process = int(os.environ.get("RANK", "0")) == 0
     with run_lock(out, enabled=main_process):
@@ -172,7 +166,7 @@ def train(
             if found is None:
                 raise ckpt.CheckpointError(f"--resume: {checkpoint_dir} does not exist; train without --resume.")
             if stored is not None:
-                changed = sorted(k for k in config if k not in RESUMABLE_CHANGES and config.get(k) != stored.get(k))
+                changed = config.changed_on_resume(stored)
                 if changed:
                     raise ckpt.CheckpointError(
                         f"--resume: settings {', '.join(changed)} differ from {out / RUN_CONFIG}; a resumed run "
@@ -193,7 +187,7 @@ def train(
 
 
 class _Run:
-    def __init__(self, config: dict[str, Any], out: Path, resume_from: Path | None) -> None:
+    def __init__(self, config: RunSettings, out: Path, resume_from: Path | None) -> None:
         self.config = config
         self.out = out
         self.resume_from = resume_from
@@ -205,25 +199,25 @@ class _Run:
         from zoo.models.model import build_target
 
         cfg = self.config
-        self.info = D.setup(cfg["device"])
+        self.info = D.setup(cfg.device)
         self.device = self.info.device
-        if self.config["amp"] == "fp16" and self.device.type != "cuda":
+        if self.config.amp == "fp16" and self.device.type != "cuda":
             raise RecipeError("amp=fp16 needs a CUDA device; use amp=bf16 or amp=none on CPU.")
-        set_deterministic(bool(cfg["deterministic"]))
-        seed_everything(int(cfg["seed"]))
-        model = create(cfg["model"], backbone_pretrained=cfg.get("backbone_pretrained") or False, **cfg["model_args"])
+        set_deterministic(bool(cfg.deterministic))
+        seed_everything(int(cfg.seed))
+        model = create(cfg.model, backbone_pretrained=cfg.backbone_pretrained or False, **cfg.model_args)
         streams = model.config.data_streams
         data_cfg = model.config.data
-        options = dict(cfg["data"].get("options") or {})
-        spec = cfg["data"]["train"]
-        aug = cfg["augmentation"]
-        self.train_ds = open_dataset(spec, cfg["data"]["train_split"], data_config=data_cfg, train=True,
-                                     streams=streams, face_augment=aug.get("face"),
-                                     context_augment=aug.get("context"), **options)
-        self.train_ds = apply_train_settings(self.train_ds, cfg["data"], self.out, resume=self.resume_from is not None,
+        options = dict(cfg.dataset.options or {})
+        spec = cfg.dataset.train
+        self.train_ds = open_dataset(spec, cfg.dataset.train_split, data_config=data_cfg, train=True,
+                                     streams=streams, face_augment=cfg.augmentation.face,
+                                     context_augment=cfg.augmentation.context, **options)
+        self.train_ds = apply_train_settings(self.train_ds, cfg.dataset.to_dict(), self.out,
+                                             resume=self.resume_from is not None,
                                              write=self.info.is_main)
-        self.val_spec = cfg["data"].get("val") or spec
-        self.val_ds = open_dataset(self.val_spec, cfg["data"]["val_split"], data_config=data_cfg, train=False,
+        self.val_spec = cfg.dataset.val or spec
+        self.val_ds = open_dataset(self.val_spec, cfg.dataset.val_split, data_config=data_cfg, train=False,
                                    streams=streams, **options)
         check_dataset_matches(self.train_ds, model, spec)
         check_dataset_matches(self.val_ds, model, self.val_spec)
@@ -237,8 +231,8 @@ class _Run:
         self.target = build_target(model.config, model.feature_dim, num_samples=len(self.train_ds),
                                    **target_extra)
         # same initial weights on every rank; from here on each rank draws its own dropout / augmentation
-        seed_everything(int(cfg["seed"]) + self.info.rank)
-        memory_format = torch.channels_last if cfg["channels_last"] else torch.contiguous_format
+        seed_everything(int(cfg.seed) + self.info.rank)
+        memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.memory_format = memory_format
         self.model = model.to(self.device, memory_format=memory_format)
         self.target = self.target.to(self.device)
@@ -246,14 +240,14 @@ class _Run:
         self.train_data = self.target.wrap_dataset(self.train_ds)
 
         world = self.info.world_size
-        if int(cfg["batch_size"]) % world:
-            raise RecipeError(f"batch_size {cfg['batch_size']} is the global batch and must divide evenly over "
+        if int(cfg.batch_size) % world:
+            raise RecipeError(f"batch_size {cfg.batch_size} is the global batch and must divide evenly over "
                               f"{world} processes.")
-        self.rank_batch = int(cfg["batch_size"]) // world
+        self.rank_batch = int(cfg.batch_size) // world
         per_rank = math.ceil(len(self.train_data) / world)  # DistributedSampler pads to equal shares
-        self.steps_per_epoch = per_rank // self.rank_batch if cfg["drop_last"] else math.ceil(per_rank / self.rank_batch)
-        if cfg["max_steps_per_epoch"]:
-            self.steps_per_epoch = min(self.steps_per_epoch, int(cfg["max_steps_per_epoch"]))
+        self.steps_per_epoch = per_rank // self.rank_batch if cfg.drop_last else math.ceil(per_rank / self.rank_batch)
+        if cfg.max_steps_per_epoch:
+            self.steps_per_epoch = min(self.steps_per_epoch, int(cfg.max_steps_per_epoch))
 
         seen: set[int] = set()
         params = []
@@ -262,18 +256,18 @@ class _Run:
                 seen.add(id(p))
                 params.append(p)
         self.main_params = params
-        self.optimizer = build_optimizer(cfg["optimizer"], params)
+        self.optimizer = build_optimizer(cfg.optimizer, params)
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         self.target_optimizers = list(self.target.make_optimizers())
         self.target_params = [p for p in self.target.parameters() if p.requires_grad]
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg["amp"] == "fp16")
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.amp == "fp16")
 
         self.forward_model: nn.Module = self.model
         if self.info.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             self.forward_model = DDP(self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
-        if cfg["compile"]:
+        if cfg.compile:
             self.forward_model = torch.compile(self.forward_model)
 
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
@@ -299,7 +293,7 @@ class _Run:
             "epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
             "best_value": self.best_value, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
             "partial_epoch": self.partial, "optimizers": opt_meta, "rng": rng_meta, "scaler": self.scaler.state_dict(),
-            "config": self.config,
+            "config": self.config.to_dict(),
         }
         return tensors, meta
 
@@ -341,21 +335,21 @@ class _Run:
     def _train_loader(self, epoch: int, skip_batches: int) -> DataLoader:
         cfg = self.config
         sampler = DistributedSampler(self.train_data, num_replicas=self.info.world_size, rank=self.info.rank,
-                                     shuffle=True, seed=int(cfg["seed"]), drop_last=bool(cfg["drop_last"]))
+                                     shuffle=True, seed=int(cfg.seed), drop_last=bool(cfg.drop_last))
         sampler.set_epoch(epoch)
         indices = list(sampler)[skip_batches * self.rank_batch:]
-        generator = torch.Generator().manual_seed(int(cfg["seed"]) * 100_003 + epoch * 1_009 + self.info.rank)
+        generator = torch.Generator().manual_seed(int(cfg.seed) * 100_003 + epoch * 1_009 + self.info.rank)
         return DataLoader(self.train_data, batch_size=self.rank_batch, sampler=_IndexSampler(indices),
-                          num_workers=int(cfg["num_workers"]), drop_last=bool(cfg["drop_last"]),
+                          num_workers=int(cfg.num_workers), drop_last=bool(cfg.drop_last),
                           generator=generator, pin_memory=self.device.type == "cuda")
 
     def _autocast(self):
-        return D.autocast(self.device, self.config["amp"])
+        return D.autocast(self.device, self.config.amp)
 
     def _set_lr(self, epoch: int) -> float:
-        schedule = self.config["schedule"]
-        factor = lr_factor(schedule, epoch, int(self.config["epochs"]))
-        min_lr = float(schedule.get("min_lr") or 0.0)
+        schedule = self.config.schedule
+        factor = lr_factor(schedule.to_dict(), epoch, int(self.config.epochs))
+        min_lr = float(schedule.min_lr or 0.0)
         for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
             group["lr"] = max(base * factor, min_lr)
         return self.optimizer.param_groups[0]["lr"]
@@ -374,9 +368,9 @@ class _Run:
                                  for k, v in partial["terms"].items()}
         count = int(partial["count"])
         self.partial = None
-        bar = _progress(self.steps_per_epoch, f"epoch {epoch + 1}/{cfg['epochs']}",
-                        enabled=bool(cfg["progress"]) and self.info.is_main, initial=start_step)
-        every = int(cfg["checkpoint_every"] or 0)
+        bar = _progress(self.steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}",
+                        enabled=bool(cfg.progress) and self.info.is_main, initial=start_step)
+        every = int(cfg.checkpoint_every or 0)
         for batch in loader:
             if self.step_in_epoch >= self.steps_per_epoch:
                 break
@@ -424,9 +418,9 @@ class _Run:
             opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         D.average_gradients(self.target_params, self.info)
-        if self.config["grad_clip"]:
+        if self.config.grad_clip:
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.main_params, float(self.config["grad_clip"]))
+            torch.nn.utils.clip_grad_norm_(self.main_params, float(self.config.grad_clip))
         self.scaler.step(self.optimizer)
         for opt in self.target_optimizers:
             self.scaler.step(opt)
@@ -439,8 +433,8 @@ class _Run:
     # ------------------------------------------------------------------ main
     def fit(self) -> TrainResult:
         threads_before = torch.get_num_threads()
-        if self.config.get("threads") is not None:
-            torch.set_num_threads(D.cpu_threads(self.config["threads"]))
+        if self.config.threads is not None:
+            torch.set_num_threads(D.cpu_threads(self.config.threads))
         try:
             self._setup()
             try:
@@ -457,23 +451,23 @@ class _Run:
         out = self.out
         if self.info.is_main:
             out.mkdir(parents=True, exist_ok=True)
-            (out / RUN_CONFIG).write_text(json.dumps(cfg, indent=2) + "\n")
+            (out / RUN_CONFIG).write_text(cfg.to_json())
             if self.resume_from is None and (out / METRICS_LOG).exists():
                 (out / METRICS_LOG).unlink()
         if self.resume_from is not None:
             self._load_checkpoint(self.resume_from)
-        if cfg["tensorboard"] and self.info.is_main:
+        if cfg.tensorboard and self.info.is_main:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError as exc:
                 raise ZooError("tensorboard=true needs the tensorboard package: pip install tensorboard") from exc
             self.writer = SummaryWriter(str(out / "tensorboard"))
-        monitor = cfg["monitor"]
-        patience = cfg["early_stopping"]
+        monitor = cfg.monitor
+        patience = cfg.early_stopping
         stopped_early = False
-        val_loader = eval_loader(self.val_ds, int(cfg["eval_batch_size"] or cfg["batch_size"]), self.info,
-                                 int(cfg["num_workers"]))
-        while self.epoch < int(cfg["epochs"]):
+        val_loader = eval_loader(self.val_ds, int(cfg.eval_batch_size or cfg.batch_size), self.info,
+                                 int(cfg.num_workers))
+        while self.epoch < int(cfg.epochs):
             if patience is not None and self.bad_epochs >= int(patience):
                 stopped_early = True
                 break
@@ -491,7 +485,7 @@ class _Run:
                 self.best_value, self.bad_epochs = value, 0
             else:
                 self.bad_epochs += 1
-            if improved or cfg.get("keep") == "last":
+            if improved or cfg.keep == "last":
                 self.best_epoch = epoch + 1  # the epoch whose weights OUT/best holds
                 if self.info.is_main:
                     from zoo.weights.files import save_pretrained
@@ -508,7 +502,7 @@ class _Run:
                     self.writer.add_scalar("train/lr", train_stats["lr"], epoch + 1)
                     for k in ("accuracy", "balanced_accuracy", "macro_f1"):
                         self.writer.add_scalar(f"val/{k}", val[k], epoch + 1)
-                if cfg["progress"]:
+                if cfg.progress:
                     print(f"epoch {epoch + 1}: loss {train_stats['train_loss']:.4f}  val {monitor} {value:.4f}"
                           + ("  (best)" if improved else ""), flush=True)
             self.epoch, self.step_in_epoch = epoch + 1, 0
@@ -516,10 +510,10 @@ class _Run:
         eval_metrics: dict[str, Any] = {}
         if self.info.is_main and (out / BEST_DIR).exists():
             eval_metrics = evaluate(f"local-dir:{out / BEST_DIR}", self.val_spec,
-                                    split=cfg["data"]["val_split"], batch_size=int(cfg["eval_batch_size"] or
-                                                                                   cfg["batch_size"]),
-                                    device=str(self.device), options=cfg["data"].get("options"),
-                                    amp=cfg["amp"], _dist=D.DistInfo(device=self.device))
+                                    split=cfg.dataset.val_split, batch_size=int(cfg.eval_batch_size or
+                                                                                   cfg.batch_size),
+                                    device=str(self.device), options=cfg.dataset.options,
+                                    amp=cfg.amp, _dist=D.DistInfo(device=self.device))
             eval_metrics["best_epoch"] = self.best_epoch
             (out / EVAL_JSON).write_text(json.dumps(eval_metrics, indent=2) + "\n")
         D.barrier(self.info)

@@ -15,8 +15,7 @@ from torch.utils.data import DataLoader, Sampler
 from zoo import runtime as D
 from zoo.errors import ZooError
 from zoo.training.metrics import DISTRIBUTION_KEY, classification_metrics, distribution_metrics
-from zoo.training.recipes import RecipeError
-from zoo.training.settings import check_eval_settings
+from zoo.training.settings import RecipeError, check_eval_settings
 
 
 class _IndexSampler(Sampler[int]):
