@@ -79,7 +79,7 @@ def run_one(name: str, model: str, overrides: dict, data: str, runs: Path, resul
             recipe: str | None = None) -> dict:
     """Train (or resume, or reuse a finished) run ``runs/name``; its summary row."""
     import zoo
-    from zoo.training.rundir import EVAL_JSON, LAST_CHECKPOINT, RUN_CONFIG
+    from zoo.training.rundir import EVAL_JSON, LAST_CHECKPOINT, METRICS_LOG, RUN_CONFIG
 
     out = runs / name
     timing = out / "wall_time.json"
@@ -94,7 +94,7 @@ def run_one(name: str, model: str, overrides: dict, data: str, runs: Path, resul
         timing.write_text(json.dumps({"wall_s": previous + time.time() - start}))
     config = json.loads((out / RUN_CONFIG).read_text())
     ev = json.loads((out / EVAL_JSON).read_text())
-    history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    history = [json.loads(line) for line in (out / METRICS_LOG).read_text().splitlines() if line.strip()]
     results.joinpath("configs").mkdir(parents=True, exist_ok=True)
     home = str(Path.home())
     results.joinpath("configs", f"{name}.json").write_text(
@@ -186,8 +186,10 @@ def main() -> None:
         tag = f"noise{int(round(rate * 100)):02d}"
         noise = {"data.label_noise": {"fraction": rate, "seed": args.seed, "mode": "uniform"} if rate else None}
         rows.append(run_one(f"onehot_{tag}", "fer_resnet18", {**common, **noise}, data, args.runs, args.results))
-        teacher = f"local-dir:{args.runs / f'onehot_{tag}' / 'best'}"
         from zoo.labels import FER2013
+        from zoo.training.rundir import BEST_DIR
+
+        teacher = f"local-dir:{args.runs / f'onehot_{tag}' / BEST_DIR}"
 
         ldl = {**common, **noise, "label_names": list(FER2013),
                "model_args.target_args.auxiliary": f"teacher:{teacher}",

@@ -21,6 +21,18 @@ def _split_model_and_overrides(model: str | None, overrides: list[str] | None) -
     return model, overrides
 
 
+def _show_progress() -> None:
+    """Show the ``zoo`` logger's progress lines (one per epoch) on stderr, unless logging is set up already."""
+    import logging
+
+    logger = logging.getLogger("zoo")
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def _metrics_summary(metrics: dict) -> str:
     return "  ".join(f"{k} {100 * metrics[k]:.2f}%" for k in ("accuracy", "balanced_accuracy", "macro_f1")
                      if metrics.get(k) is not None)
@@ -47,6 +59,7 @@ def train_command(
             typer.echo(f"{name:<26}{description}")
         return
     model, overrides = _split_model_and_overrides(model, overrides)
+    _show_progress()
     result = train(model, data=data, val=val, out=out, overrides=overrides, recipe=recipe, resume=resume,
                    overwrite=overwrite)
     typer.echo(f"run directory: {result.out}")
@@ -273,5 +286,6 @@ def ablate_command(
     from zoo.training.ablate import ablate
 
     base_name, overrides = _split_model_and_overrides(base, overrides)
+    _show_progress()
     ablate(data, grid, base=base_name or "glamor_net", val=val, out=out, overrides=overrides, recipe=recipe)
     typer.echo((Path(out) / "ablation.md").read_text())

@@ -12,6 +12,7 @@ validation model in ``OUT/best``, a line in ``OUT/metrics.jsonl`` and the resume
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import random
@@ -51,6 +52,8 @@ from zoo.training.rundir import (
 from zoo.training.runlock import RunDirectoryError, directory_entries, run_lock
 from zoo.training.settings import OPTIMIZERS, OptimizerSettings, RunSettings
 from zoo.training.train_data import apply_train_settings
+
+logger = logging.getLogger(__name__)
 
 #: settings that may change when a run is resumed
 RESUMABLE_CHANGES = RunSettings.RESUMABLE
@@ -446,6 +449,21 @@ class _Run:
         finally:
             torch.set_num_threads(threads_before)
 
+    def _kept_model(self) -> nn.Module:
+        """The model ``OUT/best`` holds, without rebuilding it from its saved config: a copy of this run's model
+        (in the default memory format, as loaded from disk), with the kept epoch's weights read back from
+        ``OUT/best`` when a later epoch changed them."""
+        import copy
+
+        model = copy.deepcopy(self.model).to(memory_format=torch.contiguous_format)
+        if self.best_epoch != self.epoch:
+            from safetensors.torch import load_file
+
+            from zoo.weights.files import WEIGHTS_NAME
+
+            model.load_state_dict(load_file(str(self.out / BEST_DIR / WEIGHTS_NAME)), strict=True)
+        return model
+
     def _fit(self) -> TrainResult:
         cfg = self.config
         out = self.out
@@ -503,17 +521,18 @@ class _Run:
                     for k in ("accuracy", "balanced_accuracy", "macro_f1"):
                         self.writer.add_scalar(f"val/{k}", val[k], epoch + 1)
                 if cfg.progress:
-                    print(f"epoch {epoch + 1}: loss {train_stats['train_loss']:.4f}  val {monitor} {value:.4f}"
-                          + ("  (best)" if improved else ""), flush=True)
+                    logger.info("epoch %d: loss %.4f  val %s %.4f%s", epoch + 1, train_stats["train_loss"], monitor,
+                                value, "  (best)" if improved else "")
             self.epoch, self.step_in_epoch = epoch + 1, 0
             self._save_checkpoint()
         eval_metrics: dict[str, Any] = {}
         if self.info.is_main and (out / BEST_DIR).exists():
-            eval_metrics = evaluate(f"local-dir:{out / BEST_DIR}", self.val_spec,
+            eval_metrics = evaluate(self._kept_model(), self.val_spec,
                                     split=cfg.dataset.val_split, batch_size=int(cfg.eval_batch_size or
                                                                                    cfg.batch_size),
                                     device=str(self.device), options=cfg.dataset.options,
                                     amp=cfg.amp, _dist=D.DistInfo(device=self.device))
+            eval_metrics["model"] = f"local-dir:{out / BEST_DIR}"  # the model these metrics are of
             eval_metrics["best_epoch"] = self.best_epoch
             (out / EVAL_JSON).write_text(json.dumps(eval_metrics, indent=2) + "\n")
         D.barrier(self.info)

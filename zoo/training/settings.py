@@ -402,7 +402,7 @@ def unknown_setting(key: str) -> str:
                 f"(set directly, e.g. attention=ca): {', '.join(model_fields)}.")
     owner = sections.get(parts[0])
     valid = ", ".join(owner.keys()) if owner is not None else ""
-    hint = ""
+    hint = " and the optimiser's other keyword arguments (e.g. amsgrad for adam)" if parts[0] == "optimizer" else ""
     if parts[0] == "data" and parts[1] in {f.name for f in dataclasses.fields(DataConfig)}:
         hint = (f" (image sizes and normalisation are model settings: data.{parts[1]} -> "
                 f"model_args.data.{parts[1]})")
