@@ -123,7 +123,7 @@ def test_threads_setting_applies_during_the_run_and_is_restored(tmp_path, tiny_p
 def test_cpu_threads_auto_counts_idle_cores(monkeypatch):
     import os
 
-    from zoo.inference.fast import cpu_threads
+    from zoo.runtime import cpu_threads
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     for load, expected in ((0.0, 4), (1.2, 4), (2.0, 3), (3.6, 1), (9.0, 1)):

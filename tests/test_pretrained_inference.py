@@ -117,7 +117,7 @@ def test_zoo_predict_warns_for_an_untrained_model(tmp_path):
 
 def test_flip_tta_averages_the_probabilities_of_the_mirrored_input():
     from zoo import runtime as D
-    from zoo.training.engine import eval_loader, run_evaluation
+    from zoo.training.evaluate import eval_loader, run_evaluation
 
     torch.manual_seed(0)
     model = zoo.create(**TINY).eval()

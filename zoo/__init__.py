@@ -30,7 +30,7 @@ _LAZY = {
     "model_info": "zoo.models.info",
     "plugin_infos": "zoo.registry.plugins",
     "train": "zoo.training.engine",
-    "evaluate": "zoo.training.engine",
+    "evaluate": "zoo.training.evaluate",
     "predict": "zoo.inference.predict",
 }
 

@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from zoo.training.rundir import BEST_DIR, EVAL_JSON, LAST_CHECKPOINT, METRICS_LOG
+
 #: the variants of the comparison: name -> model overrides (all but the first fuse the face and context streams)
 VARIANTS: dict[str, dict[str, Any]] = {
     "face only": {"streams": "face"},
@@ -196,7 +198,7 @@ def run_demo(
     ldl_args = {
         **face_args,
         "target": "ldl_va",
-        "target_args": {"auxiliary": f"teacher:local-dir:{onehot.out / 'best'}", "neighbor_mode": "memory_bank"},
+        "target_args": {"auxiliary": f"teacher:local-dir:{onehot.out / BEST_DIR}", "neighbor_mode": "memory_bank"},
     }
     t0 = time.perf_counter()
     ldl = _train("face only, LDL-VA, noisy labels", out / "runs" / "noisy_ldl_va",
@@ -211,7 +213,7 @@ def run_demo(
     best_name = max(result.comparison, key=lambda r: r["accuracy"])["model"]
     import zoo
 
-    best = zoo.create(f"local-dir:{runs[best_name].out / 'best'}")
+    best = zoo.create(f"local-dir:{runs[best_name].out / BEST_DIR}")
     result.best_model_dir = zoo.save_pretrained(best, out / "best_model")
     reloaded = zoo.create(f"local-dir:{result.best_model_dir}")
     scene_path, box, truth = _write_scene(out / "scene.png", settings)
@@ -257,7 +259,7 @@ def attention_on_matching_cue(runs: dict[str, Any], settings: DemoSettings, limi
 
     shares: dict[str, float] = {}
     for name in (CA_RUN, GLA_RUN):
-        model = zoo.create(f"local-dir:{runs[name].out / 'best'}")
+        model = zoo.create(f"local-dir:{runs[name].out / BEST_DIR}")
         val = open_dataset("synth_caer", "val", **{**_data_options(settings), "cache": None},
                            data_config=model.config.data, train=False, streams="both")
         picks = list(range(min(limit, len(val))))
@@ -284,8 +286,8 @@ def make_figures(figures: Path, runs: dict[str, Any], ldl_run, settings: DemoSet
     from zoo.training.checkpoint import load_checkpoint
 
     paths: dict[str, Path] = {}
-    ca = zoo.create(f"local-dir:{runs[CA_RUN].out / 'best'}")
-    gla = zoo.create(f"local-dir:{runs[GLA_RUN].out / 'best'}")
+    ca = zoo.create(f"local-dir:{runs[CA_RUN].out / BEST_DIR}")
+    gla = zoo.create(f"local-dir:{runs[GLA_RUN].out / BEST_DIR}")
     val = open_dataset("synth_caer", "val", **_data_options(settings), data_config=gla.config.data, train=False,
                        streams="both")
     picks = list(range(min(6, len(val))))
@@ -306,15 +308,15 @@ def make_figures(figures: Path, runs: dict[str, Any], ldl_run, settings: DemoSet
         figures / "prediction_grid.png")
 
     for name, run in runs.items():
-        metrics = json.loads((run.out / "eval.json").read_text())
+        metrics = json.loads((run.out / EVAL_JSON).read_text())
         slug = run.out.name
         paths[f"confusion {name}"] = viz.confusion_matrix_figure(
             metrics["confusion"], names, figures / f"confusion_{slug}.png", title=f"{name} (validation)")
     paths["training curves"] = viz.training_curves_figure(
-        viz.metrics_log_rows(runs[GLA_RUN].out / "metrics.jsonl"), figures / "training_curves_gla.png",
+        viz.metrics_log_rows(runs[GLA_RUN].out / METRICS_LOG), figures / "training_curves_gla.png",
         title=f"{GLA_RUN} on synth_caer")
 
-    tensors, _ = load_checkpoint(ldl_run.out / "checkpoints" / "last")
+    tensors, _ = load_checkpoint(ldl_run.out / LAST_CHECKPOINT)
     state = readout_from_state_dict(tensors, prefix="target.")
     train = open_dataset("synth_caer", "train", **{**_data_options(settings), "cache": None})
     noisy = state["labels"].long()

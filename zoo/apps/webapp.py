@@ -330,7 +330,9 @@ class ModelCache:
 
     def __init__(self, keep: int = 3, device: str = "auto") -> None:
         self.keep = keep
-        self.device = torch.device(device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+        from zoo.runtime import resolve_device
+
+        self.device = resolve_device(device)
         self._models: OrderedDict[str, torch.nn.Module] = OrderedDict()
         self._lock = threading.Lock()
 

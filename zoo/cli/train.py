@@ -21,6 +21,18 @@ def _split_model_and_overrides(model: str | None, overrides: list[str] | None) -
     return model, overrides
 
 
+def _show_progress() -> None:
+    """Show the ``zoo`` logger's progress lines (one per epoch) on stderr, unless logging is set up already."""
+    import logging
+
+    logger = logging.getLogger("zoo")
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def _metrics_summary(metrics: dict) -> str:
     return "  ".join(f"{k} {100 * metrics[k]:.2f}%" for k in ("accuracy", "balanced_accuracy", "macro_f1")
                      if metrics.get(k) is not None)
@@ -47,6 +59,7 @@ def train_command(
             typer.echo(f"{name:<26}{description}")
         return
     model, overrides = _split_model_and_overrides(model, overrides)
+    _show_progress()
     result = train(model, data=data, val=val, out=out, overrides=overrides, recipe=recipe, resume=resume,
                    overwrite=overwrite)
     typer.echo(f"run directory: {result.out}")
@@ -77,10 +90,10 @@ def eval_command(
 ) -> None:
     """Accuracy, balanced accuracy, macro-F1, per-class recall and confusion matrix of MODEL on --data."""
     from zoo.factory import create_for_inference
-    from zoo.training.engine import evaluate
+    from zoo.training.evaluate import evaluate
+    from zoo.training.settings import parse_key_values
 
     net = create_for_inference(model, checkpoint=checkpoint, allow_untrained=allow_untrained)
-    from zoo.training.recipes import parse_key_values
 
     options = parse_key_values(data_options or [], "--option")
     metrics = evaluate(net, data, split=split, batch_size=batch_size, device=device, amp=amp, tta=tta,
@@ -105,11 +118,12 @@ def eval_command(
 def write_eval_plots(model: str, metrics: dict, folder: Path) -> list[Path]:
     """Confusion matrix of an evaluation; training curves too when MODEL is a run's ``local-dir:RUN/best``."""
     from zoo.apps import viz
+    from zoo.training.rundir import METRICS_LOG
 
     paths = [viz.confusion_matrix_figure(metrics["confusion"], list(metrics["per_class_recall"]),
                                          folder / "confusion.png", title=f"{model} ({metrics['num_samples']} samples)")]
     if model.startswith("local-dir:"):
-        log = Path(model.split(":", 1)[1]).parent / "metrics.jsonl"
+        log = Path(model.split(":", 1)[1]).parent / METRICS_LOG
         if log.exists():
             paths.append(viz.training_curves_figure(viz.metrics_log_rows(log), folder / "training_curves.png",
                                                     title=str(log.parent)))
@@ -272,5 +286,6 @@ def ablate_command(
     from zoo.training.ablate import ablate
 
     base_name, overrides = _split_model_and_overrides(base, overrides)
+    _show_progress()
     ablate(data, grid, base=base_name or "glamor_net", val=val, out=out, overrides=overrides, recipe=recipe)
     typer.echo((Path(out) / "ablation.md").read_text())

@@ -338,7 +338,7 @@ def _predictions(
                        f"pipeline; install the complete emotion-zoo.")
     if batch_size < 1:
         raise ZooError(f"batch_size must be at least 1, got {batch_size}.")
-    from zoo.training.settings import resolve_device
+    from zoo.runtime import resolve_device
 
     dev = resolve_device(device)
     net = net.to(dev).eval()

@@ -24,14 +24,14 @@ def run_suite(
     """All sections; ``quick`` shrinks every size (a smoke run of a few seconds, figures meaningless).
 
     ``threads``: torch threads for every measurement (``"auto"``: cores the load average leaves idle, see
-    :func:`zoo.inference.fast.cpu_threads`). ``isolate``: each model in its own subprocess (default: not in quick mode).
+    :func:`zoo.runtime.cpu_threads`). ``isolate``: each model in its own subprocess (default: not in quick mode).
     """
     from zoo.apps.bench import data as bdata
     from zoo.apps.bench import ldl as bldl
     from zoo.apps.bench import models as bmodels
     from zoo.apps.bench import predict as bpredict
     from zoo.apps.bench.timing import load_average, machine_info
-    from zoo.inference.fast import cpu_threads
+    from zoo.runtime import cpu_threads
 
     log = log or (lambda _msg: None)
     unknown = set(sections) - set(SECTIONS)
