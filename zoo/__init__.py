@@ -17,9 +17,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "create": "zoo.factory",
     "parse_model_name": "zoo.factory",
-    "list_models": "zoo.registry.entries",
-    "list_components": "zoo.registry.entries",
-    "get_preset": "zoo.registry.entries",
+    "list_models": "zoo.registry.plugins",
+    "list_components": "zoo.registry.plugins",
+    "get_preset": "zoo.registry.plugins",
     "save_pretrained": "zoo.weights.files",
     "EmotionModel": "zoo.models.model",
     "EmotionOutput": "zoo.models.model",
@@ -58,8 +58,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from zoo.factory import create, parse_model_name
     from zoo.models.info import model_info
     from zoo.models.model import EmotionModel, EmotionOutput, build_target
-    from zoo.registry.entries import get_preset, list_components, list_models
-    from zoo.registry.plugins import plugin_infos
+    from zoo.registry.plugins import get_preset, list_components, list_models, plugin_infos
     from zoo.weights.files import save_pretrained
 
 

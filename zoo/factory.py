@@ -8,7 +8,8 @@ from typing import Any
 from zoo.config import ModelConfig
 from zoo.errors import UntrainedModelError, UntrainedModelWarning, ZooError
 from zoo.models.model import EmotionModel
-from zoo.registry.entries import get_preset, split_model_name_tag
+from zoo.registry.entries import split_model_name_tag
+from zoo.registry.plugins import get_preset
 
 SOURCES = ("hf-hub", "local-dir")
 _COMPONENT_FIELDS = {
@@ -150,7 +151,7 @@ def create_for_inference(
         pretrained = bool(get_preset(arch).pretrained) and checkpoint is None
     model = create(name, pretrained=pretrained, checkpoint=checkpoint, **overrides)
     if not has_trained_weights(model):
-        from zoo.registry.entries import list_models
+        from zoo.registry.plugins import list_models
 
         message = (f"{name!r} has no trained weights: its outputs would be random. Use a preset with a "
                    f"pretrained tag ({', '.join(list_models(pretrained=True)) or 'none installed'}), "

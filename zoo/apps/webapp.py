@@ -93,7 +93,7 @@ class Analysis:
 def default_detector() -> str:
     """``zoo.predict``'s default detector when it is a registered one, else the first of mtcnn / haar."""
     from zoo.inference.predict import predict
-    from zoo.registry.entries import list_components
+    from zoo.registry.plugins import list_components
 
     names = list_components("face_detector").get("face_detector", [])
     default = inspect.signature(predict).parameters["detector"].default
@@ -445,7 +445,7 @@ def build_app(model: str | None = None, models_dirs: list[str | os.PathLike] = (
     """The Gradio ``Blocks`` page. ``model`` is preselected (default: the first pretrained tag or model
     directory, else the untrained ``glamor_net``); ``examples_dir`` receives the example photos."""
     gr = _require_gradio()
-    from zoo.registry.entries import list_components
+    from zoo.registry.plugins import list_components
 
     choices = model_choices(model, models_dirs)
     if not choices:

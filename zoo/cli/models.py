@@ -29,7 +29,8 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """List the model presets with their components and pretrained tags."""
-    from zoo.registry.entries import get_preset, list_models, split_model_name_tag
+    from zoo.registry.entries import split_model_name_tag
+    from zoo.registry.plugins import get_preset, list_models
 
     rows = []
     for name in list_models(pattern, pretrained=pretrained):
@@ -77,7 +78,7 @@ def components_command(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List the registered components by kind, with the plugin that provides each."""
-    from zoo.registry.entries import component_registry, list_components
+    from zoo.registry.plugins import component_registry, list_components
 
     kinds = list(list_components(kind))
     rows = []

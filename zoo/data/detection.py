@@ -24,8 +24,8 @@ from PIL import Image
 
 from zoo.data.boxes import FaceBox
 from zoo.errors import DataError
-from zoo.registry.entries import get_component
 from zoo.registry.hookspecs import hookimpl
+from zoo.registry.plugins import get_component
 
 #: the detector name that means "the best built-in detector available here"
 AUTO = "auto"

@@ -545,7 +545,8 @@ def prefetch(name: str) -> dict[str, Any]:
     ``name`` is ``preset[.tag]`` (its published weights) or ``hf-hub:org/name[@rev]``.
     """
     from zoo.factory import parse_model_name
-    from zoo.registry.entries import get_preset, split_model_name_tag
+    from zoo.registry.entries import split_model_name_tag
+    from zoo.registry.plugins import get_preset
 
     source, rest = parse_model_name(name)
     if source == "local-dir":
