@@ -5,6 +5,8 @@
     >>> import zoo
     >>> model = zoo.create("glamor_resnet18")
     >>> zoo.list_models("glamor*")
+
+Plugins mark their hook implementations with ``zoo.hookimpl`` (specifications: :mod:`zoo.registry.hookspecs`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ _LAZY = {
     "ZooError": "zoo.errors",
     "model_info": "zoo.models.info",
     "plugin_infos": "zoo.registry.plugins",
+    "hookimpl": "zoo.registry.hookspecs",
     "train": "zoo.training.engine",
     "evaluate": "zoo.training.engine",
     "predict": "zoo.inference.predict",
@@ -43,6 +46,7 @@ __all__ = [
     "build_target",
     "create",
     "get_preset",
+    "hookimpl",
     "list_components",
     "list_models",
     "model_info",
@@ -58,6 +62,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from zoo.factory import create, parse_model_name
     from zoo.models.info import model_info
     from zoo.models.model import EmotionModel, EmotionOutput, build_target
+    from zoo.registry.hookspecs import hookimpl
     from zoo.registry.plugins import get_preset, list_components, list_models, plugin_infos
     from zoo.weights.files import save_pretrained
 
