@@ -7,6 +7,9 @@ fills them and the accessors (``get_component``, ``get_preset``, ``list_models``
 
 from __future__ import annotations
 
+import functools
+import importlib
+import inspect
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -33,6 +36,33 @@ class ComponentEntry:
     plugin: str
     description: str = ""
     prefix: bool = False  # a family such as "timm:" that accepts any suffix
+
+
+@dataclass(frozen=True)
+class LazyFactory:
+    """A factory named by ``"package.module:attribute"`` and imported on its first call, so that registering a
+    component imports nothing: the built-ins register these, and listing models or components loads no torch.
+
+    ``args`` are bound before the caller's arguments (:func:`functools.partial`). ``inspect.signature`` sees
+    the target's signature, so argument checks (:func:`zoo.config.accepted_arguments`) work unchanged.
+    """
+
+    target: str
+    args: tuple[Any, ...] = ()
+
+    def load(self) -> Callable[..., Any]:
+        module_name, _, attribute = self.target.partition(":")
+        obj: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            obj = getattr(obj, part)
+        return functools.partial(obj, *self.args) if self.args else obj
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.load()(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self.load())
 
 
 @dataclass(frozen=True)

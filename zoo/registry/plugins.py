@@ -39,16 +39,18 @@ from zoo.registry.entries import (
 
 ENTRY_POINT_GROUP = "emotion_zoo"
 
-DEFAULT_PLUGINS: tuple[str, ...] = (
-    "zoo.models.components.backbones",
-    "zoo.models.components.attention",
-    "zoo.models.components.fusion",
-    "zoo.models.components.targets",
-    "zoo.models.presets",
-    "zoo.ldl.plugin",
-    "zoo.data.detection",
-    "zoo.data.builtin",
-)
+#: built-in plugin name -> where its hook implementations are ("module" or "module:attribute"). None of them
+#: imports torch: the component factories are :class:`~zoo.registry.entries.LazyFactory` references.
+DEFAULT_PLUGINS: dict[str, str] = {
+    "zoo.models.components.backbones": "zoo.models.builtin:Backbones",
+    "zoo.models.components.attention": "zoo.models.builtin:Attention",
+    "zoo.models.components.fusion": "zoo.models.builtin:Fusion",
+    "zoo.models.components.targets": "zoo.models.builtin:Targets",
+    "zoo.models.presets": "zoo.models.presets",
+    "zoo.ldl.plugin": "zoo.ldl.plugin",
+    "zoo.data.detection": "zoo.data.detection",
+    "zoo.data.builtin": "zoo.data.builtin",
+}
 
 HOOKS: dict[str, str] = {**COMPONENT_KINDS, "model": "register_presets"}
 
@@ -160,9 +162,12 @@ def load_plugins() -> None:
     _state.loading = True
     try:
         _state.manager = _new_manager()
-        for module_name in DEFAULT_PLUGINS:
-            module = importlib.import_module(module_name)
-            _register_plugin(module, module_name, version=_zoo_version(), builtin=True)
+        for name, target in DEFAULT_PLUGINS.items():
+            module_name, _, attribute = target.partition(":")
+            plugin = importlib.import_module(module_name)
+            if attribute:
+                plugin = getattr(plugin, attribute)
+            _register_plugin(plugin, name, version=_zoo_version(), builtin=True)
         for ep in _selected_entry_points():
             dist_name = ep.dist.name if ep.dist is not None else None
             version = ep.dist.version if ep.dist is not None else None
