@@ -116,7 +116,7 @@ def analyse(image: Image.Image | str | os.PathLike, model: torch.nn.Module, dete
     ``DataConfig``). At most ``max_faces`` faces (the detector's best) are classified.
     """
     from zoo import data as zdata
-    from zoo.inference.predict import box_fields
+    from zoo.data.boxes import as_face_box
 
     start = time.perf_counter()
     if not isinstance(image, Image.Image):
@@ -146,7 +146,8 @@ def analyse(image: Image.Image | str | os.PathLike, model: torch.nn.Module, dete
         probs = output.probs.cpu()
         names = model.label_names
         for i, b in enumerate(boxes):
-            x1, y1, x2, y2, score = box_fields(b) if b is not None else (0, 0, *image.size, 1.0)
+            box = as_face_box(b)
+            x1, y1, x2, y2, score = (box.x1, box.y1, box.x2, box.y2, box.score) if box else (0, 0, *image.size, 1.0)
             top = int(probs[i].argmax())
             faces.append(FaceResult(
                 index=i + 1, box=(x1, y1, x2, y2), score=score, label=names[top], probability=float(probs[i, top]),

@@ -52,21 +52,6 @@ MISSING_FACE_CHOICES = ("skip", "whole", "zeros", "error")
 _GLOB_CHARS = set("*?[")
 
 
-def box_fields(box: Any) -> tuple[float, float, float, float, float]:
-    """``(x1, y1, x2, y2, score)`` from a box given as an object with attributes, a dict or a sequence."""
-    names = ("x1", "y1", "x2", "y2", "score")
-    if isinstance(box, dict):
-        values = [box.get(n, 1.0 if n == "score" else None) for n in names]
-    elif hasattr(box, "x1"):
-        values = [getattr(box, n, 1.0 if n == "score" else None) for n in names]
-    else:
-        seq = list(box.tolist() if hasattr(box, "tolist") else box)
-        values = [*seq[:5], *([1.0] if len(seq) == 4 else [])]
-    if any(v is None for v in values):
-        raise ZooError(f"A face box needs x1, y1, x2, y2 (and score); got {box!r}.")
-    return tuple(float(v) for v in values)  # type: ignore[return-value]
-
-
 # ----------------------------------------------------------------------------------------------- inputs
 
 
@@ -382,12 +367,12 @@ def _predictions(
             entry.update({"frame": frame.index, "timestamp": frame.timestamp})
         entry["faces"] = []
         if frame.boxes is not None:
-            found = [box_fields(b) for b in frame.boxes]
+            found = [as_face_box(b) for b in frame.boxes]
         else:
-            found = [box_fields(b) for b in zdata.detect_faces(image, detector=detector)]
-            found = [b for b in found if b[4] >= min_score]
+            found = [as_face_box(b) for b in zdata.detect_faces(image, detector=detector)]
+            found = [b for b in found if b is not None and b.score >= min_score]
         width, height = image.size
-        inside = [b for b in found if _visible(as_face_box(b[:4]), width, height)]
+        inside = [(b.x1, b.y1, b.x2, b.y2, b.score) for b in found if _visible(b, width, height)]
         pred = Prediction(entry, image, frame)
         faces: list[tuple[dict[str, Any], Any]] = []
         if inside:
