@@ -55,6 +55,7 @@ def ablate(
     ``streams=context_guided`` with an attention that ignores the face) is reported in the table, not trained.
     """
     from zoo.factory import create
+    from zoo.models.info import count_parameters
     from zoo.training.engine import train
     from zoo.training.rundir import EVAL_JSON, LAST_CHECKPOINT
 
@@ -85,7 +86,7 @@ def ablate(
                 metrics = result.eval_metrics
                 row["status"] = "resumed" if resume else "trained"
             model = create(f"local-dir:{run_dir / 'best'}")
-            row["params"] = sum(p.numel() for p in model.parameters())
+            row["params"] = count_parameters(model, trainable_only=False)
             row.update({k: metrics.get(k) for k in METRIC_COLUMNS})
         except ConfigError as exc:
             row.update({"status": f"not buildable: {exc}", "params": None, **dict.fromkeys(METRIC_COLUMNS)})

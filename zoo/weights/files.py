@@ -626,6 +626,7 @@ def stage_push_folder(
     """
     import shutil
 
+    from zoo.models.info import count_parameters
     from zoo.models.model import EmotionModel
     from zoo.publish.cards import render_card
 
@@ -634,7 +635,7 @@ def stage_push_folder(
     config, _ = read_config(model_dir / CONFIG_NAME)
     model = EmotionModel(config)
     load_weights(model, model_dir / WEIGHTS_NAME)
-    parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    parameters = count_parameters(model)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(model_dir / CONFIG_NAME, out / CONFIG_NAME)
