@@ -28,6 +28,14 @@ COMMAND_MODULES = (
 )
 
 
+def echo_fields(fields: list[tuple[str, object]], width: int = 0) -> None:
+    """One ``label: value`` line per field whose value is not None, the labels (with their colon) padded to
+    ``width``; the commands' plain-text reports."""
+    for label, value in fields:
+        if value is not None:
+            typer.echo(f"{label + ':':<{width}} {value}")
+
+
 def _load_commands() -> None:
     for module in COMMAND_MODULES:
         importlib.import_module(module)
