@@ -47,19 +47,6 @@ def make_distribution(site: Path, dist: str, entry_points: dict[str, str], modul
         (site / f"{module}.py").write_text(textwrap.dedent(source))
 
 
-@pytest.fixture
-def site(tmp_path, monkeypatch, fresh_plugins):
-    path = tmp_path / "site"
-    path.mkdir()
-    monkeypatch.syspath_prepend(str(path))
-    monkeypatch.delenv("ZOO_LOAD_PLUGINS", raising=False)
-    before = set(sys.modules)
-    yield path
-    for name in set(sys.modules) - before:
-        if name.startswith("zp_"):
-            del sys.modules[name]
-
-
 def test_a_good_plugin_adds_a_component(site):
     make_distribution(site, "zp-good", {"good": "zp_good"}, {"zp_good": GOOD_PLUGIN.format(name="half")})
     assert "half" in zoo.list_components("fusion")["fusion"]
