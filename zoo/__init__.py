@@ -12,9 +12,14 @@ Plugins mark their hook implementations with ``zoo.hookimpl`` (specifications: :
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# progress and information go to the "zoo" logger; a library stays silent until its user configures logging
+# (``zoo-cli`` shows INFO on stderr, see zoo.cli.configure_logging)
+logging.getLogger("zoo").addHandler(logging.NullHandler())
 
 _LAZY = {
     "create": "zoo.factory",
