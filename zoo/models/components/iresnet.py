@@ -118,16 +118,5 @@ class IResNet(nn.Module):
 
 
 def iresnet(depth: int, **kwargs: Any) -> IResNet:
+    """The ``iresnet<depth>`` backbones' factory (registered per depth in :mod:`zoo.models.builtin`)."""
     return IResNet(depth, **kwargs)
-
-
-def _factory(depth: int):
-    def build(**kwargs: Any) -> IResNet:
-        return IResNet(depth, **kwargs)
-
-    build.__name__ = f"iresnet{depth}"
-    return build
-
-
-#: registry name -> factory
-IRESNETS = {f"iresnet{d}": _factory(d) for d in IR_DEPTHS}
