@@ -8,6 +8,7 @@ same whatever the starting environment holds (``HF_HUB_OFFLINE=1``, a token, a m
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ["ZOO_LOAD_PLUGINS"] = ""  # before anything imports zoo.registry.plugins
 os.environ.pop("ZOO_STRICT_PLUGINS", None)
@@ -51,3 +52,18 @@ def fresh_plugins(monkeypatch):
     monkeypatch.setenv("ZOO_LOAD_PLUGINS", "")
     monkeypatch.delenv("ZOO_STRICT_PLUGINS", raising=False)
     plugins.reset()
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch, fresh_plugins):
+    """A fresh folder on ``sys.path`` for fake installed distributions (plugins); the modules imported from it
+    are forgotten afterwards."""
+    path = tmp_path / "site"
+    path.mkdir()
+    monkeypatch.syspath_prepend(str(path))
+    monkeypatch.delenv("ZOO_LOAD_PLUGINS", raising=False)
+    before = set(sys.modules)
+    yield path
+    for name in set(sys.modules) - before:
+        if str(getattr(sys.modules[name], "__file__", None) or "").startswith(str(path)):
+            del sys.modules[name]

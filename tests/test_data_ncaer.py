@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 
-cv2 = pytest.importorskip("cv2")
-
-from zoo.data import DataError, open_dataset  # noqa: E402
-from zoo.data.ncaer import build_ncaer, choose_frames  # noqa: E402
+from zoo.data import DataError, open_dataset
+from zoo.data.ncaer import build_ncaer, choose_frames
 
 pytestmark = pytest.mark.filterwarnings("ignore::zoo.data.records.DataWarning")
 

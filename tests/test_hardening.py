@@ -474,19 +474,6 @@ def test_12_boxes_outside_the_image_and_nan_boxes_are_checked_at_open(tmp_path):
 # ------------------------------------------------------------------------------------------------ plugins
 
 
-@pytest.fixture
-def site(tmp_path, monkeypatch, fresh_plugins):
-    path = tmp_path / "site"
-    path.mkdir()
-    monkeypatch.syspath_prepend(str(path))
-    monkeypatch.delenv("ZOO_LOAD_PLUGINS", raising=False)
-    before = set(sys.modules)
-    yield path
-    for name in set(sys.modules) - before:
-        if name.startswith("zh_"):
-            del sys.modules[name]
-
-
 def make_plugin(site: Path, name: str, source: str) -> None:
     info = site / f"zh_{name}-0.1.dist-info"
     info.mkdir(parents=True)

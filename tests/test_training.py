@@ -11,7 +11,7 @@ import tiny_training as T
 import torch
 
 from zoo.data import DatasetSpecError
-from zoo.registry.entries import get_component
+from zoo.registry.plugins import get_component
 from zoo.training import checkpoint as ckpt
 from zoo.training.engine import NonFiniteLossError, evaluate, train
 from zoo.training.recipes import RecipeError

@@ -5,21 +5,28 @@
     >>> import zoo
     >>> model = zoo.create("glamor_resnet18")
     >>> zoo.list_models("glamor*")
+
+Plugins mark their hook implementations with ``zoo.hookimpl`` (specifications: :mod:`zoo.registry.hookspecs`).
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# progress and information go to the "zoo" logger; a library stays silent until its user configures logging
+# (``zoo-cli`` shows INFO on stderr, see zoo.cli.configure_logging)
+logging.getLogger("zoo").addHandler(logging.NullHandler())
+
 _LAZY = {
     "create": "zoo.factory",
     "parse_model_name": "zoo.names",
-    "list_models": "zoo.registry.entries",
-    "list_components": "zoo.registry.entries",
-    "get_preset": "zoo.registry.entries",
+    "list_models": "zoo.registry.plugins",
+    "list_components": "zoo.registry.plugins",
+    "get_preset": "zoo.registry.plugins",
     "save_pretrained": "zoo.weights.files",
     "EmotionModel": "zoo.models.model",
     "EmotionOutput": "zoo.models.model",
@@ -29,6 +36,7 @@ _LAZY = {
     "ZooError": "zoo.errors",
     "model_info": "zoo.models.info",
     "plugin_infos": "zoo.registry.plugins",
+    "hookimpl": "zoo.registry.hookspecs",
     "train": "zoo.training.engine",
     "evaluate": "zoo.training.evaluate",
     "predict": "zoo.inference.predict",
@@ -43,6 +51,7 @@ __all__ = [
     "build_target",
     "create",
     "get_preset",
+    "hookimpl",
     "list_components",
     "list_models",
     "model_info",
@@ -59,8 +68,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from zoo.models.info import model_info
     from zoo.models.model import EmotionModel, EmotionOutput, build_target
     from zoo.names import parse_model_name
-    from zoo.registry.entries import get_preset, list_components, list_models
-    from zoo.registry.plugins import plugin_infos
+    from zoo.registry.hookspecs import hookimpl
+    from zoo.registry.plugins import get_preset, list_components, list_models, plugin_infos
     from zoo.weights.files import save_pretrained
 
 

@@ -93,7 +93,7 @@ class Analysis:
 def default_detector() -> str:
     """``zoo.predict``'s default detector when it is a registered one, else the first of mtcnn / haar."""
     from zoo.inference.predict import predict
-    from zoo.registry.entries import list_components
+    from zoo.registry.plugins import list_components
 
     names = list_components("face_detector").get("face_detector", [])
     default = inspect.signature(predict).parameters["detector"].default
@@ -116,7 +116,7 @@ def analyse(image: Image.Image | str | os.PathLike, model: torch.nn.Module, dete
     ``DataConfig``). At most ``max_faces`` faces (the detector's best) are classified.
     """
     from zoo import data as zdata
-    from zoo.inference.predict import box_fields
+    from zoo.data.boxes import as_face_box
 
     start = time.perf_counter()
     if not isinstance(image, Image.Image):
@@ -146,7 +146,8 @@ def analyse(image: Image.Image | str | os.PathLike, model: torch.nn.Module, dete
         probs = output.probs.cpu()
         names = model.label_names
         for i, b in enumerate(boxes):
-            x1, y1, x2, y2, score = box_fields(b) if b is not None else (0, 0, *image.size, 1.0)
+            box = as_face_box(b)
+            x1, y1, x2, y2, score = (box.x1, box.y1, box.x2, box.y2, box.score) if box else (0, 0, *image.size, 1.0)
             top = int(probs[i].argmax())
             faces.append(FaceResult(
                 index=i + 1, box=(x1, y1, x2, y2), score=score, label=names[top], probability=float(probs[i, top]),
@@ -447,7 +448,7 @@ def build_app(model: str | None = None, models_dirs: list[str | os.PathLike] = (
     """The Gradio ``Blocks`` page. ``model`` is preselected (default: the first pretrained tag or model
     directory, else the untrained ``glamor_net``); ``examples_dir`` receives the example photos."""
     gr = _require_gradio()
-    from zoo.registry.entries import list_components
+    from zoo.registry.plugins import list_components
 
     choices = model_choices(model, models_dirs)
     if not choices:

@@ -7,6 +7,7 @@ here may be named ``app``).
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 
@@ -26,6 +27,28 @@ COMMAND_MODULES = (
     "zoo.cli.models", "zoo.cli.data", "zoo.cli.train", "zoo.cli.hub", "zoo.cli.bench", "zoo.cli.demo",
     "zoo.cli.export", "zoo.cli.serve",
 )
+
+
+def echo_fields(fields: list[tuple[str, object]], width: int = 0) -> None:
+    """One ``label: value`` line per field whose value is not None, the labels (with their colon) padded to
+    ``width``; the commands' plain-text reports."""
+    for label, value in fields:
+        if value is not None:
+            typer.echo(f"{label + ':':<{width}} {value}")
+
+
+def configure_logging() -> None:
+    """Show the ``zoo`` loggers' progress and information on stderr, one plain line each. ``ZOO_LOG_LEVEL``
+    (DEBUG, INFO, WARNING, ERROR; default INFO) chooses how much; a handler the user installed is kept."""
+    logger = logging.getLogger("zoo")
+    level = os.environ.get("ZOO_LOG_LEVEL", "INFO").strip().upper() or "INFO"
+    if not isinstance(logging.getLevelName(level), int):
+        raise SystemExit(f"error: ZOO_LOG_LEVEL={level!r} is not a logging level; use DEBUG, INFO, WARNING or ERROR.")
+    logger.setLevel(level)
+    if not any(not isinstance(h, logging.NullHandler) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
 
 
 def _load_commands() -> None:
@@ -71,6 +94,7 @@ def main() -> None:
     end = sys.argv.index("--") if "--" in sys.argv else len(sys.argv)
     debug = "--debug" in sys.argv[1:end] or os.environ.get("ZOO_DEBUG", "").strip() not in ("", "0")
     sys.argv = [a for i, a in enumerate(sys.argv) if not (a == "--debug" and 0 < i < end)]
+    configure_logging()
     _load_commands()
     try:
         app()

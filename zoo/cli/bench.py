@@ -29,8 +29,7 @@ def bench_command(
     if unknown:
         raise typer.BadParameter(f"unknown section(s) {', '.join(unknown)}; choose from {','.join(SECTIONS)}",
                                  param_hint="--sections")
-    result = run_suite(models or None, quick=quick, device=device, threads=threads, sections=chosen, compile=compile,
-                       log=None if as_json else (lambda msg: typer.echo(msg, err=True)))
+    result = run_suite(models or None, quick=quick, device=device, threads=threads, sections=chosen, compile=compile)
     if out is not None:
         out.write_text(json.dumps(result, indent=2) + "\n")
     typer.echo(json.dumps(result, indent=2) if as_json else format_tables(result))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from zoo.cli import app
+from zoo.cli import app, echo_fields
 
 
 @app.command("pull")
@@ -65,13 +65,13 @@ def push_command(
         typer.echo(json.dumps(result, indent=2))
         return
     typer.echo(f"pushed {result['source']} to {repo_id} ({result['revision']})")
-    typer.echo(f"model card: {'written' if result['card_written'] else 'kept the existing README.md'}")
-    if result["pr_url"]:
-        typer.echo(f"pull request: {result['pr_url']}")
-    if result["tag"]:
-        typer.echo(f"tag: {result['tag']}")
-    typer.echo(f"commit: {result['commit']}")
-    typer.echo(f"pin it: zoo.create(\"hf-hub:{repo_id}@{result['commit']}\")")
+    echo_fields([
+        ("model card", "written" if result["card_written"] else "kept the existing README.md"),
+        ("pull request", result["pr_url"] or None),
+        ("tag", result["tag"] or None),
+        ("commit", result["commit"]),
+        ("pin it", f"zoo.create(\"hf-hub:{repo_id}@{result['commit']}\")"),
+    ])
 
 
 @app.command("convert")

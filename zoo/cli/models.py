@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from zoo.cli import app
+from zoo.cli import app, echo_fields
 
 
 def _echo_json(obj) -> None:
@@ -30,7 +30,7 @@ def list_command(
 ) -> None:
     """List the model presets with their components and pretrained tags."""
     from zoo.names import split_model_name_tag
-    from zoo.registry.entries import get_preset, list_models
+    from zoo.registry.plugins import get_preset, list_models
 
     rows = []
     for name in list_models(pattern, pretrained=pretrained):
@@ -78,7 +78,7 @@ def components_command(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List the registered components by kind, with the plugin that provides each."""
-    from zoo.registry.entries import component_registry, list_components
+    from zoo.registry.plugins import component_registry, list_components
 
     kinds = list(list_components(kind))
     rows = []
@@ -104,17 +104,18 @@ def info_command(
     if as_json:
         _echo_json(info)
         return
-    typer.echo(f"model:        {model}")
+    face, context = info["face_size"], info["context_size"]
+    echo_fields([("model", model)], width=13)
     for key, value in info["components"].items():
         typer.echo(f"  {key + ':':<18}{value}")
-    typer.echo(f"classes:      {info['num_classes']} ({', '.join(info['label_names'])})")
-    typer.echo(f"parameters:   {info['parameters']:,} trainable")
-    if info["face_size"]:
-        typer.echo(f"face input:   3×{info['face_size'][0]}×{info['face_size'][1]}")
-    if info["context_size"]:
-        typer.echo(f"context input: 3×{info['context_size'][0]}×{info['context_size'][1]}")
-    typer.echo(f"mean / std:   {info['mean']} / {info['std']}")
-    typer.echo(f"FLOPs:        {info['gflops']:.3f} GFLOPs per image (forward)")
+    echo_fields([
+        ("classes", f"{info['num_classes']} ({', '.join(info['label_names'])})"),
+        ("parameters", f"{info['parameters']:,} trainable"),
+        ("face input", f"3×{face[0]}×{face[1]}" if face else None),
+        ("context input", f"3×{context[0]}×{context[1]}" if context else None),
+        ("mean / std", f"{info['mean']} / {info['std']}"),
+        ("FLOPs", f"{info['gflops']:.3f} GFLOPs per image (forward)"),
+    ], width=13)
 
 
 @app.command("plugins")

@@ -16,7 +16,7 @@ from typing import Any
 
 from zoo.errors import ZooError
 from zoo.names import split_spec
-from zoo.registry.entries import get_component
+from zoo.registry.plugins import get_component
 
 #: the dataset attribute holding per-sample valence-arousal (N×2), for every reader that has it
 VA_ATTRIBUTE = "va"

@@ -78,12 +78,12 @@ def _finish(
     return dataset
 
 
-def _carve(items: list, split: str, val_fraction: float | None, seed: int, name: str) -> tuple[list, str]:
-    """Return the items of ``split`` and the folder split to read, carving val out of train when asked."""
+def _carve(items: list, split: str, val_fraction: float | None, seed: int) -> list:
+    """The items of ``split``, carving val out of train when ``val_fraction`` is given."""
     if val_fraction is None:
-        return items, split
+        return items
     kept, held = seeded_split(len(items), val_fraction, seed)
-    return [items[i] for i in (held if split == "val" else kept)], split
+    return [items[i] for i in (held if split == "val" else kept)]
 
 
 # --------------------------------------------------------------------------------------------- boxes
@@ -216,7 +216,7 @@ def caer_s(path: str | None, split: str = "train", **options: Any) -> FaceDatase
         det = {"detector": opts.get("detector", "haar"), "detector_args": opts.get("detector_args"),
                "box_cache": opts.get("box_cache")}
         samples = _samples_with_detection(items, split_dir, split_dir.name, det, all_faces=False)
-    samples, _ = _carve(samples, split, val_fraction, int(opts.get("split_seed", 0)), name)
+    samples = _carve(samples, split, val_fraction, int(opts.get("split_seed", 0)))
     return _finish(samples, classes.CAER, f"{name}[{split}]", report, common, options)
 
 
@@ -388,7 +388,7 @@ def _class_folder_reader(
         samples = [Sample(label, str(p), box=WHOLE) for p, label in items]
     if "votes" in opts:
         attach_votes(samples, Path(opts["votes"]), root, label_names, aliases, report)
-    samples, _ = _carve(samples, split, val_fraction, int(opts.get("split_seed", 0)), name)
+    samples = _carve(samples, split, val_fraction, int(opts.get("split_seed", 0)))
     return _finish(samples, label_names, f"{name}[{split}]", report, common, options)
 
 
@@ -670,7 +670,7 @@ def folder(path: str | None, split: str = "train", **options: Any) -> FaceDatase
         samples = _samples_with_detection(items, split_dir, split_dir.name, opts, all_faces=faces == "all")
     else:
         samples = [Sample(label, str(p), box=WHOLE) for p, label in items]
-    samples, _ = _carve(samples, split, val_fraction, int(opts.get("split_seed", 0)), name)
+    samples = _carve(samples, split, val_fraction, int(opts.get("split_seed", 0)))
     return _finish(samples, label_names, f"{name}[{split}]", report, common, options)
 
 

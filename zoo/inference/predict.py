@@ -52,21 +52,6 @@ MISSING_FACE_CHOICES = ("skip", "whole", "zeros", "error")
 _GLOB_CHARS = set("*?[")
 
 
-def box_fields(box: Any) -> tuple[float, float, float, float, float]:
-    """``(x1, y1, x2, y2, score)`` from a box given as an object with attributes, a dict or a sequence."""
-    names = ("x1", "y1", "x2", "y2", "score")
-    if isinstance(box, dict):
-        values = [box.get(n, 1.0 if n == "score" else None) for n in names]
-    elif hasattr(box, "x1"):
-        values = [getattr(box, n, 1.0 if n == "score" else None) for n in names]
-    else:
-        seq = list(box.tolist() if hasattr(box, "tolist") else box)
-        values = [*seq[:5], *([1.0] if len(seq) == 4 else [])]
-    if any(v is None for v in values):
-        raise ZooError(f"A face box needs x1, y1, x2, y2 (and score); got {box!r}.")
-    return tuple(float(v) for v in values)  # type: ignore[return-value]
-
-
 # ----------------------------------------------------------------------------------------------- inputs
 
 
@@ -382,12 +367,12 @@ def _predictions(
             entry.update({"frame": frame.index, "timestamp": frame.timestamp})
         entry["faces"] = []
         if frame.boxes is not None:
-            found = [box_fields(b) for b in frame.boxes]
+            found = [as_face_box(b) for b in frame.boxes]
         else:
-            found = [box_fields(b) for b in zdata.detect_faces(image, detector=detector)]
-            found = [b for b in found if b[4] >= min_score]
+            found = [as_face_box(b) for b in zdata.detect_faces(image, detector=detector)]
+            found = [b for b in found if b is not None and b.score >= min_score]
         width, height = image.size
-        inside = [b for b in found if _visible(as_face_box(b[:4]), width, height)]
+        inside = [(b.x1, b.y1, b.x2, b.y2, b.score) for b in found if _visible(b, width, height)]
         pred = Prediction(entry, image, frame)
         faces: list[tuple[dict[str, Any], Any]] = []
         if inside:
@@ -518,6 +503,7 @@ def write_visualisations(pred: Prediction, data_config, out: Path, writers: dict
     """Per-face PNGs for a still image (``out/<name>_face<i>.png``); frames of a video go to
     ``video_file`` or ``out/<name>_vis.mp4`` (one writer per source, kept in ``writers``; close them at the end
     with :func:`close_writers`)."""
+    from zoo.apps.viz import prediction_figure
     from zoo.inference.video import VideoVisWriter
 
     frame = pred.frame
@@ -539,7 +525,7 @@ def write_visualisations(pred: Prediction, data_config, out: Path, writers: dict
         inputs = pred.inputs[i] if pred.inputs else {}
         attention = torch.from_numpy(pred.attention[i]) if pred.attention[i] is not None else None
         box = face_entry["box"] or [0, 0, pred.image.size[0], pred.image.size[1]]
-        face_entry["vis"] = str(save_visualisation(
+        face_entry["vis"] = str(prediction_figure(
             out / f"{name}_face{i}.png", pred.image, box, inputs.get("context"), inputs.get("face"),
             attention, data_config, face_entry))
 
@@ -598,12 +584,6 @@ class JsonStreamWriter:
         self.echo("[]" if self.count == 0 else "\n]")
 
 
-def _to_display(tensor: torch.Tensor, data_config) -> Any:
-    mean = torch.tensor(data_config.mean).view(3, 1, 1)
-    std = torch.tensor(data_config.std).view(3, 1, 1)
-    return (tensor.float() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
-
-
 def _check_finite(output: Any, sources: list[str]) -> None:
     """Every number reported must be finite: NaN or infinite outputs are an error naming the inputs, never a
     "p=NaN" result (or bare ``NaN`` in JSON)."""
@@ -618,49 +598,3 @@ def _check_finite(output: Any, sources: list[str]) -> None:
                 f"{', '.join(where[:5])}: the model produced NaN or infinite {name}; its weights or normalisation "
                 f"(mean/std in config.json) are broken, or the input overflowed. No result is reported for it."
             )
-
-
-def save_visualisation(path: Path, image: Any, box, context: torch.Tensor | None, face: torch.Tensor | None,
-                       attention: torch.Tensor | None, data_config, face_entry: dict[str, Any]) -> Path:
-    """PNG: the image with the face box | the context crop with the attention map overlaid (or the face)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise ZooError("--save-vis needs matplotlib: pip install matplotlib") from exc
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ZooError(f"--save-vis: cannot create the folder {path.parent} ({exc.strerror or exc}).") from None
-    fig, axes = plt.subplots(1, 2, figsize=(8, 4))
-    array = image.permute(1, 2, 0).numpy() if isinstance(image, torch.Tensor) and image.shape[0] == 3 \
-        else np.asarray(image)
-    axes[0].imshow(array)
-    x1, y1, x2, y2 = box
-    axes[0].add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="lime", linewidth=2))
-    axes[0].set_title(f"{face_entry['label']} ({face_entry['probability']:.2f})")
-    if context is not None:
-        shown = _to_display(context, data_config)
-        axes[1].imshow(shown)
-        if attention is not None:
-            h, w = shown.shape[:2]
-            up = torch.nn.functional.interpolate(attention[None, None], size=(h, w), mode="bilinear",
-                                                 align_corners=False)[0, 0]
-            axes[1].imshow(up.numpy(), cmap="jet", alpha=0.5)
-        axes[1].set_title("context attention" if attention is not None else "context")
-    elif face is not None:
-        axes[1].imshow(_to_display(face, data_config))
-        axes[1].set_title("face input")
-    for ax in axes:
-        ax.axis("off")
-    fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=80)
-    except OSError as exc:
-        raise ZooError(f"--save-vis: cannot write {path} ({exc.strerror or exc}).") from None
-    finally:
-        plt.close(fig)
-    return path

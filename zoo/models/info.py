@@ -21,6 +21,7 @@ def example_inputs(config: ModelConfig, batch_size: int = 1) -> dict[str, torch.
 
 
 def count_parameters(model: torch.nn.Module, trainable_only: bool = True) -> int:
+    """Number of parameter values (the trainable ones only by default); the one count every report uses."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 

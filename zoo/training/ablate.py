@@ -56,6 +56,7 @@ def ablate(
     ``streams=context_guided`` with an attention that ignores the face) is reported in the table, not trained.
     """
     from zoo.factory import create
+    from zoo.models.info import count_parameters
     from zoo.training.engine import train
 
     grid = parse_grid(grid)
@@ -79,7 +80,7 @@ def ablate(
                 metrics = result.eval_metrics
                 row["status"] = "resumed" if resume else "trained"
             model = create(f"local-dir:{run_dir / BEST_DIR}")
-            row["params"] = sum(p.numel() for p in model.parameters())
+            row["params"] = count_parameters(model, trainable_only=False)
             row.update({k: metrics.get(k) for k in METRIC_COLUMNS})
         except ConfigError as exc:
             row.update({"status": f"not buildable: {exc}", "params": None, **dict.fromkeys(METRIC_COLUMNS)})

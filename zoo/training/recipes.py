@@ -201,7 +201,7 @@ def resolve_recipe(model_or_recipe: str, recipe: str | None = None) -> dict[str,
     """
     from zoo.errors import UnknownComponentError
     from zoo.names import parse
-    from zoo.registry.entries import get_preset
+    from zoo.registry.plugins import get_preset
 
     if recipe is not None:
         if recipe not in RECIPES:
@@ -233,7 +233,7 @@ def resolve_recipe(model_or_recipe: str, recipe: str | None = None) -> dict[str,
 def _unknown_recipe(name: str) -> str:
     import difflib
 
-    from zoo.registry.entries import list_models
+    from zoo.registry.plugins import list_models
 
     names = sorted(RECIPES)
     close = difflib.get_close_matches(name, names + list_models(), n=3)

@@ -12,7 +12,7 @@ from typing import Any
 from zoo.config import ModelConfig
 from zoo.errors import HubError, ZooError
 from zoo.names import ModelName, parse
-from zoo.registry.entries import get_preset
+from zoo.registry.plugins import get_preset
 from zoo.weights.files import CONFIG_NAME, WEIGHTS_NAME, load_local_dir, read_config
 from zoo.weights.hub import fetch_file, fetch_model_files
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from zoo.registry.hookspecs import hookimpl
-
 
 def attention_pool(context_map: torch.Tensor, logits: torch.Tensor, scale: float = 1.0):
     """Spatial softmax of ``logits`` (B×h×w) and the weighted sum of the cells of ``context_map``."""
@@ -32,6 +30,11 @@ class AveragePool(nn.Module):
         b, _, h, w = context_map.shape
         attention = context_map.new_full((b, h, w), 1.0 / (h * w))
         return context_map.mean(dim=(2, 3)), attention
+
+
+def average_pool(context_channels: int, face_channels: int | None = None) -> AveragePool:
+    """The ``none`` attention's factory (it has no parameters)."""
+    return AveragePool()
 
 
 class ContextAttention(nn.Module):
@@ -124,10 +127,3 @@ class GlobalLocalAttention(nn.Module):
         if face_vector is None:
             raise ValueError("GlobalLocalAttention needs the face vector.")
         return attention_pool(context_map, self.scores(context_map, face_vector))
-
-
-@hookimpl
-def register_attentions(register):
-    register("none", lambda context_channels, face_channels=None: AveragePool(), "global average pooling")
-    register("ca", ContextAttention, "CAER-Net-S context attention (face-blind conv scorer)")
-    register("gla", GlobalLocalAttention, "GLAMOR-Net global-local attention (face-guided)")

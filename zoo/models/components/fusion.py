@@ -13,8 +13,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from zoo.registry.hookspecs import hookimpl
-
 
 class ConcatFusion(nn.Module):
     def __init__(self, face_dim: int, context_dim: int) -> None:
@@ -45,9 +43,3 @@ class AdaptiveFusion(nn.Module):
         scores = torch.cat([self.face_score(v_f), self.context_score(v_c)], dim=1)
         weights = torch.softmax(scores, dim=1)
         return torch.cat([v_f * weights[:, :1], v_c * weights[:, 1:]], dim=1), weights
-
-
-@hookimpl
-def register_fusions(register):
-    register("concat", ConcatFusion, "concatenate the face and context vectors")
-    register("adaptive", AdaptiveFusion, "GLAMOR-Net adaptive fusion (softmax-weighted streams)")
