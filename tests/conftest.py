@@ -43,6 +43,19 @@ def _private_hf_env(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture
+def tiny_plugin():
+    """The tiny test components (``tiny_training``) registered, one torch thread, both undone afterwards."""
+    import tiny_training
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    tiny_training.register()
+    yield
+    tiny_training.unregister()
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def fresh_plugins(monkeypatch):
     """Reload the plugin registries under a test's environment and restore them afterwards."""
     from zoo.registry import plugins

@@ -133,7 +133,6 @@ def test_caer_port_checkpoint_converts_and_matches(tmp_path, template_module, mo
     torch.save(ckpt, path)
     monkeypatch.delitem(sys.modules, "parse_config")  # the user does not have the port's code
 
-    zoo.cli._load_commands()
     result = CliRunner().invoke(zoo.cli.app, ["convert", "caer-port", str(path), str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     model = zoo.create(f"local-dir:{tmp_path / 'out'}").eval()

@@ -91,7 +91,6 @@ def test_build_ncaer_cli_and_errors(tmp_path, caer_videos):
 
     import zoo.cli
 
-    zoo.cli._load_commands()
     runner = typer.testing.CliRunner()
     out = tmp_path / "cli"
     result = runner.invoke(zoo.cli.app, ["build-ncaer", str(caer_videos), str(out), "--parts", "2", "--seed", "1"])

@@ -67,17 +67,6 @@ def _train_weights(tmp_path, name, preset, **extra):
     return result, {k: v for k, v in tensors.items() if k.startswith("model.")}
 
 
-@pytest.fixture
-def tiny_plugin():
-    import tiny_training as T
-
-    threads = torch.get_num_threads()
-    T.register()
-    yield
-    T.unregister()
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("preset", ["caer_net_s", "glamor_net"])
 def test_channels_last_training_equals_plain_training(preset, tmp_path, tiny_plugin):
     """channels_last=true (the CPU training fast path) gives the plain run's weights after 3 SGD steps

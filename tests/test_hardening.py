@@ -11,9 +11,8 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -21,6 +20,7 @@ import numpy as np
 import pytest
 import tiny_training as T
 import torch
+from hub_servers import LocalHTTPServer
 from PIL import Image
 
 import zoo
@@ -62,7 +62,7 @@ def png(path: Path, size=(40, 40), value=None, seed=0) -> Path:
 # ------------------------------------------------------------------------------------------------ local Hub
 
 
-class AnyRevisionHub:
+class AnyRevisionHub(LocalHTTPServer):
     """A Hub on 127.0.0.1 that answers *every* revision of every repo with commit ``SHA`` and the files given:
     the worst case for a revision that names a path. Every request is recorded."""
 
@@ -103,18 +103,7 @@ class AnyRevisionHub:
                 self._send(200, content, {"X-Repo-Commit": SHA, "ETag": etag,
                                           "Content-Type": "application/octet-stream"})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def __enter__(self) -> AnyRevisionHub:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+        super().__init__(Handler)
 
 
 @pytest.fixture
@@ -238,13 +227,6 @@ def test_2_explicit_loading_options_in_code_still_work_and_are_not_saved(tmp_pat
 # ------------------------------------------------------------------------------------------------ training runs
 
 
-@pytest.fixture
-def tiny_plugin():
-    T.register()
-    yield
-    T.unregister()
-
-
 FAST = T.tiny_overrides(epochs=1, **{"model_args.backbone_args": T.TINY_CNN})
 
 
@@ -324,7 +306,6 @@ def test_4_cli_overwrite_flag(tiny_plugin, tmp_path):
     (out / "x").write_text("")
     args = ["train", "caer_net_s", "--data", "tiny:caer", "--out", str(out),
             *[f"{k}={json.dumps(v)}" for k, v in FAST.items()]]
-    zoo.cli._load_commands()
     result = CliRunner().invoke(zoo.cli.app, args)
     assert result.exit_code != 0 and "is not empty" in str(result.exception)
     result = CliRunner().invoke(zoo.cli.app, [*args, "--overwrite"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hub_servers import OlahServer, commit_all, init_repo
+from hub_servers import OlahServer, commit_all, eval_logits, init_repo
 
 import zoo
 from zoo.errors import HubError, WeightsError, ZooError
@@ -26,16 +26,6 @@ def tiny_model(seed: int) -> zoo.EmotionModel:
                 module.running_mean.uniform_(-0.1, 0.1)
                 module.running_var.uniform_(0.5, 1.5)
     return model
-
-
-def inputs():
-    g = torch.Generator().manual_seed(0)
-    return torch.rand(2, 3, 32, 32, generator=g), torch.rand(2, 3, 32, 32, generator=g)
-
-
-def logits(model) -> torch.Tensor:
-    with torch.no_grad():
-        return model.eval()(*inputs()).logits
 
 
 def publish_timm_weights(mirrors):
@@ -65,7 +55,7 @@ def hub_repo(tmp_path_factory):
     timm_state = publish_timm_weights(server.mirrors)
     server.start(REPO)
     try:
-        yield {"url": server.url, "sha1": sha1, "sha2": sha2, "v1": logits(v1), "v2": logits(v2),
+        yield {"url": server.url, "sha1": sha1, "sha2": sha2, "v1": eval_logits(v1), "v2": eval_logits(v2),
                "timm_state": timm_state}
     finally:
         server.stop()
@@ -112,11 +102,11 @@ def tiny_preset(online):
 
 def test_pretrained_tag_loads_pinned_weights_and_records_commit(tiny_preset):
     model = zoo.create("tiny_glamor", pretrained=True)  # default tag = first: v1 at git tag v1.0
-    torch.testing.assert_close(logits(model), tiny_preset["v1"], rtol=0, atol=0)
+    torch.testing.assert_close(eval_logits(model), tiny_preset["v1"], rtol=0, atol=0)
     cfg = model.pretrained_cfg
     assert (cfg["hf_hub_id"], cfg["revision"], cfg["commit"], cfg["tag"]) == (REPO, "v1.0", tiny_preset["sha1"], "v1")
     pinned = zoo.create("tiny_glamor.pinned", pretrained=True)
-    torch.testing.assert_close(logits(pinned), tiny_preset["v2"], rtol=0, atol=0)
+    torch.testing.assert_close(eval_logits(pinned), tiny_preset["v2"], rtol=0, atol=0)
     assert pinned.pretrained_cfg["commit"] == tiny_preset["sha2"]
     # the files sit in the standard cache layout under HF_HUB_CACHE read at call time
     assert (hub.Path(hub.hub_cache_dir()) / "models--zoo-test--tiny-glamor" / "snapshots" / tiny_preset["sha1"]).is_dir()
@@ -153,9 +143,9 @@ def test_hf_hub_names_tag_sha_and_main(online):
     by_tag = zoo.create(f"hf-hub:{REPO}@v1.0")
     by_sha = zoo.create(f"hf-hub:{REPO}@{online['sha1']}")
     latest = zoo.create(f"hf-hub:{REPO}")
-    torch.testing.assert_close(logits(by_tag), online["v1"], rtol=0, atol=0)
-    torch.testing.assert_close(logits(by_sha), online["v1"], rtol=0, atol=0)
-    torch.testing.assert_close(logits(latest), online["v2"], rtol=0, atol=0)
+    torch.testing.assert_close(eval_logits(by_tag), online["v1"], rtol=0, atol=0)
+    torch.testing.assert_close(eval_logits(by_sha), online["v1"], rtol=0, atol=0)
+    torch.testing.assert_close(eval_logits(latest), online["v2"], rtol=0, atol=0)
     assert by_tag.pretrained_cfg["commit"] == online["sha1"]
     assert latest.pretrained_cfg["commit"] == online["sha2"]
     assert latest.config.backbone_args == {"channels": [8, 8, 8, 8, 8], "bn_momentum": 0.01, "bn_eps": 1e-3}
@@ -169,11 +159,11 @@ def test_hf_hub_unknown_revision_and_repo_errors_name_them(online):
 
 
 def test_offline_after_cache_gives_identical_outputs(online, monkeypatch):
-    first = logits(zoo.create(f"hf-hub:{REPO}@v1.0"))
+    first = eval_logits(zoo.create(f"hf-hub:{REPO}@v1.0"))
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     again = zoo.create(f"hf-hub:{REPO}@v1.0")
-    torch.testing.assert_close(logits(again), first, rtol=0, atol=0)
+    torch.testing.assert_close(eval_logits(again), first, rtol=0, atol=0)
     assert again.pretrained_cfg["commit"] == online["sha1"]
 
 
@@ -208,7 +198,6 @@ def test_pull_prefetches_for_offline_use(tiny_preset, monkeypatch):
 
     import zoo.cli
 
-    zoo.cli._load_commands()
     result = CliRunner().invoke(zoo.cli.app, ["pull", "tiny_glamor.v1", f"hf-hub:{REPO}", "--json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
@@ -216,7 +205,7 @@ def test_pull_prefetches_for_offline_use(tiny_preset, monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     model = zoo.create("tiny_glamor.v1", pretrained=True)
-    torch.testing.assert_close(logits(model), tiny_preset["v1"], rtol=0, atol=0)
+    torch.testing.assert_close(eval_logits(model), tiny_preset["v1"], rtol=0, atol=0)
 
 
 def test_list_pretrained_shows_tags_with_repo_and_revision(tiny_preset):
@@ -224,7 +213,6 @@ def test_list_pretrained_shows_tags_with_repo_and_revision(tiny_preset):
 
     import zoo.cli
 
-    zoo.cli._load_commands()
     result = CliRunner().invoke(zoo.cli.app, ["list", "tiny*", "--pretrained"])
     assert result.exit_code == 0, result.output
     lines = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()[2:]}

@@ -133,7 +133,6 @@ def test_push_rejects_a_directory_without_a_model(double, tmp_path):
 
 
 def test_cli_push_prints_commit_to_pin(double, run_dir):
-    zoo.cli._load_commands()
     result = CliRunner().invoke(zoo.cli.app, ["push", str(run_dir), "--repo-id", "zoo-org/cli", "--tag", "v1"])
     assert result.exit_code == 0, result.output
     sha = double.repos["zoo-org/cli"].refs["main"]
@@ -159,7 +158,6 @@ def test_push_offline_is_refused_before_any_request(double, model_dir, monkeypat
 
 def test_dry_run_writes_exactly_what_push_uploads_and_sends_nothing(double, run_dir, tmp_path):
     out = tmp_path / "staged"
-    zoo.cli._load_commands()
     result = CliRunner().invoke(zoo.cli.app, ["push", str(run_dir), "--repo-id", "zoo-org/dry", "--dry-run",
                                               "--out", str(out)])
     assert result.exit_code == 0, result.output

@@ -57,7 +57,6 @@ def test_packaged_weights_load_offline_and_list_as_pretrained(packaged):
     assert "tiny_fer.test" in zoo.list_models(pretrained=True)
     assert "tiny_fer_untrained" not in " ".join(zoo.list_models(pretrained=True))
     assert prefetch("tiny_fer.test")["note"].startswith("shipped with the package")
-    zoo.cli._load_commands()
     result = CliRunner().invoke(app, ["list", "tiny*", "--pretrained"])
     assert result.exit_code == 0 and "tiny_fer.test" in result.output
 

@@ -127,7 +127,6 @@ def test_eval_reproduces_validation_metrics(tmp_path):
 
     import zoo.cli
 
-    zoo.cli._load_commands()
     cli = CliRunner().invoke(zoo.cli.app, ["eval", f"local-dir:{out / 'best'}", "--data", "tiny:caer", "--json"])
     assert cli.exit_code == 0, cli.output
     assert json.loads(cli.output)["accuracy"] == logged["accuracy"]

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import typer
 
-from zoo.cli import app, echo_fields
+from zoo.cli.common import echo_fields
 
 
-@app.command("pull")
 def pull_command(
     names: list[str] = typer.Argument(..., help="presets with a tag (glamor_net.caer_s) or hf-hub:ORG/NAME[@REV]"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
@@ -27,7 +26,6 @@ def pull_command(
         typer.echo(f"  {Path(row['weights']).parent}")
 
 
-@app.command("push")
 def push_command(
     path: Path = typer.Argument(..., help="a model dir (config.json + model.safetensors) or a training run dir"),
     repo_id: str = typer.Option(..., "--repo-id", help="ORG/NAME on the Hub (created if missing)"),
@@ -74,7 +72,6 @@ def push_command(
     ])
 
 
-@app.command("convert")
 def convert_command(
     source: str = typer.Argument(..., help="caer-port (ndkhanh360/CAER .pth) or glamor-tf (TF2 checkpoint prefix)"),
     checkpoint: Path = typer.Argument(..., help="the source checkpoint"),
@@ -87,3 +84,10 @@ def convert_command(
         raise ConversionError(f"Unknown conversion source {source!r}; choose one of {', '.join(CONVERTERS)}.")
     directory = CONVERTERS[source](checkpoint, out_dir)
     typer.echo(f"wrote {directory} (load it with zoo.create('local-dir:{directory}'), push it with zoo-cli push)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command("pull")(pull_command)
+    app.command("push")(push_command)
+    app.command("convert")(convert_command)

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from zoo.cli import app, echo_fields
+from zoo.cli.common import echo_fields
 
 
 def _echo_json(obj) -> None:
@@ -22,7 +22,6 @@ def _table(rows: list[list[str]], header: list[str]) -> None:
         typer.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
-@app.command("list")
 def list_command(
     pattern: str = typer.Argument("*", help="fnmatch pattern, e.g. 'glamor*'"),
     pretrained: bool = typer.Option(False, "--pretrained", help="only models with published weights, per tag"),
@@ -72,7 +71,6 @@ def list_command(
         )
 
 
-@app.command("components")
 def components_command(
     kind: str | None = typer.Argument(None, help="backbone, attention, fusion, target, ..."),
     as_json: bool = typer.Option(False, "--json"),
@@ -92,7 +90,6 @@ def components_command(
     _table([[r["kind"], r["name"], r["plugin"], r["description"]] for r in rows], ["kind", "name", "plugin", "description"])
 
 
-@app.command("info")
 def info_command(
     model: str = typer.Argument(..., help="preset name, local-dir:DIR or hf-hub:ORG/NAME"),
     as_json: bool = typer.Option(False, "--json"),
@@ -118,7 +115,6 @@ def info_command(
     ], width=13)
 
 
-@app.command("plugins")
 def plugins_command(
     as_json: bool = typer.Option(False, "--json"),
     all_plugins: bool = typer.Option(False, "--all", help="include the built-in plugins"),
@@ -137,3 +133,11 @@ def plugins_command(
         [[i.name, i.version or "-", ",".join(i.hooks) or "-", i.error or "ok"] for i in infos],
         ["plugin", "version", "hooks", "status"],
     )
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command("list")(list_command)
+    app.command("components")(components_command)
+    app.command("info")(info_command)
+    app.command("plugins")(plugins_command)

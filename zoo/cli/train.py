@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from zoo.cli import app
+from zoo.cli.common import configure_logging
 
 _OVERRIDES_HELP = "settings as KEY=VALUE: epochs=5 optimizer.lr=0.01 attention=ca model_args.data.face_size=[64,64]"
 
@@ -21,24 +21,11 @@ def _split_model_and_overrides(model: str | None, overrides: list[str] | None) -
     return model, overrides
 
 
-def _show_progress() -> None:
-    """Show the ``zoo`` logger's progress lines (one per epoch) on stderr, unless logging is set up already."""
-    import logging
-
-    logger = logging.getLogger("zoo")
-    if not logger.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-
-
 def _metrics_summary(metrics: dict) -> str:
     return "  ".join(f"{k} {100 * metrics[k]:.2f}%" for k in ("accuracy", "balanced_accuracy", "macro_f1")
                      if metrics.get(k) is not None)
 
 
-@app.command("train", context_settings={"allow_extra_args": False})
 def train_command(
     model: Optional[str] = typer.Argument(None, help="recipe, preset or local-dir:DIR (see --list-recipes)"),  # noqa: UP045
     overrides: Optional[list[str]] = typer.Argument(None, help=_OVERRIDES_HELP),  # noqa: UP045
@@ -59,7 +46,7 @@ def train_command(
             typer.echo(f"{name:<26}{description}")
         return
     model, overrides = _split_model_and_overrides(model, overrides)
-    _show_progress()
+    configure_logging()
     result = train(model, data=data, val=val, out=out, overrides=overrides, recipe=recipe, resume=resume,
                    overwrite=overwrite)
     typer.echo(f"run directory: {result.out}")
@@ -69,7 +56,6 @@ def train_command(
         typer.echo("stopped early (no improvement for early_stopping epochs)")
 
 
-@app.command("eval")
 def eval_command(
     model: str = typer.Argument(..., help="preset with published weights, local-dir:DIR (e.g. RUN/best) or "
                                           "hf-hub:REPO"),
@@ -118,19 +104,20 @@ def eval_command(
 def write_eval_plots(model: str, metrics: dict, folder: Path) -> list[Path]:
     """Confusion matrix of an evaluation; training curves too when MODEL is a run's ``local-dir:RUN/best``."""
     from zoo.apps import viz
+    from zoo.names import parse
     from zoo.training.rundir import METRICS_LOG
 
     paths = [viz.confusion_matrix_figure(metrics["confusion"], list(metrics["per_class_recall"]),
                                          folder / "confusion.png", title=f"{model} ({metrics['num_samples']} samples)")]
-    if model.startswith("local-dir:"):
-        log = Path(model.split(":", 1)[1]).parent / METRICS_LOG
+    name = parse(model)
+    if name.source == "local-dir":
+        log = Path(name.path).parent / METRICS_LOG
         if log.exists():
             paths.append(viz.training_curves_figure(viz.metrics_log_rows(log), folder / "training_curves.png",
                                                     title=str(log.parent)))
     return paths
 
 
-@app.command("predict")
 def predict_command(
     inputs: Optional[list[str]] = typer.Argument(  # noqa: UP045
         None, help="images, videos, folders (searched recursively) and quoted globs ('photos/**/*.jpg')"),
@@ -270,7 +257,6 @@ def _looks_like_video(source: str) -> bool:
     return str(source).startswith("camera:") or is_video(source) or Path(str(source)).is_dir() or "*" in str(source)
 
 
-@app.command("ablate")
 def ablate_command(
     base: str = typer.Argument("glamor_net", help="recipe or preset every cell starts from"),
     overrides: Optional[list[str]] = typer.Argument(None, help=_OVERRIDES_HELP),  # noqa: UP045
@@ -286,6 +272,14 @@ def ablate_command(
     from zoo.training.ablate import ablate
 
     base_name, overrides = _split_model_and_overrides(base, overrides)
-    _show_progress()
+    configure_logging()
     ablate(data, grid, base=base_name or "glamor_net", val=val, out=out, overrides=overrides, recipe=recipe)
     typer.echo((Path(out) / "ablation.md").read_text())
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command("train", context_settings={"allow_extra_args": False})(train_command)
+    app.command("eval")(eval_command)
+    app.command("predict")(predict_command)
+    app.command("ablate")(ablate_command)
