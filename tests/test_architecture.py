@@ -1,4 +1,5 @@
-"""The package's structure: no import cycle inside ``zoo/``, and listing models imports no torch."""
+"""The package's structure: layers that import only downwards, no import cycle inside ``zoo/``, and listing
+models imports no torch."""
 
 from __future__ import annotations
 
@@ -122,6 +123,35 @@ def test_no_import_cycle_inside_zoo():
     cycles = find_cycles(graph)
     assert not cycles, "import cycles inside zoo/:\n" + "\n".join(
         f"{' -> '.join(cycle)}  (modules in this tangle: {', '.join(members)})" for cycle, members in cycles)
+
+
+#: the layers, bottom up (README "Architecture"); a module imports only from its own layer or lower ones
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("zoo", "errors", "names", "labels", "runtime", "viz"),
+    ("config", "registry"),
+    ("data", "models"),
+    ("weights", "factory"),
+    ("ldl", "training"),
+    ("inference", "publish"),
+    ("apps",),
+    ("cli", "__main__", "hookspecs"),
+)
+
+
+def layer_of(module: str) -> int:
+    unit = module.split(".")[1] if "." in module else module
+    for number, units in enumerate(LAYERS):
+        if unit in units:
+            return number
+    raise AssertionError(f"{module}: its package {unit!r} is in no layer; add it to LAYERS (and the README)")
+
+
+def test_imports_go_only_downwards_through_the_layers():
+    """Every import inside ``zoo/`` (top level or in a function) reaches the same layer or a lower one."""
+    upward = [f"{module} (layer {layer_of(module)}) imports {target} (layer {layer_of(target)})"
+              for module, targets in sorted(import_graph().items()) for target in sorted(targets)
+              if layer_of(target) > layer_of(module)]
+    assert not upward, "imports against the layers:\n" + "\n".join(upward)
 
 
 def test_listing_models_and_components_imports_no_torch():

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 import zoo
 import zoo.cli
-import zoo.weights.convert
-from zoo.weights.convert import (
+import zoo.publish.convert
+from zoo.publish.convert import (
     ConversionError,
     caer_port_state_dict,
     glamor_tf_key,
@@ -163,7 +163,7 @@ def test_caer_port_refuses_arbitrary_pickled_objects(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save({"state_dict": {}, "hook": types.SimpleNamespace(a=1)}, path)
     with pytest.raises(ConversionError, match="weights_only=True"):
-        zoo.weights.convert.convert_caer_port(path, tmp_path / "out")
+        zoo.publish.convert.convert_caer_port(path, tmp_path / "out")
 
 
 # ---- GLAMOR-Net TF2: names and layouts, on numpy arrays ----

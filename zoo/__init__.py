@@ -34,7 +34,7 @@ _LAZY = {
     "ModelConfig": "zoo.config",
     "DataConfig": "zoo.config",
     "ZooError": "zoo.errors",
-    "model_info": "zoo.models.info",
+    "model_info": "zoo.factory",
     "plugin_infos": "zoo.registry.plugins",
     "hookimpl": "zoo.registry.hookspecs",
     "train": "zoo.training.engine",
@@ -65,7 +65,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from zoo.config import DataConfig, ModelConfig
     from zoo.errors import ZooError
     from zoo.factory import create
-    from zoo.models.info import model_info
+    from zoo.factory import model_info
     from zoo.models.model import EmotionModel, EmotionOutput, build_target
     from zoo.names import parse_model_name
     from zoo.registry.hookspecs import hookimpl

@@ -13,6 +13,7 @@ from typing import Any
 
 from zoo.config import ModelConfig
 from zoo.errors import UntrainedModelError, UntrainedModelWarning
+from zoo.models.info import describe
 from zoo.models.model import EmotionModel
 from zoo.names import parse, parse_model_name  # noqa: F401 - zoo.factory.parse_model_name, kept for callers
 from zoo.registry.plugins import get_preset, list_models
@@ -131,3 +132,10 @@ def create_for_inference(
             raise UntrainedModelError(message)
         warnings.warn(message, UntrainedModelWarning, stacklevel=2)
     return model
+
+
+def model_info(name_or_model: str | EmotionModel, **overrides: Any) -> dict[str, Any]:
+    """Components, parameter counts, input sizes and FLOPs of a model, or of the model a name creates
+    (``create(name, **overrides)``)."""
+    model = create(name_or_model, **overrides) if isinstance(name_or_model, str) else name_or_model
+    return describe(model)

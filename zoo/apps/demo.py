@@ -280,7 +280,7 @@ def _collect(model, dataset, indices: list[int]):
 def make_figures(figures: Path, runs: dict[str, Any], ldl_run, settings: DemoSettings) -> dict[str, Path]:
     """The demo's figures from its training runs (each figure type of the papers, plus curves and confusion)."""
     import zoo
-    from zoo.apps import viz
+    from zoo import viz
     from zoo.data import open_dataset
     from zoo.ldl.target import readout_from_state_dict
     from zoo.training.checkpoint import load_checkpoint

@@ -268,7 +268,7 @@ def render_attention(analysis: Analysis, face: FaceResult, data_config) -> Image
     stream sees; the face's own box (masked out of the context) is outlined."""
     from matplotlib import colormaps
 
-    from zoo.apps.viz import upsample_map
+    from zoo.viz import upsample_map
 
     image, scale = _display_copy(analysis.image)
     x1, y1, x2, y2 = (round(v * scale) for v in context_window(analysis.image.size, data_config))

@@ -78,7 +78,7 @@ def convert_command(
     out_dir: Path = typer.Argument(..., help="model directory to write (config.json + model.safetensors)"),
 ) -> None:
     """Import weights from a reference implementation into an emotion-zoo model directory."""
-    from zoo.weights.convert import CONVERTERS, ConversionError
+    from zoo.publish.convert import CONVERTERS, ConversionError
 
     if source not in CONVERTERS:
         raise ConversionError(f"Unknown conversion source {source!r}; choose one of {', '.join(CONVERTERS)}.")

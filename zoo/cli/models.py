@@ -95,7 +95,7 @@ def info_command(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Components, parameter count, input sizes and FLOPs of a model at its default input."""
-    from zoo.models.info import model_info
+    from zoo.factory import model_info
 
     info = model_info(model)
     if as_json:

@@ -103,7 +103,7 @@ def eval_command(
 
 def write_eval_plots(model: str, metrics: dict, folder: Path) -> list[Path]:
     """Confusion matrix of an evaluation; training curves too when MODEL is a run's ``local-dir:RUN/best``."""
-    from zoo.apps import viz
+    from zoo import viz
     from zoo.names import parse
     from zoo.training.rundir import METRICS_LOG
 
