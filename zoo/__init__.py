@@ -64,8 +64,7 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from zoo.config import DataConfig, ModelConfig
     from zoo.errors import ZooError
-    from zoo.factory import create
-    from zoo.factory import model_info
+    from zoo.factory import create, model_info
     from zoo.models.model import EmotionModel, EmotionOutput, build_target
     from zoo.names import parse_model_name
     from zoo.registry.hookspecs import hookimpl

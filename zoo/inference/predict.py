@@ -503,8 +503,8 @@ def write_visualisations(pred: Prediction, data_config, out: Path, writers: dict
     """Per-face PNGs for a still image (``out/<name>_face<i>.png``); frames of a video go to
     ``video_file`` or ``out/<name>_vis.mp4`` (one writer per source, kept in ``writers``; close them at the end
     with :func:`close_writers`)."""
-    from zoo.viz import prediction_figure
     from zoo.inference.video import VideoVisWriter
+    from zoo.viz import prediction_figure
 
     frame = pred.frame
     stems: dict[str, str] = writers.setdefault("__stems__", {})
