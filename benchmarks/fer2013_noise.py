@@ -43,6 +43,7 @@ from benchmarks.fer2013_real import (
     train_or_resume,
     uncertainty_auroc,
 )
+from zoo.training.rundir import BEST_DIR, EVAL_JSON
 
 RESULTS = REPO / "benchmarks" / "results" / "fer2013_noise"
 VOTES = "ferplus-votes-dev.csv"
@@ -68,7 +69,7 @@ def overrides_for(target: str, rate: float, seed: int, args: argparse.Namespace,
 
 
 def summarise(out: Path, target: str, rate: float, seed: int) -> dict:
-    from zoo.training.rundir import EVAL_JSON, METRICS_LOG, read_metrics_log
+    from zoo.training.rundir import METRICS_LOG, read_metrics_log
 
     history = read_metrics_log(out / METRICS_LOG)
     final = json.loads((out / EVAL_JSON).read_text())
@@ -176,9 +177,9 @@ def main() -> None:
             for target in targets:
                 name = f"{target}_noise{round(rate * 100):02d}_seed{seed}"
                 out = args.runs / name
-                if args.report_only and not (out / "eval.json").is_file():
+                if args.report_only and not (out / EVAL_JSON).is_file():
                     continue
-                teacher = args.runs / f"onehot_noise{round(rate * 100):02d}_seed{seed}" / "best"
+                teacher = args.runs / f"onehot_noise{round(rate * 100):02d}_seed{seed}" / BEST_DIR
                 if not args.report_only:
                     train_or_resume(name, "fer2013_cnn", overrides_for(target, rate, seed, args, teacher), data,
                                     args.runs)

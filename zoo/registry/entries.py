@@ -39,6 +39,16 @@ class ComponentEntry:
     prefix: bool = False  # a family such as "timm:" that accepts any suffix
 
 
+def import_object(target: str) -> Any:
+    """``"package.module:attribute.path"`` (an entry point's form) -> that object; ``"package.module"`` -> the
+    module."""
+    module_name, _, attribute = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in filter(None, attribute.split(".")):
+        obj = getattr(obj, part)
+    return obj
+
+
 @dataclass(frozen=True)
 class LazyFactory:
     """A factory named by ``"package.module:attribute"`` and imported on its first call, so that registering a
@@ -52,10 +62,7 @@ class LazyFactory:
     args: tuple[Any, ...] = ()
 
     def load(self) -> Callable[..., Any]:
-        module_name, _, attribute = self.target.partition(":")
-        obj: Any = importlib.import_module(module_name)
-        for part in attribute.split("."):
-            obj = getattr(obj, part)
+        obj = import_object(self.target)
         return functools.partial(obj, *self.args) if self.args else obj
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -15,7 +15,6 @@ Environment:
 from __future__ import annotations
 
 import fnmatch
-import importlib
 import importlib.metadata as metadata
 import os
 import warnings
@@ -34,6 +33,7 @@ from zoo.registry.entries import (
     Preset,
     PretrainedCfg,
     Registry,
+    import_object,
     natural_key,
 )
 
@@ -163,10 +163,7 @@ def load_plugins() -> None:
     try:
         _state.manager = _new_manager()
         for name, target in DEFAULT_PLUGINS.items():
-            module_name, _, attribute = target.partition(":")
-            plugin = importlib.import_module(module_name)
-            if attribute:
-                plugin = getattr(plugin, attribute)
+            plugin = import_object(target)
             _register_plugin(plugin, name, version=_zoo_version(), builtin=True)
         for ep in _selected_entry_points():
             dist_name = ep.dist.name if ep.dist is not None else None
