@@ -25,6 +25,13 @@ from typing import Any
 
 import torch
 
+from zoo import viz
+from zoo.data import open_dataset
+from zoo.data.synth import matching_cue_share
+from zoo.errors import ZooError
+from zoo.ldl.target import readout_from_state_dict
+from zoo.training.checkpoint import load_checkpoint
+from zoo.training.engine import train
 from zoo.training.rundir import BEST_DIR, EVAL_JSON, LAST_CHECKPOINT, METRICS_LOG
 
 #: the variants of the comparison: name -> model overrides (all but the first fuse the face and context streams)
@@ -113,8 +120,6 @@ def _run_overrides(settings: DemoSettings, epochs: int, model_args: dict[str, An
 
 
 def _train(name: str, out: Path, overrides: dict[str, Any], log: Callable[[str], None]):
-    from zoo.training.engine import train
-
     log(f"training {name} -> {out}")
     result = train("caer_net_s", data="synth_caer", out=out, overrides=overrides)
     return result
@@ -157,7 +162,6 @@ def run_demo(
     log: Callable[[str], None] = print,
 ) -> DemoResult:
     """Run the demo into ``out`` (which must not hold an earlier demo's runs); returns tables and figure paths."""
-    from zoo.errors import ZooError
 
     settings = settings or (DemoSettings.fast() if fast else DemoSettings())
     out = Path(out)
@@ -239,7 +243,6 @@ def run_demo(
 
 def _write_scene(path: Path, settings: DemoSettings) -> tuple[Path, tuple[int, int, int, int], str]:
     """A fresh synth_caer test scene (not seen in training), saved as PNG, with its face box and label."""
-    from zoo.data import open_dataset
 
     ds = open_dataset("synth_caer", "test", n=1, seed=settings.seed + 1)
     image = ds.load_image(0)
@@ -254,8 +257,6 @@ def attention_on_matching_cue(runs: dict[str, Any], settings: DemoSettings, limi
     import numpy as np
 
     import zoo
-    from zoo.data import open_dataset
-    from zoo.data.synth import matching_cue_share
 
     shares: dict[str, float] = {}
     for name in (CA_RUN, GLA_RUN):
@@ -280,10 +281,6 @@ def _collect(model, dataset, indices: list[int]):
 def make_figures(figures: Path, runs: dict[str, Any], ldl_run, settings: DemoSettings) -> dict[str, Path]:
     """The demo's figures from its training runs (each figure type of the papers, plus curves and confusion)."""
     import zoo
-    from zoo import viz
-    from zoo.data import open_dataset
-    from zoo.ldl.target import readout_from_state_dict
-    from zoo.training.checkpoint import load_checkpoint
 
     paths: dict[str, Path] = {}
     ca = zoo.create(f"local-dir:{runs[CA_RUN].out / BEST_DIR}")

@@ -20,6 +20,8 @@ import numpy as np
 
 from zoo.data import classes
 from zoo.data.boxes import FaceBox, make_box, read_box_file, read_list_file
+from zoo.data.detection import detect_faces
+from zoo.data.images import load_image
 from zoo.data.records import (
     ON_ERROR,
     WHOLE,
@@ -105,8 +107,6 @@ def detect_boxes(
     all_faces: bool = False,
 ) -> dict[str, list[FaceBox]]:
     """Faces of every image (best first), computed once and cached in a JSON file keyed by relative path."""
-    from zoo.data.detection import detect_faces
-    from zoo.data.images import load_image
 
     detector_args = dict(detector_args or {})
     cache_file = Path(box_cache) if box_cache else _box_cache_file(root, split, detector, detector_args)

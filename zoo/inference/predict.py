@@ -45,8 +45,24 @@ from typing import Any
 import numpy as np
 import torch
 
-from zoo.errors import ZooError
-from zoo.inference.video import VIDEO_EXTENSIONS, Frame, check_sampling, is_video, iter_video_frames
+from zoo import data as zdata
+from zoo.data import load_image
+from zoo.data.boxes import as_face_box, make_box
+from zoo.data.images import image_from_array, to_rgb
+from zoo.data.transforms import MissingFaceError
+from zoo.errors import UntrainedModelWarning, ZooError
+from zoo.factory import DEFAULT_MODEL, create_for_inference, has_trained_weights
+from zoo.inference.tracking import IoUTracker
+from zoo.inference.video import (
+    VIDEO_EXTENSIONS,
+    Frame,
+    VideoVisWriter,
+    check_sampling,
+    is_video,
+    iter_video_frames,
+)
+from zoo.runtime import resolve_device
+from zoo.viz import prediction_figure
 
 MISSING_FACE_CHOICES = ("skip", "whole", "zeros", "error")
 _GLOB_CHARS = set("*?[")
@@ -94,7 +110,6 @@ def array_to_image(array: Any, channels: str = "RGB", source: str = "<array>"):
     """A PIL RGB image from an H×W×3 / H×W uint8 array or a 3×H×W / H×W tensor (uint8 or float in [0, 1])."""
     from PIL import Image
 
-    from zoo.data.images import image_from_array
 
     if channels not in ("RGB", "BGR"):
         raise ZooError(f"channels must be 'RGB' or 'BGR', got {channels!r}.")
@@ -142,8 +157,6 @@ def iter_frames(
     """
     from PIL import Image
 
-    from zoo.data import load_image
-    from zoo.data.images import to_rgb
 
     check_sampling(every, fps)
     given = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
@@ -196,7 +209,6 @@ def read_boxes_csv(path: str | os.PathLike[str]) -> dict[str, list[tuple[float, 
     """``{image path: [boxes]}`` from a CSV of ``path,x1,y1,x2,y2`` rows (one row per face; a header row and
     ``#`` comments allowed; ``0,0,0,0`` = the image has no face). Relative paths are taken relative to the
     CSV's folder when they do not exist relative to the working directory."""
-    from zoo.data.boxes import make_box
 
     path = Path(path)
     if not path.is_file():
@@ -248,8 +260,6 @@ def resolve_model(model: Any) -> Any:
     """The model to predict with: None -> the bundled default (:data:`zoo.factory.DEFAULT_MODEL`); a name ->
     :func:`zoo.factory.create_for_inference` (untrained presets allowed, with a warning); a model object as
     it is, with an :class:`zoo.factory.UntrainedModelWarning` when no weights were loaded into it."""
-    from zoo.errors import UntrainedModelWarning
-    from zoo.factory import DEFAULT_MODEL, create_for_inference, has_trained_weights
 
     if model is None or isinstance(model, str):
         return create_for_inference(model or DEFAULT_MODEL, allow_untrained=True)
@@ -312,18 +322,12 @@ def _predictions(
     track_max_missed: int | None,
     keep_inputs: bool | Callable[[Frame], bool],
 ) -> Iterator[Prediction]:
-    from zoo import data as zdata
-    from zoo.data.boxes import as_face_box
-    from zoo.data.transforms import MissingFaceError
-    from zoo.inference.tracking import IoUTracker
-
     missing = [n for n in ("load_image", "detect_faces", "preprocess") if not hasattr(zdata, n)]
     if missing:
         raise ZooError(f"zoo.data lacks {', '.join(missing)}: this installation has no face detection / input "
                        f"pipeline; install the complete emotion-zoo.")
     if batch_size < 1:
         raise ZooError(f"batch_size must be at least 1, got {batch_size}.")
-    from zoo.runtime import resolve_device
 
     dev = resolve_device(device)
     net = net.to(dev).eval()
@@ -503,8 +507,6 @@ def write_visualisations(pred: Prediction, data_config, out: Path, writers: dict
     """Per-face PNGs for a still image (``out/<name>_face<i>.png``); frames of a video go to
     ``video_file`` or ``out/<name>_vis.mp4`` (one writer per source, kept in ``writers``; close them at the end
     with :func:`close_writers`)."""
-    from zoo.inference.video import VideoVisWriter
-    from zoo.viz import prediction_figure
 
     frame = pred.frame
     stems: dict[str, str] = writers.setdefault("__stems__", {})

@@ -34,7 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.data import VA_ATTRIBUTE
 from zoo.errors import ZooError
+from zoo.factory import create
 from zoo.names import ModelNameError, parse_auxiliary
 
 #: class -> (source word in Russell 1980, angle in degrees, radius); see the module docstring
@@ -84,7 +86,6 @@ def prototypes_for(label_names: Sequence[str], overrides: Mapping[str, Sequence[
 
 def dataset_va(dataset: Any) -> torch.Tensor:
     """The dataset's own VA annotations (N×2), from its ``va`` attribute (:data:`zoo.data.VA_ATTRIBUTE`)."""
-    from zoo.data import VA_ATTRIBUTE
 
     va = getattr(dataset, VA_ATTRIBUTE, None)
     if va is None:
@@ -169,7 +170,6 @@ def _model_inputs(batch: Mapping[str, Any], adapter: InputAdapter | None, device
 def load_teacher(teacher: str | nn.Module, checkpoint: str | None = None) -> nn.Module:
     if isinstance(teacher, nn.Module):
         return teacher
-    from zoo.factory import create
 
     return create(teacher, checkpoint=checkpoint)
 

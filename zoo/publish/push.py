@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from zoo import __version__
 from zoo.config import ModelConfig
 from zoo.errors import HubError
 from zoo.models.info import count_parameters
@@ -132,7 +133,6 @@ def push_to_hub(
     from huggingface_hub import HfApi
     from huggingface_hub import errors as hf_errors
 
-    from zoo import __version__
 
     split_repo_revision(repo_id)
     check_revision(revision, "--revision")

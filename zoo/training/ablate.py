@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import ConfigError
+from zoo.factory import create
+from zoo.models.info import count_parameters
+from zoo.training.engine import train
 from zoo.training.rundir import BEST_DIR, EVAL_JSON, LAST_CHECKPOINT
 from zoo.training.settings import RecipeError, parse_key_values, parse_value
 
@@ -55,9 +58,6 @@ def ablate(
     A combination the model cannot be built with (e.g. ``streams=context`` with ``attention=gla``, or
     ``streams=context_guided`` with an attention that ignores the face) is reported in the table, not trained.
     """
-    from zoo.factory import create
-    from zoo.models.info import count_parameters
-    from zoo.training.engine import train
 
     grid = parse_grid(grid)
     out = Path(out)

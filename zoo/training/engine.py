@@ -28,7 +28,10 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from zoo import runtime as D
+from zoo.data import open_dataset
 from zoo.errors import ZooError
+from zoo.factory import create
+from zoo.models.model import build_target
 from zoo.training import checkpoint as ckpt
 from zoo.training.evaluate import (
     _IndexSampler,
@@ -197,10 +200,6 @@ class _Run:
 
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
-        from zoo.data import open_dataset
-        from zoo.factory import create
-        from zoo.models.model import build_target
-
         cfg = self.config
         self.info = D.setup(cfg.device)
         self.device = self.info.device

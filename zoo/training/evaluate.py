@@ -13,7 +13,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
 from zoo import runtime as D
+from zoo.data import open_dataset
 from zoo.errors import ZooError
+from zoo.factory import create_for_inference
 from zoo.training.metrics import DISTRIBUTION_KEY, classification_metrics, distribution_metrics
 from zoo.training.settings import RecipeError, check_eval_settings
 
@@ -118,8 +120,6 @@ def evaluate(
 ) -> dict[str, Any]:
     """Validation metrics of ``model`` (an EmotionModel, a preset with published weights, ``local-dir:DIR``,
     ``hf-hub:REPO``) on dataset ``data``; ``tta="flip"`` averages the prediction with the mirrored input's."""
-    from zoo.data import open_dataset
-    from zoo.factory import create_for_inference
 
     check_eval_settings(batch_size, amp)
     info = _dist or D.DistInfo(device=D.resolve_device(device))

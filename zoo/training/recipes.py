@@ -24,7 +24,11 @@ import copy
 import dataclasses
 from typing import Any
 
+from zoo.config import DataConfig, ModelConfig
+from zoo.errors import UnknownComponentError
 from zoo.labels import FER2013 as FER2013_ORDER
+from zoo.names import parse
+from zoo.registry.plugins import get_preset, list_models
 from zoo.training.settings import RecipeError, RunSettings, parse_key_values, parse_value
 
 __all__ = ["DEFAULTS", "RECIPES", "RecipeError", "apply_overrides", "list_recipes", "lr_factor", "parse_key_values",
@@ -199,9 +203,6 @@ def resolve_recipe(model_or_recipe: str, recipe: str | None = None) -> dict[str,
 
     ``recipe`` pairs a model with another recipe's optimisation (the recipe's own model is replaced).
     """
-    from zoo.errors import UnknownComponentError
-    from zoo.names import parse
-    from zoo.registry.plugins import get_preset
 
     if recipe is not None:
         if recipe not in RECIPES:
@@ -233,7 +234,6 @@ def resolve_recipe(model_or_recipe: str, recipe: str | None = None) -> dict[str,
 def _unknown_recipe(name: str) -> str:
     import difflib
 
-    from zoo.registry.plugins import list_models
 
     names = sorted(RECIPES)
     close = difflib.get_close_matches(name, names + list_models(), n=3)
@@ -250,7 +250,6 @@ def apply_overrides(config: dict[str, Any], overrides: dict[str, Any] | list[str
     strings are parsed with :func:`parse_value`. The result is checked by
     :meth:`zoo.training.settings.RunSettings.from_dict` (unknown keys, bad values).
     """
-    from zoo.config import DataConfig, ModelConfig
 
     if not overrides:
         return config

@@ -25,8 +25,9 @@ from typing import Any, ClassVar
 
 import torch
 
-from zoo.config import is_int, is_real
-from zoo.errors import ZooError
+from zoo.config import DataConfig, ModelConfig, is_int, is_real
+from zoo.data.transforms import parse_augment
+from zoo.errors import DataError, ZooError
 from zoo.runtime import AMP_MODES, DeviceError, cpu_threads, resolve_device
 
 
@@ -318,9 +319,6 @@ class AugmentationSettings(_Section):
         return super().from_dict(values, prefix)
 
     def check(self, prefix: str) -> None:
-        from zoo.data.transforms import parse_augment
-        from zoo.errors import DataError
-
         for stream in ("face", "context"):
             try:
                 parse_augment(getattr(self, stream))
@@ -392,7 +390,6 @@ class RunSettings(_Section):
 
 def unknown_setting(key: str) -> str:
     """The one message for a key that names no setting."""
-    from zoo.config import DataConfig, ModelConfig
 
     parts = key.split(".")
     sections = {_key(f): f.metadata["section"] for f in dataclasses.fields(RunSettings) if "section" in f.metadata}

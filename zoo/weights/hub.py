@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from zoo import __version__
 from zoo.errors import HubError
 from zoo.names import SHA_RE, check_revision
 from zoo.weights.files import CONFIG_NAME, WEIGHTS_NAME, read_config
@@ -115,7 +116,6 @@ def hub_download(repo_id: str, filename: str, revision: str | None = None) -> Pa
     from huggingface_hub import errors as hf_errors
     from huggingface_hub import hf_hub_download
 
-    from zoo import __version__
 
     check_revision(revision, f"Hub repo {repo_id!r}")
     where = f"{filename!r} of Hub repo {repo_id!r} at revision {revision or 'main'!r}"

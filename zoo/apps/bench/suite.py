@@ -9,6 +9,13 @@ from typing import Any
 
 import torch
 
+from zoo.apps.bench import data as bdata
+from zoo.apps.bench import ldl as bldl
+from zoo.apps.bench import models as bmodels
+from zoo.apps.bench import predict as bpredict
+from zoo.apps.bench.timing import load_average, machine_info
+from zoo.runtime import cpu_threads
+
 logger = logging.getLogger(__name__)
 
 SECTIONS = ("machine", "models", "data", "ldl", "knn", "predict")
@@ -30,12 +37,6 @@ def run_suite(
     ``threads``: torch threads for every measurement (``"auto"``: cores the load average leaves idle, see
     :func:`zoo.runtime.cpu_threads`). ``isolate``: each model in its own subprocess (default: not in quick mode).
     """
-    from zoo.apps.bench import data as bdata
-    from zoo.apps.bench import ldl as bldl
-    from zoo.apps.bench import models as bmodels
-    from zoo.apps.bench import predict as bpredict
-    from zoo.apps.bench.timing import load_average, machine_info
-    from zoo.runtime import cpu_threads
 
     log = log or logger.info
     unknown = set(sections) - set(SECTIONS)

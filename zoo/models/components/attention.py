@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from zoo.models.components.backbones import check_bn_args, check_width
+
 
 def attention_pool(context_map: torch.Tensor, logits: torch.Tensor, scale: float = 1.0):
     """Spatial softmax of ``logits`` (B×h×w) and the weighted sum of the cells of ``context_map``."""
@@ -56,7 +58,6 @@ class ContextAttention(nn.Module):
         bn_eps: float = 1e-5,
     ) -> None:
         super().__init__()
-        from zoo.models.components.backbones import check_bn_args, check_width
 
         hidden = check_width(hidden, "hidden", "attention 'ca'")
         check_bn_args(bn_momentum, bn_eps, "attention 'ca'")
@@ -100,7 +101,6 @@ class GlobalLocalAttention(nn.Module):
         bn_eps: float = 1e-5,
     ) -> None:
         super().__init__()
-        from zoo.models.components.backbones import check_bn_args, check_width
 
         if not face_channels:
             raise ValueError("attention='gla' needs a face stream (face_channels > 0).")

@@ -17,6 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from zoo.config import is_int, is_real
+from zoo.errors import ConfigError
+
 #: bounds of ``caer_cnn``'s arguments (README "Safety"): 2048 channels is a 151 MB 3×3 conv, 16 blocks
 #: halve any input of up to 2048 pixels to nothing
 MAX_CHANNELS = 2048
@@ -25,8 +28,6 @@ MAX_BLOCKS = 16
 
 def check_bn_args(momentum: object, eps: object, where: str) -> None:
     """BatchNorm momentum in [0, 1] and eps > 0, as finite numbers."""
-    from zoo.config import is_real
-    from zoo.errors import ConfigError
 
     if not is_real(momentum) or not 0.0 <= float(momentum) <= 1.0:
         raise ConfigError(f"{where}: bn_momentum must be a number in [0, 1], got {momentum!r}.")
@@ -36,8 +37,6 @@ def check_bn_args(momentum: object, eps: object, where: str) -> None:
 
 def check_width(value: object, name: str, where: str, high: int = MAX_CHANNELS) -> int:
     """A layer width: an integer in 1..high."""
-    from zoo.config import is_int
-    from zoo.errors import ConfigError
 
     if not is_int(value) or not 1 <= value <= high:
         raise ConfigError(f"{where}: {name} must be an integer in 1..{high}, got {value!r}.")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from zoo.models.components.backbones import check_width
+
 
 class ConcatFusion(nn.Module):
     def __init__(self, face_dim: int, context_dim: int) -> None:
@@ -32,7 +34,6 @@ class AdaptiveFusion(nn.Module):
 
     def __init__(self, face_dim: int, context_dim: int, hidden: int = 128) -> None:
         super().__init__()
-        from zoo.models.components.backbones import check_width
 
         hidden = check_width(hidden, "hidden", "fusion 'adaptive'")
         self.face_score = _score_net(face_dim, hidden)
