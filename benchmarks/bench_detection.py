@@ -173,7 +173,8 @@ def table(results: list[dict]) -> str:
 
 
 def parse_detector(spec: str) -> tuple[str, str, dict]:
-    name, _, args = spec.partition(":")
+    from zoo.names import split_spec
+    name, args = split_spec(spec)
     try:
         parsed = json.loads(args) if args else {}
     except json.JSONDecodeError as exc:

@@ -34,7 +34,7 @@ def main() -> None:
         print(f"FER2013 development split not found; pass --fer2013 DIR holding {ARCHIVE}. Nothing to do.")
         return
     import zoo
-    from zoo.training.rundir import EVAL_JSON, LAST_CHECKPOINT
+    from zoo.training.rundir import EVAL_JSON, LAST_CHECKPOINT, METRICS_LOG
 
     root = extract_once(source / ARCHIVE, args.cache)
     rows = []
@@ -50,7 +50,7 @@ def main() -> None:
             zoo.train("fer2013_cnn", data=f"fer2013:{root}", out=out, overrides=overrides, resume=resume)
             previous = json.loads(timing.read_text())["wall_s"] if resume and timing.is_file() else 0.0
             timing.write_text(json.dumps({"wall_s": previous + time.time() - start}))
-        history = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
+        history = [json.loads(x) for x in (out / METRICS_LOG).read_text().splitlines() if x.strip()]
         rows.append({"amp": amp, "val_accuracy_per_epoch": [round(h["val"]["accuracy"], 4) for h in history],
                      "train_loss_per_epoch": [round(h["train_loss"], 4) for h in history],
                      "final_accuracy": history[-1]["val"]["accuracy"], "final_macro_f1": history[-1]["val"]["macro_f1"],

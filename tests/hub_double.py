@@ -14,8 +14,10 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from hub_servers import LocalHTTPServer
 
 _API = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/(?P<op>preupload|commit|tag|revision|branch)/(?P<rev>.+)$")
 _DISCUSSIONS = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/discussions(?:/(?P<num>\d+))?$")
@@ -37,7 +39,7 @@ class Repo:
         return self.refs.get(revision)
 
 
-class HubDouble:
+class HubDouble(LocalHTTPServer):
     """``with HubDouble() as hub: hub.url`` — a threaded server on 127.0.0.1 and a free port."""
 
     def __init__(self) -> None:
@@ -45,18 +47,7 @@ class HubDouble:
         self.requests: list[dict] = []
         self._counter = itertools.count()
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def __enter__(self) -> HubDouble:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=10)
+        super().__init__(_handler(self))
 
     def new_commit(self, repo: Repo, parent: str | None, files: dict[str, bytes], message: str) -> str:
         sha = hashlib.sha1(f"{next(self._counter)}{message}".encode()).hexdigest()

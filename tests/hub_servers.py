@@ -1,6 +1,8 @@
-"""Local Hub-compatible servers for the hub tests: olah serving git repos offline.
+"""Local Hub-compatible servers for the hub tests: olah serving git repos offline, and the threaded HTTP
+server that the in-process Hub doubles run on.
 
-Nothing here reaches the internet: olah runs with ``offline = true`` on 127.0.0.1 and a free port.
+Nothing here reaches the internet: every server listens on 127.0.0.1 and a free port (olah with
+``offline = true``).
 """
 
 from __future__ import annotations
@@ -8,10 +10,43 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import torch
+
+
+class LocalHTTPServer:
+    """``with Server(handler) as server: server.url`` — a threaded HTTP server on 127.0.0.1, a free port."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=10)
+
+
+def fixed_inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    """The same face and context batch (2×3×32×32 each) every call: weights compared through their logits."""
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(2, 3, 32, 32, generator=g), torch.rand(2, 3, 32, 32, generator=g)
+
+
+def eval_logits(model) -> torch.Tensor:
+    with torch.no_grad():
+        return model.eval()(*fixed_inputs()).logits
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "zoo-tests",

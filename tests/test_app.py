@@ -134,7 +134,6 @@ def test_serve_command_passes_its_options(monkeypatch, tmp_path):
 
     calls = []
     monkeypatch.setattr(zoo.apps.webapp, "serve", lambda *args, **kwargs: calls.append((args, kwargs)))
-    zoo.cli._load_commands()
     result = CliRunner().invoke(zoo.cli.app, ["serve", "--model", "local-dir:x", "--port", "7999", "--models-dir",
                                               str(tmp_path)])
     assert result.exit_code == 0, result.output

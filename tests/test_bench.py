@@ -59,7 +59,6 @@ def test_quick_suite_has_every_section():
 def test_cli_bench_writes_json(tmp_path):
     import zoo.cli
 
-    zoo.cli._load_commands()
     out = tmp_path / "bench.json"
     res = CliRunner().invoke(zoo.cli.app, ["bench", "--quick", "--threads", "1", "--sections", "machine,knn",
                                            "--out", str(out)])

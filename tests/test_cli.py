@@ -9,10 +9,8 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-import zoo.cli
 from zoo.cli import app
 
-zoo.cli._load_commands()
 runner = CliRunner()
 
 

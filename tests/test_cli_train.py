@@ -7,23 +7,12 @@ import json
 
 import pytest
 import tiny_training as T
-import torch
 from typer.testing import CliRunner
 
 import zoo
 import zoo.cli
 
-
-@pytest.fixture(autouse=True)
-def tiny_plugin():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    T.register()
-    zoo.cli._load_commands()
-    yield
-    T.unregister()
-    torch.set_num_threads(threads)
-
+pytestmark = pytest.mark.usefixtures("tiny_plugin")
 
 TINY = ["progress=false", "device=cpu", "batch_size=8", "max_steps_per_epoch=2",
         f"model_args.backbone_args={json.dumps(T.TINY_CNN)}", f"model_args.data={json.dumps(T.TINY_DATA)}"]

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 import zoo
 import zoo.cli
-import zoo.weights.convert
-from zoo.weights.convert import (
+import zoo.publish.convert
+from zoo.publish.convert import (
     ConversionError,
     caer_port_state_dict,
     glamor_tf_key,
@@ -133,7 +133,6 @@ def test_caer_port_checkpoint_converts_and_matches(tmp_path, template_module, mo
     torch.save(ckpt, path)
     monkeypatch.delitem(sys.modules, "parse_config")  # the user does not have the port's code
 
-    zoo.cli._load_commands()
     result = CliRunner().invoke(zoo.cli.app, ["convert", "caer-port", str(path), str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     model = zoo.create(f"local-dir:{tmp_path / 'out'}").eval()
@@ -164,7 +163,7 @@ def test_caer_port_refuses_arbitrary_pickled_objects(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save({"state_dict": {}, "hook": types.SimpleNamespace(a=1)}, path)
     with pytest.raises(ConversionError, match="weights_only=True"):
-        zoo.weights.convert.convert_caer_port(path, tmp_path / "out")
+        zoo.publish.convert.convert_caer_port(path, tmp_path / "out")
 
 
 # ---- GLAMOR-Net TF2: names and layouts, on numpy arrays ----

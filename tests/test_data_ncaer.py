@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 
-cv2 = pytest.importorskip("cv2")
-
-from zoo.data import DataError, open_dataset  # noqa: E402
-from zoo.data.ncaer import build_ncaer, choose_frames  # noqa: E402
+from zoo.data import DataError, open_dataset
+from zoo.data.ncaer import build_ncaer, choose_frames
 
 pytestmark = pytest.mark.filterwarnings("ignore::zoo.data.records.DataWarning")
 
@@ -92,7 +91,6 @@ def test_build_ncaer_cli_and_errors(tmp_path, caer_videos):
 
     import zoo.cli
 
-    zoo.cli._load_commands()
     runner = typer.testing.CliRunner()
     out = tmp_path / "cli"
     result = runner.invoke(zoo.cli.app, ["build-ncaer", str(caer_videos), str(out), "--parts", "2", "--seed", "1"])

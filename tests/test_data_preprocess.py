@@ -12,7 +12,7 @@ from PIL import Image
 from zoo.config import DataConfig
 from zoo.data import FaceBox, MissingFaceError, detect_faces, preprocess
 from zoo.data.transforms import augment, parse_augment
-from zoo.registry.entries import list_components
+from zoo.registry.plugins import list_components
 
 UNIT = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "interpolation": "nearest"}
 

@@ -13,7 +13,6 @@ import zoo.cli
 
 
 def test_demo_fast_runs_end_to_end(tmp_path):
-    zoo.cli._load_commands()
     out = tmp_path / "demo"
     result = CliRunner().invoke(zoo.cli.app, ["demo", "--fast", "--out", str(out)])
     assert result.exit_code == 0, result.output

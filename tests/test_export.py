@@ -160,7 +160,6 @@ def test_unknown_format_is_an_error(face_only_model, tmp_path):
 
 
 def _invoke(args):
-    zoo.cli._load_commands()
     return CliRunner().invoke(zoo.cli.app, args)
 
 

@@ -67,17 +67,6 @@ def _train_weights(tmp_path, name, preset, **extra):
     return result, {k: v for k, v in tensors.items() if k.startswith("model.")}
 
 
-@pytest.fixture
-def tiny_plugin():
-    import tiny_training as T
-
-    threads = torch.get_num_threads()
-    T.register()
-    yield
-    T.unregister()
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("preset", ["caer_net_s", "glamor_net"])
 def test_channels_last_training_equals_plain_training(preset, tmp_path, tiny_plugin):
     """channels_last=true (the CPU training fast path) gives the plain run's weights after 3 SGD steps
@@ -123,7 +112,7 @@ def test_threads_setting_applies_during_the_run_and_is_restored(tmp_path, tiny_p
 def test_cpu_threads_auto_counts_idle_cores(monkeypatch):
     import os
 
-    from zoo.inference.fast import cpu_threads
+    from zoo.runtime import cpu_threads
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     for load, expected in ((0.0, 4), (1.2, 4), (2.0, 3), (3.6, 1), (9.0, 1)):

@@ -11,9 +11,8 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -21,11 +20,15 @@ import numpy as np
 import pytest
 import tiny_training as T
 import torch
+from hub_servers import LocalHTTPServer
 from PIL import Image
 
 import zoo
 import zoo.cli
+import zoo.publish.push
 import zoo.weights.files
+import zoo.weights.hub
+import zoo.weights.sources
 from zoo.config import DataConfig, ModelConfig
 from zoo.errors import ConfigError, HubError, WeightsError, ZooError
 
@@ -59,7 +62,7 @@ def png(path: Path, size=(40, 40), value=None, seed=0) -> Path:
 # ------------------------------------------------------------------------------------------------ local Hub
 
 
-class AnyRevisionHub:
+class AnyRevisionHub(LocalHTTPServer):
     """A Hub on 127.0.0.1 that answers *every* revision of every repo with commit ``SHA`` and the files given:
     the worst case for a revision that names a path. Every request is recorded."""
 
@@ -100,18 +103,7 @@ class AnyRevisionHub:
                 self._send(200, content, {"X-Repo-Commit": SHA, "ETag": etag,
                                           "Content-Type": "application/octet-stream"})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def __enter__(self) -> AnyRevisionHub:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+        super().__init__(Handler)
 
 
 @pytest.fixture
@@ -136,9 +128,9 @@ def test_1_hub_revision_that_names_a_path_is_refused_before_any_request(revision
         with pytest.raises(HubError, match="not a commit sha"):
             zoo.create(f"hf-hub:org/tiny@{revision}")
         with pytest.raises(HubError, match="not a commit sha"):
-            zoo.weights.files.prefetch(f"hf-hub:org/tiny@{revision}")
+            zoo.weights.sources.prefetch(f"hf-hub:org/tiny@{revision}")
         with pytest.raises(HubError, match="not a commit sha"):
-            zoo.weights.files.hub_download("org/tiny", "config.json", revision)
+            zoo.weights.hub.hub_download("org/tiny", "config.json", revision)
         assert hub.requests == []
     written = [p for p in tmp_path.rglob("*") if "outside" in p.name]
     assert written == []
@@ -159,9 +151,9 @@ def test_1_push_revision_and_tag_are_checked_before_any_request(tmp_path, monkey
     with AnyRevisionHub({}) as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
         with pytest.raises(HubError, match=r"--revision: '\.\./x'"):
-            zoo.weights.files.push_to_hub(directory, "org/x", revision="../x")
+            zoo.publish.push.push_to_hub(directory, "org/x", revision="../x")
         with pytest.raises(HubError, match=r"--tag: '/abs'"):
-            zoo.weights.files.push_to_hub(directory, "org/x", tag="/abs")
+            zoo.publish.push.push_to_hub(directory, "org/x", tag="/abs")
         assert hub.requests == []
 
 
@@ -233,13 +225,6 @@ def test_2_explicit_loading_options_in_code_still_work_and_are_not_saved(tmp_pat
 
 
 # ------------------------------------------------------------------------------------------------ training runs
-
-
-@pytest.fixture
-def tiny_plugin():
-    T.register()
-    yield
-    T.unregister()
 
 
 FAST = T.tiny_overrides(epochs=1, **{"model_args.backbone_args": T.TINY_CNN})
@@ -321,7 +306,6 @@ def test_4_cli_overwrite_flag(tiny_plugin, tmp_path):
     (out / "x").write_text("")
     args = ["train", "caer_net_s", "--data", "tiny:caer", "--out", str(out),
             *[f"{k}={json.dumps(v)}" for k, v in FAST.items()]]
-    zoo.cli._load_commands()
     result = CliRunner().invoke(zoo.cli.app, args)
     assert result.exit_code != 0 and "is not empty" in str(result.exception)
     result = CliRunner().invoke(zoo.cli.app, [*args, "--overwrite"])
@@ -469,19 +453,6 @@ def test_12_boxes_outside_the_image_and_nan_boxes_are_checked_at_open(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ plugins
-
-
-@pytest.fixture
-def site(tmp_path, monkeypatch, fresh_plugins):
-    path = tmp_path / "site"
-    path.mkdir()
-    monkeypatch.syspath_prepend(str(path))
-    monkeypatch.delenv("ZOO_LOAD_PLUGINS", raising=False)
-    before = set(sys.modules)
-    yield path
-    for name in set(sys.modules) - before:
-        if name.startswith("zh_"):
-            del sys.modules[name]
 
 
 def make_plugin(site: Path, name: str, source: str) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hub_servers import OlahServer, commit_all, init_repo
+from hub_servers import OlahServer, commit_all, eval_logits, init_repo
 
 import zoo
-from zoo.errors import ZooError
+from zoo.errors import HubError, WeightsError, ZooError
+from zoo.names import split_repo_revision
 from zoo.registry.hookspecs import hookimpl
-from zoo.weights import files as hub
+from zoo.weights import hub
 
 REPO = "zoo-test/tiny-glamor"
 TIMM_REPO = "timm/test_resnet.r160_in1k"
@@ -25,16 +26,6 @@ def tiny_model(seed: int) -> zoo.EmotionModel:
                 module.running_mean.uniform_(-0.1, 0.1)
                 module.running_var.uniform_(0.5, 1.5)
     return model
-
-
-def inputs():
-    g = torch.Generator().manual_seed(0)
-    return torch.rand(2, 3, 32, 32, generator=g), torch.rand(2, 3, 32, 32, generator=g)
-
-
-def logits(model) -> torch.Tensor:
-    with torch.no_grad():
-        return model.eval()(*inputs()).logits
 
 
 def publish_timm_weights(mirrors):
@@ -64,7 +55,7 @@ def hub_repo(tmp_path_factory):
     timm_state = publish_timm_weights(server.mirrors)
     server.start(REPO)
     try:
-        yield {"url": server.url, "sha1": sha1, "sha2": sha2, "v1": logits(v1), "v2": logits(v2),
+        yield {"url": server.url, "sha1": sha1, "sha2": sha2, "v1": eval_logits(v1), "v2": eval_logits(v2),
                "timm_state": timm_state}
     finally:
         server.stop()
@@ -111,18 +102,18 @@ def tiny_preset(online):
 
 def test_pretrained_tag_loads_pinned_weights_and_records_commit(tiny_preset):
     model = zoo.create("tiny_glamor", pretrained=True)  # default tag = first: v1 at git tag v1.0
-    torch.testing.assert_close(logits(model), tiny_preset["v1"], rtol=0, atol=0)
+    torch.testing.assert_close(eval_logits(model), tiny_preset["v1"], rtol=0, atol=0)
     cfg = model.pretrained_cfg
     assert (cfg["hf_hub_id"], cfg["revision"], cfg["commit"], cfg["tag"]) == (REPO, "v1.0", tiny_preset["sha1"], "v1")
     pinned = zoo.create("tiny_glamor.pinned", pretrained=True)
-    torch.testing.assert_close(logits(pinned), tiny_preset["v2"], rtol=0, atol=0)
+    torch.testing.assert_close(eval_logits(pinned), tiny_preset["v2"], rtol=0, atol=0)
     assert pinned.pretrained_cfg["commit"] == tiny_preset["sha2"]
     # the files sit in the standard cache layout under HF_HUB_CACHE read at call time
     assert (hub.Path(hub.hub_cache_dir()) / "models--zoo-test--tiny-glamor" / "snapshots" / tiny_preset["sha1"]).is_dir()
 
 
 def test_pretrained_tag_without_pinned_revision_is_refused(tiny_preset):
-    with pytest.raises(hub.HubError, match="tiny_glamor.unpinned.*pinned revision"):
+    with pytest.raises(HubError, match="tiny_glamor.unpinned.*pinned revision"):
         zoo.create("tiny_glamor.unpinned", pretrained=True)
 
 
@@ -137,14 +128,14 @@ def test_pretrained_config_must_match_the_preset(tiny_preset):
 
     register_plugin(WrongEps(), "hub-test-wrong-eps")
     try:
-        with pytest.raises(hub.HubError, match=r"backbone_args: published .*'bn_eps': 0.001.*, preset \{'channels'"):
+        with pytest.raises(HubError, match=r"backbone_args: published .*'bn_eps': 0.001.*, preset \{'channels'"):
             zoo.create("tiny_glamor_eps", pretrained=True)
     finally:
         unregister_plugin("hub-test-wrong-eps")
 
 
 def test_pretrained_with_another_head_fails_on_shapes(tiny_preset):
-    with pytest.raises(hub.WeightsError, match=r"shape mismatches: classifier.3.weight: file \(7, 128\) vs model \(8, 128\)"):
+    with pytest.raises(WeightsError, match=r"shape mismatches: classifier.3.weight: file \(7, 128\) vs model \(8, 128\)"):
         zoo.create("tiny_glamor", pretrained=True, num_classes=8, label_names=[str(i) for i in range(8)])
 
 
@@ -152,27 +143,27 @@ def test_hf_hub_names_tag_sha_and_main(online):
     by_tag = zoo.create(f"hf-hub:{REPO}@v1.0")
     by_sha = zoo.create(f"hf-hub:{REPO}@{online['sha1']}")
     latest = zoo.create(f"hf-hub:{REPO}")
-    torch.testing.assert_close(logits(by_tag), online["v1"], rtol=0, atol=0)
-    torch.testing.assert_close(logits(by_sha), online["v1"], rtol=0, atol=0)
-    torch.testing.assert_close(logits(latest), online["v2"], rtol=0, atol=0)
+    torch.testing.assert_close(eval_logits(by_tag), online["v1"], rtol=0, atol=0)
+    torch.testing.assert_close(eval_logits(by_sha), online["v1"], rtol=0, atol=0)
+    torch.testing.assert_close(eval_logits(latest), online["v2"], rtol=0, atol=0)
     assert by_tag.pretrained_cfg["commit"] == online["sha1"]
     assert latest.pretrained_cfg["commit"] == online["sha2"]
     assert latest.config.backbone_args == {"channels": [8, 8, 8, 8, 8], "bn_momentum": 0.01, "bn_eps": 1e-3}
 
 
 def test_hf_hub_unknown_revision_and_repo_errors_name_them(online):
-    with pytest.raises(hub.HubError, match=r"'config.json' of Hub repo 'zoo-test/tiny-glamor' at revision 'nope'"):
+    with pytest.raises(HubError, match=r"'config.json' of Hub repo 'zoo-test/tiny-glamor' at revision 'nope'"):
         zoo.create(f"hf-hub:{REPO}@nope")
-    with pytest.raises(hub.HubError, match="zoo-test/missing"):
+    with pytest.raises(HubError, match="zoo-test/missing"):
         zoo.create("hf-hub:zoo-test/missing")
 
 
 def test_offline_after_cache_gives_identical_outputs(online, monkeypatch):
-    first = logits(zoo.create(f"hf-hub:{REPO}@v1.0"))
+    first = eval_logits(zoo.create(f"hf-hub:{REPO}@v1.0"))
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     again = zoo.create(f"hf-hub:{REPO}@v1.0")
-    torch.testing.assert_close(logits(again), first, rtol=0, atol=0)
+    torch.testing.assert_close(eval_logits(again), first, rtol=0, atol=0)
     assert again.pretrained_cfg["commit"] == online["sha1"]
 
 
@@ -196,7 +187,7 @@ def test_unreachable_hub_without_cache_says_so(monkeypatch):
     no_wait.sleep = lambda seconds: None
     monkeypatch.setattr(hf_http, "time", no_wait)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
-    with pytest.raises(hub.HubError, match=r"the Hub could not be reached and the file is not in the cache"):
+    with pytest.raises(HubError, match=r"the Hub could not be reached and the file is not in the cache"):
         zoo.create(f"hf-hub:{REPO}@v1.0")
 
 
@@ -207,7 +198,6 @@ def test_pull_prefetches_for_offline_use(tiny_preset, monkeypatch):
 
     import zoo.cli
 
-    zoo.cli._load_commands()
     result = CliRunner().invoke(zoo.cli.app, ["pull", "tiny_glamor.v1", f"hf-hub:{REPO}", "--json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
@@ -215,7 +205,7 @@ def test_pull_prefetches_for_offline_use(tiny_preset, monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     model = zoo.create("tiny_glamor.v1", pretrained=True)
-    torch.testing.assert_close(logits(model), tiny_preset["v1"], rtol=0, atol=0)
+    torch.testing.assert_close(eval_logits(model), tiny_preset["v1"], rtol=0, atol=0)
 
 
 def test_list_pretrained_shows_tags_with_repo_and_revision(tiny_preset):
@@ -223,7 +213,6 @@ def test_list_pretrained_shows_tags_with_repo_and_revision(tiny_preset):
 
     import zoo.cli
 
-    zoo.cli._load_commands()
     result = CliRunner().invoke(zoo.cli.app, ["list", "tiny*", "--pretrained"])
     assert result.exit_code == 0, result.output
     lines = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()[2:]}
@@ -247,12 +236,12 @@ def test_endpoint_and_cache_are_read_at_call_time(monkeypatch, tmp_path):
     [("org/x", ("org/x", None)), ("org/x@v1.0", ("org/x", "v1.0")), ("x@" + "a" * 40, ("x", "a" * 40))],
 )
 def test_split_repo_revision(spec, expected):
-    assert hub.split_repo_revision(spec) == expected
+    assert split_repo_revision(spec) == expected
 
 
 def test_split_repo_revision_rejects_paths():
-    with pytest.raises(hub.HubError, match="not a Hub repo id"):
-        hub.split_repo_revision("a/b/c")
+    with pytest.raises(HubError, match="not a Hub repo id"):
+        split_repo_revision("a/b/c")
 
 
 # ---- backbone initialisation through the same machinery ----
@@ -271,7 +260,7 @@ def test_backbone_pretrained_loads_timm_weights_into_both_encoders(online):
 
 def test_backbone_pretrained_offline_without_cache_is_the_same_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(hub.HubError, match=r"'model.safetensors' of Hub repo 'timm/test_resnet.r160_in1k'.*zoo-cli pull"):
+    with pytest.raises(HubError, match=r"'model.safetensors' of Hub repo 'timm/test_resnet.r160_in1k'.*zoo-cli pull"):
         zoo.create(backbone="timm:test_resnet", attention="gla", backbone_pretrained=True)
 
 
@@ -290,7 +279,7 @@ def test_face_trunk_from_local_dir_initialises_the_face_encoder_only(tmp_path):
 
 
 def test_backbone_pretrained_true_on_caer_cnn_says_what_to_do():
-    with pytest.raises(hub.HubError, match="no published ImageNet weights"):
+    with pytest.raises(HubError, match="no published ImageNet weights"):
         zoo.create("glamor_net", **TINY, backbone_pretrained=True)
 
 
@@ -298,5 +287,5 @@ def test_backbone_weights_that_do_not_fit_name_the_keys(tmp_path):
     from safetensors.torch import save_file
 
     save_file({"blocks.0.0.weight": torch.zeros(8, 3, 3, 3)}, str(tmp_path / "model.safetensors"))
-    with pytest.raises(hub.WeightsError, match=r"does not fit the face backbone \(missing: blocks.0.0.bias"):
+    with pytest.raises(WeightsError, match=r"does not fit the face backbone \(missing: blocks.0.0.bias"):
         zoo.create("glamor_net", **TINY, backbone_pretrained=f"local-dir:{tmp_path}")

@@ -9,23 +9,14 @@ from __future__ import annotations
 import pytest
 import torch
 from hub_double import HubDouble, Repo
+from hub_servers import eval_logits
 
 import zoo
 from zoo.registry.hookspecs import hookimpl
-from zoo.weights import files as hub
+from zoo.weights import hub
 
 TINY = {"backbone_args": {"channels": [8, 8, 8, 8, 8]}}
 REPO = "zoo-env/tiny"
-
-
-def _inputs():
-    g = torch.Generator().manual_seed(0)
-    return torch.rand(2, 3, 32, 32, generator=g), torch.rand(2, 3, 32, 32, generator=g)
-
-
-def _logits(model) -> torch.Tensor:
-    with torch.no_grad():
-        return model.eval()(*_inputs()).logits
 
 
 def publish(double: HubDouble, tmp_path, repo_id: str, model) -> str:
@@ -44,7 +35,7 @@ def double(tmp_path, monkeypatch):
     model = zoo.create("glamor_net", **TINY)
     with HubDouble() as server:
         server.sha = publish(server, tmp_path, REPO, model)
-        server.logits = _logits(model)
+        server.logits = eval_logits(model)
         monkeypatch.setenv("HF_ENDPOINT", server.url)
         yield server
 
@@ -62,7 +53,7 @@ def test_offline_makes_no_request_at_all(double, import_time_offline, monkeypatc
     from huggingface_hub import constants
 
     online = zoo.create(f"hf-hub:{REPO}")  # online now, even in a process started with HF_HUB_OFFLINE=1
-    torch.testing.assert_close(_logits(online), double.logits, rtol=0, atol=0)
+    torch.testing.assert_close(eval_logits(online), double.logits, rtol=0, atol=0)
     assert online.pretrained_cfg["commit"] == double.sha
     assert constants.HF_HUB_OFFLINE is import_time_offline  # huggingface_hub's own setting is left as it was
     seen = len(double.requests)
@@ -71,7 +62,7 @@ def test_offline_makes_no_request_at_all(double, import_time_offline, monkeypatc
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     for name in (f"hf-hub:{REPO}", f"hf-hub:{REPO}@{double.sha}"):  # a branch (cached ref) and a commit
         cached = zoo.create(name)
-        torch.testing.assert_close(_logits(cached), double.logits, rtol=0, atol=0)
+        torch.testing.assert_close(eval_logits(cached), double.logits, rtol=0, atol=0)
         assert cached.pretrained_cfg["commit"] == double.sha
     with pytest.raises(hub.HubError, match=r"'config.json' of Hub repo 'zoo-env/other'.*HF_HUB_OFFLINE is set"):
         zoo.create("hf-hub:zoo-env/other")

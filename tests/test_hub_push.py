@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 import zoo
 import zoo.cli
+from zoo.errors import HubError, WeightsError
+from zoo.publish import push as hub
 from zoo.publish.cards import split_front_matter
-from zoo.weights import files as hub
 
 TINY = {"backbone_args": {"channels": [8, 8, 8, 8, 8]}}
 EVAL = {"accuracy": 0.625, "balanced_accuracy": 0.5, "macro_f1": 0.4375, "num_samples": 16, "split": "test",
@@ -70,6 +71,16 @@ def test_push_model_dir_uploads_files_and_card_and_round_trips(double, model_dir
     assert pulled.pretrained_cfg["commit"] == result["commit"]
 
 
+def test_push_loads_the_weights_once(double, run_dir, monkeypatch):
+    loads = []
+    real = hub.load_weights
+    monkeypatch.setattr(hub, "load_weights", lambda model, path: (loads.append(path), real(model, path)))
+    result = hub.push_to_hub(run_dir, "zoo-org/once")
+    assert loads == [run_dir / "best" / "model.safetensors"]
+    assert {"config.json", "model.safetensors", "README.md"} <= set(double.files("zoo-org/once"))
+    assert result["source"] == str(run_dir / "best")
+
+
 def test_push_run_dir_uses_eval_and_run_config_and_tags(double, run_dir):
     result = hub.push_to_hub(run_dir, "zoo-org/run", tag="v1.0")
     repo = double.repos["zoo-org/run"]
@@ -111,18 +122,17 @@ def test_push_refuses_weights_that_do_not_fit_their_config(double, model_dir, tm
     config["num_classes"] = config["model_args"]["num_classes"] = 8
     config["label_names"] = None
     (directory / "config.json").write_text(json.dumps(config))
-    with pytest.raises(hub.WeightsError, match="classifier"):
+    with pytest.raises(WeightsError, match="classifier"):
         hub.push_to_hub(directory, "zoo-org/bad")
     assert double.requests == []  # nothing was sent
 
 
 def test_push_rejects_a_directory_without_a_model(double, tmp_path):
-    with pytest.raises(hub.HubError, match="neither a model directory"):
+    with pytest.raises(HubError, match="neither a model directory"):
         hub.push_to_hub(tmp_path, "zoo-org/none")
 
 
 def test_cli_push_prints_commit_to_pin(double, run_dir):
-    zoo.cli._load_commands()
     result = CliRunner().invoke(zoo.cli.app, ["push", str(run_dir), "--repo-id", "zoo-org/cli", "--tag", "v1"])
     assert result.exit_code == 0, result.output
     sha = double.repos["zoo-org/cli"].refs["main"]
@@ -141,14 +151,13 @@ def test_push_to_a_new_branch_creates_it_and_leaves_main(double, model_dir):
 
 def test_push_offline_is_refused_before_any_request(double, model_dir, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(hub.HubError, match="HF_HUB_OFFLINE is set"):
+    with pytest.raises(HubError, match="HF_HUB_OFFLINE is set"):
         hub.push_to_hub(model_dir[0], "zoo-org/offline")
     assert double.requests == []
 
 
 def test_dry_run_writes_exactly_what_push_uploads_and_sends_nothing(double, run_dir, tmp_path):
     out = tmp_path / "staged"
-    zoo.cli._load_commands()
     result = CliRunner().invoke(zoo.cli.app, ["push", str(run_dir), "--repo-id", "zoo-org/dry", "--dry-run",
                                               "--out", str(out)])
     assert result.exit_code == 0, result.output

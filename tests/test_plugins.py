@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 GOOD_PLUGIN = '''
 from torch import nn
-from zoo.registry.hookspecs import hookimpl
+from zoo import hookimpl
 
 class Half(nn.Module):
     def __init__(self, face_dim, context_dim):
@@ -45,19 +45,6 @@ def make_distribution(site: Path, dist: str, entry_points: dict[str, str], modul
     (info / "entry_points.txt").write_text(f"[emotion_zoo]\n{lines}\n")
     for module, source in modules.items():
         (site / f"{module}.py").write_text(textwrap.dedent(source))
-
-
-@pytest.fixture
-def site(tmp_path, monkeypatch, fresh_plugins):
-    path = tmp_path / "site"
-    path.mkdir()
-    monkeypatch.syspath_prepend(str(path))
-    monkeypatch.delenv("ZOO_LOAD_PLUGINS", raising=False)
-    before = set(sys.modules)
-    yield path
-    for name in set(sys.modules) - before:
-        if name.startswith("zp_"):
-            del sys.modules[name]
 
 
 def test_a_good_plugin_adds_a_component(site):
@@ -194,3 +181,31 @@ def test_no_warning_without_plugins(fresh_plugins):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         zoo.list_models()
+
+
+def test_hookimpl_is_public_and_the_old_module_is_a_deprecated_alias():
+    """``zoo.hookimpl`` is the marker plugins use; ``zoo.hookspecs`` (the pre-package path) still works, with a
+    DeprecationWarning that says what to import instead."""
+    import importlib
+
+    from zoo.registry import hookspecs
+
+    assert zoo.hookimpl is hookspecs.hookimpl and "hookimpl" in dir(zoo)
+    sys.modules.pop("zoo.hookspecs", None)
+    with pytest.warns(DeprecationWarning, match=r"from zoo import hookimpl"):
+        old = importlib.import_module("zoo.hookspecs")
+    assert old.hookimpl is hookspecs.hookimpl and old.register_presets is hookspecs.register_presets
+
+
+def test_the_example_plugin_uses_only_the_public_plugin_surface():
+    """Its zoo imports are ``zoo`` itself and ``zoo.hookimpl``: nothing from zoo's internal modules."""
+    import ast
+
+    source = (REPO / "plugins" / "emotion-zoo-dotattn" / "src" / "zoo_dotattn" / "__init__.py").read_text()
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported |= {f"{node.module}.{a.name}" for a in node.names}
+    assert {name for name in imported if name.startswith("zoo")} == {"zoo", "zoo.hookimpl"}

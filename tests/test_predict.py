@@ -57,7 +57,6 @@ def _expected(image_path, model_dir):
 
 
 def _invoke(args):
-    zoo.cli._load_commands()
     return CliRunner().invoke(zoo.cli.app, args)
 
 

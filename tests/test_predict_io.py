@@ -27,7 +27,7 @@ from zoo.inference.tracking import IoUTracker
 from zoo.inference.video import VideoError, iter_video_frames
 
 # the models here are untrained on purpose: the tests check plumbing and numbers, not emotions
-pytestmark = pytest.mark.filterwarnings("ignore::zoo.factory.UntrainedModelWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::zoo.errors.UntrainedModelWarning")
 
 SKIN = (230, 190, 160)
 SMALL = {"backbone_args": {"channels": [8, 8, 16, 16, 16]},
@@ -79,7 +79,6 @@ def stub_detector(monkeypatch):
 
 
 def _cli(args):
-    zoo.cli._load_commands()
     return CliRunner().invoke(zoo.cli.app, args)
 
 

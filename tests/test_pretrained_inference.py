@@ -16,7 +16,7 @@ from zoo.cli import app
 from zoo.errors import HubError, UntrainedModelError, UntrainedModelWarning
 from zoo.factory import create_for_inference
 from zoo.registry.hookspecs import hookimpl
-from zoo.weights.files import prefetch
+from zoo.weights.sources import prefetch
 
 TINY = {"backbone": "fer_cnn", "backbone_args": {"channels": [4, 8]}, "streams": "face",
         "label_names": list(zoo.labels.FER2013), "head_hidden": 0, "head_dropout": 0.0,
@@ -57,7 +57,6 @@ def test_packaged_weights_load_offline_and_list_as_pretrained(packaged):
     assert "tiny_fer.test" in zoo.list_models(pretrained=True)
     assert "tiny_fer_untrained" not in " ".join(zoo.list_models(pretrained=True))
     assert prefetch("tiny_fer.test")["note"].startswith("shipped with the package")
-    zoo.cli._load_commands()
     result = CliRunner().invoke(app, ["list", "tiny*", "--pretrained"])
     assert result.exit_code == 0 and "tiny_fer.test" in result.output
 
@@ -117,7 +116,7 @@ def test_zoo_predict_warns_for_an_untrained_model(tmp_path):
 
 def test_flip_tta_averages_the_probabilities_of_the_mirrored_input():
     from zoo import runtime as D
-    from zoo.training.engine import eval_loader, run_evaluation
+    from zoo.training.evaluate import eval_loader, run_evaluation
 
     torch.manual_seed(0)
     model = zoo.create(**TINY).eval()

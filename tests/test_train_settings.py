@@ -76,16 +76,6 @@ def test_label_noise_flips_exact_fraction_keeps_clean_label_and_is_reproducible(
         apply_train_settings(Labelled(clean), {"label_noise": {"rate": 0.3}}, None)
 
 
-@pytest.fixture
-def tiny_plugin():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    T.register()
-    yield
-    T.unregister()
-    torch.set_num_threads(threads)
-
-
 def test_engine_trains_on_noisy_subset_and_resume_reuses_the_record(tiny_plugin, tmp_path, monkeypatch):
     """Subset then noise on the training split; a per-sample target (λ per row) indexes the subset; resume
     re-applies the recorded flips instead of drawing new ones."""

@@ -11,7 +11,7 @@ import tiny_training as T
 import torch
 
 from zoo.data import DatasetSpecError
-from zoo.registry.entries import get_component
+from zoo.registry.plugins import get_component
 from zoo.training import checkpoint as ckpt
 from zoo.training.engine import NonFiniteLossError, evaluate, train
 from zoo.training.recipes import RecipeError
@@ -127,7 +127,6 @@ def test_eval_reproduces_validation_metrics(tmp_path):
 
     import zoo.cli
 
-    zoo.cli._load_commands()
     cli = CliRunner().invoke(zoo.cli.app, ["eval", f"local-dir:{out / 'best'}", "--data", "tiny:caer", "--json"])
     assert cli.exit_code == 0, cli.output
     assert json.loads(cli.output)["accuracy"] == logged["accuracy"]
@@ -256,6 +255,8 @@ def test_backbone_pretrained_setting_reaches_create(tmp_path, monkeypatch):
 ])
 def test_recipe_augmentation_reaches_the_training_split_only(recipe, face, context, tmp_path, monkeypatch):
     """What run_config.json records as augmentation is what the training dataset applies; eval gets none."""
+    import importlib
+
     import zoo.data
     from zoo.data.transforms import parse_augment
 
@@ -266,7 +267,8 @@ def test_recipe_augmentation_reaches_the_training_split_only(recipe, face, conte
         opened.append((split, options))
         return real_open(spec, split, **options)
 
-    monkeypatch.setattr(zoo.data, "open_dataset", recording_open)
+    for module in ("zoo.training.engine", "zoo.training.evaluate"):  # every place a run opens datasets from
+        monkeypatch.setattr(importlib.import_module(module), "open_dataset", recording_open)
     overrides = T.tiny_overrides(epochs=1, max_steps_per_epoch=1, amp="none", channels_last=False,
                                  model_args={"backbone": "caer_cnn", "backbone_args": T.TINY_CNN, "target": "onehot",
                                              "target_args": {}, "data": T.TINY_DATA})

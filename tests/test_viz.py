@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from zoo.apps import viz
+from zoo import viz
 
 
 def _check_png(path, min_side=150):

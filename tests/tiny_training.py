@@ -39,6 +39,15 @@ def _blobs(labels_: torch.Tensor, size: tuple[int, int], generator: torch.Genera
     return (0.2 + noise + blob.unsqueeze(1) * colour).clamp(0, 1)
 
 
+#: the class orders a ``tiny:FAMILY`` set can use
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "caer": labels.CAER,
+    "affectnet7": labels.AFFECTNET7,
+    "affectnet8": labels.AFFECTNET8,
+    "fer2013": labels.FER2013,
+}
+
+
 class TinyBlobs(torch.utils.data.Dataset):
     """``tiny:FAMILY`` (caer, affectnet7, fer2013): class-coloured blobs, learnable in a few steps."""
 
@@ -46,11 +55,11 @@ class TinyBlobs(torch.utils.data.Dataset):
                  streams: str = "both", noise: float = 0.05, size: int | None = None, votes: bool = False,
                  **options: Any) -> None:
         family = path or "caer"
-        if family not in labels.FAMILIES:
+        if family not in FAMILIES:
             raise ValueError(f"tiny: unknown family {family!r}")
         if split not in SIZES:
             raise FileNotFoundError(f"tiny: no split {split!r}")
-        self.label_names = labels.FAMILIES[family]
+        self.label_names = FAMILIES[family]
         self.num_classes = len(self.label_names)
         n = size or SIZES[split]
         g = torch.Generator().manual_seed(1 if split == "train" else 2)

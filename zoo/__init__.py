@@ -5,21 +5,28 @@
     >>> import zoo
     >>> model = zoo.create("glamor_resnet18")
     >>> zoo.list_models("glamor*")
+
+Plugins mark their hook implementations with ``zoo.hookimpl`` (specifications: :mod:`zoo.registry.hookspecs`).
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# progress and information go to the "zoo" logger; a library stays silent until its user configures logging
+# (``zoo-cli`` shows INFO on stderr, see zoo.cli.configure_logging)
+logging.getLogger("zoo").addHandler(logging.NullHandler())
+
 _LAZY = {
     "create": "zoo.factory",
-    "parse_model_name": "zoo.factory",
-    "list_models": "zoo.registry.entries",
-    "list_components": "zoo.registry.entries",
-    "get_preset": "zoo.registry.entries",
+    "parse_model_name": "zoo.names",
+    "list_models": "zoo.registry.plugins",
+    "list_components": "zoo.registry.plugins",
+    "get_preset": "zoo.registry.plugins",
     "save_pretrained": "zoo.weights.files",
     "EmotionModel": "zoo.models.model",
     "EmotionOutput": "zoo.models.model",
@@ -27,10 +34,11 @@ _LAZY = {
     "ModelConfig": "zoo.config",
     "DataConfig": "zoo.config",
     "ZooError": "zoo.errors",
-    "model_info": "zoo.models.info",
+    "model_info": "zoo.factory",
     "plugin_infos": "zoo.registry.plugins",
+    "hookimpl": "zoo.registry.hookspecs",
     "train": "zoo.training.engine",
-    "evaluate": "zoo.training.engine",
+    "evaluate": "zoo.training.evaluate",
     "predict": "zoo.inference.predict",
 }
 
@@ -43,6 +51,7 @@ __all__ = [
     "build_target",
     "create",
     "get_preset",
+    "hookimpl",
     "list_components",
     "list_models",
     "model_info",
@@ -55,11 +64,11 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from zoo.config import DataConfig, ModelConfig
     from zoo.errors import ZooError
-    from zoo.factory import create, parse_model_name
-    from zoo.models.info import model_info
+    from zoo.factory import create, model_info
     from zoo.models.model import EmotionModel, EmotionOutput, build_target
-    from zoo.registry.entries import get_preset, list_components, list_models
-    from zoo.registry.plugins import plugin_infos
+    from zoo.names import parse_model_name
+    from zoo.registry.hookspecs import hookimpl
+    from zoo.registry.plugins import get_preset, list_components, list_models, plugin_infos
     from zoo.weights.files import save_pretrained
 
 

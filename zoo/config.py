@@ -359,7 +359,7 @@ def check_file_config(config: ModelConfig, source: str) -> None:
     file or URL: timm's ``pretrained`` + ``pretrained_cfg_overlay.url`` would fetch any URL and
     ``checkpoint_path`` read any file. ``target_args`` are only used by ``zoo.train``, never at load.
     """
-    from zoo.registry.entries import get_component
+    from zoo.registry.plugins import get_component
 
     for kind, field_name, name, args in used_components(config):
         args_field = COMPONENT_FIELDS[field_name]

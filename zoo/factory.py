@@ -1,16 +1,26 @@
-"""``zoo.create``: build a model from a preset, a local directory or components (timm ``create_model``)."""
+"""``zoo.create``: build a model from a preset, a local directory, the Hub or components (timm ``create_model``).
+
+One path for every name: resolve (:func:`zoo.weights.sources.resolve`: the name's arguments and weights) ->
+merge (the caller's overrides) -> build (:class:`~zoo.models.model.EmotionModel`) -> init (encoders from
+published weights, :mod:`zoo.weights.backbones`) -> load (the weights, then a checkpoint, strictly).
+"""
 
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 from zoo.config import ModelConfig
-from zoo.errors import UntrainedModelError, UntrainedModelWarning, ZooError
+from zoo.errors import UntrainedModelError, UntrainedModelWarning
+from zoo.models.info import describe
 from zoo.models.model import EmotionModel
-from zoo.registry.entries import get_preset, split_model_name_tag
+from zoo.names import parse, parse_model_name  # noqa: F401 - zoo.factory.parse_model_name, kept for callers
+from zoo.registry.plugins import get_preset, list_models
+from zoo.weights.backbones import init_backbones
+from zoo.weights.files import load_weights
+from zoo.weights.sources import Resolved, resolve
 
-SOURCES = ("hf-hub", "local-dir")
 _COMPONENT_FIELDS = {
     "backbone": "backbone_args",
     "context_backbone": "context_backbone_args",
@@ -18,20 +28,6 @@ _COMPONENT_FIELDS = {
     "fusion": "fusion_args",
     "target": "target_args",
 }
-
-
-def parse_model_name(name: str) -> tuple[str | None, str]:
-    """Split ``"hf-hub:org/x"`` / ``"local-dir:/p"`` into source and rest; reject bare paths and repo ids."""
-    if ":" in name:
-        prefix, rest = name.split(":", 1)
-        if prefix.replace("_", "-") in SOURCES:
-            return prefix.replace("_", "-"), rest
-    if any(sep in name for sep in ("/", "\\", ":")):
-        raise ZooError(
-            f"{name!r} is not a model name. For a Hugging Face Hub repo write 'hf-hub:{name}', "
-            f"for a local directory written by zoo.save_pretrained write 'local-dir:{name}'."
-        )
-    return None, name
 
 
 def merge_model_args(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -77,51 +73,33 @@ def create(
     ``backbone_pretrained`` (True: timm's published weights; or ``"hf-hub:…"`` / ``"local-dir:…"``)
     initialises the encoders before any model weights are loaded (``zoo.weights.backbones``).
     """
-    from zoo.weights import files as hub
-
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    weights_path = published = None
-    loaded_from: dict[str, Any] = {}
-    if name is None:
-        if pretrained:
-            raise ZooError("pretrained=True needs a model name; pass e.g. create('glamor_net', pretrained=True).")
-        base: dict[str, Any] = {}
-    else:
-        source, rest = parse_model_name(name)
-        if source == "local-dir":
-            config, extra, weights_path = hub.load_local_dir(rest)
-            base = config.to_dict()
-            loaded_from = {**extra, "source": "local-dir", "path": str(weights_path.parent)}
-        elif source == "hf-hub":
-            config, _, weights_path, loaded_from = hub.load_hub_config(rest)
-            base = config.to_dict()
-        else:
-            arch, tag = split_model_name_tag(rest)
-            preset = get_preset(arch)
-            if tag is not None:
-                preset.pretrained_cfg(tag)  # validates the tag
-            if pretrained:
-                weights_path, loaded_from, published = hub.fetch_pretrained(preset, tag)
-            base = {**preset.model_args, "architecture": preset.name}
-    config = ModelConfig.from_dict(merge_model_args(base, overrides), source=f"create({name!r})")
-    if published is not None:
-        where = (f"{name} ({loaded_from['path']})" if loaded_from.get("source") == "package"
-                 else f"{name} ({loaded_from['hf_hub_id']}@{loaded_from['commit']})")
-        hub.check_pretrained_config(ModelConfig.from_dict(base), published, where)
+    resolved = resolve(name, pretrained=pretrained)
+    config = ModelConfig.from_dict(merge_model_args(resolved.model_args, overrides), source=f"create({name!r})")
+    resolved.check_published()
     model = EmotionModel(config)
     backbone_records = []
     if backbone_pretrained or context_backbone_pretrained:
-        from zoo.weights.backbones import init_backbones
-
         backbone_records = init_backbones(model, backbone_pretrained, context_backbone_pretrained)
-    if weights_path is not None:
-        hub.load_weights(model, weights_path)
+    load(model, resolved, backbone_records, checkpoint)
+    return model
+
+
+def load(
+    model: EmotionModel,
+    resolved: Resolved,
+    backbone_records: list[dict[str, Any]] | None = None,
+    checkpoint: str | os.PathLike | None = None,
+) -> None:
+    """Load the resolved weights, then ``checkpoint``, into ``model`` (strictly) and record where they came from."""
+    if resolved.weights is not None:
+        load_weights(model, resolved.weights)
+    loaded_from = resolved.record
     #: where the weights came from (timm's ``model.pretrained_cfg``); a Hub branch/tag is recorded as its commit
     model.pretrained_cfg = {**loaded_from, "backbones": backbone_records} if backbone_records else loaded_from
     if checkpoint is not None:
-        hub.load_weights(model, checkpoint)
+        load_weights(model, checkpoint)
         model.pretrained_cfg = {**model.pretrained_cfg, "checkpoint": str(checkpoint)}
-    return model
 
 
 #: the model ``zoo.predict`` and ``zoo-cli predict`` use when none is named: the bundled FER2013 model
@@ -143,21 +121,21 @@ def create_for_inference(
     (its default tag unless ``name`` gives one); ``local-dir:`` / ``hf-hub:`` names and ``checkpoint`` load
     theirs. A preset without weights is refused unless ``allow_untrained`` (then it only warns).
     """
-    source, rest = parse_model_name(name)
-    pretrained = False
-    if source is None:
-        arch, _ = split_model_name_tag(rest)
-        pretrained = bool(get_preset(arch).pretrained) and checkpoint is None
+    parsed = parse(name)
+    pretrained = parsed.is_preset and bool(get_preset(parsed.arch).pretrained) and checkpoint is None
     model = create(name, pretrained=pretrained, checkpoint=checkpoint, **overrides)
     if not has_trained_weights(model):
-        from zoo.registry.entries import list_models
-
         message = (f"{name!r} has no trained weights: its outputs would be random. Use a preset with a "
                    f"pretrained tag ({', '.join(list_models(pretrained=True)) or 'none installed'}), "
                    f"local-dir:RUN/best from `zoo-cli train`, --checkpoint FILE, or --allow-untrained to run it anyway.")
         if not allow_untrained:
             raise UntrainedModelError(message)
-        import warnings
-
         warnings.warn(message, UntrainedModelWarning, stacklevel=2)
     return model
+
+
+def model_info(name_or_model: str | EmotionModel, **overrides: Any) -> dict[str, Any]:
+    """Components, parameter counts, input sizes and FLOPs of a model, or of the model a name creates
+    (``create(name, **overrides)``)."""
+    model = create(name_or_model, **overrides) if isinstance(name_or_model, str) else name_or_model
+    return describe(model)

@@ -14,10 +14,3 @@ AFFECTNET7 = ("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger")
 AFFECTNET8 = (*AFFECTNET7, "Contempt")
 #: FER2013 Kaggle label codes 0-6.
 FER2013 = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
-
-FAMILIES: dict[str, tuple[str, ...]] = {
-    "caer": CAER,
-    "affectnet7": AFFECTNET7,
-    "affectnet8": AFFECTNET8,
-    "fer2013": FER2013,
-}

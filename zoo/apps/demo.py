@@ -25,6 +25,15 @@ from typing import Any
 
 import torch
 
+from zoo import viz
+from zoo.data import open_dataset
+from zoo.data.synth import matching_cue_share
+from zoo.errors import ZooError
+from zoo.ldl.target import readout_from_state_dict
+from zoo.training.checkpoint import load_checkpoint
+from zoo.training.engine import train
+from zoo.training.rundir import BEST_DIR, EVAL_JSON, LAST_CHECKPOINT, METRICS_LOG
+
 #: the variants of the comparison: name -> model overrides (all but the first fuse the face and context streams)
 VARIANTS: dict[str, dict[str, Any]] = {
     "face only": {"streams": "face"},
@@ -111,8 +120,6 @@ def _run_overrides(settings: DemoSettings, epochs: int, model_args: dict[str, An
 
 
 def _train(name: str, out: Path, overrides: dict[str, Any], log: Callable[[str], None]):
-    from zoo.training.engine import train
-
     log(f"training {name} -> {out}")
     result = train("caer_net_s", data="synth_caer", out=out, overrides=overrides)
     return result
@@ -155,7 +162,6 @@ def run_demo(
     log: Callable[[str], None] = print,
 ) -> DemoResult:
     """Run the demo into ``out`` (which must not hold an earlier demo's runs); returns tables and figure paths."""
-    from zoo.errors import ZooError
 
     settings = settings or (DemoSettings.fast() if fast else DemoSettings())
     out = Path(out)
@@ -196,7 +202,7 @@ def run_demo(
     ldl_args = {
         **face_args,
         "target": "ldl_va",
-        "target_args": {"auxiliary": f"teacher:local-dir:{onehot.out / 'best'}", "neighbor_mode": "memory_bank"},
+        "target_args": {"auxiliary": f"teacher:local-dir:{onehot.out / BEST_DIR}", "neighbor_mode": "memory_bank"},
     }
     t0 = time.perf_counter()
     ldl = _train("face only, LDL-VA, noisy labels", out / "runs" / "noisy_ldl_va",
@@ -211,7 +217,7 @@ def run_demo(
     best_name = max(result.comparison, key=lambda r: r["accuracy"])["model"]
     import zoo
 
-    best = zoo.create(f"local-dir:{runs[best_name].out / 'best'}")
+    best = zoo.create(f"local-dir:{runs[best_name].out / BEST_DIR}")
     result.best_model_dir = zoo.save_pretrained(best, out / "best_model")
     reloaded = zoo.create(f"local-dir:{result.best_model_dir}")
     scene_path, box, truth = _write_scene(out / "scene.png", settings)
@@ -237,7 +243,6 @@ def run_demo(
 
 def _write_scene(path: Path, settings: DemoSettings) -> tuple[Path, tuple[int, int, int, int], str]:
     """A fresh synth_caer test scene (not seen in training), saved as PNG, with its face box and label."""
-    from zoo.data import open_dataset
 
     ds = open_dataset("synth_caer", "test", n=1, seed=settings.seed + 1)
     image = ds.load_image(0)
@@ -252,12 +257,10 @@ def attention_on_matching_cue(runs: dict[str, Any], settings: DemoSettings, limi
     import numpy as np
 
     import zoo
-    from zoo.data import open_dataset
-    from zoo.data.synth import matching_cue_share
 
     shares: dict[str, float] = {}
     for name in (CA_RUN, GLA_RUN):
-        model = zoo.create(f"local-dir:{runs[name].out / 'best'}")
+        model = zoo.create(f"local-dir:{runs[name].out / BEST_DIR}")
         val = open_dataset("synth_caer", "val", **{**_data_options(settings), "cache": None},
                            data_config=model.config.data, train=False, streams="both")
         picks = list(range(min(limit, len(val))))
@@ -278,14 +281,10 @@ def _collect(model, dataset, indices: list[int]):
 def make_figures(figures: Path, runs: dict[str, Any], ldl_run, settings: DemoSettings) -> dict[str, Path]:
     """The demo's figures from its training runs (each figure type of the papers, plus curves and confusion)."""
     import zoo
-    from zoo.apps import viz
-    from zoo.data import open_dataset
-    from zoo.ldl.target import readout_from_state_dict
-    from zoo.training.checkpoint import load_checkpoint
 
     paths: dict[str, Path] = {}
-    ca = zoo.create(f"local-dir:{runs[CA_RUN].out / 'best'}")
-    gla = zoo.create(f"local-dir:{runs[GLA_RUN].out / 'best'}")
+    ca = zoo.create(f"local-dir:{runs[CA_RUN].out / BEST_DIR}")
+    gla = zoo.create(f"local-dir:{runs[GLA_RUN].out / BEST_DIR}")
     val = open_dataset("synth_caer", "val", **_data_options(settings), data_config=gla.config.data, train=False,
                        streams="both")
     picks = list(range(min(6, len(val))))
@@ -306,15 +305,15 @@ def make_figures(figures: Path, runs: dict[str, Any], ldl_run, settings: DemoSet
         figures / "prediction_grid.png")
 
     for name, run in runs.items():
-        metrics = json.loads((run.out / "eval.json").read_text())
+        metrics = json.loads((run.out / EVAL_JSON).read_text())
         slug = run.out.name
         paths[f"confusion {name}"] = viz.confusion_matrix_figure(
             metrics["confusion"], names, figures / f"confusion_{slug}.png", title=f"{name} (validation)")
     paths["training curves"] = viz.training_curves_figure(
-        viz.metrics_log_rows(runs[GLA_RUN].out / "metrics.jsonl"), figures / "training_curves_gla.png",
+        viz.metrics_log_rows(runs[GLA_RUN].out / METRICS_LOG), figures / "training_curves_gla.png",
         title=f"{GLA_RUN} on synth_caer")
 
-    tensors, _ = load_checkpoint(ldl_run.out / "checkpoints" / "last")
+    tensors, _ = load_checkpoint(ldl_run.out / LAST_CHECKPOINT)
     state = readout_from_state_dict(tensors, prefix="target.")
     train = open_dataset("synth_caer", "train", **{**_data_options(settings), "cache": None})
     noisy = state["labels"].long()

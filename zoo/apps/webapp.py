@@ -37,7 +37,15 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from zoo.errors import ZooError
+from zoo import data as zdata
+from zoo.data.boxes import as_face_box
+from zoo.errors import UntrainedModelWarning, ZooError
+from zoo.factory import create_for_inference
+from zoo.inference.predict import predict
+from zoo.registry.plugins import list_components
+from zoo.runtime import resolve_device
+from zoo.viz import upsample_map
+from zoo.weights.files import CONFIG_NAME, WEIGHTS_NAME
 
 #: environment that keeps Gradio and huggingface_hub from calling home (set before gradio is imported)
 OFFLINE_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1", "GRADIO_SSR_MODE": "False"}
@@ -92,8 +100,6 @@ class Analysis:
 
 def default_detector() -> str:
     """``zoo.predict``'s default detector when it is a registered one, else the first of mtcnn / haar."""
-    from zoo.inference.predict import predict
-    from zoo.registry.entries import list_components
 
     names = list_components("face_detector").get("face_detector", [])
     default = inspect.signature(predict).parameters["detector"].default
@@ -115,8 +121,6 @@ def analyse(image: Image.Image | str | os.PathLike, model: torch.nn.Module, dete
     The inputs are built exactly as ``zoo.predict`` builds them (``zoo.data.preprocess`` with the model's
     ``DataConfig``). At most ``max_faces`` faces (the detector's best) are classified.
     """
-    from zoo import data as zdata
-    from zoo.inference.predict import box_fields
 
     start = time.perf_counter()
     if not isinstance(image, Image.Image):
@@ -146,7 +150,8 @@ def analyse(image: Image.Image | str | os.PathLike, model: torch.nn.Module, dete
         probs = output.probs.cpu()
         names = model.label_names
         for i, b in enumerate(boxes):
-            x1, y1, x2, y2, score = box_fields(b) if b is not None else (0, 0, *image.size, 1.0)
+            box = as_face_box(b)
+            x1, y1, x2, y2, score = (box.x1, box.y1, box.x2, box.y2, box.score) if box else (0, 0, *image.size, 1.0)
             top = int(probs[i].argmax())
             faces.append(FaceResult(
                 index=i + 1, box=(x1, y1, x2, y2), score=score, label=names[top], probability=float(probs[i, top]),
@@ -267,7 +272,6 @@ def render_attention(analysis: Analysis, face: FaceResult, data_config) -> Image
     stream sees; the face's own box (masked out of the context) is outlined."""
     from matplotlib import colormaps
 
-    from zoo.apps.viz import upsample_map
 
     image, scale = _display_copy(analysis.image)
     x1, y1, x2, y2 = (round(v * scale) for v in context_window(analysis.image.size, data_config))
@@ -298,7 +302,6 @@ def is_untrained(model: torch.nn.Module) -> bool:
 
 def find_model_dirs(root: str | os.PathLike, max_depth: int = 3) -> list[Path]:
     """Directories under ``root`` (itself included) holding ``config.json`` + ``model.safetensors``."""
-    from zoo.weights.files import CONFIG_NAME, WEIGHTS_NAME
 
     root = Path(root)
     found = []
@@ -330,15 +333,14 @@ class ModelCache:
 
     def __init__(self, keep: int = 3, device: str = "auto") -> None:
         self.keep = keep
-        self.device = torch.device(device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+
+        self.device = resolve_device(device)
         self._models: OrderedDict[str, torch.nn.Module] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, name: str) -> torch.nn.Module:
         import warnings
 
-        from zoo.errors import UntrainedModelWarning
-        from zoo.factory import create_for_inference
 
         name = name.strip()
         if not name:
@@ -445,7 +447,6 @@ def build_app(model: str | None = None, models_dirs: list[str | os.PathLike] = (
     """The Gradio ``Blocks`` page. ``model`` is preselected (default: the first pretrained tag or model
     directory, else the untrained ``glamor_net``); ``examples_dir`` receives the example photos."""
     gr = _require_gradio()
-    from zoo.registry.entries import list_components
 
     choices = model_choices(model, models_dirs)
     if not choices:

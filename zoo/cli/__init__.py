@@ -1,16 +1,21 @@
 """``zoo-cli``: a thin typer layer over the Python API.
 
-Commands live in one module per area (``zoo.cli.models``, ...); each adds itself to ``app`` (so no module
-here may be named ``app``).
+Commands live in one module per area (``zoo.cli.models``, ``zoo.cli.train``, ...) as plain functions; each
+module's ``register(app)`` adds them, and this module calls those explicitly, in :data:`COMMAND_MODULES` order.
+Importing a command module registers nothing.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
 import typer
+
+from zoo.cli import bench, data, demo, export, hub, models, serve, train
+from zoo.cli.common import configure_logging, echo_fields, error_message, expected_errors
+
+__all__ = ["COMMAND_MODULES", "app", "configure_logging", "echo_fields", "expected_errors", "main"]
 
 app = typer.Typer(
     name="zoo-cli",
@@ -21,44 +26,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-#: command modules; each registers its commands on ``app`` when imported
-COMMAND_MODULES = (
-    "zoo.cli.models", "zoo.cli.data", "zoo.cli.train", "zoo.cli.hub", "zoo.cli.bench", "zoo.cli.demo",
-    "zoo.cli.export", "zoo.cli.serve",
-)
-
-
-def _load_commands() -> None:
-    for module in COMMAND_MODULES:
-        importlib.import_module(module)
-
-
-def expected_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean a user mistake or an environment problem (a bad value, a missing or unreadable file,
-    an unreachable server), shown as one ``error:`` line; anything else is a bug and keeps its traceback."""
-    import json
-
-    from zoo.errors import ZooError
-
-    found: list[type[BaseException]] = [ZooError, ValueError, TypeError, OSError, KeyError, IndexError,
-                                        json.JSONDecodeError, UnicodeError, RecursionError, MemoryError]
-    for module, name in (("PIL.Image", "DecompressionBombError"), ("safetensors", "SafetensorError"),
-                         ("requests", "RequestException"), ("httpx", "HTTPError"), ("httpx2", "HTTPError"),
-                         ("huggingface_hub.errors", "HfHubHTTPError")):
-        try:
-            found.append(getattr(importlib.import_module(module), name))
-        except (ImportError, AttributeError):
-            continue
-    return tuple(found)
-
-
-def _message(exc: BaseException) -> str:
-    from zoo.errors import ZooError
-
-    text = str(exc.args[0]) if isinstance(exc, KeyError) and len(exc.args) == 1 else str(exc)
-    if isinstance(exc, ZooError):
-        return text
-    return f"{text or type(exc).__name__} ({type(exc).__name__}; run with --debug for the traceback)"
+#: the command modules, in the order their commands appear in ``zoo-cli --help``
+COMMAND_MODULES = (models, data, train, hub, bench, demo, export, serve)
+for _module in COMMAND_MODULES:
+    _module.register(app)
 
 
 def main() -> None:
@@ -71,11 +42,11 @@ def main() -> None:
     end = sys.argv.index("--") if "--" in sys.argv else len(sys.argv)
     debug = "--debug" in sys.argv[1:end] or os.environ.get("ZOO_DEBUG", "").strip() not in ("", "0")
     sys.argv = [a for i, a in enumerate(sys.argv) if not (a == "--debug" and 0 < i < end)]
-    _load_commands()
+    configure_logging()
     try:
         app()
     except expected_errors() as exc:
         if debug:
             raise
-        typer.secho(f"error: {_message(exc)}", err=True, fg=typer.colors.RED)
+        typer.secho(f"error: {error_message(exc)}", err=True, fg=typer.colors.RED)
         raise SystemExit(1) from None

@@ -7,10 +7,7 @@ from pathlib import Path
 
 import typer
 
-from zoo.cli import app
 
-
-@app.command("bench")
 def bench_command(
     models: list[str] = typer.Argument(None, help="presets to measure (default: the CNN and ResNet-18 presets)"),
     quick: bool = typer.Option(False, "--quick", help="tiny sizes: a smoke run of seconds, figures meaningless"),
@@ -29,8 +26,12 @@ def bench_command(
     if unknown:
         raise typer.BadParameter(f"unknown section(s) {', '.join(unknown)}; choose from {','.join(SECTIONS)}",
                                  param_hint="--sections")
-    result = run_suite(models or None, quick=quick, device=device, threads=threads, sections=chosen, compile=compile,
-                       log=None if as_json else (lambda msg: typer.echo(msg, err=True)))
+    result = run_suite(models or None, quick=quick, device=device, threads=threads, sections=chosen, compile=compile)
     if out is not None:
         out.write_text(json.dumps(result, indent=2) + "\n")
     typer.echo(json.dumps(result, indent=2) if as_json else format_tables(result))
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command("bench")(bench_command)

@@ -6,10 +6,7 @@ from pathlib import Path
 
 import typer
 
-from zoo.cli import app
 
-
-@app.command("build-ncaer")
 def build_ncaer_command(
     caer_root: Path = typer.Argument(..., help="CAER root with <split>/<Class>/*.avi"),
     out: Path = typer.Argument(..., help="output folder (images/, crop/, manifest.csv)"),
@@ -33,3 +30,8 @@ def build_ncaer_command(
         if count:
             typer.echo(f"{key}: {count}")
     typer.echo(f"manifest: {summary.out / 'manifest.csv'}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command("build-ncaer")(build_ncaer_command)

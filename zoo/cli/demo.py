@@ -6,10 +6,7 @@ from pathlib import Path
 
 import typer
 
-from zoo.cli import app
 
-
-@app.command("demo")
 def demo_command(
     out: Path = typer.Option(Path("demo_out"), help="output folder (runs, best model, figures)"),
     fast: bool = typer.Option(False, "--fast", help="a smoke run of well under a minute"),
@@ -27,3 +24,8 @@ def demo_command(
     if epochs is not None:
         settings.epochs = epochs
     run_demo(out, settings=settings, log=typer.echo)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command("demo")(demo_command)

@@ -7,10 +7,7 @@ from pathlib import Path
 
 import typer
 
-from zoo.cli import app
 
-
-@app.command("export")
 def export_command(
     model: str = typer.Argument(..., help="preset, local-dir:DIR or hf-hub:ORG/NAME"),
     format: str = typer.Option("onnx", "--format", "-f",
@@ -47,3 +44,8 @@ def export_command(
         typer.secho(f"error: the exported file differs from PyTorch by {worst:.3g} > --tolerance {tolerance:g}",
                     err=True, fg=typer.colors.RED)
         raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command("export")(export_command)

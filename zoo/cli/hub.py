@@ -7,16 +7,15 @@ from pathlib import Path
 
 import typer
 
-from zoo.cli import app
+from zoo.cli.common import echo_fields
 
 
-@app.command("pull")
 def pull_command(
     names: list[str] = typer.Argument(..., help="presets with a tag (glamor_net.caer_s) or hf-hub:ORG/NAME[@REV]"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Download models' config.json and weights into the Hugging Face cache, for offline use."""
-    from zoo.weights.files import prefetch
+    from zoo.weights.sources import prefetch
 
     rows = [prefetch(name) for name in names]
     if as_json:
@@ -27,7 +26,6 @@ def pull_command(
         typer.echo(f"  {Path(row['weights']).parent}")
 
 
-@app.command("push")
 def push_command(
     path: Path = typer.Argument(..., help="a model dir (config.json + model.safetensors) or a training run dir"),
     repo_id: str = typer.Option(..., "--repo-id", help="ORG/NAME on the Hub (created if missing)"),
@@ -45,7 +43,7 @@ def push_command(
 ) -> None:
     """Upload config.json, model.safetensors and a model card; print the commit id to pin."""
     from zoo.errors import HubError
-    from zoo.weights.files import push_to_hub, stage_push_folder
+    from zoo.publish.push import push_to_hub, stage_push_folder
 
     if dry_run or out is not None:
         if not (dry_run and out is not None):
@@ -65,25 +63,31 @@ def push_command(
         typer.echo(json.dumps(result, indent=2))
         return
     typer.echo(f"pushed {result['source']} to {repo_id} ({result['revision']})")
-    typer.echo(f"model card: {'written' if result['card_written'] else 'kept the existing README.md'}")
-    if result["pr_url"]:
-        typer.echo(f"pull request: {result['pr_url']}")
-    if result["tag"]:
-        typer.echo(f"tag: {result['tag']}")
-    typer.echo(f"commit: {result['commit']}")
-    typer.echo(f"pin it: zoo.create(\"hf-hub:{repo_id}@{result['commit']}\")")
+    echo_fields([
+        ("model card", "written" if result["card_written"] else "kept the existing README.md"),
+        ("pull request", result["pr_url"] or None),
+        ("tag", result["tag"] or None),
+        ("commit", result["commit"]),
+        ("pin it", f"zoo.create(\"hf-hub:{repo_id}@{result['commit']}\")"),
+    ])
 
 
-@app.command("convert")
 def convert_command(
     source: str = typer.Argument(..., help="caer-port (ndkhanh360/CAER .pth) or glamor-tf (TF2 checkpoint prefix)"),
     checkpoint: Path = typer.Argument(..., help="the source checkpoint"),
     out_dir: Path = typer.Argument(..., help="model directory to write (config.json + model.safetensors)"),
 ) -> None:
     """Import weights from a reference implementation into an emotion-zoo model directory."""
-    from zoo.weights.convert import CONVERTERS, ConversionError
+    from zoo.publish.convert import CONVERTERS, ConversionError
 
     if source not in CONVERTERS:
         raise ConversionError(f"Unknown conversion source {source!r}; choose one of {', '.join(CONVERTERS)}.")
     directory = CONVERTERS[source](checkpoint, out_dir)
     typer.echo(f"wrote {directory} (load it with zoo.create('local-dir:{directory}'), push it with zoo-cli push)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command("pull")(pull_command)
+    app.command("push")(push_command)
+    app.command("convert")(convert_command)

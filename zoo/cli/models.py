@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from zoo.cli import app
+from zoo.cli.common import echo_fields
 
 
 def _echo_json(obj) -> None:
@@ -22,14 +22,14 @@ def _table(rows: list[list[str]], header: list[str]) -> None:
         typer.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
-@app.command("list")
 def list_command(
     pattern: str = typer.Argument("*", help="fnmatch pattern, e.g. 'glamor*'"),
     pretrained: bool = typer.Option(False, "--pretrained", help="only models with published weights, per tag"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """List the model presets with their components and pretrained tags."""
-    from zoo.registry.entries import get_preset, list_models, split_model_name_tag
+    from zoo.names import split_model_name_tag
+    from zoo.registry.plugins import get_preset, list_models
 
     rows = []
     for name in list_models(pattern, pretrained=pretrained):
@@ -71,13 +71,12 @@ def list_command(
         )
 
 
-@app.command("components")
 def components_command(
     kind: str | None = typer.Argument(None, help="backbone, attention, fusion, target, ..."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List the registered components by kind, with the plugin that provides each."""
-    from zoo.registry.entries import component_registry, list_components
+    from zoo.registry.plugins import component_registry, list_components
 
     kinds = list(list_components(kind))
     rows = []
@@ -91,32 +90,31 @@ def components_command(
     _table([[r["kind"], r["name"], r["plugin"], r["description"]] for r in rows], ["kind", "name", "plugin", "description"])
 
 
-@app.command("info")
 def info_command(
     model: str = typer.Argument(..., help="preset name, local-dir:DIR or hf-hub:ORG/NAME"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Components, parameter count, input sizes and FLOPs of a model at its default input."""
-    from zoo.models.info import model_info
+    from zoo.factory import model_info
 
     info = model_info(model)
     if as_json:
         _echo_json(info)
         return
-    typer.echo(f"model:        {model}")
+    face, context = info["face_size"], info["context_size"]
+    echo_fields([("model", model)], width=13)
     for key, value in info["components"].items():
         typer.echo(f"  {key + ':':<18}{value}")
-    typer.echo(f"classes:      {info['num_classes']} ({', '.join(info['label_names'])})")
-    typer.echo(f"parameters:   {info['parameters']:,} trainable")
-    if info["face_size"]:
-        typer.echo(f"face input:   3×{info['face_size'][0]}×{info['face_size'][1]}")
-    if info["context_size"]:
-        typer.echo(f"context input: 3×{info['context_size'][0]}×{info['context_size'][1]}")
-    typer.echo(f"mean / std:   {info['mean']} / {info['std']}")
-    typer.echo(f"FLOPs:        {info['gflops']:.3f} GFLOPs per image (forward)")
+    echo_fields([
+        ("classes", f"{info['num_classes']} ({', '.join(info['label_names'])})"),
+        ("parameters", f"{info['parameters']:,} trainable"),
+        ("face input", f"3×{face[0]}×{face[1]}" if face else None),
+        ("context input", f"3×{context[0]}×{context[1]}" if context else None),
+        ("mean / std", f"{info['mean']} / {info['std']}"),
+        ("FLOPs", f"{info['gflops']:.3f} GFLOPs per image (forward)"),
+    ], width=13)
 
 
-@app.command("plugins")
 def plugins_command(
     as_json: bool = typer.Option(False, "--json"),
     all_plugins: bool = typer.Option(False, "--all", help="include the built-in plugins"),
@@ -135,3 +133,11 @@ def plugins_command(
         [[i.name, i.version or "-", ",".join(i.hooks) or "-", i.error or "ok"] for i in infos],
         ["plugin", "version", "hooks", "status"],
     )
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command("list")(list_command)
+    app.command("components")(components_command)
+    app.command("info")(info_command)
+    app.command("plugins")(plugins_command)

@@ -6,10 +6,7 @@ from pathlib import Path
 
 import typer
 
-from zoo.cli import app
 
-
-@app.command("serve")
 def serve_command(
     model: str = typer.Option(None, "--model", "-m",
                               help="model preselected in the picker (default: the first pretrained tag or model "
@@ -26,3 +23,8 @@ def serve_command(
     from zoo.apps.webapp import serve
 
     serve(model, host=host, port=port, models_dirs=list(models_dir or []), device=device, block=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command("serve")(serve_command)

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from zoo.cli import app
+from zoo.cli.common import configure_logging
 
 _OVERRIDES_HELP = "settings as KEY=VALUE: epochs=5 optimizer.lr=0.01 attention=ca model_args.data.face_size=[64,64]"
 
@@ -26,7 +26,6 @@ def _metrics_summary(metrics: dict) -> str:
                      if metrics.get(k) is not None)
 
 
-@app.command("train", context_settings={"allow_extra_args": False})
 def train_command(
     model: Optional[str] = typer.Argument(None, help="recipe, preset or local-dir:DIR (see --list-recipes)"),  # noqa: UP045
     overrides: Optional[list[str]] = typer.Argument(None, help=_OVERRIDES_HELP),  # noqa: UP045
@@ -47,6 +46,7 @@ def train_command(
             typer.echo(f"{name:<26}{description}")
         return
     model, overrides = _split_model_and_overrides(model, overrides)
+    configure_logging()
     result = train(model, data=data, val=val, out=out, overrides=overrides, recipe=recipe, resume=resume,
                    overwrite=overwrite)
     typer.echo(f"run directory: {result.out}")
@@ -56,7 +56,6 @@ def train_command(
         typer.echo("stopped early (no improvement for early_stopping epochs)")
 
 
-@app.command("eval")
 def eval_command(
     model: str = typer.Argument(..., help="preset with published weights, local-dir:DIR (e.g. RUN/best) or "
                                           "hf-hub:REPO"),
@@ -77,10 +76,10 @@ def eval_command(
 ) -> None:
     """Accuracy, balanced accuracy, macro-F1, per-class recall and confusion matrix of MODEL on --data."""
     from zoo.factory import create_for_inference
-    from zoo.training.engine import evaluate
+    from zoo.training.evaluate import evaluate
+    from zoo.training.settings import parse_key_values
 
     net = create_for_inference(model, checkpoint=checkpoint, allow_untrained=allow_untrained)
-    from zoo.training.recipes import parse_key_values
 
     options = parse_key_values(data_options or [], "--option")
     metrics = evaluate(net, data, split=split, batch_size=batch_size, device=device, amp=amp, tta=tta,
@@ -104,19 +103,21 @@ def eval_command(
 
 def write_eval_plots(model: str, metrics: dict, folder: Path) -> list[Path]:
     """Confusion matrix of an evaluation; training curves too when MODEL is a run's ``local-dir:RUN/best``."""
-    from zoo.apps import viz
+    from zoo import viz
+    from zoo.names import parse
+    from zoo.training.rundir import METRICS_LOG
 
     paths = [viz.confusion_matrix_figure(metrics["confusion"], list(metrics["per_class_recall"]),
                                          folder / "confusion.png", title=f"{model} ({metrics['num_samples']} samples)")]
-    if model.startswith("local-dir:"):
-        log = Path(model.split(":", 1)[1]).parent / "metrics.jsonl"
+    name = parse(model)
+    if name.source == "local-dir":
+        log = Path(name.path).parent / METRICS_LOG
         if log.exists():
             paths.append(viz.training_curves_figure(viz.metrics_log_rows(log), folder / "training_curves.png",
                                                     title=str(log.parent)))
     return paths
 
 
-@app.command("predict")
 def predict_command(
     inputs: Optional[list[str]] = typer.Argument(  # noqa: UP045
         None, help="images, videos, folders (searched recursively) and quoted globs ('photos/**/*.jpg')"),
@@ -256,7 +257,6 @@ def _looks_like_video(source: str) -> bool:
     return str(source).startswith("camera:") or is_video(source) or Path(str(source)).is_dir() or "*" in str(source)
 
 
-@app.command("ablate")
 def ablate_command(
     base: str = typer.Argument("glamor_net", help="recipe or preset every cell starts from"),
     overrides: Optional[list[str]] = typer.Argument(None, help=_OVERRIDES_HELP),  # noqa: UP045
@@ -272,5 +272,14 @@ def ablate_command(
     from zoo.training.ablate import ablate
 
     base_name, overrides = _split_model_and_overrides(base, overrides)
+    configure_logging()
     ablate(data, grid, base=base_name or "glamor_net", val=val, out=out, overrides=overrides, recipe=recipe)
     typer.echo((Path(out) / "ablation.md").read_text())
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command("train", context_settings={"allow_extra_args": False})(train_command)
+    app.command("eval")(eval_command)
+    app.command("predict")(predict_command)
+    app.command("ablate")(ablate_command)

@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from zoo.errors import ZooError
-from zoo.registry.entries import get_component
+from zoo.names import split_spec
+from zoo.registry.plugins import get_component
 
 #: the dataset attribute holding per-sample valence-arousal (N×2), for every reader that has it
 VA_ATTRIBUTE = "va"
@@ -27,10 +28,10 @@ class DatasetSpecError(ZooError, ValueError):
 
 def parse_dataset_spec(spec: str) -> tuple[str, str | None]:
     """``"caer_s:/data/CAER-S"`` -> ``("caer_s", "/data/CAER-S")``; ``"synth_caer"`` -> ``("synth_caer", None)``."""
-    name, sep, rest = spec.partition(":")
+    name, rest = split_spec(spec)
     if not name:
         raise DatasetSpecError(f"Dataset spec {spec!r} has no dataset name; write NAME:PATH, e.g. caer_s:/data/CAER-S.")
-    return name, (rest if sep else None)
+    return name, rest
 
 
 def open_dataset(spec: str, split: str = "train", **options: Any):

@@ -24,8 +24,8 @@ from PIL import Image
 
 from zoo.data.boxes import FaceBox
 from zoo.errors import DataError
-from zoo.registry.entries import get_component
 from zoo.registry.hookspecs import hookimpl
+from zoo.registry.plugins import get_component
 
 #: the detector name that means "the best built-in detector available here"
 AUTO = "auto"
@@ -64,12 +64,7 @@ class HaarFaceDetector:
         nms_mode: str = "union",
         min_score: float | None = 3.0,
     ) -> None:
-        try:
-            import cv2
-        except ImportError as exc:  # pragma: no cover - cv2 is a dependency
-            raise DataError(
-                "The 'haar' face detector needs OpenCV: pip install 'opencv-python-headless<5'."
-            ) from exc
+        import cv2
         path = cascade if "/" in cascade else cv2.data.haarcascades + cascade
         self._classifier = cv2.CascadeClassifier(path)
         if self._classifier.empty():

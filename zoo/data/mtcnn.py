@@ -53,26 +53,38 @@ def _flatten_whc(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 3, 2, 1).reshape(x.shape[0], -1)
 
 
+def _add_stages(net: nn.Module, widths: tuple[int, ...], kernels: tuple[int, ...], pools: tuple[int, ...]) -> None:
+    """``conv<i>`` (``widths[i-1] -> widths[i]`` channels, ``kernels[i-1]``²), ``prelu<i>`` and, where
+    ``pools[i-1]`` is not 0, ``pool<i>`` (that size, stride 2, ceil mode): the converted weights' names."""
+    for i, (cin, cout, kernel, pool) in enumerate(zip(widths[:-1], widths[1:], kernels, pools, strict=True), 1):
+        setattr(net, f"conv{i}", nn.Conv2d(cin, cout, kernel))
+        setattr(net, f"prelu{i}", nn.PReLU(cout))
+        if pool:
+            setattr(net, f"pool{i}", nn.MaxPool2d(pool, 2, ceil_mode=True))
+
+
+def _run_stages(net: nn.Module, x: torch.Tensor, count: int) -> torch.Tensor:
+    """``pool<i>(prelu<i>(conv<i>(x)))`` for i = 1..count (no pooling where a stage has none)."""
+    for i in range(1, count + 1):
+        x = getattr(net, f"prelu{i}")(getattr(net, f"conv{i}")(x))
+        pool = getattr(net, f"pool{i}", None)
+        if pool is not None:
+            x = pool(x)
+    return x
+
+
 class PNet(nn.Module):
     """Proposal network (paper Fig. 2): 12×12 receptive field, stride 2; face probability and box offsets."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 10, 3)
-        self.prelu1 = nn.PReLU(10)
-        self.pool1 = nn.MaxPool2d(2, 2, ceil_mode=True)
-        self.conv2 = nn.Conv2d(10, 16, 3)
-        self.prelu2 = nn.PReLU(16)
-        self.conv3 = nn.Conv2d(16, 32, 3)
-        self.prelu3 = nn.PReLU(32)
+        _add_stages(self, (3, 10, 16, 32), kernels=(3, 3, 3), pools=(2, 0, 0))
         self.conv4_1 = nn.Conv2d(32, 2, 1)  # face / non-face logits
         self.conv4_2 = nn.Conv2d(32, 4, 1)  # box offsets dx1, dy1, dx2, dy2
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``x`` B×3×H×W normalised -> (face probability B×h×w, offsets B×4×h×w)."""
-        x = self.prelu1(self.conv1(x))
-        x = self.pool1(x)
-        x = self.prelu3(self.conv3(self.prelu2(self.conv2(x))))
+        x = _run_stages(self, x, 3)
         return torch.softmax(self.conv4_1(x), dim=1)[:, 1], self.conv4_2(x)
 
 
@@ -81,14 +93,7 @@ class RNet(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 28, 3)
-        self.prelu1 = nn.PReLU(28)
-        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
-        self.conv2 = nn.Conv2d(28, 48, 3)
-        self.prelu2 = nn.PReLU(48)
-        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
-        self.conv3 = nn.Conv2d(48, 64, 2)
-        self.prelu3 = nn.PReLU(64)
+        _add_stages(self, (3, 28, 48, 64), kernels=(3, 3, 2), pools=(3, 3, 0))
         self.dense4 = nn.Linear(576, 128)
         self.prelu4 = nn.PReLU(128)
         self.dense5_1 = nn.Linear(128, 2)
@@ -96,9 +101,7 @@ class RNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``x`` N×3×24×24 -> (face probability N, offsets N×4)."""
-        x = self.pool1(self.prelu1(self.conv1(x)))
-        x = self.pool2(self.prelu2(self.conv2(x)))
-        x = self.prelu4(self.dense4(_flatten_whc(self.prelu3(self.conv3(x)))))
+        x = self.prelu4(self.dense4(_flatten_whc(_run_stages(self, x, 3))))
         return torch.softmax(self.dense5_1(x), dim=1)[:, 1], self.dense5_2(x)
 
 
@@ -107,17 +110,7 @@ class ONet(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 32, 3)
-        self.prelu1 = nn.PReLU(32)
-        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
-        self.conv2 = nn.Conv2d(32, 64, 3)
-        self.prelu2 = nn.PReLU(64)
-        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
-        self.conv3 = nn.Conv2d(64, 64, 3)
-        self.prelu3 = nn.PReLU(64)
-        self.pool3 = nn.MaxPool2d(2, 2, ceil_mode=True)
-        self.conv4 = nn.Conv2d(64, 128, 2)
-        self.prelu4 = nn.PReLU(128)
+        _add_stages(self, (3, 32, 64, 64, 128), kernels=(3, 3, 3, 2), pools=(3, 3, 2, 0))
         self.dense5 = nn.Linear(1152, 256)
         self.prelu5 = nn.PReLU(256)
         self.dense6_1 = nn.Linear(256, 2)
@@ -126,10 +119,7 @@ class ONet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``x`` N×3×48×48 -> (face probability N, offsets N×4, landmarks N×10)."""
-        x = self.pool1(self.prelu1(self.conv1(x)))
-        x = self.pool2(self.prelu2(self.conv2(x)))
-        x = self.pool3(self.prelu3(self.conv3(x)))
-        x = self.prelu5(self.dense5(_flatten_whc(self.prelu4(self.conv4(x)))))
+        x = self.prelu5(self.dense5(_flatten_whc(_run_stages(self, x, 4))))
         return torch.softmax(self.dense6_1(x), dim=1)[:, 1], self.dense6_2(x), self.dense6_3(x)
 
 

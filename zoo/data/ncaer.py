@@ -31,6 +31,7 @@ import numpy as np
 
 from zoo.data import classes
 from zoo.data.boxes import FaceBox, write_box_file
+from zoo.data.detection import detect_faces
 from zoo.data.records import ClassMap, find_split_dir
 from zoo.errors import DataError
 
@@ -118,7 +119,6 @@ def build_ncaer(
     import cv2
     from PIL import Image
 
-    from zoo.data.detection import detect_faces
 
     caer_root, out = Path(caer_root), Path(out)
     if parts < 1:

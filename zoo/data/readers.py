@@ -20,6 +20,8 @@ import numpy as np
 
 from zoo.data import classes
 from zoo.data.boxes import FaceBox, make_box, read_box_file, read_list_file
+from zoo.data.detection import detect_faces
+from zoo.data.images import load_image
 from zoo.data.records import (
     ON_ERROR,
     WHOLE,
@@ -78,12 +80,12 @@ def _finish(
     return dataset
 
 
-def _carve(items: list, split: str, val_fraction: float | None, seed: int, name: str) -> tuple[list, str]:
-    """Return the items of ``split`` and the folder split to read, carving val out of train when asked."""
+def _carve(items: list, split: str, val_fraction: float | None, seed: int) -> list:
+    """The items of ``split``, carving val out of train when ``val_fraction`` is given."""
     if val_fraction is None:
-        return items, split
+        return items
     kept, held = seeded_split(len(items), val_fraction, seed)
-    return [items[i] for i in (held if split == "val" else kept)], split
+    return [items[i] for i in (held if split == "val" else kept)]
 
 
 # --------------------------------------------------------------------------------------------- boxes
@@ -105,8 +107,6 @@ def detect_boxes(
     all_faces: bool = False,
 ) -> dict[str, list[FaceBox]]:
     """Faces of every image (best first), computed once and cached in a JSON file keyed by relative path."""
-    from zoo.data.detection import detect_faces
-    from zoo.data.images import load_image
 
     detector_args = dict(detector_args or {})
     cache_file = Path(box_cache) if box_cache else _box_cache_file(root, split, detector, detector_args)
@@ -216,7 +216,7 @@ def caer_s(path: str | None, split: str = "train", **options: Any) -> FaceDatase
         det = {"detector": opts.get("detector", "haar"), "detector_args": opts.get("detector_args"),
                "box_cache": opts.get("box_cache")}
         samples = _samples_with_detection(items, split_dir, split_dir.name, det, all_faces=False)
-    samples, _ = _carve(samples, split, val_fraction, int(opts.get("split_seed", 0)), name)
+    samples = _carve(samples, split, val_fraction, int(opts.get("split_seed", 0)))
     return _finish(samples, classes.CAER, f"{name}[{split}]", report, common, options)
 
 
@@ -388,7 +388,7 @@ def _class_folder_reader(
         samples = [Sample(label, str(p), box=WHOLE) for p, label in items]
     if "votes" in opts:
         attach_votes(samples, Path(opts["votes"]), root, label_names, aliases, report)
-    samples, _ = _carve(samples, split, val_fraction, int(opts.get("split_seed", 0)), name)
+    samples = _carve(samples, split, val_fraction, int(opts.get("split_seed", 0)))
     return _finish(samples, label_names, f"{name}[{split}]", report, common, options)
 
 
@@ -670,7 +670,7 @@ def folder(path: str | None, split: str = "train", **options: Any) -> FaceDatase
         samples = _samples_with_detection(items, split_dir, split_dir.name, opts, all_faces=faces == "all")
     else:
         samples = [Sample(label, str(p), box=WHOLE) for p, label in items]
-    samples, _ = _carve(samples, split, val_fraction, int(opts.get("split_seed", 0)), name)
+    samples = _carve(samples, split, val_fraction, int(opts.get("split_seed", 0)))
     return _finish(samples, label_names, f"{name}[{split}]", report, common, options)
 
 

@@ -22,6 +22,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from zoo.config import DataConfig
+from zoo.data import VA_ATTRIBUTE
 from zoo.data.boxes import FaceBox
 from zoo.data.images import image_from_array, load_image
 from zoo.data.transforms import (
@@ -311,7 +312,6 @@ class FaceDataset(Dataset):
 
     def _set_va(self, samples: Sequence[Sample]) -> None:
         """Valence-arousal from the samples' ``extra["va"]`` as ``self.va`` (N×2; :data:`zoo.data.VA_ATTRIBUTE`)."""
-        from zoo.data import VA_ATTRIBUTE
 
         if samples and "va" in samples[0].extra:
             setattr(self, VA_ATTRIBUTE, torch.tensor([s.extra["va"] for s in samples], dtype=torch.float32))

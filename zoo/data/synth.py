@@ -62,6 +62,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from zoo.config import is_int, is_real
 from zoo.data import classes
 from zoo.data.boxes import FaceBox
 from zoo.data.records import DatasetReport, FaceDataset, Sample
@@ -250,7 +251,6 @@ def synth_caer(path: str | None = None, split: str = "train", **options: Any) ->
     unknown = sorted(set(options) - own - common_keys)
     if unknown:
         raise DataError(f"synth_caer: unknown option(s) {', '.join(unknown)}; accepted: {', '.join(sorted(own | common_keys))}.")
-    from zoo.config import is_int, is_real
 
     n_option = options.get("n", DEFAULT_N[split])
     if isinstance(n_option, dict):  # per split, e.g. {"train": 2048, "val": 2048}

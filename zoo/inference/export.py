@@ -34,7 +34,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from zoo import __version__
 from zoo.errors import ZooError
+from zoo.models.components.backbones import TimmFeatures
+from zoo.names import split_model_name_tag
 
 FORMATS = ("onnx", "torchscript", "exported-program", "timm")
 #: the outputs an exported graph can have, in this order
@@ -91,7 +94,6 @@ def example_inputs_for(model: nn.Module, batch_size: int = 1, seed: int = 0) -> 
 
 def export_metadata(model: nn.Module, wrapper: ExportableModel, dynamic_batch: bool, batch_size: int) -> dict:
     """What a runtime needs to feed the exported graph and read its outputs."""
-    from zoo import __version__
 
     cfg = model.config
     data = cfg.data
@@ -334,7 +336,6 @@ def run_exported(path: str | os.PathLike, inputs: tuple[torch.Tensor, ...], form
 
 def _timm_parts(model: nn.Module) -> tuple[str, dict[str, Any], nn.Linear, str]:
     """(timm model name, its create_model kwargs, the classifier Linear, its state-dict prefix) or an error."""
-    from zoo.models.components.backbones import TimmFeatures
 
     cfg = model.config
     if cfg.streams != "face":
@@ -384,7 +385,7 @@ def _map_feature_key(key: str, full_keys: set[str]) -> str | None:
 def timm_state_dict(model: nn.Module) -> tuple[str, dict[str, Any], dict[str, torch.Tensor], nn.Module]:
     """The timm architecture name, its kwargs, the full timm state dict and the timm model built from it."""
     import timm
-    from timm.models import split_model_name_tag
+
 
     name, kwargs, linear, head_prefix = _timm_parts(model)
     arch, _ = split_model_name_tag(name)
@@ -441,7 +442,6 @@ def timm_config(model: nn.Module, arch: str, kwargs: dict[str, Any]) -> dict[str
         num_classes=cfg.num_classes,
     )
     pretrained_cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in pretrained_cfg.items()}
-    from zoo import __version__
 
     return {
         "architecture": arch,

@@ -6,38 +6,18 @@
 * ``optimize_for_inference`` returns an eval-mode copy with BN folded, weights and inputs in channels_last
   (NHWC, which oneDNN's CPU convolutions prefer) and, optionally, compiled.
 * Training's fast path is the engine's ``channels_last=true`` (fp32, the same maths; optionally
-  ``amp=bf16``), with ``threads="auto"`` (:func:`cpu_threads`) on a CPU shared with other jobs: OpenMP
+  ``amp=bf16``), with ``threads="auto"`` (:func:`zoo.runtime.cpu_threads`) on a CPU shared with other jobs: OpenMP
   threads that wait at every operator's barrier for a core another process holds cost more than they give.
 """
 
 from __future__ import annotations
 
 import copy
-import os
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-
-def cpu_threads(setting: int | str | None) -> int:
-    """Torch CPU threads for ``setting``: an int, ``"auto"`` (cores left idle by the 1-min load average) or
-    ``None`` (torch's current number)."""
-    if setting is None:
-        return torch.get_num_threads()
-    if setting == "auto":
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-        # the load average counts this process too when it is running, hence the +1 allowance
-        return max(1, min(cores, round(cores - busy + 1)))
-    try:
-        threads = int(setting)
-    except (TypeError, ValueError):
-        threads = 0
-    if threads < 1 or str(threads) != str(setting).strip():
-        raise ValueError(f"threads must be a positive integer or 'auto', got {setting!r}.")
-    return threads
 
 
 def _fold_sequential(seq: nn.Sequential) -> int:

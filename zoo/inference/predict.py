@@ -45,26 +45,27 @@ from typing import Any
 import numpy as np
 import torch
 
-from zoo.errors import ZooError
-from zoo.inference.video import VIDEO_EXTENSIONS, Frame, check_sampling, is_video, iter_video_frames
+from zoo import data as zdata
+from zoo.data import load_image
+from zoo.data.boxes import as_face_box, make_box
+from zoo.data.images import image_from_array, to_rgb
+from zoo.data.transforms import MissingFaceError
+from zoo.errors import UntrainedModelWarning, ZooError
+from zoo.factory import DEFAULT_MODEL, create_for_inference, has_trained_weights
+from zoo.inference.tracking import IoUTracker
+from zoo.inference.video import (
+    VIDEO_EXTENSIONS,
+    Frame,
+    VideoVisWriter,
+    check_sampling,
+    is_video,
+    iter_video_frames,
+)
+from zoo.runtime import resolve_device
+from zoo.viz import prediction_figure
 
 MISSING_FACE_CHOICES = ("skip", "whole", "zeros", "error")
 _GLOB_CHARS = set("*?[")
-
-
-def box_fields(box: Any) -> tuple[float, float, float, float, float]:
-    """``(x1, y1, x2, y2, score)`` from a box given as an object with attributes, a dict or a sequence."""
-    names = ("x1", "y1", "x2", "y2", "score")
-    if isinstance(box, dict):
-        values = [box.get(n, 1.0 if n == "score" else None) for n in names]
-    elif hasattr(box, "x1"):
-        values = [getattr(box, n, 1.0 if n == "score" else None) for n in names]
-    else:
-        seq = list(box.tolist() if hasattr(box, "tolist") else box)
-        values = [*seq[:5], *([1.0] if len(seq) == 4 else [])]
-    if any(v is None for v in values):
-        raise ZooError(f"A face box needs x1, y1, x2, y2 (and score); got {box!r}.")
-    return tuple(float(v) for v in values)  # type: ignore[return-value]
 
 
 # ----------------------------------------------------------------------------------------------- inputs
@@ -109,7 +110,6 @@ def array_to_image(array: Any, channels: str = "RGB", source: str = "<array>"):
     """A PIL RGB image from an H×W×3 / H×W uint8 array or a 3×H×W / H×W tensor (uint8 or float in [0, 1])."""
     from PIL import Image
 
-    from zoo.data.images import image_from_array
 
     if channels not in ("RGB", "BGR"):
         raise ZooError(f"channels must be 'RGB' or 'BGR', got {channels!r}.")
@@ -157,8 +157,6 @@ def iter_frames(
     """
     from PIL import Image
 
-    from zoo.data import load_image
-    from zoo.data.images import to_rgb
 
     check_sampling(every, fps)
     given = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
@@ -211,7 +209,6 @@ def read_boxes_csv(path: str | os.PathLike[str]) -> dict[str, list[tuple[float, 
     """``{image path: [boxes]}`` from a CSV of ``path,x1,y1,x2,y2`` rows (one row per face; a header row and
     ``#`` comments allowed; ``0,0,0,0`` = the image has no face). Relative paths are taken relative to the
     CSV's folder when they do not exist relative to the working directory."""
-    from zoo.data.boxes import make_box
 
     path = Path(path)
     if not path.is_file():
@@ -263,8 +260,6 @@ def resolve_model(model: Any) -> Any:
     """The model to predict with: None -> the bundled default (:data:`zoo.factory.DEFAULT_MODEL`); a name ->
     :func:`zoo.factory.create_for_inference` (untrained presets allowed, with a warning); a model object as
     it is, with an :class:`zoo.factory.UntrainedModelWarning` when no weights were loaded into it."""
-    from zoo.errors import UntrainedModelWarning
-    from zoo.factory import DEFAULT_MODEL, create_for_inference, has_trained_weights
 
     if model is None or isinstance(model, str):
         return create_for_inference(model or DEFAULT_MODEL, allow_untrained=True)
@@ -327,18 +322,12 @@ def _predictions(
     track_max_missed: int | None,
     keep_inputs: bool | Callable[[Frame], bool],
 ) -> Iterator[Prediction]:
-    from zoo import data as zdata
-    from zoo.data.boxes import as_face_box
-    from zoo.data.transforms import MissingFaceError
-    from zoo.inference.tracking import IoUTracker
-
     missing = [n for n in ("load_image", "detect_faces", "preprocess") if not hasattr(zdata, n)]
     if missing:
         raise ZooError(f"zoo.data lacks {', '.join(missing)}: this installation has no face detection / input "
                        f"pipeline; install the complete emotion-zoo.")
     if batch_size < 1:
         raise ZooError(f"batch_size must be at least 1, got {batch_size}.")
-    from zoo.training.settings import resolve_device
 
     dev = resolve_device(device)
     net = net.to(dev).eval()
@@ -382,12 +371,12 @@ def _predictions(
             entry.update({"frame": frame.index, "timestamp": frame.timestamp})
         entry["faces"] = []
         if frame.boxes is not None:
-            found = [box_fields(b) for b in frame.boxes]
+            found = [as_face_box(b) for b in frame.boxes]
         else:
-            found = [box_fields(b) for b in zdata.detect_faces(image, detector=detector)]
-            found = [b for b in found if b[4] >= min_score]
+            found = [as_face_box(b) for b in zdata.detect_faces(image, detector=detector)]
+            found = [b for b in found if b is not None and b.score >= min_score]
         width, height = image.size
-        inside = [b for b in found if _visible(as_face_box(b[:4]), width, height)]
+        inside = [(b.x1, b.y1, b.x2, b.y2, b.score) for b in found if _visible(b, width, height)]
         pred = Prediction(entry, image, frame)
         faces: list[tuple[dict[str, Any], Any]] = []
         if inside:
@@ -518,7 +507,6 @@ def write_visualisations(pred: Prediction, data_config, out: Path, writers: dict
     """Per-face PNGs for a still image (``out/<name>_face<i>.png``); frames of a video go to
     ``video_file`` or ``out/<name>_vis.mp4`` (one writer per source, kept in ``writers``; close them at the end
     with :func:`close_writers`)."""
-    from zoo.inference.video import VideoVisWriter
 
     frame = pred.frame
     stems: dict[str, str] = writers.setdefault("__stems__", {})
@@ -539,7 +527,7 @@ def write_visualisations(pred: Prediction, data_config, out: Path, writers: dict
         inputs = pred.inputs[i] if pred.inputs else {}
         attention = torch.from_numpy(pred.attention[i]) if pred.attention[i] is not None else None
         box = face_entry["box"] or [0, 0, pred.image.size[0], pred.image.size[1]]
-        face_entry["vis"] = str(save_visualisation(
+        face_entry["vis"] = str(prediction_figure(
             out / f"{name}_face{i}.png", pred.image, box, inputs.get("context"), inputs.get("face"),
             attention, data_config, face_entry))
 
@@ -598,12 +586,6 @@ class JsonStreamWriter:
         self.echo("[]" if self.count == 0 else "\n]")
 
 
-def _to_display(tensor: torch.Tensor, data_config) -> Any:
-    mean = torch.tensor(data_config.mean).view(3, 1, 1)
-    std = torch.tensor(data_config.std).view(3, 1, 1)
-    return (tensor.float() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
-
-
 def _check_finite(output: Any, sources: list[str]) -> None:
     """Every number reported must be finite: NaN or infinite outputs are an error naming the inputs, never a
     "p=NaN" result (or bare ``NaN`` in JSON)."""
@@ -618,49 +600,3 @@ def _check_finite(output: Any, sources: list[str]) -> None:
                 f"{', '.join(where[:5])}: the model produced NaN or infinite {name}; its weights or normalisation "
                 f"(mean/std in config.json) are broken, or the input overflowed. No result is reported for it."
             )
-
-
-def save_visualisation(path: Path, image: Any, box, context: torch.Tensor | None, face: torch.Tensor | None,
-                       attention: torch.Tensor | None, data_config, face_entry: dict[str, Any]) -> Path:
-    """PNG: the image with the face box | the context crop with the attention map overlaid (or the face)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise ZooError("--save-vis needs matplotlib: pip install matplotlib") from exc
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ZooError(f"--save-vis: cannot create the folder {path.parent} ({exc.strerror or exc}).") from None
-    fig, axes = plt.subplots(1, 2, figsize=(8, 4))
-    array = image.permute(1, 2, 0).numpy() if isinstance(image, torch.Tensor) and image.shape[0] == 3 \
-        else np.asarray(image)
-    axes[0].imshow(array)
-    x1, y1, x2, y2 = box
-    axes[0].add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="lime", linewidth=2))
-    axes[0].set_title(f"{face_entry['label']} ({face_entry['probability']:.2f})")
-    if context is not None:
-        shown = _to_display(context, data_config)
-        axes[1].imshow(shown)
-        if attention is not None:
-            h, w = shown.shape[:2]
-            up = torch.nn.functional.interpolate(attention[None, None], size=(h, w), mode="bilinear",
-                                                 align_corners=False)[0, 0]
-            axes[1].imshow(up.numpy(), cmap="jet", alpha=0.5)
-        axes[1].set_title("context attention" if attention is not None else "context")
-    elif face is not None:
-        axes[1].imshow(_to_display(face, data_config))
-        axes[1].set_title("face input")
-    for ax in axes:
-        ax.axis("off")
-    fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=80)
-    except OSError as exc:
-        raise ZooError(f"--save-vis: cannot write {path} ({exc.strerror or exc}).") from None
-    finally:
-        plt.close(fig)
-    return path

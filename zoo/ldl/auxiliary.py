@@ -34,7 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.data import VA_ATTRIBUTE
 from zoo.errors import ZooError
+from zoo.factory import create
+from zoo.names import ModelNameError, parse_auxiliary
 
 #: class -> (source word in Russell 1980, angle in degrees, radius); see the module docstring
 RUSSELL_ANGLES: dict[str, tuple[str, float, float]] = {
@@ -83,7 +86,6 @@ def prototypes_for(label_names: Sequence[str], overrides: Mapping[str, Sequence[
 
 def dataset_va(dataset: Any) -> torch.Tensor:
     """The dataset's own VA annotations (N×2), from its ``va`` attribute (:data:`zoo.data.VA_ATTRIBUTE`)."""
-    from zoo.data import VA_ATTRIBUTE
 
     va = getattr(dataset, VA_ATTRIBUTE, None)
     if va is None:
@@ -168,7 +170,6 @@ def _model_inputs(batch: Mapping[str, Any], adapter: InputAdapter | None, device
 def load_teacher(teacher: str | nn.Module, checkpoint: str | None = None) -> nn.Module:
     if isinstance(teacher, nn.Module):
         return teacher
-    from zoo.factory import create
 
     return create(teacher, checkpoint=checkpoint)
 
@@ -220,22 +221,20 @@ def auxiliary_points(
     if isinstance(source, torch.Tensor):
         return source.float()
     source_data = getattr(getattr(model, "config", None), "data", None)
-    if source == "dataset":
+    try:
+        kind, spec = parse_auxiliary(source)
+    except ModelNameError as exc:
+        raise AuxiliarySpaceError(str(exc)) from None
+    if kind == "dataset":
         return dataset_va(dataset)
-    kind, sep, spec = source.partition(":")
-    if sep and kind in ("teacher", "embedding") and spec:
-        return teacher_space(
-            spec,
-            dataset,
-            kind="va" if kind == "teacher" else "embedding",
-            checkpoint=teacher_checkpoint,
-            source_data=source_data,
-            va_prototypes=va_prototypes,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            device=next(model.parameters()).device if model is not None else None,
-        )
-    raise AuxiliarySpaceError(
-        f"auxiliary={source!r} is not understood; use 'dataset', 'teacher:MODEL' (pseudo-VA from a zoo model, "
-        f"e.g. 'teacher:local-dir:runs/fer'), 'embedding:MODEL', or pass an N×D tensor."
+    return teacher_space(
+        spec,
+        dataset,
+        kind="va" if kind == "teacher" else "embedding",
+        checkpoint=teacher_checkpoint,
+        source_data=source_data,
+        va_prototypes=va_prototypes,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        device=next(model.parameters()).device if model is not None else None,
     )

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.ldl.distributed import GlobalBatchNorm1d
+from zoo.runtime import GlobalBatchNorm1d
 
 SIMILARITY_KINDS = ("gaussian", "l1")
 

@@ -41,8 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo import runtime
 from zoo.errors import ZooError
-from zoo.ldl import distributed
 from zoo.ldl.auxiliary import auxiliary_points, predict_dataset
 from zoo.ldl.discriminative import (
     REPULSION_PAIRS,
@@ -289,12 +289,12 @@ class LDLVATarget(TargetBuilder):
 
     def warm_up(self, dataset: Any, model: nn.Module) -> None:
         """Fill the memory bank with one eval-mode pass (each DDP rank computes a shard, then all share)."""
-        rank, world = distributed.rank_and_world()
+        rank, world = runtime.rank_and_world()
         shard = torch.arange(rank, len(dataset), world)
         idx, probs, feats = predict_dataset(model, dataset, self.batch_size, self.num_workers, indices=shard)
         self._write_bank(idx.to(self.bank_filled.device), probs, feats)
         if world > 1:
-            rows, p, f = distributed.gather_rows(idx.to(self.bank_probs.device), self.bank_probs[idx], self.bank_features[idx])
+            rows, p, f = runtime.gather_rows(idx.to(self.bank_probs.device), self.bank_probs[idx], self.bank_features[idx])
             self._write_bank(rows, p, f)
 
     @torch.no_grad()
@@ -381,7 +381,7 @@ class LDLVATarget(TargetBuilder):
         """Class-centre update from the last batch (the official ``DiscriminativeLoss.update_centers``)."""
         if self._pending is None:
             return
-        feats, labels, weights = distributed.gather_rows(*self._pending)  # the global batch under DDP
+        feats, labels, weights = runtime.gather_rows(*self._pending)  # the global batch under DDP
         update_centers(self.centers, feats, labels, weights, self.center_lr, self.center_repulsion,
                        self.repulsion_temperature, self.repulsion_pairs)
         self._pending = None
@@ -389,15 +389,15 @@ class LDLVATarget(TargetBuilder):
     @torch.no_grad()
     def sync_state(self) -> None:
         """Under torch.distributed: share the rows each rank touched and average the centres; else a no-op."""
-        rank, world = distributed.rank_and_world()
+        rank, world = runtime.rank_and_world()
         if world == 1:
             return
-        distributed.average_(self.centers)
+        runtime.average_(self.centers)
         idx = self._touched if self._touched is not None else torch.zeros(0, dtype=torch.long, device=self.centers.device)
         tensors = [self.confidence_logit.data[idx], self.lambda_momentum[idx], self.last_target[idx]]
         if self.neighbor_mode == "memory_bank":
             tensors += [self.bank_probs[idx], self.bank_features[idx]]
-        rows, *gathered = distributed.gather_rows(idx, *tensors)
+        rows, *gathered = runtime.gather_rows(idx, *tensors)
         self.confidence_logit.data[rows] = gathered[0]
         self.lambda_momentum[rows] = gathered[1]
         self.last_target[rows] = gathered[2]

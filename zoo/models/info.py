@@ -21,6 +21,7 @@ def example_inputs(config: ModelConfig, batch_size: int = 1) -> dict[str, torch.
 
 
 def count_parameters(model: torch.nn.Module, trainable_only: bool = True) -> int:
+    """Number of parameter values (the trainable ones only by default); the one count every report uses."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
@@ -37,11 +38,8 @@ def count_flops(model: EmotionModel, batch_size: int = 1) -> int:
     return int(counter.get_total_flops())
 
 
-def model_info(name_or_model: str | EmotionModel, **overrides: Any) -> dict[str, Any]:
-    """Components, parameter counts, input sizes and FLOPs of a model or model name."""
-    from zoo.factory import create
-
-    model = create(name_or_model, **overrides) if isinstance(name_or_model, str) else name_or_model
+def describe(model: EmotionModel) -> dict[str, Any]:
+    """Components, parameter counts, input sizes and FLOPs of a model (``zoo.model_info`` takes names too)."""
     c = model.config
     components = {"streams": c.streams}
     if c.uses_face or c.uses_context:

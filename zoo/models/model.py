@@ -23,7 +23,7 @@ from torch import nn
 
 from zoo.config import ModelConfig
 from zoo.errors import ComponentBuildError, ZooError
-from zoo.registry.entries import get_component
+from zoo.registry.plugins import get_component
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from zoo import labels
-from zoo.models.components.backbones import KERAS_BN
+from zoo.models.components import KERAS_BN
 from zoo.registry.hookspecs import hookimpl
 
 _CNN_DATA = {"face_size": (96, 96), "context_size": (112, 112), "context_resize": (128, 171)}

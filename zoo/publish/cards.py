@@ -20,6 +20,7 @@ from typing import Any
 
 from zoo.config import ModelConfig
 from zoo.errors import ZooError
+from zoo.names import split_spec
 
 FAMILIES = ("caer_net_s", "glamor_net", "ldlva", "generic")
 PLACEHOLDERS = ("front_matter", "model_name", "summary", "components", "usage", "training", "evaluation",
@@ -86,7 +87,7 @@ def dataset_name(spec: Any) -> str | None:
     """``"caer_s:/data/CAER-S"`` -> ``"caer_s"``: a dataset spec without its local path."""
     if not spec or not isinstance(spec, str):
         return None
-    return spec.split(":", 1)[0] or None
+    return split_spec(spec)[0] or None
 
 
 def _scrub(value: Any) -> Any:
@@ -94,8 +95,9 @@ def _scrub(value: Any) -> Any:
     if isinstance(value, str):
         if os.path.isabs(value) or value.startswith("~"):
             return "<local path>"
-        if ":" in value and os.path.isabs(value.split(":", 1)[1]):
-            return value.split(":", 1)[0] + ":<local path>"
+        head, rest = split_spec(value)
+        if rest is not None and os.path.isabs(rest):
+            return head + ":<local path>"
         return value
     if isinstance(value, dict):
         return {k: _scrub(v) for k, v in value.items()}

@@ -1,18 +1,22 @@
 """Registries of components and presets (timm ``_registry.py`` shape, filled by pluggy hooks).
 
-Nothing here imports torch: listing models stays cheap. The registries are filled lazily, on first use,
-by :func:`zoo.registry.plugins.load_plugins`.
+Pure data: the entry types and the :class:`Registry` container. The registries themselves, the loader that
+fills them and the accessors (``get_component``, ``get_preset``, ``list_models``, ...) are in
+:mod:`zoo.registry.plugins`.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import functools
+import importlib
+import inspect
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from zoo.errors import RegistryClashError, UnknownComponentError
+from zoo.names import split_spec
 
 #: component kind -> name of the hook that fills its registry
 COMPONENT_KINDS: dict[str, str] = {
@@ -33,6 +37,40 @@ class ComponentEntry:
     plugin: str
     description: str = ""
     prefix: bool = False  # a family such as "timm:" that accepts any suffix
+
+
+def import_object(target: str) -> Any:
+    """``"package.module:attribute.path"`` (an entry point's form) -> that object; ``"package.module"`` -> the
+    module."""
+    module_name, _, attribute = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in filter(None, attribute.split(".")):
+        obj = getattr(obj, part)
+    return obj
+
+
+@dataclass(frozen=True)
+class LazyFactory:
+    """A factory named by ``"package.module:attribute"`` and imported on its first call, so that registering a
+    component imports nothing: the built-ins register these, and listing models or components loads no torch.
+
+    ``args`` are bound before the caller's arguments (:func:`functools.partial`). ``inspect.signature`` sees
+    the target's signature, so argument checks (:func:`zoo.config.accepted_arguments`) work unchanged.
+    """
+
+    target: str
+    args: tuple[Any, ...] = ()
+
+    def load(self) -> Callable[..., Any]:
+        obj = import_object(self.target)
+        return functools.partial(obj, *self.args) if self.args else obj
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.load()(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self.load())
 
 
 @dataclass(frozen=True)
@@ -124,19 +162,12 @@ class Registry:
     def entries(self) -> list[Any]:
         return [self._entries[name] for name in self.names()]
 
-    def __contains__(self, name: str) -> bool:
-        try:
-            self.lookup(name)
-        except UnknownComponentError:
-            return False
-        return True
-
     def lookup(self, name: str) -> tuple[Any, str | None]:
         """Return ``(entry, suffix)``; ``suffix`` is the part after a family prefix such as ``timm:``."""
         if name in self._entries and not getattr(self._entries[name], "prefix", False):
             return self._entries[name], None
         if ":" in name:
-            family, suffix = name.split(":", 1)
+            family, suffix = split_spec(name)
             entry = self._entries.get(family + ":")
             if entry is not None and suffix:
                 return entry, suffix
@@ -154,78 +185,3 @@ class Registry:
         )
 
 
-_REGISTRIES: dict[str, Registry] = {kind: Registry(kind) for kind in COMPONENT_KINDS}
-_PRESETS = Registry("model")
-
-
-def _ensure_loaded() -> None:
-    from zoo.registry.plugins import load_plugins
-
-    load_plugins()
-
-
-def component_registry(kind: str) -> Registry:
-    _ensure_loaded()
-    if kind not in _REGISTRIES:
-        raise UnknownComponentError(
-            f"Unknown component kind {kind!r}; kinds are: {', '.join(_REGISTRIES)}."
-        )
-    return _REGISTRIES[kind]
-
-
-def get_component(kind: str, name: str) -> tuple[ComponentEntry, str | None]:
-    return component_registry(kind).lookup(name)
-
-
-def preset_registry() -> Registry:
-    _ensure_loaded()
-    return _PRESETS
-
-
-def split_model_name_tag(name: str) -> tuple[str, str | None]:
-    """``"glamor_net.caer_s"`` -> ``("glamor_net", "caer_s")`` (timm's rule: split on the first dot)."""
-    arch, _, tag = name.partition(".")
-    return arch, (tag or None)
-
-
-def get_preset(name: str) -> Preset:
-    arch, _ = split_model_name_tag(name)
-    return preset_registry().lookup(arch)[0]
-
-
-def list_models(
-    pattern: str | Iterable[str] = "*", pretrained: bool = False, exclude: str | Iterable[str] = ()
-) -> list[str]:
-    """Preset names matching fnmatch ``pattern``, naturally sorted.
-
-    With ``pretrained=True`` only models with published weights are listed, one ``arch.tag`` per weight set.
-    """
-    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
-    excludes = [exclude] if isinstance(exclude, str) else list(exclude)
-    names: list[str] = []
-    for preset in preset_registry().entries():
-        candidates = [f"{preset.name}.{tag}" for tag in preset.tags] if pretrained else [preset.name]
-        for candidate in candidates:
-            arch = candidate.split(".")[0]
-            if not any(fnmatch.fnmatch(candidate, p) or fnmatch.fnmatch(arch, p) for p in patterns):
-                continue
-            if any(fnmatch.fnmatch(candidate, p) for p in excludes):
-                continue
-            names.append(candidate)
-    return sorted(names, key=natural_key)
-
-
-def list_components(kind: str | None = None) -> dict[str, list[str]]:
-    """Registered component names by kind (all kinds, or only ``kind``)."""
-    _ensure_loaded()
-    kinds = [kind] if kind else list(_REGISTRIES)
-    result = {}
-    for k in kinds:
-        registry = component_registry(k)
-        result[k] = [e.name + ("<name>" if e.prefix else "") for e in registry.entries()]
-    return result
-
-
-def all_registries() -> dict[str, Registry]:
-    """Every registry, the presets included under the key ``"model"`` (used by the plugin loader)."""
-    return {**_REGISTRIES, "model": _PRESETS}

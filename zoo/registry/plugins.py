@@ -1,4 +1,6 @@
-"""Plugin loading: built-ins and ``emotion_zoo`` entry points, each loaded in isolation.
+"""The registries, the plugin loader that fills them, and the only accessors to them.
+
+Plugin loading: built-ins and ``emotion_zoo`` entry points, each loaded in isolation.
 
 The pattern is llm's (``llm/plugins.py``): one ``pluggy.PluginManager``, built-in modules registered as
 plugins exactly like third-party ones, an allow-list environment variable. Unlike pluggy's own
@@ -12,33 +14,50 @@ Environment:
 
 from __future__ import annotations
 
-import importlib
+import fnmatch
 import importlib.metadata as metadata
 import os
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
 
-from zoo.errors import RegistryClashError, ZooError
+from zoo.errors import RegistryClashError, UnknownComponentError, ZooError
+from zoo.names import split_model_name_tag
 from zoo.registry import hookspecs
-from zoo.registry.entries import COMPONENT_KINDS, ComponentEntry, Preset, PretrainedCfg, all_registries
+from zoo.registry.entries import (
+    COMPONENT_KINDS,
+    ComponentEntry,
+    Preset,
+    PretrainedCfg,
+    Registry,
+    import_object,
+    natural_key,
+)
 
 ENTRY_POINT_GROUP = "emotion_zoo"
 
-DEFAULT_PLUGINS: tuple[str, ...] = (
-    "zoo.models.components.backbones",
-    "zoo.models.components.attention",
-    "zoo.models.components.fusion",
-    "zoo.models.components.targets",
-    "zoo.models.presets",
-    "zoo.ldl.plugin",
-    "zoo.data.detection",
-    "zoo.data.builtin",
-)
+#: built-in plugin name -> where its hook implementations are ("module" or "module:attribute"). None of them
+#: imports torch: the component factories are :class:`~zoo.registry.entries.LazyFactory` references.
+DEFAULT_PLUGINS: dict[str, str] = {
+    "zoo.models.components.backbones": "zoo.models.builtin:Backbones",
+    "zoo.models.components.attention": "zoo.models.builtin:Attention",
+    "zoo.models.components.fusion": "zoo.models.builtin:Fusion",
+    "zoo.models.components.targets": "zoo.models.builtin:Targets",
+    "zoo.models.presets": "zoo.models.presets",
+    "zoo.ldl.plugin": "zoo.ldl.plugin",
+    "zoo.data.detection": "zoo.data.detection",
+    "zoo.data.builtin": "zoo.data.builtin",
+}
 
 HOOKS: dict[str, str] = {**COMPONENT_KINDS, "model": "register_presets"}
+
+
+_REGISTRIES: dict[str, Registry] = {kind: Registry(kind) for kind in COMPONENT_KINDS}
+_PRESETS = Registry("model")
+
 
 
 class PluginLoadError(ZooError):
@@ -143,9 +162,9 @@ def load_plugins() -> None:
     _state.loading = True
     try:
         _state.manager = _new_manager()
-        for module_name in DEFAULT_PLUGINS:
-            module = importlib.import_module(module_name)
-            _register_plugin(module, module_name, version=_zoo_version(), builtin=True)
+        for name, target in DEFAULT_PLUGINS.items():
+            plugin = import_object(target)
+            _register_plugin(plugin, name, version=_zoo_version(), builtin=True)
         for ep in _selected_entry_points():
             dist_name = ep.dist.name if ep.dist is not None else None
             version = ep.dist.version if ep.dist is not None else None
@@ -288,3 +307,64 @@ def plugin_infos() -> list[PluginInfo]:
     """Every plugin that was tried: name, version, hooks and load error (``zoo-cli plugins``)."""
     load_plugins()
     return list(_state.infos)
+
+
+def component_registry(kind: str) -> Registry:
+    load_plugins()
+    if kind not in _REGISTRIES:
+        raise UnknownComponentError(
+            f"Unknown component kind {kind!r}; kinds are: {', '.join(_REGISTRIES)}."
+        )
+    return _REGISTRIES[kind]
+
+
+def get_component(kind: str, name: str) -> tuple[ComponentEntry, str | None]:
+    return component_registry(kind).lookup(name)
+
+
+def preset_registry() -> Registry:
+    load_plugins()
+    return _PRESETS
+
+
+def get_preset(name: str) -> Preset:
+    arch, _ = split_model_name_tag(name)
+    return preset_registry().lookup(arch)[0]
+
+
+def list_models(
+    pattern: str | Iterable[str] = "*", pretrained: bool = False, exclude: str | Iterable[str] = ()
+) -> list[str]:
+    """Preset names matching fnmatch ``pattern``, naturally sorted.
+
+    With ``pretrained=True`` only models with published weights are listed, one ``arch.tag`` per weight set.
+    """
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    excludes = [exclude] if isinstance(exclude, str) else list(exclude)
+    names: list[str] = []
+    for preset in preset_registry().entries():
+        candidates = [f"{preset.name}.{tag}" for tag in preset.tags] if pretrained else [preset.name]
+        for candidate in candidates:
+            arch = candidate.split(".")[0]
+            if not any(fnmatch.fnmatch(candidate, p) or fnmatch.fnmatch(arch, p) for p in patterns):
+                continue
+            if any(fnmatch.fnmatch(candidate, p) for p in excludes):
+                continue
+            names.append(candidate)
+    return sorted(names, key=natural_key)
+
+
+def list_components(kind: str | None = None) -> dict[str, list[str]]:
+    """Registered component names by kind (all kinds, or only ``kind``)."""
+    load_plugins()
+    kinds = [kind] if kind else list(_REGISTRIES)
+    result = {}
+    for k in kinds:
+        registry = component_registry(k)
+        result[k] = [e.name + ("<name>" if e.prefix else "") for e in registry.entries()]
+    return result
+
+
+def all_registries() -> dict[str, Registry]:
+    """Every registry, the presets included under the key ``"model"`` (used by the plugin loader)."""
+    return {**_REGISTRIES, "model": _PRESETS}

@@ -13,7 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import ConfigError
-from zoo.training.recipes import RecipeError, parse_value
+from zoo.factory import create
+from zoo.models.info import count_parameters
+from zoo.training.engine import train
+from zoo.training.rundir import BEST_DIR, EVAL_JSON, LAST_CHECKPOINT
+from zoo.training.settings import RecipeError, parse_key_values, parse_value
 
 METRIC_COLUMNS = ("accuracy", "balanced_accuracy", "macro_f1")
 
@@ -54,20 +58,11 @@ def ablate(
     A combination the model cannot be built with (e.g. ``streams=context`` with ``attention=gla``, or
     ``streams=context_guided`` with an attention that ignores the face) is reported in the table, not trained.
     """
-    from zoo.factory import create
-    from zoo.training.engine import train
-    from zoo.training.rundir import EVAL_JSON, LAST_CHECKPOINT
 
     grid = parse_grid(grid)
     out = Path(out)
     if isinstance(overrides, list):
-        pairs = {}
-        for item in overrides:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise RecipeError(f"Override {item!r} is not KEY=VALUE.")
-            pairs[key] = parse_value(value)
-        overrides = pairs
+        overrides = parse_key_values(overrides, "Override")
     rows = []
     for values in itertools.product(*grid.values()):
         cell = dict(zip(grid, values, strict=True))
@@ -84,8 +79,8 @@ def ablate(
                                recipe=recipe, resume=resume, overwrite=not resume)
                 metrics = result.eval_metrics
                 row["status"] = "resumed" if resume else "trained"
-            model = create(f"local-dir:{run_dir / 'best'}")
-            row["params"] = sum(p.numel() for p in model.parameters())
+            model = create(f"local-dir:{run_dir / BEST_DIR}")
+            row["params"] = count_parameters(model, trainable_only=False)
             row.update({k: metrics.get(k) for k in METRIC_COLUMNS})
         except ConfigError as exc:
             row.update({"status": f"not buildable: {exc}", "params": None, **dict.fromkeys(METRIC_COLUMNS)})

@@ -12,11 +12,11 @@ validation model in ``OUT/best``, a line in ``OUT/metrics.jsonl`` and the resume
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import random
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,13 +24,23 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from zoo import runtime as D
+from zoo.data import open_dataset
 from zoo.errors import ZooError
+from zoo.factory import create
+from zoo.models.model import build_target
 from zoo.training import checkpoint as ckpt
-from zoo.training.metrics import DISTRIBUTION_KEY, classification_metrics, distribution_metrics
+from zoo.training.evaluate import (
+    _IndexSampler,
+    check_dataset_matches,
+    eval_loader,
+    evaluate,
+    run_evaluation,
+    to_device,
+)
 from zoo.training.recipes import RecipeError, apply_overrides, lr_factor, resolve_recipe
 from zoo.training.rundir import (
     BEST_DIR,
@@ -43,11 +53,13 @@ from zoo.training.rundir import (
     remove_run_files,
 )
 from zoo.training.runlock import RunDirectoryError, directory_entries, run_lock
-from zoo.training.settings import check_eval_settings, check_run_config, resolve_device
+from zoo.training.settings import OPTIMIZERS, OptimizerSettings, RunSettings
 from zoo.training.train_data import apply_train_settings
 
+logger = logging.getLogger(__name__)
+
 #: settings that may change when a run is resumed
-RESUMABLE_CHANGES = ("epochs", "progress", "tensorboard", "num_workers", "early_stopping", "device", "threads")
+RESUMABLE_CHANGES = RunSettings.RESUMABLE
 
 
 class NonFiniteLossError(ZooError, FloatingPointError):
@@ -62,17 +74,6 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
     eval_metrics: dict[str, Any] = field(default_factory=dict)
-
-
-class _IndexSampler(Sampler[int]):
-    def __init__(self, indices: list[int]) -> None:
-        self.indices = indices
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.indices)
-
-    def __len__(self) -> int:
-        return len(self.indices)
 
 
 def seed_everything(seed: int) -> None:
@@ -91,16 +92,14 @@ def set_deterministic(enabled: bool) -> None:
     torch.backends.cudnn.benchmark = False
 
 
-def build_optimizer(settings: dict[str, Any], params: list[nn.Parameter]) -> torch.optim.Optimizer:
-    kwargs = {k: v for k, v in settings.items() if k != "name"}
-    name = str(settings.get("name", "adam")).lower()
-    classes = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
-    if name not in classes:
-        raise RecipeError(f"Unknown optimizer {name!r} (optimizer.name); use one of {', '.join(classes)}.")
+def build_optimizer(settings: OptimizerSettings, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    """The torch optimiser of ``optimizer.*`` (name and keyword arguments checked by the settings)."""
+    kwargs = settings.kwargs()
+    name = settings.name.lower()
     if "betas" in kwargs:
         kwargs["betas"] = tuple(kwargs["betas"])
     try:
-        return classes[name](params, **kwargs)
+        return OPTIMIZERS[name](params, **kwargs)
     except TypeError as exc:
         raise RecipeError(f"optimizer {name!r}: {exc}; check the optimizer.* settings.") from exc
 
@@ -112,7 +111,9 @@ def resolve_run_config(
     overrides: dict[str, Any] | list[str] | None = None,
     recipe: str | None = None,
     stored: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> RunSettings:
+    """The checked settings of a run: a recipe (or the ``stored`` run config of a resumed run), then the
+    overrides, then ``data`` / ``val``."""
     if model_or_recipe is None:
         if stored is None:
             raise RecipeError("Name a model or recipe to train (e.g. `zoo-cli train glamor_net --data SPEC`), "
@@ -120,22 +121,14 @@ def resolve_run_config(
         config = json.loads(json.dumps(stored))
     else:
         config = resolve_recipe(model_or_recipe, recipe)
-    config = apply_overrides(config, overrides)
+    settings = RunSettings.from_dict(apply_overrides(config, overrides))
     if data is not None:
-        config["data"]["train"] = data
+        settings.dataset.train = data
     if val is not None:
-        config["data"]["val"] = val
-    if not config["data"].get("train"):
+        settings.dataset.val = val
+    if not settings.dataset.train:
         raise RecipeError("No training data: pass --data SPEC (e.g. caer_s:/data/CAER-S, or synth_caer).")
-    check_run_config(config)
-    if config.get("threads") is not None:
-        from zoo.inference.fast import cpu_threads
-
-        try:
-            cpu_threads(config["threads"])
-        except ValueError as exc:
-            raise RecipeError(f"{exc} (setting threads=...; e.g. threads=1 or threads=auto)") from exc
-    return config
+    return settings
 
 
 def train(
@@ -166,7 +159,7 @@ def train(
                                        f"without --resume to start a new run there.")
     if out is None:
         config = resolve_run_config(model_or_recipe, data, val, overrides, recipe)
-        out = Path("runs") / str(config["recipe"] if config["recipe"] != "default" else config["model"]).replace(
+        out = Path("runs") / str(config.recipe if config.recipe != "default" else config.model).replace(
             ":", "_").replace("/", "_")
     main_process = int(os.environ.get("RANK", "0")) == 0
     with run_lock(out, enabled=main_process):
@@ -179,7 +172,7 @@ def train(
             if found is None:
                 raise ckpt.CheckpointError(f"--resume: {checkpoint_dir} does not exist; train without --resume.")
             if stored is not None:
-                changed = sorted(k for k in config if k not in RESUMABLE_CHANGES and config.get(k) != stored.get(k))
+                changed = config.changed_on_resume(stored)
                 if changed:
                     raise ckpt.CheckpointError(
                         f"--resume: settings {', '.join(changed)} differ from {out / RUN_CONFIG}; a resumed run "
@@ -200,37 +193,33 @@ def train(
 
 
 class _Run:
-    def __init__(self, config: dict[str, Any], out: Path, resume_from: Path | None) -> None:
+    def __init__(self, config: RunSettings, out: Path, resume_from: Path | None) -> None:
         self.config = config
         self.out = out
         self.resume_from = resume_from
 
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
-        from zoo.data import open_dataset
-        from zoo.factory import create
-        from zoo.models.model import build_target
-
         cfg = self.config
-        self.info = D.setup(cfg["device"])
+        self.info = D.setup(cfg.device)
         self.device = self.info.device
-        if self.config["amp"] == "fp16" and self.device.type != "cuda":
+        if self.config.amp == "fp16" and self.device.type != "cuda":
             raise RecipeError("amp=fp16 needs a CUDA device; use amp=bf16 or amp=none on CPU.")
-        set_deterministic(bool(cfg["deterministic"]))
-        seed_everything(int(cfg["seed"]))
-        model = create(cfg["model"], backbone_pretrained=cfg.get("backbone_pretrained") or False, **cfg["model_args"])
+        set_deterministic(bool(cfg.deterministic))
+        seed_everything(int(cfg.seed))
+        model = create(cfg.model, backbone_pretrained=cfg.backbone_pretrained or False, **cfg.model_args)
         streams = model.config.data_streams
         data_cfg = model.config.data
-        options = dict(cfg["data"].get("options") or {})
-        spec = cfg["data"]["train"]
-        aug = cfg["augmentation"]
-        self.train_ds = open_dataset(spec, cfg["data"]["train_split"], data_config=data_cfg, train=True,
-                                     streams=streams, face_augment=aug.get("face"),
-                                     context_augment=aug.get("context"), **options)
-        self.train_ds = apply_train_settings(self.train_ds, cfg["data"], self.out, resume=self.resume_from is not None,
+        options = dict(cfg.dataset.options or {})
+        spec = cfg.dataset.train
+        self.train_ds = open_dataset(spec, cfg.dataset.train_split, data_config=data_cfg, train=True,
+                                     streams=streams, face_augment=cfg.augmentation.face,
+                                     context_augment=cfg.augmentation.context, **options)
+        self.train_ds = apply_train_settings(self.train_ds, cfg.dataset.to_dict(), self.out,
+                                             resume=self.resume_from is not None,
                                              write=self.info.is_main)
-        self.val_spec = cfg["data"].get("val") or spec
-        self.val_ds = open_dataset(self.val_spec, cfg["data"]["val_split"], data_config=data_cfg, train=False,
+        self.val_spec = cfg.dataset.val or spec
+        self.val_ds = open_dataset(self.val_spec, cfg.dataset.val_split, data_config=data_cfg, train=False,
                                    streams=streams, **options)
         check_dataset_matches(self.train_ds, model, spec)
         check_dataset_matches(self.val_ds, model, self.val_spec)
@@ -244,8 +233,8 @@ class _Run:
         self.target = build_target(model.config, model.feature_dim, num_samples=len(self.train_ds),
                                    **target_extra)
         # same initial weights on every rank; from here on each rank draws its own dropout / augmentation
-        seed_everything(int(cfg["seed"]) + self.info.rank)
-        memory_format = torch.channels_last if cfg["channels_last"] else torch.contiguous_format
+        seed_everything(int(cfg.seed) + self.info.rank)
+        memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.memory_format = memory_format
         self.model = model.to(self.device, memory_format=memory_format)
         self.target = self.target.to(self.device)
@@ -253,14 +242,14 @@ class _Run:
         self.train_data = self.target.wrap_dataset(self.train_ds)
 
         world = self.info.world_size
-        if int(cfg["batch_size"]) % world:
-            raise RecipeError(f"batch_size {cfg['batch_size']} is the global batch and must divide evenly over "
+        if int(cfg.batch_size) % world:
+            raise RecipeError(f"batch_size {cfg.batch_size} is the global batch and must divide evenly over "
                               f"{world} processes.")
-        self.rank_batch = int(cfg["batch_size"]) // world
+        self.rank_batch = int(cfg.batch_size) // world
         per_rank = math.ceil(len(self.train_data) / world)  # DistributedSampler pads to equal shares
-        self.steps_per_epoch = per_rank // self.rank_batch if cfg["drop_last"] else math.ceil(per_rank / self.rank_batch)
-        if cfg["max_steps_per_epoch"]:
-            self.steps_per_epoch = min(self.steps_per_epoch, int(cfg["max_steps_per_epoch"]))
+        self.steps_per_epoch = per_rank // self.rank_batch if cfg.drop_last else math.ceil(per_rank / self.rank_batch)
+        if cfg.max_steps_per_epoch:
+            self.steps_per_epoch = min(self.steps_per_epoch, int(cfg.max_steps_per_epoch))
 
         seen: set[int] = set()
         params = []
@@ -269,18 +258,18 @@ class _Run:
                 seen.add(id(p))
                 params.append(p)
         self.main_params = params
-        self.optimizer = build_optimizer(cfg["optimizer"], params)
+        self.optimizer = build_optimizer(cfg.optimizer, params)
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         self.target_optimizers = list(self.target.make_optimizers())
         self.target_params = [p for p in self.target.parameters() if p.requires_grad]
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg["amp"] == "fp16")
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.amp == "fp16")
 
         self.forward_model: nn.Module = self.model
         if self.info.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             self.forward_model = DDP(self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
-        if cfg["compile"]:
+        if cfg.compile:
             self.forward_model = torch.compile(self.forward_model)
 
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
@@ -306,7 +295,7 @@ class _Run:
             "epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
             "best_value": self.best_value, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
             "partial_epoch": self.partial, "optimizers": opt_meta, "rng": rng_meta, "scaler": self.scaler.state_dict(),
-            "config": self.config,
+            "config": self.config.to_dict(),
         }
         return tensors, meta
 
@@ -348,23 +337,21 @@ class _Run:
     def _train_loader(self, epoch: int, skip_batches: int) -> DataLoader:
         cfg = self.config
         sampler = DistributedSampler(self.train_data, num_replicas=self.info.world_size, rank=self.info.rank,
-                                     shuffle=True, seed=int(cfg["seed"]), drop_last=bool(cfg["drop_last"]))
+                                     shuffle=True, seed=int(cfg.seed), drop_last=bool(cfg.drop_last))
         sampler.set_epoch(epoch)
         indices = list(sampler)[skip_batches * self.rank_batch:]
-        generator = torch.Generator().manual_seed(int(cfg["seed"]) * 100_003 + epoch * 1_009 + self.info.rank)
+        generator = torch.Generator().manual_seed(int(cfg.seed) * 100_003 + epoch * 1_009 + self.info.rank)
         return DataLoader(self.train_data, batch_size=self.rank_batch, sampler=_IndexSampler(indices),
-                          num_workers=int(cfg["num_workers"]), drop_last=bool(cfg["drop_last"]),
+                          num_workers=int(cfg.num_workers), drop_last=bool(cfg.drop_last),
                           generator=generator, pin_memory=self.device.type == "cuda")
 
     def _autocast(self):
-        amp = self.config["amp"]
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp, torch.float32)
-        return torch.autocast(self.device.type, dtype=dtype, enabled=amp != "none")
+        return D.autocast(self.device, self.config.amp)
 
     def _set_lr(self, epoch: int) -> float:
-        schedule = self.config["schedule"]
-        factor = lr_factor(schedule, epoch, int(self.config["epochs"]))
-        min_lr = float(schedule.get("min_lr") or 0.0)
+        schedule = self.config.schedule
+        factor = lr_factor(schedule.to_dict(), epoch, int(self.config.epochs))
+        min_lr = float(schedule.min_lr or 0.0)
         for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
             group["lr"] = max(base * factor, min_lr)
         return self.optimizer.param_groups[0]["lr"]
@@ -383,9 +370,9 @@ class _Run:
                                  for k, v in partial["terms"].items()}
         count = int(partial["count"])
         self.partial = None
-        bar = _progress(self.steps_per_epoch, f"epoch {epoch + 1}/{cfg['epochs']}",
-                        enabled=bool(cfg["progress"]) and self.info.is_main, initial=start_step)
-        every = int(cfg["checkpoint_every"] or 0)
+        bar = _progress(self.steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}",
+                        enabled=bool(cfg.progress) and self.info.is_main, initial=start_step)
+        every = int(cfg.checkpoint_every or 0)
         for batch in loader:
             if self.step_in_epoch >= self.steps_per_epoch:
                 break
@@ -433,9 +420,9 @@ class _Run:
             opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         D.average_gradients(self.target_params, self.info)
-        if self.config["grad_clip"]:
+        if self.config.grad_clip:
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.main_params, float(self.config["grad_clip"]))
+            torch.nn.utils.clip_grad_norm_(self.main_params, float(self.config.grad_clip))
         self.scaler.step(self.optimizer)
         for opt in self.target_optimizers:
             self.scaler.step(opt)
@@ -447,11 +434,9 @@ class _Run:
 
     # ------------------------------------------------------------------ main
     def fit(self) -> TrainResult:
-        from zoo.inference.fast import cpu_threads
-
         threads_before = torch.get_num_threads()
-        if self.config.get("threads") is not None:
-            torch.set_num_threads(cpu_threads(self.config["threads"]))
+        if self.config.threads is not None:
+            torch.set_num_threads(D.cpu_threads(self.config.threads))
         try:
             self._setup()
             try:
@@ -463,28 +448,43 @@ class _Run:
         finally:
             torch.set_num_threads(threads_before)
 
+    def _kept_model(self) -> nn.Module:
+        """The model ``OUT/best`` holds, without rebuilding it from its saved config: a copy of this run's model
+        (in the default memory format, as loaded from disk), with the kept epoch's weights read back from
+        ``OUT/best`` when a later epoch changed them."""
+        import copy
+
+        model = copy.deepcopy(self.model).to(memory_format=torch.contiguous_format)
+        if self.best_epoch != self.epoch:
+            from safetensors.torch import load_file
+
+            from zoo.weights.files import WEIGHTS_NAME
+
+            model.load_state_dict(load_file(str(self.out / BEST_DIR / WEIGHTS_NAME)), strict=True)
+        return model
+
     def _fit(self) -> TrainResult:
         cfg = self.config
         out = self.out
         if self.info.is_main:
             out.mkdir(parents=True, exist_ok=True)
-            (out / RUN_CONFIG).write_text(json.dumps(cfg, indent=2) + "\n")
+            (out / RUN_CONFIG).write_text(cfg.to_json())
             if self.resume_from is None and (out / METRICS_LOG).exists():
                 (out / METRICS_LOG).unlink()
         if self.resume_from is not None:
             self._load_checkpoint(self.resume_from)
-        if cfg["tensorboard"] and self.info.is_main:
+        if cfg.tensorboard and self.info.is_main:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError as exc:
                 raise ZooError("tensorboard=true needs the tensorboard package: pip install tensorboard") from exc
             self.writer = SummaryWriter(str(out / "tensorboard"))
-        monitor = cfg["monitor"]
-        patience = cfg["early_stopping"]
+        monitor = cfg.monitor
+        patience = cfg.early_stopping
         stopped_early = False
-        val_loader = eval_loader(self.val_ds, int(cfg["eval_batch_size"] or cfg["batch_size"]), self.info,
-                                 int(cfg["num_workers"]))
-        while self.epoch < int(cfg["epochs"]):
+        val_loader = eval_loader(self.val_ds, int(cfg.eval_batch_size or cfg.batch_size), self.info,
+                                 int(cfg.num_workers))
+        while self.epoch < int(cfg.epochs):
             if patience is not None and self.bad_epochs >= int(patience):
                 stopped_early = True
                 break
@@ -502,7 +502,7 @@ class _Run:
                 self.best_value, self.bad_epochs = value, 0
             else:
                 self.bad_epochs += 1
-            if improved or cfg.get("keep") == "last":
+            if improved or cfg.keep == "last":
                 self.best_epoch = epoch + 1  # the epoch whose weights OUT/best holds
                 if self.info.is_main:
                     from zoo.weights.files import save_pretrained
@@ -519,134 +519,24 @@ class _Run:
                     self.writer.add_scalar("train/lr", train_stats["lr"], epoch + 1)
                     for k in ("accuracy", "balanced_accuracy", "macro_f1"):
                         self.writer.add_scalar(f"val/{k}", val[k], epoch + 1)
-                if cfg["progress"]:
-                    print(f"epoch {epoch + 1}: loss {train_stats['train_loss']:.4f}  val {monitor} {value:.4f}"
-                          + ("  (best)" if improved else ""), flush=True)
+                if cfg.progress:
+                    logger.info("epoch %d: loss %.4f  val %s %.4f%s", epoch + 1, train_stats["train_loss"], monitor,
+                                value, "  (best)" if improved else "")
             self.epoch, self.step_in_epoch = epoch + 1, 0
             self._save_checkpoint()
         eval_metrics: dict[str, Any] = {}
         if self.info.is_main and (out / BEST_DIR).exists():
-            eval_metrics = evaluate(f"local-dir:{out / BEST_DIR}", self.val_spec,
-                                    split=cfg["data"]["val_split"], batch_size=int(cfg["eval_batch_size"] or
-                                                                                   cfg["batch_size"]),
-                                    device=str(self.device), options=cfg["data"].get("options"),
-                                    amp=cfg["amp"], _dist=D.DistInfo(device=self.device))
+            eval_metrics = evaluate(self._kept_model(), self.val_spec,
+                                    split=cfg.dataset.val_split, batch_size=int(cfg.eval_batch_size or
+                                                                                   cfg.batch_size),
+                                    device=str(self.device), options=cfg.dataset.options,
+                                    amp=cfg.amp, _dist=D.DistInfo(device=self.device))
+            eval_metrics["model"] = f"local-dir:{out / BEST_DIR}"  # the model these metrics are of
             eval_metrics["best_epoch"] = self.best_epoch
             (out / EVAL_JSON).write_text(json.dumps(eval_metrics, indent=2) + "\n")
         D.barrier(self.info)
         best = next((h["val"] for h in self.history if h["epoch"] == self.best_epoch), {})
         return TrainResult(out, self.best_epoch, best, self.history, stopped_early, eval_metrics)
-
-
-def check_dataset_matches(dataset: Any, model: nn.Module, spec: str) -> None:
-    cfg = model.config
-    if int(dataset.num_classes) != cfg.num_classes:
-        raise ZooError(
-            f"Dataset {spec!r} has {dataset.num_classes} classes ({', '.join(dataset.label_names)}) but the model "
-            f"has {cfg.num_classes}; pass num_classes={dataset.num_classes} (and label_names) as overrides."
-        )
-    if cfg.label_names is not None and tuple(cfg.label_names) != tuple(dataset.label_names):
-        raise ZooError(
-            f"Dataset {spec!r} orders its classes {list(dataset.label_names)} but the model expects "
-            f"{list(cfg.label_names)}; training would mislabel them. Override label_names (e.g. "
-            f"'label_names={json.dumps(list(dataset.label_names))}') or use a model of this dataset's family."
-        )
-
-
-def to_device(batch: dict[str, Any], device: torch.device, memory_format=torch.contiguous_format) -> dict[str, Any]:
-    moved = {}
-    for key, value in batch.items():
-        if isinstance(value, torch.Tensor):
-            value = value.to(device, non_blocking=True)
-            if value.ndim == 4:
-                value = value.contiguous(memory_format=memory_format)
-        moved[key] = value
-    return moved
-
-
-def eval_loader(dataset: Any, batch_size: int, info: D.DistInfo, num_workers: int = 0) -> DataLoader:
-    """Each rank takes indices ``rank::world`` (no padding, so no sample counts twice)."""
-    indices = list(range(info.rank, len(dataset), info.world_size))
-    return DataLoader(dataset, batch_size=batch_size, sampler=_IndexSampler(indices), num_workers=num_workers)
-
-
-TTA_MODES = ("none", "flip")
-
-
-@torch.no_grad()
-def run_evaluation(model: nn.Module, loader: DataLoader, info: D.DistInfo, autocast, memory_format,
-                   num_classes: int, label_names: tuple[str, ...], tta: str = "none") -> dict[str, Any]:
-    """Metrics over the whole loader, gathered from every rank.
-
-    ``tta="flip"``: each sample's probabilities are the mean over the input and its horizontal mirror
-    (face and context mirrored together); the metrics then use ``log`` of that mean as logits.
-    """
-    if tta not in TTA_MODES:
-        raise RecipeError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}.")
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    index, labels, logits, refs = [], [], [], []
-    for batch in loader:
-        batch = to_device(batch, device, memory_format)
-        with autocast():
-            output = model(face=batch.get("face"), context=batch.get("context"))
-            out_logits = output.logits.float()
-            if tta == "flip":
-                mirrored = {k: batch[k].flip(-1) if batch.get(k) is not None else None for k in ("face", "context")}
-                flipped = model(**mirrored).logits.float()
-                out_logits = ((out_logits.softmax(1) + flipped.softmax(1)) / 2).log()
-        logits.append(out_logits.cpu())
-        labels.append(batch["label"].cpu())
-        index.append(batch["index"].cpu() if "index" in batch else torch.arange(len(batch["label"])))
-        if DISTRIBUTION_KEY in batch:
-            refs.append(batch[DISTRIBUTION_KEY].float().cpu())
-    model.train(was_training)
-    local = (torch.cat(index), torch.cat(labels), torch.cat(logits), torch.cat(refs) if refs else None)
-    parts = D.gather_objects(local, info)
-    index = torch.cat([p[0] for p in parts])
-    order = index.argsort()
-    labels = torch.cat([p[1] for p in parts])[order]
-    logits = torch.cat([p[2] for p in parts])[order]
-    metrics = classification_metrics(labels, logits.argmax(1), num_classes, label_names)
-    if parts[0][3] is not None:
-        metrics.update(distribution_metrics(logits.softmax(1), torch.cat([p[3] for p in parts])[order]))
-    return metrics
-
-
-def evaluate(
-    model: Any,
-    data: str,
-    split: str = "val",
-    batch_size: int = 64,
-    device: str = "auto",
-    options: dict[str, Any] | None = None,
-    amp: str = "none",
-    _dist: D.DistInfo | None = None,
-    tta: str = "none",
-) -> dict[str, Any]:
-    """Validation metrics of ``model`` (an EmotionModel, a preset with published weights, ``local-dir:DIR``,
-    ``hf-hub:REPO``) on dataset ``data``; ``tta="flip"`` averages the prediction with the mirrored input's."""
-    from zoo.data import open_dataset
-    from zoo.factory import create_for_inference
-
-    check_eval_settings(batch_size, amp)
-    info = _dist or D.DistInfo(device=resolve_device(device))
-    model_obj = create_for_inference(model, allow_untrained=True) if isinstance(model, str) else model
-    model_obj = model_obj.to(info.device)
-    dataset = open_dataset(data, split, data_config=model_obj.config.data, train=False,
-                           streams=model_obj.config.data_streams, **(options or {}))
-    check_dataset_matches(dataset, model_obj, data)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp, torch.float32)
-
-    def autocast():
-        return torch.autocast(info.device.type, dtype=dtype, enabled=amp != "none")
-
-    loader = eval_loader(dataset, batch_size, info)
-    metrics = run_evaluation(model_obj, loader, info, autocast, torch.contiguous_format,
-                             model_obj.config.num_classes, model_obj.label_names, tta=tta)
-    return {**metrics, "dataset": data, "split": split, "tta": tta,
-            "model": model if isinstance(model, str) else None}
 
 
 def _progress(total: int, desc: str, enabled: bool, initial: int = 0):

@@ -22,58 +22,21 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 from typing import Any
 
-from zoo.errors import ZooError
+from zoo.config import DataConfig, ModelConfig
+from zoo.errors import UnknownComponentError
 from zoo.labels import FER2013 as FER2013_ORDER
+from zoo.names import parse
+from zoo.registry.plugins import get_preset, list_models
+from zoo.training.settings import RecipeError, RunSettings, parse_key_values, parse_value
+
+__all__ = ["DEFAULTS", "RECIPES", "RecipeError", "apply_overrides", "list_recipes", "lr_factor", "parse_key_values",
+           "parse_value", "resolve_recipe"]
 
 
-class RecipeError(ZooError, ValueError):
-    """An unknown recipe or an override that names no setting."""
-
-
-DEFAULTS: dict[str, Any] = {
-    "recipe": "default",
-    "model": None,
-    "model_args": {},
-    "data": {"train": None, "val": None, "train_split": "train", "val_split": "val", "options": {},
-             # training split only (zoo.training.train_data): {"size"|"fraction", "seed"}; {"fraction", "seed", "mode"}
-             "train_subset": None, "label_noise": None},
-    "optimizer": {"name": "adam", "lr": 1e-3},
-    # lr(epoch) = lr · factor(epoch), factor from name: constant | step | multistep | cosine; then max(., min_lr)
-    "schedule": {"name": "constant", "step_size": None, "milestones": [], "gamma": 0.1, "min_lr": 0.0,
-                 "warmup_epochs": 0},
-    "batch_size": 32,
-    "eval_batch_size": None,
-    "epochs": 10,
-    "max_steps_per_epoch": None,
-    "drop_last": False,
-    "early_stopping": None,  # patience in epochs without improvement of `monitor`
-    "monitor": "accuracy",
-    "grad_clip": None,  # max global L2 norm
-    "seed": 0,
-    "deterministic": False,
-    "amp": "none",  # none | bf16 | fp16 (fp16 needs CUDA)
-    "channels_last": False,
-    "compile": False,
-    "threads": None,  # torch CPU threads: None = torch's default, N, or "auto" (cores not busy with other load)
-    "device": "auto",
-    "num_workers": 0,
-    "checkpoint_every": None,  # also checkpoint every N optimiser steps (always at each epoch end)
-    "progress": True,
-    "tensorboard": False,
-    # applied to the training split only: face / context augmentation names (zoo.data.transforms)
-    "augmentation": {"face": None, "context": None},
-    # which epoch's weights OUT/best holds: "best" on the validation monitor, or "last" (a fixed schedule
-    # whose final weights are released, so the validation split never picks the model)
-    "keep": "best",
-    # initial backbone weights (zoo.create's backbone_pretrained): false = from scratch; true = timm's
-    # published ImageNet weights; "hf-hub:ORG/NAME" / "local-dir:DIR" = a face-recognition trunk
-    "backbone_pretrained": False,
-    # what the paper started from, for the record (the run uses backbone_pretrained)
-    "paper_backbone_init": "from scratch",
-}
+#: the settings every recipe starts from: :class:`zoo.training.settings.RunSettings`' defaults (documented there)
+DEFAULTS: dict[str, Any] = RunSettings().to_dict()
 
 # CAER-Net-S (ndkhanh360/CAER): faces resized only; the context's random 112 crop of 128×171 is all.
 _CAER_AUG = {"face": None, "context": None}
@@ -240,9 +203,6 @@ def resolve_recipe(model_or_recipe: str, recipe: str | None = None) -> dict[str,
 
     ``recipe`` pairs a model with another recipe's optimisation (the recipe's own model is replaced).
     """
-    from zoo.errors import UnknownComponentError
-    from zoo.factory import parse_model_name
-    from zoo.registry.entries import get_preset, split_model_name_tag
 
     if recipe is not None:
         if recipe not in RECIPES:
@@ -254,9 +214,9 @@ def resolve_recipe(model_or_recipe: str, recipe: str | None = None) -> dict[str,
         return config
     if model_or_recipe in RECIPES:
         return deep_merge(DEFAULTS, {**RECIPES[model_or_recipe][1], "recipe": model_or_recipe})
-    source, rest = parse_model_name(model_or_recipe)
-    if source is None:
-        arch, _ = split_model_name_tag(rest)
+    parsed = parse(model_or_recipe)
+    if parsed.is_preset:
+        arch = parsed.arch
         try:
             get_preset(arch)
         except UnknownComponentError:
@@ -274,7 +234,6 @@ def resolve_recipe(model_or_recipe: str, recipe: str | None = None) -> dict[str,
 def _unknown_recipe(name: str) -> str:
     import difflib
 
-    from zoo.registry.entries import list_models
 
     names = sorted(RECIPES)
     close = difflib.get_close_matches(name, names + list_models(), n=3)
@@ -283,38 +242,22 @@ def _unknown_recipe(name: str) -> str:
             f"Models: `zoo-cli list`; a saved model: local-dir:DIR.")
 
 
-def parse_value(text: str) -> Any:
-    """JSON when it parses (numbers, true/false/null, lists, objects), the plain string otherwise."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def parse_key_values(items: list[str], what: str) -> dict[str, Any]:
-    """``["a=1", "b.c=x"]`` -> ``{"a": 1, "b.c": "x"}`` (values through :func:`parse_value`)."""
-    pairs = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise RecipeError(f"{what} {item!r} is not KEY=VALUE (e.g. epochs=5, optimizer.lr=0.01).")
-        pairs[key.strip()] = parse_value(value)
-    return pairs
-
-
 def apply_overrides(config: dict[str, Any], overrides: dict[str, Any] | list[str] | None) -> dict[str, Any]:
     """Set dotted keys (``optimizer.lr=0.01``; ``optimizer=adamw`` switches the optimiser and keeps only
-    its lr; a dict replaces a whole section, ``schedule.milestones=[5,10]``, ``data.face_size`` goes to the
-    model's DataConfig via ``model_args.data.face_size``); a bare model field (``attention=ca``) goes to
-    ``model_args``. ``"key=value"`` strings are parsed with :func:`parse_value`.
+    its lr; a dict replaces a whole section, ``schedule.milestones=[5,10]``); a bare model field
+    (``attention=ca``) goes to ``model_args``, and so does an image setting under ``data``
+    (``data.face_size=[64,64]`` is ``model_args.data.face_size``, the model's DataConfig). ``"key=value"``
+    strings are parsed with :func:`parse_value`. The result is checked by
+    :meth:`zoo.training.settings.RunSettings.from_dict` (unknown keys, bad values).
     """
-    from zoo.config import ModelConfig
 
     if not overrides:
         return config
     if isinstance(overrides, list):
         overrides = parse_key_values(overrides, "Override")
     model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    image_fields = {f.name for f in dataclasses.fields(DataConfig)}
+    run_keys = set(RunSettings.keys())
     config = copy.deepcopy(config)
     for key, value in overrides.items():
         if not (key in ("optimizer", "schedule") and isinstance(value, dict)):
@@ -323,20 +266,10 @@ def apply_overrides(config: dict[str, Any], overrides: dict[str, Any] | list[str
             # another optimiser takes other arguments: keep only the learning rate
             config["optimizer"] = {"lr": config["optimizer"].get("lr", DEFAULTS["optimizer"]["lr"])}
         parts = key.split(".")
-        if parts[0] not in DEFAULTS:
-            if parts[0] in model_fields:
-                parts = ["model_args", *parts]
-            else:
-                raise RecipeError(
-                    f"Unknown setting {key!r}. Run settings: {', '.join(sorted(DEFAULTS))}; model fields "
-                    f"(set directly, e.g. attention=ca): {', '.join(sorted(model_fields))}."
-                )
-        if parts[0] == "schedule" and len(parts) == 2 and parts[1] not in DEFAULTS["schedule"]:
-            raise RecipeError(f"Unknown schedule setting {parts[1]!r}; valid: {', '.join(DEFAULTS['schedule'])}.")
-        if parts[0] == "data" and len(parts) == 2 and parts[1] not in DEFAULTS["data"]:
-            raise RecipeError(f"Unknown data setting {parts[1]!r}; valid: {', '.join(DEFAULTS['data'])} "
-                              f"(image sizes and normalisation are model settings: data.face_size -> "
-                              f"model_args.data.face_size, e.g. `model_args.data.face_size=[64,64]`).")
+        if parts[0] not in run_keys and parts[0] in model_fields:
+            parts = ["model_args", *parts]
+        elif parts[0] == "data" and len(parts) > 1 and parts[1] in image_fields:
+            parts = ["model_args", *parts]
         node = config
         for part in parts[:-1]:
             child = node.get(part)
@@ -345,6 +278,7 @@ def apply_overrides(config: dict[str, Any], overrides: dict[str, Any] | list[str
                 node[part] = child
             node = child
         node[parts[-1]] = value
+    RunSettings.from_dict(config)
     return config
 
 

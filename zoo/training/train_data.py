@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from zoo.ldl.noise import NOISE_MODES, TRANSITIONS, LabelNoise, LabelNoiseError, NoisyLabels, flip_labels
-from zoo.training.recipes import RecipeError
+from zoo.training.settings import RecipeError
 
 SUBSET_FILE = "train_subset.json"
 NOISE_FILE = "label_noise.json"

@@ -9,7 +9,7 @@
 * ``"local-dir:DIR"`` — ``DIR/model.safetensors``, no network.
 
 Files come from the Hub cache or the network (``HF_ENDPOINT``, ``HF_HUB_OFFLINE`` read at call time); offline
-without a cached copy it fails with :class:`zoo.weights.files.HubError`, naming the repo, file and how to prefetch.
+without a cached copy it fails with :class:`zoo.errors.HubError`, naming the repo, file and how to prefetch.
 The weights must cover every tensor of the encoder (strict); extra tensors (a classifier) are ignored.
 """
 
@@ -22,13 +22,9 @@ import torch
 from torch import nn
 
 from zoo.errors import HubError, WeightsError
-from zoo.weights.files import (
-    WEIGHTS_NAME,
-    check_weight_values,
-    fetch_file,
-    load_state_dict,
-    split_repo_revision,
-)
+from zoo.names import parse
+from zoo.weights.files import check_weight_values, key_report, load_state_dict
+from zoo.weights.sources import resolve
 
 
 def timm_hub_id(model_name: str) -> str:
@@ -46,8 +42,6 @@ def timm_hub_id(model_name: str) -> str:
 
 def resolve_source(spec: bool | str, encoder: nn.Module, stream: str) -> tuple[Path, dict[str, Any]]:
     """Where the weights of one encoder come from: a local path and a record for ``model.pretrained_cfg``."""
-    from zoo.factory import parse_model_name
-
     if spec is True:
         name = getattr(encoder, "model_name", None)
         if name is None:
@@ -55,19 +49,12 @@ def resolve_source(spec: bool | str, encoder: nn.Module, stream: str) -> tuple[P
                 f"backbone_pretrained=True: the {stream} backbone ({type(encoder).__name__}) has no published "
                 f"ImageNet weights (only timm backbones do); pass 'hf-hub:ORG/NAME' or 'local-dir:DIR' instead."
             )
-        repo_id, revision = timm_hub_id(name), None
-    else:
-        source, rest = parse_model_name(spec)
-        if source == "local-dir":
-            path = Path(rest).expanduser()
-            path = path / WEIGHTS_NAME if path.is_dir() else path
-            return path, {"stream": stream, "source": "local-dir", "path": str(path)}
-        if source != "hf-hub":
-            raise HubError(f"backbone_pretrained={spec!r}: give True, 'hf-hub:ORG/NAME[@REV]' or 'local-dir:DIR'.")
-        repo_id, revision = split_repo_revision(rest)
-    path, commit = fetch_file(repo_id, WEIGHTS_NAME, revision)
-    return path, {"stream": stream, "source": "hf-hub", "hf_hub_id": repo_id, "revision": revision or "main",
-                  "commit": commit}
+        spec = f"hf-hub:{timm_hub_id(name)}"
+    parsed = parse(spec)
+    if parsed.is_preset:
+        raise HubError(f"backbone_pretrained={spec!r}: give True, 'hf-hub:ORG/NAME[@REV]' or 'local-dir:DIR'.")
+    resolved = resolve(parsed, weights_only=True)
+    return resolved.weights, {"stream": stream, **resolved.record}
 
 
 def load_encoder_state(encoder: nn.Module, state: dict[str, torch.Tensor], stream: str, where: str) -> None:
@@ -81,15 +68,9 @@ def load_encoder_state(encoder: nn.Module, state: dict[str, torch.Tensor], strea
         *({k[len(p):]: v for k, v in state.items() if k.startswith(p)} for p in prefixes),
     ]
     best = max(candidates, key=lambda c: len(set(c) & set(target)))
-    missing = sorted(set(target) - set(best))
-    mismatched = [f"{k}: file {tuple(best[k].shape)} vs encoder {tuple(v.shape)}"
-                  for k, v in target.items() if k in best and best[k].shape != v.shape]
-    if missing or mismatched:
-        detail = "; ".join(
-            f"{title}: {', '.join(keys[:6])}" + (f", … ({len(keys)} in all)" if len(keys) > 6 else "")
-            for title, keys in (("missing", missing), ("shape mismatches", mismatched)) if keys
-        )
-        raise WeightsError(f"{where} does not fit the {stream} backbone ({detail}).")
+    report = key_report(best, target, what="encoder", unexpected=False, missing_title="missing", limit=6)
+    if report:
+        raise WeightsError(f"{where} does not fit the {stream} backbone ({report}).")
     chosen = {k: best[k] for k in target}
     check_weight_values(chosen, target, where)
     encoder.load_state_dict(chosen, strict=True)

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from zoo.data import load_image, open_dataset
+
 CLASSES = ("Anger", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise")
 
 
@@ -43,7 +45,6 @@ def bench_data(images: int = 64, size: tuple[int, int] = (640, 360), workers: in
     start-up included).
     """
     import zoo
-    from zoo.data import load_image, open_dataset
 
     cfg = zoo.create(model).config.data
     width, height = size

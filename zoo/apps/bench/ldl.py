@@ -17,6 +17,11 @@ from typing import Any
 
 import torch
 
+from zoo.ldl.knn import nearest_neighbors
+from zoo.ldl.similarity import local_similarity
+from zoo.ldl.target import LDLVATarget
+from zoo.models.model import EmotionOutput
+
 
 @dataclass
 class LDLBenchConfig:
@@ -129,8 +134,6 @@ def step_costs(cfg: LDLBenchConfig) -> dict[str, Any]:
 def builder_cost(n: int, batch: int = 32, k: int = 8, dim: int = 512, steps: int = 9, warmup: int = 2,
                  device: str = "cpu") -> dict[str, Any]:
     """The builder's own cost per step (no backbone) with N samples: g, bank gather, λ, centres."""
-    from zoo.ldl.target import LDLVATarget
-    from zoo.models.model import EmotionOutput
 
     dev = torch.device(device)
     t = LDLVATarget(7, dim, n, num_neighbors=k, neighbor_mode="memory_bank", lamb_momentum=0.9).to(dev)
@@ -162,8 +165,6 @@ def builder_cost(n: int, batch: int = 32, k: int = 8, dim: int = 512, steps: int
 
 def knn_build(sizes: list[int], k: int = 8) -> dict[str, float]:
     """Seconds to build the exact K-NN of N random 2-D VA points, local similarities included."""
-    from zoo.ldl.knn import nearest_neighbors
-    from zoo.ldl.similarity import local_similarity
 
     out = {}
     for n in sizes:

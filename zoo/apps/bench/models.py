@@ -22,6 +22,8 @@ from typing import Any
 import torch
 
 from zoo.apps.bench.timing import interleaved
+from zoo.inference.fast import optimize_for_inference
+from zoo.models.info import count_flops, count_parameters, example_inputs
 
 DEFAULT_MODELS = ("caer_net_s", "glamor_net", "glamor_resnet18", "fer_resnet18")
 #: quick mode: every preset shrunk to tiny inputs (and tiny CNN channels where the backbone is caer_cnn)
@@ -30,8 +32,6 @@ QUICK_CNN = {"channels": [8, 8, 16, 16, 16]}
 
 
 def _inputs(config, batch: int, device: torch.device, channels_last: bool = False) -> dict[str, torch.Tensor]:
-    from zoo.models.info import example_inputs
-
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     torch.manual_seed(batch)
     return {k: v.to(device).contiguous(memory_format=fmt) for k, v in example_inputs(config, batch).items()}
@@ -74,8 +74,6 @@ def bench_model(
     compile: bool = False,
 ) -> dict[str, Any]:
     """Training and inference throughput, plain against fast, of one model (in this process)."""
-    from zoo.inference.fast import optimize_for_inference
-    from zoo.models.info import count_flops, count_parameters
 
     if threads:
         torch.set_num_threads(threads)

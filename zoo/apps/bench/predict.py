@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from zoo.apps.bench.timing import interleaved
+from zoo.data import FaceBox, detect_faces, load_image
+from zoo.inference.fast import optimize_for_inference
 
 SHARED_PHOTO = Path("/work/shared/data/scenes/group_sample1.jpg")
 
@@ -31,8 +33,6 @@ def make_photo(path: Path, width: int = 1920, height: int = 1280) -> Path:
 def bench_predict(model: str = "glamor_net", size: tuple[int, int] = (1920, 1280), reps: int = 5, warmup: int = 1,
                   use_shared: bool = True, model_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     import zoo
-    from zoo.data import FaceBox, detect_faces, load_image
-    from zoo.inference.fast import optimize_for_inference
 
     with tempfile.TemporaryDirectory() as tmp:
         if use_shared and SHARED_PHOTO.is_file() and tuple(size) == (1920, 1280):

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+
+from zoo.apps.bench import data as bdata
+from zoo.apps.bench import ldl as bldl
+from zoo.apps.bench import models as bmodels
+from zoo.apps.bench import predict as bpredict
+from zoo.apps.bench.timing import load_average, machine_info
+from zoo.runtime import cpu_threads
+
+logger = logging.getLogger(__name__)
 
 SECTIONS = ("machine", "models", "data", "ldl", "knn", "predict")
 
@@ -23,17 +33,12 @@ def run_suite(
 ) -> dict[str, Any]:
     """All sections; ``quick`` shrinks every size (a smoke run of a few seconds, figures meaningless).
 
+    Progress goes to ``log`` (default: the ``zoo.apps.bench.suite`` logger, level INFO).
     ``threads``: torch threads for every measurement (``"auto"``: cores the load average leaves idle, see
-    :func:`zoo.inference.fast.cpu_threads`). ``isolate``: each model in its own subprocess (default: not in quick mode).
+    :func:`zoo.runtime.cpu_threads`). ``isolate``: each model in its own subprocess (default: not in quick mode).
     """
-    from zoo.apps.bench import data as bdata
-    from zoo.apps.bench import ldl as bldl
-    from zoo.apps.bench import models as bmodels
-    from zoo.apps.bench import predict as bpredict
-    from zoo.apps.bench.timing import load_average, machine_info
-    from zoo.inference.fast import cpu_threads
 
-    log = log or (lambda _msg: None)
+    log = log or logger.info
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         raise ValueError(f"Unknown benchmark section(s) {sorted(unknown)}; choose from {', '.join(SECTIONS)}.")
@@ -167,7 +172,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     """``python -m benchmarks.run [MODEL...] [--quick] [--out FILE] [--sections ...]``."""
     import argparse
     import json
-    import sys
     from pathlib import Path
 
     p = argparse.ArgumentParser(description="emotion-zoo benchmark suite: plain against fast paths, one run.")
@@ -180,9 +184,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--json", action="store_true", help="print the JSON instead of the tables")
     p.add_argument("--compile", action="store_true", help="add torch.compile (inductor, freezing) to inference")
     args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # the progress lines, on stderr
     result = run_suite(args.models or None, quick=args.quick, device=args.device, threads=args.threads,
-                       compile=args.compile, sections=[s for s in args.sections.split(",") if s],
-                       log=lambda msg: print(msg, file=sys.stderr, flush=True))
+                       compile=args.compile, sections=[s for s in args.sections.split(",") if s])
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2) if args.json else format_tables(result))
-    print(f"JSON written to {args.out}", file=sys.stderr)
+    logger.info("JSON written to %s", args.out)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from zoo.registry.hookspecs import hookimpl
+from zoo.models.components.backbones import check_bn_args, check_width
 
 
 def attention_pool(context_map: torch.Tensor, logits: torch.Tensor, scale: float = 1.0):
@@ -32,6 +32,11 @@ class AveragePool(nn.Module):
         b, _, h, w = context_map.shape
         attention = context_map.new_full((b, h, w), 1.0 / (h * w))
         return context_map.mean(dim=(2, 3)), attention
+
+
+def average_pool(context_channels: int, face_channels: int | None = None) -> AveragePool:
+    """The ``none`` attention's factory (it has no parameters)."""
+    return AveragePool()
 
 
 class ContextAttention(nn.Module):
@@ -53,7 +58,6 @@ class ContextAttention(nn.Module):
         bn_eps: float = 1e-5,
     ) -> None:
         super().__init__()
-        from zoo.models.components.backbones import check_bn_args, check_width
 
         hidden = check_width(hidden, "hidden", "attention 'ca'")
         check_bn_args(bn_momentum, bn_eps, "attention 'ca'")
@@ -97,7 +101,6 @@ class GlobalLocalAttention(nn.Module):
         bn_eps: float = 1e-5,
     ) -> None:
         super().__init__()
-        from zoo.models.components.backbones import check_bn_args, check_width
 
         if not face_channels:
             raise ValueError("attention='gla' needs a face stream (face_channels > 0).")
@@ -124,10 +127,3 @@ class GlobalLocalAttention(nn.Module):
         if face_vector is None:
             raise ValueError("GlobalLocalAttention needs the face vector.")
         return attention_pool(context_map, self.scores(context_map, face_vector))
-
-
-@hookimpl
-def register_attentions(register):
-    register("none", lambda context_channels, face_channels=None: AveragePool(), "global average pooling")
-    register("ca", ContextAttention, "CAER-Net-S context attention (face-blind conv scorer)")
-    register("gla", GlobalLocalAttention, "GLAMOR-Net global-local attention (face-guided)")

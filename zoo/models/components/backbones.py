@@ -17,10 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo.registry.hookspecs import hookimpl
+from zoo.config import is_int, is_real
+from zoo.errors import ConfigError
 
-#: Keras BatchNormalization defaults (momentum 0.99 = PyTorch momentum 0.01, eps 1e-3), as in the TF2 code.
-KERAS_BN = {"bn_momentum": 0.01, "bn_eps": 1e-3}
 #: bounds of ``caer_cnn``'s arguments (README "Safety"): 2048 channels is a 151 MB 3×3 conv, 16 blocks
 #: halve any input of up to 2048 pixels to nothing
 MAX_CHANNELS = 2048
@@ -29,8 +28,6 @@ MAX_BLOCKS = 16
 
 def check_bn_args(momentum: object, eps: object, where: str) -> None:
     """BatchNorm momentum in [0, 1] and eps > 0, as finite numbers."""
-    from zoo.config import is_real
-    from zoo.errors import ConfigError
 
     if not is_real(momentum) or not 0.0 <= float(momentum) <= 1.0:
         raise ConfigError(f"{where}: bn_momentum must be a number in [0, 1], got {momentum!r}.")
@@ -40,8 +37,6 @@ def check_bn_args(momentum: object, eps: object, where: str) -> None:
 
 def check_width(value: object, name: str, where: str, high: int = MAX_CHANNELS) -> int:
     """A layer width: an integer in 1..high."""
-    from zoo.config import is_int
-    from zoo.errors import ConfigError
 
     if not is_int(value) or not 1 <= value <= high:
         raise ConfigError(f"{where}: {name} must be an integer in 1..{high}, got {value!r}.")
@@ -160,17 +155,3 @@ def resnet18(**kwargs: Any) -> TimmFeatures:
 
 def timm_backbone(model_name: str, **kwargs: Any) -> TimmFeatures:
     return TimmFeatures(model_name, **kwargs)
-
-
-@hookimpl
-def register_backbones(register):
-    register("caer_cnn", caer_cnn, "CAER-Net-S / GLAMOR-Net 5-block CNN (32-64-128-256-256), stride 16")
-    register("fer_cnn", fer_cnn, "compact VGG-style CNN for 48×48 faces (32-64-128-256, 2 convs per stage)")
-    register("resnet18", resnet18, "ResNet-18 trunk from timm, last stage (512 ch, stride 32)")
-    from zoo.models.components.iresnet import IR_DEPTHS, IRESNETS
-
-    for name, factory in IRESNETS.items():
-        units = "-".join(map(str, IR_DEPTHS[int(name[len("iresnet"):])]))
-        register(name, factory, f"ArcFace IR network ({units} units), 112² -> 512-d BN-Dropout-FC-BN embedding "
-                                f"(embedding=False: the 512-ch stride-16 map)")
-    register("timm:", timm_backbone, "any timm model's last feature map, e.g. timm:convnext_atto", prefix=True)

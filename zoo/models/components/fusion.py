@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from zoo.registry.hookspecs import hookimpl
+from zoo.models.components.backbones import check_width
 
 
 class ConcatFusion(nn.Module):
@@ -34,7 +34,6 @@ class AdaptiveFusion(nn.Module):
 
     def __init__(self, face_dim: int, context_dim: int, hidden: int = 128) -> None:
         super().__init__()
-        from zoo.models.components.backbones import check_width
 
         hidden = check_width(hidden, "hidden", "fusion 'adaptive'")
         self.face_score = _score_net(face_dim, hidden)
@@ -45,9 +44,3 @@ class AdaptiveFusion(nn.Module):
         scores = torch.cat([self.face_score(v_f), self.context_score(v_c)], dim=1)
         weights = torch.softmax(scores, dim=1)
         return torch.cat([v_f * weights[:, :1], v_c * weights[:, 1:]], dim=1), weights
-
-
-@hookimpl
-def register_fusions(register):
-    register("concat", ConcatFusion, "concatenate the face and context vectors")
-    register("adaptive", AdaptiveFusion, "GLAMOR-Net adaptive fusion (softmax-weighted streams)")

@@ -31,13 +31,8 @@ from typing import Any
 import torch
 from torch import nn
 
-#: units per stage of each published depth
-IR_DEPTHS: dict[int, tuple[int, int, int, int]] = {
-    18: (2, 2, 2, 2),
-    34: (3, 4, 6, 3),
-    50: (3, 4, 14, 3),
-    100: (3, 13, 30, 3),
-}
+from zoo.models.components import IR_DEPTHS
+
 STAGE_CHANNELS = (64, 128, 256, 512)
 #: total stride of the four stages (the input block keeps the resolution)
 IR_STRIDE = 16
@@ -123,16 +118,5 @@ class IResNet(nn.Module):
 
 
 def iresnet(depth: int, **kwargs: Any) -> IResNet:
+    """The ``iresnet<depth>`` backbones' factory (registered per depth in :mod:`zoo.models.builtin`)."""
     return IResNet(depth, **kwargs)
-
-
-def _factory(depth: int):
-    def build(**kwargs: Any) -> IResNet:
-        return IResNet(depth, **kwargs)
-
-    build.__name__ = f"iresnet{depth}"
-    return build
-
-
-#: registry name -> factory
-IRESNETS = {f"iresnet{d}": _factory(d) for d in IR_DEPTHS}

@@ -18,8 +18,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.registry.hookspecs import hookimpl
-
 
 @dataclass
 class TargetResult:
@@ -151,8 +149,3 @@ def resolve_class_weights(
     if weights.numel() != num_classes:
         raise ValueError(f"class_weights has {weights.numel()} values for {num_classes} classes.")
     return weights
-
-
-@hookimpl
-def register_targets(register):
-    register("onehot", OneHotTarget, "cross-entropy on one-hot labels (label smoothing, class weights)")

@@ -1,4 +1,8 @@
-"""emotion-zoo plugin: face-guided scaled dot-product attention (``dot``) and the ``glamor_dot`` preset."""
+"""emotion-zoo plugin: face-guided scaled dot-product attention (``dot``) and the ``glamor_dot`` preset.
+
+It uses only the public plugin surface: ``zoo.hookimpl``, the ``register`` callbacks the hooks receive, and
+``zoo.get_preset`` to start from a built-in preset (built-ins are registered before any plugin's hooks run).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,8 @@ import math
 import torch
 from torch import nn
 
-from zoo.models.components.attention import attention_pool
-from zoo.models.presets import PRESETS
-from zoo.registry.hookspecs import hookimpl
+import zoo
+from zoo import hookimpl
 
 
 class DotProductAttention(nn.Module):
@@ -28,7 +31,10 @@ class DotProductAttention(nn.Module):
             raise ValueError("DotProductAttention needs the face vector.")
         keys = self.key(context_map)  # B×d×h×w
         logits = torch.einsum("bd,bdhw->bhw", self.query(face_vector), keys) * self.scale
-        return attention_pool(context_map, logits)
+        b, c, h, w = context_map.shape
+        attention = torch.softmax(logits.reshape(b, h * w), dim=1)  # B×hw
+        vector = torch.einsum("bcn,bn->bc", context_map.reshape(b, c, h * w), attention)
+        return vector, attention.reshape(b, h, w)  # the attention contract: (v_c B×C, map B×h×w)
 
 
 @hookimpl
@@ -38,6 +44,6 @@ def register_attentions(register):
 
 @hookimpl
 def register_presets(register):
-    description, glamor_args = PRESETS["glamor_net"]
+    glamor_args = zoo.get_preset("glamor_net").model_args
     args = {**glamor_args, "attention": "dot", "attention_args": {"dim": 64}}
     register("glamor_dot", args, description="GLAMOR-Net CNN with dot-product attention (example plugin)")

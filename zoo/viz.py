@@ -4,14 +4,21 @@ confusion matrices and training curves. Every function writes one PNG and return
 * :func:`attention_figure` — GLAMOR-Net Figure 5: image, masked-face context, one overlay per attention map.
 * :func:`prediction_grid_figure` — GLAMOR-Net Figure 6: one column per sample, ground truth and two models.
 * :func:`uncertainty_grid_figure` — LDLVA Figure 4: training images per class sorted by λ.
+* :func:`prediction_figure` — one predicted face: the image with its box | the context with the attention map.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from zoo.errors import ZooError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 
 def _pyplot():
@@ -197,3 +204,51 @@ def training_curves_figure(
             ax.legend(fontsize=8)
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def _to_display(tensor: torch.Tensor, data_config) -> np.ndarray:
+    """A normalised 3×H×W model input back to H×W×3 in [0, 1] (the model's mean/std undone)."""
+    import torch
+
+    mean = torch.tensor(data_config.mean).view(3, 1, 1)
+    std = torch.tensor(data_config.std).view(3, 1, 1)
+    return (tensor.float() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+def prediction_figure(path: Path, image: Any, box, context: torch.Tensor | None, face: torch.Tensor | None,
+                      attention: torch.Tensor | None, data_config, face_entry: dict[str, Any]) -> Path:
+    """``zoo-cli predict --save-vis``: the image with the face box | the context crop with the attention map
+    overlaid (or the face input). ``context`` / ``face`` are the model's normalised 3×H×W inputs."""
+    import torch
+
+    plt = _pyplot()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ZooError(f"--save-vis: cannot create the folder {path.parent} ({exc.strerror or exc}).") from None
+    fig, axes = plt.subplots(1, 2, figsize=(8, 4))
+    array = image.permute(1, 2, 0).numpy() if isinstance(image, torch.Tensor) and image.shape[0] == 3 \
+        else np.asarray(image)
+    axes[0].imshow(array)
+    x1, y1, x2, y2 = box
+    axes[0].add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="lime", linewidth=2))
+    axes[0].set_title(f"{face_entry['label']} ({face_entry['probability']:.2f})")
+    if context is not None:
+        shown = _to_display(context, data_config)
+        axes[1].imshow(shown)
+        if attention is not None:
+            axes[1].imshow(upsample_map(attention, shown.shape[:2]), cmap="jet", alpha=0.5)
+        axes[1].set_title("context attention" if attention is not None else "context")
+    elif face is not None:
+        axes[1].imshow(_to_display(face, data_config))
+        axes[1].set_title("face input")
+    for ax in axes:
+        ax.axis("off")
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=80)
+    except OSError as exc:
+        raise ZooError(f"--save-vis: cannot write {path} ({exc.strerror or exc}).") from None
+    finally:
+        plt.close(fig)
+    return path

@@ -24,6 +24,8 @@ from typing import Any
 import torch
 
 from zoo.errors import ZooError
+from zoo.factory import create
+from zoo.weights.files import list_keys, load_weights_from_state, save_pretrained
 
 CAER_PORT_REPO = "ndkhanh360/CAER"
 GLAMOR_TF_REPO = "minhnhatvt/glamor-net"
@@ -114,9 +116,8 @@ def caer_port_state_dict(source: Mapping[str, torch.Tensor]) -> dict[str, torch.
             unmapped.append(key)
     if unmapped:
         raise ConversionError(
-            f"Keys that are not part of the CAER-Net-S port (CAERSNet): {', '.join(unmapped[:8])}"
-            + (f", … ({len(unmapped)} in all)" if len(unmapped) > 8 else "")
-            + ". Is this a checkpoint of CAER/model/model.py's CAERSNet (not orig_model.py)?"
+            f"Keys that are not part of the CAER-Net-S port (CAERSNet): {list_keys(unmapped)}"
+            ". Is this a checkpoint of CAER/model/model.py's CAERSNet (not orig_model.py)?"
         )
     return renamed
 
@@ -145,9 +146,6 @@ def _caer_port_overrides(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
 
 def convert_caer_port(checkpoint: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     """ndkhanh360/CAER checkpoint -> ``caer_net_s_port`` model directory (strict: every tensor must map)."""
-    from zoo.factory import create
-    from zoo.weights.files import load_weights_from_state, save_pretrained
-
     ckpt = load_torch_checkpoint(checkpoint)
     source = ckpt.get("state_dict", ckpt)
     if not isinstance(source, dict) or not all(isinstance(v, torch.Tensor) for v in source.values()):
@@ -222,8 +220,7 @@ def glamor_tf_state_dict(variables: Mapping[str, Any]) -> dict[str, torch.Tensor
         state[key] = torch.from_numpy(np.ascontiguousarray(array))
     if unknown:
         raise ConversionError(
-            f"TF variables that are not part of GLAMOR-Net's model.py: {', '.join(unknown[:8])}"
-            + (f", … ({len(unknown)} in all)" if len(unknown) > 8 else "") + "."
+            f"TF variables that are not part of GLAMOR-Net's model.py: {list_keys(unknown)}."
         )
     return state
 
@@ -242,9 +239,6 @@ def _glamor_overrides(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
 
 def glamor_tf_model(variables: Mapping[str, Any]):
     """Build ``glamor_net`` and load the mapped TF variables into it; BN batch counters start at 0."""
-    from zoo.factory import create
-    from zoo.weights.files import load_weights_from_state
-
     state = glamor_tf_state_dict(variables)
     model = create("glamor_net", **_glamor_overrides(state))
     for key, value in model.state_dict().items():
@@ -273,8 +267,6 @@ def read_tf_checkpoint(prefix: str | os.PathLike) -> dict[str, Any]:
 
 def convert_glamor_tf(checkpoint: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     """minhnhatvt/glamor-net TF2 checkpoint -> ``glamor_net`` model directory."""
-    from zoo.weights.files import save_pretrained
-
     model = glamor_tf_model(read_tf_checkpoint(checkpoint))
     record = {"converted_from": GLAMOR_TF_REPO, "source_file": Path(checkpoint).name}
     return save_pretrained(model, out_dir, pretrained_cfg=record)

@@ -1,0 +1,59 @@
+"""Helpers the command modules share: logging on stderr, aligned fields, and which errors are the user's."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+
+import typer
+
+
+def echo_fields(fields: list[tuple[str, object]], width: int = 0) -> None:
+    """One ``label: value`` line per field whose value is not None, the labels (with their colon) padded to
+    ``width``; the commands' plain-text reports."""
+    for label, value in fields:
+        if value is not None:
+            typer.echo(f"{label + ':':<{width}} {value}")
+
+
+def configure_logging() -> None:
+    """Show the ``zoo`` loggers' progress and information on stderr, one plain line each. ``ZOO_LOG_LEVEL``
+    (DEBUG, INFO, WARNING, ERROR; default INFO) chooses how much; a handler the user installed is kept."""
+    logger = logging.getLogger("zoo")
+    level = os.environ.get("ZOO_LOG_LEVEL", "INFO").strip().upper() or "INFO"
+    if not isinstance(logging.getLevelName(level), int):
+        raise SystemExit(f"error: ZOO_LOG_LEVEL={level!r} is not a logging level; use DEBUG, INFO, WARNING or ERROR.")
+    logger.setLevel(level)
+    if not any(not isinstance(h, logging.NullHandler) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+
+
+def expected_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean a user mistake or an environment problem (a bad value, a missing or unreadable file,
+    an unreachable server), shown as one ``error:`` line; anything else is a bug and keeps its traceback."""
+    import json
+
+    from zoo.errors import ZooError
+
+    found: list[type[BaseException]] = [ZooError, ValueError, TypeError, OSError, KeyError, IndexError,
+                                        json.JSONDecodeError, UnicodeError, RecursionError, MemoryError]
+    for module, name in (("PIL.Image", "DecompressionBombError"), ("safetensors", "SafetensorError"),
+                         ("requests", "RequestException"), ("httpx", "HTTPError"), ("httpx2", "HTTPError"),
+                         ("huggingface_hub.errors", "HfHubHTTPError")):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+def error_message(exc: BaseException) -> str:
+    from zoo.errors import ZooError
+
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and len(exc.args) == 1 else str(exc)
+    if isinstance(exc, ZooError):
+        return text
+    return f"{text or type(exc).__name__} ({type(exc).__name__}; run with --debug for the traceback)"
