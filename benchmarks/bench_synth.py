@@ -36,6 +36,30 @@ VARIANTS = {
 }
 
 
+def synth_tensors(split: str, n: int, seed: int, data: DataConfig, **options) -> tuple:
+    """``(faces, contexts, labels, scenes)`` of ``n`` synth_caer samples, preprocessed once (no augmentation)."""
+    ds = open_dataset("synth_caer", split, n=n, seed=seed, data_config=data, train=False, **options)
+    items = [ds[i] for i in range(len(ds))]
+    return (torch.stack([x["face"] for x in items]), torch.stack([x["context"] for x in items]), ds.labels,
+            [s.extra["scene"] for s in ds.samples])
+
+
+def train_epoch(model: torch.nn.Module, optimiser: torch.optim.Optimizer, train: tuple, batch_size: int = 32,
+                schedule: torch.optim.lr_scheduler.LRScheduler | None = None) -> None:
+    """One shuffled pass of cross-entropy steps over in-memory ``(faces, contexts, labels, ...)``."""
+    model.train()
+    order = torch.randperm(len(train[2]))
+    for i in range(0, len(order), batch_size):
+        idx = order[i : i + batch_size]
+        loss = torch.nn.functional.cross_entropy(model(face=train[0][idx], context=train[1][idx]).logits,
+                                                 train[2][idx])
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        if schedule is not None:
+            schedule.step()
+
+
 def run_one(name: str, seed: int, args: argparse.Namespace, train, val, data: DataConfig) -> dict:
     torch.manual_seed(seed)
     channels = tuple(int(c) for c in args.channels.split(","))
@@ -48,16 +72,7 @@ def run_one(name: str, seed: int, args: argparse.Namespace, train, val, data: Da
     history = []
     share = float("nan")
     for epoch in range(args.epochs):
-        model.train()
-        order = torch.randperm(len(train[2]))
-        for i in range(0, len(order), 32):
-            idx = order[i : i + 32]
-            loss = torch.nn.functional.cross_entropy(model(face=train[0][idx], context=train[1][idx]).logits,
-                                                     train[2][idx])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
+        train_epoch(model, optimiser, train, schedule=schedule)
         model.eval()
         with torch.no_grad():
             out = model(face=val[0], context=val[1])
@@ -97,11 +112,7 @@ def main() -> None:
         done = [r for r in map(json.loads, results_path.read_text().splitlines()) if r.get("key") == key]
 
     def tensors(split: str, n: int, seed: int):
-        ds = open_dataset("synth_caer", split, n=n, n_cues=args.n_cues, seed=seed, colours=args.colours,
-                          data_config=data, train=False)
-        items = [ds[i] for i in range(len(ds))]
-        return (torch.stack([x["face"] for x in items]), torch.stack([x["context"] for x in items]), ds.labels,
-                [s.extra["scene"] for s in ds.samples])
+        return synth_tensors(split, n, seed, data, n_cues=args.n_cues, colours=args.colours)
 
     for seed in (int(s) for s in args.seeds.split(",")):
         todo = [v for v in args.variants.split(",")

@@ -10,7 +10,7 @@ import torch
 
 from zoo.config import DataConfig
 from zoo.data import DataError, open_dataset
-from zoo.data.synth import CLASS_CODES, PALETTE, render_scene
+from zoo.data.synth import CLASS_CODES, MIN_HUE_GAP, PALETTE, colour_rgb, render_scene
 
 SMALL = DataConfig(face_size=(24, 24), context_size=(48, 48), context_resize=(56, 56))
 
@@ -37,8 +37,8 @@ def test_splits_are_different_scenes_and_sizes_are_options():
     assert len(open_dataset("synth_caer", "val", data_config=SMALL)) == 512
     big = open_dataset("synth_caer", n=2, image_size=96, data_config=SMALL)
     assert render_scene(big.samples[0].extra["scene"]).size == (96, 96)
-    with pytest.raises(DataError, match="unknown option.*colours"):
-        open_dataset("synth_caer", colours=3)
+    with pytest.raises(DataError, match="unknown option.*palette_size"):
+        open_dataset("synth_caer", palette_size=3)
 
 
 def test_cue_structure_and_ceilings_from_the_latents():
@@ -81,6 +81,29 @@ def test_the_cues_are_in_the_pixels(cue_style, face_style):
                 assert is_palette and (cx2 - cx1) == (17 if bit else 8)  # 0.26·64 / 0.13·64 px squares
         prepared = ds.prepared(i)
         assert prepared.face_found
+
+
+def test_random_hues_match_the_face_to_one_cue_only():
+    """colours="random": the face and its cue share one hue, drawn per scene; distractors keep MIN_HUE_GAP."""
+    ds = open_dataset("synth_caer", "train", n=200, seed=4, data_config=SMALL, colours="random", n_cues=3)
+    face_hues = []
+    for sample in ds.samples:
+        scene = sample.extra["scene"]
+        hues = [cue[4] for cue in scene.cues]
+        assert scene.colours == "random" and hues[scene.relevant] == scene.face_colour
+        for k, hue in enumerate(hues):
+            if k != scene.relevant:
+                assert min((hue - scene.face_colour) % 360, (scene.face_colour - hue) % 360) >= MIN_HUE_GAP
+        image = np.asarray(render_scene(scene)).astype(int)
+        x1, y1, x2, y2 = scene.face
+        face_pixel = image[y1 + (y2 - y1) // 6, (x1 + x2) // 2]  # above the eyes
+        cx1, cy1, cx2, cy2, _, _ = scene.cues[scene.relevant]
+        assert np.abs(face_pixel - image[(cy1 + cy2) // 2, (cx1 + cx2) // 2]).max() < 2
+        assert np.abs(face_pixel - colour_rgb(scene.face_colour, "random")).max() < 2
+        face_hues.append(scene.face_colour)
+    assert len(set(face_hues)) > 100  # not a palette in disguise
+    with pytest.raises(DataError, match="colours"):
+        open_dataset("synth_caer", "train", n=4, colours="rainbow")
 
 
 def test_generation_is_fast():
