@@ -69,7 +69,7 @@ def run_one(name: str, seed: int, args: argparse.Namespace, train, val, data: Da
     steps_per_epoch = (len(train[2]) + 31) // 32
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, args.epochs * steps_per_epoch)
     start = time.perf_counter()
-    history = []
+    history, shares = [], []
     share = float("nan")
     for epoch in range(args.epochs):
         train_epoch(model, optimiser, train, schedule=schedule)
@@ -80,10 +80,41 @@ def run_one(name: str, seed: int, args: argparse.Namespace, train, val, data: Da
         history.append(accuracy)
         if out.attention is not None:
             share = float(np.mean(matching_cue_share(out.attention[:512], val[3][:512])[0]))
+        shares.append(share)
         print(f"{name:4s} seed {seed} epoch {epoch + 1:2d}  val accuracy {accuracy:.3f}  matching-cue share "
               f"{share:.3f}  ({time.perf_counter() - start:.0f} s)", flush=True)
     return {"variant": name, "seed": seed, "epochs": args.epochs, "final": history[-1], "best": max(history),
-            "matching_cue_share": share, "seconds": round(time.perf_counter() - start, 1)}
+            "matching_cue_share": share, "seconds": round(time.perf_counter() - start, 1),
+            "val_accuracy_per_epoch": history, "share_per_epoch": shares}
+
+
+def plot_curves(rows: list[dict], path: Path, title: str) -> None:
+    """Validation accuracy and matching-cue share per epoch, one line per (variant, seed) that kept its history."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    colours = {"face": "tab:grey", "none": "tab:orange", "ca": "tab:blue", "gla": "tab:green"}
+    for r in sorted(rows, key=lambda r: (r["variant"], r["seed"])):
+        if not r.get("val_accuracy_per_epoch"):
+            continue
+        epochs = range(1, len(r["val_accuracy_per_epoch"]) + 1)
+        style = {"color": colours.get(r["variant"], "black"), "linestyle": ("-", "--", ":")[r["seed"] % 3],
+                 "label": f"{r['variant']} (seed {r['seed']})"}
+        left.plot(epochs, [100 * a for a in r["val_accuracy_per_epoch"]], **style)
+        if r.get("share_per_epoch"):
+            right.plot(epochs, r["share_per_epoch"], **style)
+    left.set(xlabel="epoch", ylabel="validation accuracy (%)", title=title)
+    right.set(xlabel="epoch", ylabel="attention share on the matching cue", title="where the map looks")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -100,6 +131,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--results", type=Path, default=Path("~/.cache/emotion-zoo/bench_synth.jsonl"))
+    parser.add_argument("--plot", type=Path, default=None, help="write the per-epoch curves of these runs (PNG)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data = DataConfig(face_size=(32, 32), context_size=(48, 48), context_resize=(48, 48))
@@ -139,6 +171,11 @@ def main() -> None:
         share = statistics.mean(r["matching_cue_share"] for r in rows)
         print(f"| {name} | {','.join(str(r['seed']) for r in rows)} | {statistics.mean(final):.1f}% ± {std:.1f} "
               f"| {best:.1f}% | {share:.3f} |")
+
+
+    if args.plot is not None:
+        plot_curves(done, args.plot, f"synth_caer, {args.colours} colours, {args.n_cues} cues, {args.epochs} epochs")
+        print(f"wrote {args.plot}")
 
 
 if __name__ == "__main__":
