@@ -90,10 +90,9 @@ def run_one(name: str, seed: int, args: argparse.Namespace, train, val, data: Da
 
 def plot_curves(rows: list[dict], path: Path, title: str) -> None:
     """Validation accuracy and matching-cue share per epoch, one line per (variant, seed) that kept its history."""
-    import matplotlib
+    from zoo.viz import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     colours = {"face": "tab:grey", "none": "tab:orange", "ca": "tab:blue", "gla": "tab:green"}
@@ -112,9 +111,7 @@ def plot_curves(rows: list[dict], path: Path, title: str) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> None:

@@ -93,6 +93,12 @@ def mean_sd(values: list[float]) -> str:
     return f"{statistics.mean(values):.1%} ± {statistics.stdev(values):.1%}"
 
 
+def mean_of(group: list[dict], key: str, spec: str) -> str:
+    """The mean of ``key`` over the runs that have it, formatted; "–" when none has it."""
+    values = [r[key] for r in group if r[key] is not None]
+    return format(statistics.mean(values), spec) if values else "–"
+
+
 def markdown(rows: list[dict]) -> str:
     lines = ["| noise | target | best val acc | final val acc | drop best→final | KL(votes‖pred) | FER+ majority "
              "| λ AUROC (flipped) | seeds |", "|---|---|---|---|---|---|---|---|---|"]
@@ -104,24 +110,17 @@ def markdown(rows: list[dict]) -> str:
             best = [r["best_accuracy"] for r in group]
             final = [r["final_accuracy"] for r in group]
             drop = [b - f for b, f in zip(best, final, strict=True)]
-            kl = [r["final_kl_votes"] for r in group if r["final_kl_votes"] is not None]
-            agree = [r["final_majority_agreement"] for r in group if r["final_majority_agreement"] is not None]
-            auroc = [r["lambda_auroc_flipped"] for r in group if r["lambda_auroc_flipped"] is not None]
             lines.append(
                 f"| {rate:.0%} | {target} | {mean_sd(best)} | {mean_sd(final)} | {statistics.mean(drop) * 100:.1f} pts "
-                f"| {statistics.mean(kl):.3f} | {statistics.mean(agree):.1%} "
-                f"| {f'{statistics.mean(auroc):.3f}' if auroc else '–'} | {len(group)} |"
-                if kl and agree else
-                f"| {rate:.0%} | {target} | {mean_sd(best)} | {mean_sd(final)} | {statistics.mean(drop) * 100:.1f} pts "
-                f"| – | – | – | {len(group)} |")
+                f"| {mean_of(group, 'final_kl_votes', '.3f')} | {mean_of(group, 'final_majority_agreement', '.1%')} "
+                f"| {mean_of(group, 'lambda_auroc_flipped', '.3f')} | {len(group)} |")
     return "\n".join(lines) + "\n"
 
 
 def plot_curves(rows: list[dict], path: Path) -> None:
-    import matplotlib
+    from zoo.viz import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rates = sorted({r["noise"] for r in rows})
     fig, axes = plt.subplots(1, len(rates), figsize=(5.5 * len(rates), 4), squeeze=False)
@@ -138,9 +137,7 @@ def plot_curves(rows: list[dict], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> None:

@@ -25,13 +25,13 @@ def _check_png(path, min_side=150):
 def figures(monkeypatch):
     """Every matplotlib figure a viz function saves, in order (they are closed after saving)."""
     captured = []
-    real = viz._save
+    real = viz.save_figure
 
     def keep(fig, path):
         captured.append(fig)
         return real(fig, path)
 
-    monkeypatch.setattr(viz, "_save", keep)
+    monkeypatch.setattr(viz, "save_figure", keep)
     return captured
 
 

@@ -21,7 +21,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the headless Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -30,11 +31,12 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: str | Path) -> Path:
+def save_figure(fig, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG (folders created), close it, return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -71,7 +73,7 @@ def attention_figure(
     title: str | None = None,
 ) -> Path:
     """Image | masked-face context | context with each attention map overlaid (GLAMOR-Net Fig. 5)."""
-    plt = _pyplot()
+    plt = pyplot()
     image, context = as_uint8_image(image), as_uint8_image(context)
     panels = 2 + len(maps)
     fig, axes = plt.subplots(1, panels, figsize=(2.6 * panels, 2.9))
@@ -87,7 +89,7 @@ def attention_figure(
         ax.axis("off")
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def prediction_grid_figure(
@@ -100,7 +102,7 @@ def prediction_grid_figure(
 
     Correct predictions are green, wrong ones red.
     """
-    plt = _pyplot()
+    plt = pyplot()
     n = len(images)
     fig, axes = plt.subplots(1, n, figsize=(1.9 * n, 2.6 + 0.35 * len(predictions)), squeeze=False)
     for i, ax in enumerate(axes[0]):
@@ -114,7 +116,7 @@ def prediction_grid_figure(
         for k, (text, colour) in enumerate(lines):
             ax.text(0.5, -0.08 - 0.13 * k, text, transform=ax.transAxes, ha="center", va="top", fontsize=8,
                     color=colour)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def uncertainty_grid_figure(
@@ -124,7 +126,7 @@ def uncertainty_grid_figure(
     label: str = "λ",
 ) -> Path:
     """Rows = classes; each row's training images sorted by λ, low to high (LDLVA Fig. 4)."""
-    plt = _pyplot()
+    plt = pyplot()
     classes = list(samples)
     fig, axes = plt.subplots(len(classes), per_class, figsize=(1.5 * per_class, 1.7 * len(classes)), squeeze=False)
     for row, name in enumerate(classes):
@@ -144,14 +146,14 @@ def uncertainty_grid_figure(
                 ax.axis("off")
         axes[row][0].set_ylabel(name, fontsize=9)
     fig.suptitle(f"training images per given (possibly noisy) label, sorted by uncertainty {label} (low → high)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def confusion_matrix_figure(
     confusion: np.ndarray, label_names: Sequence[str], path: str | Path, title: str = "confusion matrix"
 ) -> Path:
     """Row-normalised confusion matrix (rows = true class) with counts and percentages."""
-    plt = _pyplot()
+    plt = pyplot()
     cm = np.asarray(confusion, dtype=np.float64)
     rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     n = len(label_names)
@@ -166,7 +168,7 @@ def confusion_matrix_figure(
             ax.text(j, i, f"{int(cm[i, j])}\n{100 * rates[i, j]:.0f}%", ha="center", va="center", fontsize=7,
                     color="white" if rates[i, j] > 0.5 else "black")
     ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def metrics_log_rows(path: str | Path) -> list[dict[str, float]]:
@@ -185,7 +187,7 @@ def training_curves_figure(
     rows: Sequence[Mapping[str, float]], path: str | Path, x: str = "epoch", title: str = "training curves"
 ) -> Path:
     """Loss curves on the left, accuracy-like metrics on the right, from per-epoch metric rows (JSONL)."""
-    plt = _pyplot()
+    plt = pyplot()
     keys = sorted({k for r in rows for k, v in r.items() if k != x and isinstance(v, (int, float))})
     loss_keys = [k for k in keys if "loss" in k]
     metric_keys = [k for k in keys if k not in loss_keys and any(s in k for s in ("acc", "f1", "recall"))]
@@ -203,7 +205,7 @@ def training_curves_figure(
         if ax.lines:
             ax.legend(fontsize=8)
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _to_display(tensor: torch.Tensor, data_config) -> np.ndarray:
@@ -221,7 +223,7 @@ def prediction_figure(path: Path, image: Any, box, context: torch.Tensor | None,
     overlaid (or the face input). ``context`` / ``face`` are the model's normalised 3×H×W inputs."""
     import torch
 
-    plt = _pyplot()
+    plt = pyplot()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
