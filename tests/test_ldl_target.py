@@ -10,9 +10,11 @@ from ldl_toys import ToyFaces, collate, tiny_model
 from torch import nn
 
 import zoo
-from zoo.ldl.auxiliary import VA_PROTOTYPES, prototypes_for
+from zoo.errors import UntrainedModelError
+from zoo.ldl.auxiliary import VA_PROTOTYPES, load_teacher, prototypes_for
 from zoo.ldl.target import LDLVATarget, NeighborImages, TargetStateError, readout_from_state_dict
 from zoo.models.model import EmotionOutput
+from zoo.training.recipes import resolve_recipe
 
 
 class FixedCalibration(nn.Module):
@@ -457,3 +459,18 @@ def test_ldl_va_step_with_gamma_every_loss_term_by_hand():
     assert res.loss.item() == pytest.approx(cls + 0.5 * (intra + inter), rel=1e-6)
     # the same numbers as literals (from the scalar computation above), so a change in both is noticed
     assert (round(cls, 4), round(intra, 4), round(inter, 4)) == (1.1787, 0.4098, 1.4768)
+
+
+def test_a_teacher_named_by_preset_is_the_trained_model_never_random_weights():
+    """``teacher:fer_cnn.fer2013`` (the fer2013_ldlva_resnet18 recipe's) must load the bundled weights: a bare
+    ``create`` of a tagged name builds random ones, which would give noise pseudo-VA and still train."""
+    bundled = zoo.create("fer_cnn.fer2013", pretrained=True).state_dict()
+    for name in ("fer_cnn.fer2013", "fer_cnn"):
+        teacher = load_teacher(name)
+        assert teacher.pretrained_cfg["source"] == "package", name
+        assert all(torch.equal(value, bundled[key]) for key, value in teacher.state_dict().items()), name
+    with pytest.raises(UntrainedModelError, match="'fer_resnet18' has no trained weights"):
+        load_teacher("fer_resnet18")
+    recipe = resolve_recipe("fer2013_ldlva_resnet18")["model_args"]
+    assert recipe["target_args"]["auxiliary"] == "teacher:fer_cnn.fer2013"
+    assert list(load_teacher("fer_cnn.fer2013").config.label_names) == recipe["label_names"]

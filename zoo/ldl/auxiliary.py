@@ -36,7 +36,7 @@ from torch import nn
 
 from zoo.data import VA_ATTRIBUTE
 from zoo.errors import ZooError
-from zoo.factory import create
+from zoo.factory import create_for_inference
 from zoo.names import ModelNameError, parse_auxiliary
 
 #: class -> (source word in Russell 1980, angle in degrees, radius); see the module docstring
@@ -168,10 +168,12 @@ def _model_inputs(batch: Mapping[str, Any], adapter: InputAdapter | None, device
 
 
 def load_teacher(teacher: str | nn.Module, checkpoint: str | None = None) -> nn.Module:
+    """A teacher with trained weights, loaded as ``predict`` loads a model: a preset's published weights (its
+    default tag unless the name gives one), ``local-dir:`` / ``hf-hub:`` weights, or ``checkpoint``. A teacher
+    without trained weights is refused: its pseudo-VA would be noise and the run would still train."""
     if isinstance(teacher, nn.Module):
         return teacher
-
-    return create(teacher, checkpoint=checkpoint)
+    return create_for_inference(teacher, checkpoint=checkpoint)
 
 
 def teacher_space(

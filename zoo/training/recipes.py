@@ -167,10 +167,11 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     "fer2013_resnet18": ("fer_resnet18 (one-hot) on FER2013 with the fer2013_cnn optimisation, 30 epochs", {
         "model": "fer_resnet18", **_FER_COMMON, "epochs": 30}),
     "fer2013_ldlva_resnet18": ("ldlva_resnet18 (LDL-VA, memory bank) on FER2013 with the fer2013_cnn "
-                               "optimisation, 30 epochs; needs target_args.auxiliary (e.g. a teacher)", {
+                               "optimisation, 30 epochs; pseudo-VA from the bundled fer_cnn.fer2013 as teacher "
+                               "(FER2013 has no valence/arousal labels)", {
         "model": "ldlva_resnet18", **_FER_COMMON, "epochs": 30,
         "model_args": {"label_names": list(FER2013_ORDER), "data": {"face_size": [112, 112], "grayscale": True},
-                       "target_args": {"neighbor_mode": "memory_bank"}}}),
+                       "target_args": {"neighbor_mode": "memory_bank", "auxiliary": "teacher:fer_cnn.fer2013"}}}),
 }
 
 #: the recipe a bare preset name trains with
