@@ -191,3 +191,18 @@ def test_cli_export_rejects_an_unknown_format(tiny_dir, tmp_path):
     result = _invoke(["export", f"local-dir:{tiny_dir}", "--format", "tflite", "--out", str(tmp_path / "x")])
     assert result.exit_code == 2
     assert "Invalid value for --format" in result.output and "exported-program" in result.output
+
+
+def test_export_by_name_writes_the_trained_weights_and_refuses_an_untrained_preset(tmp_path):
+    out = tmp_path / "fer_cnn.pt2"
+    export_model("fer_cnn.fer2013", out, "exported-program", batch_size=2, check=False)
+    bundled = zoo.create("fer_cnn.fer2013", pretrained=True).eval()
+    face = torch.rand(2, 3, *bundled.config.data.face_size)
+    exported = torch.export.load(str(out)).module()
+    with torch.no_grad():
+        got = exported(face)
+        logits = got[0] if isinstance(got, tuple | list) else got["logits"]
+        assert torch.allclose(logits, bundled(face).logits, atol=1e-4)
+    with pytest.raises(zoo.ZooError, match="'fer_resnet18' has no trained weights"):
+        export_model("fer_resnet18", tmp_path / "r.pt2", "exported-program")
+    assert not (tmp_path / "r.pt2").exists()

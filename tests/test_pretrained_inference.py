@@ -83,7 +83,7 @@ def test_inference_loads_published_weights_and_refuses_untrained(packaged, tmp_p
     assert torch.equal(model(x).logits, trained(x).logits)
 
 
-def test_cli_predict_and_eval_refuse_a_preset_without_weights(tmp_path):
+def test_cli_predict_eval_and_export_refuse_a_preset_without_weights(tmp_path):
     import subprocess
     import sys
 
@@ -92,7 +92,8 @@ def test_cli_predict_and_eval_refuse_a_preset_without_weights(tmp_path):
     image = tmp_path / "face.png"
     Image.new("RGB", (32, 32), (120, 90, 60)).save(image)
     for args in (["predict", str(image), "--model", "fer_resnet18"],
-                 ["eval", "fer_resnet18", "--data", f"fer2013:{tmp_path}"]):
+                 ["eval", "fer_resnet18", "--data", f"fer2013:{tmp_path}"],
+                 ["export", "fer_resnet18", "--format", "exported-program", "--out", str(tmp_path / "r.pt2")]):
         result = subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, timeout=120)
         assert result.returncode != 0, result.stdout
         assert "'fer_resnet18' has no trained weights" in result.stderr and "--allow-untrained" in result.stderr

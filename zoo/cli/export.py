@@ -19,6 +19,7 @@ def export_command(
     check: bool = typer.Option(True, "--check/--no-check", help="run the exported file and compare with PyTorch"),
     tolerance: float = typer.Option(1e-4, "--tolerance", help="largest allowed |exported - PyTorch| when checking"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    allow_untrained: bool = typer.Option(False, "--allow-untrained", help="export a preset without trained weights"),
 ) -> None:
     """Export a model; the graph returns named tensors logits, probs[, attention][, fusion_weights]."""
     from zoo.inference.export import FORMATS, export_model
@@ -26,7 +27,7 @@ def export_command(
     if format not in FORMATS:
         raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
     result = export_model(model, out, format=format, dynamic_batch=dynamic_batch, batch_size=batch_size,
-                          opset=opset, check=check)
+                          opset=opset, check=check, allow_untrained=allow_untrained)
     worst = max(result.max_abs_diff.values(), default=0.0)
     if as_json:
         typer.echo(json.dumps({**result.as_dict(), "tolerance": tolerance}, indent=2))

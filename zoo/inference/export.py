@@ -154,8 +154,12 @@ def export_model(
     batch_size: int = 1,
     opset: int | None = None,
     check: bool = True,
+    allow_untrained: bool = False,
 ) -> ExportResult:
     """Write ``model`` (an ``EmotionModel`` or any name ``zoo.create`` takes) to ``out`` in ``format``.
+
+    A name loads trained weights as ``predict`` does (a preset's published weights, ``local-dir:``,
+    ``hf-hub:``); a preset without any is refused unless ``allow_untrained``.
 
     ``format``: ``onnx`` (``torch.onnx.export(dynamo=True)``; needs ``pip install 'emotion-zoo[export]'``),
     ``torchscript`` (``torch.jit.trace``), ``exported-program`` (``torch.export.save``) or ``timm`` (a
@@ -166,9 +170,9 @@ def export_model(
     if format not in FORMATS:
         raise ExportError(f"Unknown export format {format!r}; choose one of {', '.join(FORMATS)}.")
     if isinstance(model, str):
-        from zoo.factory import create
+        from zoo.factory import create_for_inference
 
-        model = create(model)
+        model = create_for_inference(model, allow_untrained=allow_untrained)
     model = model.eval()
     if format == "timm":
         return export_timm(model, out, check=check)
