@@ -169,3 +169,40 @@ def test_dry_run_writes_exactly_what_push_uploads_and_sends_nothing(double, run_
         assert (out / name).read_bytes() == content, name
     meta, _ = split_front_matter((out / "README.md").read_text())
     assert meta["model-index"][0]["results"][0]["metrics"][0]["value"] == 0.625
+
+
+def test_dry_run_card_from_eval_json_files_single_crop_then_tta(double, run_dir, tmp_path):
+    """``--eval`` replaces the run's eval.json (e.g. training-time bf16 numbers) with `zoo-cli eval --json`
+    outputs: the first is the headline, a TTA one adds named model-index entries and a table column."""
+    common = {"balanced_accuracy": 0.5, "macro_f1": 0.4, "num_samples": 8, "split": "val",
+              "dataset": "fer2013:/home/me/data", "reference_samples": 7}
+    single, tta = tmp_path / "single.json", tmp_path / "tta.json"
+    single.write_text(json.dumps({**common, "accuracy": 0.75, "tta": "none", "kl": 0.6, "majority_agreement": 0.7,
+                                  "per_class_recall": {"a": 1.0, "b": None}}))
+    tta.write_text(json.dumps({**common, "accuracy": 0.875, "tta": "flip", "kl": 0.55}))
+    out = tmp_path / "staged"
+    result = CliRunner().invoke(zoo.cli.app, ["push", str(run_dir), "--repo-id", "zoo-org/dry", "--dry-run",
+                                              "--out", str(out), "--eval", str(single), "--eval", str(tta)])
+    assert result.exit_code == 0, result.output
+    assert double.requests == []
+    meta, body = split_front_matter((out / "README.md").read_text())
+    entries = [(m["type"], m.get("name"), m["value"]) for m in meta["model-index"][0]["results"][0]["metrics"]]
+    assert ("accuracy", None, 0.75) in entries and ("accuracy", "accuracy (flip TTA)", 0.875) in entries
+    assert meta["datasets"] == ["fer2013"] and "/home/me" not in body
+    assert "| metric | single crop | flip TTA |" in body
+    assert "| accuracy | 0.7500 | 0.8750 |" in body
+    assert "| KL(reference votes ‖ prediction) ↓ | 0.6000 | 0.5500 |" in body
+    assert "| agreement with the votes' majority | 0.7000 | – |" in body
+    assert "8 samples (7 with reference votes)" in body and "| b | – |" in body
+    assert "0.6250" not in body  # the run's eval.json is not used
+
+
+@pytest.mark.parametrize("content, message", [("{", "not valid JSON"), ('{"loss": 1}', "not an evaluation"),
+                                              (None, "cannot read it")])
+def test_push_eval_file_errors_name_the_file_and_the_fix(run_dir, tmp_path, content, message):
+    path = tmp_path / "eval.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(HubError, match=f"--eval {path}: {message}.*zoo-cli eval"):
+        hub.stage_push_folder(run_dir, "zoo-org/dry", tmp_path / "out", evaluations=[path])
+    assert not (tmp_path / "out").exists()

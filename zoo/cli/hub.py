@@ -37,6 +37,9 @@ def push_command(
     overwrite_card: bool = typer.Option(False, "--overwrite-card", help="replace an existing README.md"),
     card_template: Path = typer.Option(None, "--card-template", help="render this template instead"),
     message: str = typer.Option(None, "--message", "-m", help="commit message"),
+    evaluations: list[Path] = typer.Option(
+        None, "--eval", help="`zoo-cli eval --json` output for the card's model-index instead of the run's "
+                             "eval.json (repeat: the first is the headline, e.g. single crop, then --tta flip)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="write the files push would upload to --out; send nothing"),
     out: Path = typer.Option(None, "--out", help="with --dry-run: the folder to write"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
@@ -49,7 +52,8 @@ def push_command(
         if not (dry_run and out is not None):
             raise HubError("--dry-run and --out go together: `zoo-cli push RUN --repo-id ORG/NAME --dry-run --out DIR` "
                            "writes the folder push would upload.")
-        staged = stage_push_folder(path, repo_id, out, license=license, card_template=card_template)
+        staged = stage_push_folder(path, repo_id, out, license=license, card_template=card_template,
+                                   evaluations=evaluations)
         if as_json:
             typer.echo(json.dumps(staged, indent=2))
             return
@@ -58,7 +62,7 @@ def push_command(
 
     result = push_to_hub(path, repo_id, revision=revision, private=private, create_pr=create_pr, tag=tag,
                          license=license, overwrite_card=overwrite_card, card_template=card_template,
-                         commit_message=message)
+                         commit_message=message, evaluations=evaluations)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import string
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,9 @@ FAMILIES = ("caer_net_s", "glamor_net", "ldlva", "generic")
 PLACEHOLDERS = ("front_matter", "model_name", "summary", "components", "usage", "training", "evaluation",
                 "labels", "citation")
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
+#: agreement with reference label distributions (e.g. FER+ votes), in the evaluation table when present
+DISTRIBUTION_ROWS = (("kl", "KL(reference votes ‖ prediction) ↓"), ("js", "JS divergence ↓"),
+                     ("majority_agreement", "agreement with the votes' majority"))
 
 CITATIONS = {
     "caer": """@inproceedings{lee2019context,
@@ -117,25 +121,43 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return rows
 
 
+def as_evaluations(evaluation: dict[str, Any] | Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """One evaluation (``eval.json``, ``zoo-cli eval --json``) or several (e.g. single crop and flip TTA)."""
+    if evaluation is None:
+        return []
+    return [evaluation] if isinstance(evaluation, dict) else list(evaluation)
+
+
+def evaluation_label(evaluation: dict[str, Any]) -> str:
+    tta = evaluation.get("tta")
+    return "single crop" if tta in (None, "none") else f"{tta} TTA"
+
+
 def front_matter(
-    config: ModelConfig, repo_id: str, license: str, evaluation: dict[str, Any] | None, dataset: str | None
+    config: ModelConfig, repo_id: str, license: str,
+    evaluation: dict[str, Any] | Sequence[dict[str, Any]] | None, dataset: str | None,
 ) -> str:
     from huggingface_hub import EvalResult, ModelCardData
 
     family = card_family(config)
     tags = ["emotion-zoo", "emotion-recognition", "image-classification", "pytorch", "safetensors"]
     tags += [t for t in (family if family != "generic" else None, config.architecture) if t and t not in tags]
-    results = []
-    metrics = [m for m in METRICS if evaluation and isinstance(evaluation.get(m), (int, float))]
-    for metric in metrics:
-        results.append(EvalResult(
-            task_type="image-classification",
-            dataset_type=dataset or "unknown",
-            dataset_name=dataset or "unknown",
-            dataset_split=(evaluation or {}).get("split"),
-            metric_type=metric,
-            metric_value=round(float(evaluation[metric]), 6),
-        ))
+    results, metrics = [], []
+    for one in as_evaluations(evaluation):
+        for metric in METRICS:
+            if not isinstance(one.get(metric), (int, float)):
+                continue
+            metrics += [metric] if metric not in metrics else []
+            label = evaluation_label(one)
+            results.append(EvalResult(
+                task_type="image-classification",
+                dataset_type=dataset or "unknown",
+                dataset_name=dataset or "unknown",
+                dataset_split=one.get("split"),
+                metric_type=metric,
+                metric_name=None if label == "single crop" else f"{metric} ({label})",
+                metric_value=round(float(one[metric]), 6),
+            ))
     data = ModelCardData(
         library_name="emotion-zoo",
         license=license,
@@ -193,19 +215,31 @@ def _training(run_config: dict[str, Any] | None) -> str:
             "| setting | value |\n|---|---|\n" + "\n".join(lines))
 
 
-def _evaluation(evaluation: dict[str, Any] | None, dataset: str | None) -> str:
-    if not evaluation:
+def _evaluation(evaluation: dict[str, Any] | Sequence[dict[str, Any]] | None, dataset: str | None) -> str:
+    evaluations = as_evaluations(evaluation)
+    if not evaluations:
         return "Not evaluated: no `eval.json` was pushed with these weights."
+    first = evaluations[0]
     where = f"on `{dataset}`" if dataset else "on the run's evaluation split"
-    if evaluation.get("split"):
-        where += f" ({evaluation['split']} split)"
-    if evaluation.get("num_samples") is not None:
-        where += f", {evaluation['num_samples']} samples"
-    lines = [f"Evaluated {where}.", "", "| metric | value |", "|---|---|"]
-    lines += [f"| {m} | {float(evaluation[m]):.4f} |" for m in METRICS if isinstance(evaluation.get(m), (int, float))]
-    recall = evaluation.get("per_class_recall")
+    if first.get("split"):
+        where += f" ({first['split']} split)"
+    if first.get("num_samples") is not None:
+        where += f", {first['num_samples']} samples"
+    if first.get("reference_samples") is not None:
+        where += f" ({first['reference_samples']} with reference votes)"
+
+    def cell(one: dict[str, Any], key: str) -> str:
+        value = one.get(key)
+        return f"{float(value):.4f}" if isinstance(value, (int, float)) else "–"
+
+    header = "| metric | " + " | ".join(evaluation_label(e) for e in evaluations) + " |"
+    lines = [f"Evaluated {where}.", "", header, "|---" * (len(evaluations) + 1) + "|"]
+    rows = [(m, m) for m in METRICS] + list(DISTRIBUTION_ROWS)
+    lines += [f"| {name} | " + " | ".join(cell(e, key) for e in evaluations) + " |"
+              for key, name in rows if any(isinstance(e.get(key), (int, float)) for e in evaluations)]
+    recall = first.get("per_class_recall")
     if isinstance(recall, dict) and recall:
-        lines += ["", "| class | recall |", "|---|---|"]
+        lines += ["", f"| class | recall ({evaluation_label(first)}) |", "|---|---|"]
         lines += [f"| {k} | {'–' if v is None else f'{float(v):.4f}'} |" for k, v in recall.items()]
     return "\n".join(lines)
 
@@ -231,12 +265,16 @@ def render_card(
     *,
     license: str = "apache-2.0",
     run_config: dict[str, Any] | None = None,
-    evaluation: dict[str, Any] | None = None,
+    evaluation: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
     parameters: int | None = None,
     template: str | os.PathLike | None = None,
     family: str | None = None,
 ) -> str:
-    """The README.md of a model repo: front matter, architecture, usage, recipe, evaluation, limits, citation."""
+    """The README.md of a model repo: front matter, architecture, usage, recipe, evaluation, limits, citation.
+
+    ``evaluation``: the run's ``eval.json`` or ``zoo-cli eval --json`` output, or several (single crop, flip TTA):
+    each gives model-index entries (TTA ones named ``"accuracy (flip TTA)"``) and a column of the table.
+    """
     family = family or card_family(config)
     if template is not None:
         try:
@@ -246,7 +284,8 @@ def render_card(
     else:
         text = template_text(family)
     data = run_config.get("data") if isinstance(run_config, dict) else None
-    dataset = dataset_name((evaluation or {}).get("dataset")) or dataset_name(
+    evaluations = as_evaluations(evaluation)
+    dataset = dataset_name(evaluations[0].get("dataset") if evaluations else None) or dataset_name(
         (data or {}).get("train") if isinstance(data, dict) else (run_config or {}).get("dataset")
     )
     citations = [CITATIONS[k] for k in citation_keys(config)]

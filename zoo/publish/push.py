@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,26 @@ def resolve_push_source(path: str | os.PathLike) -> tuple[Path, dict[str, Any] |
     )
 
 
+def read_evaluations(paths: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:
+    """``zoo-cli eval --json`` outputs (or ``eval.json`` files) for the card, in the order given: the first is
+    the headline (single crop), later ones add columns (e.g. ``--tta flip``)."""
+    evaluations = []
+    for path in paths:
+        path = Path(path).expanduser()
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise HubError(f"--eval {path}: cannot read it ({exc}); pass the JSON that `zoo-cli eval --json` "
+                           f"prints.") from exc
+        except json.JSONDecodeError as exc:
+            raise HubError(f"--eval {path}: not valid JSON ({exc}); pass the output of `zoo-cli eval --json`.") from exc
+        if not isinstance(value, dict) or not isinstance(value.get("accuracy"), (int, float)):
+            raise HubError(f"--eval {path}: not an evaluation (a JSON object with 'accuracy'); pass the output of "
+                           f"`zoo-cli eval MODEL --data DATA --json`.")
+        evaluations.append(value)
+    return evaluations
+
+
 def checked_model_dir(model_dir: Path) -> tuple[ModelConfig, int]:
     """Read ``config.json`` and load the weights strictly into the model it describes, once, so bad weights are
     refused before anything is written or sent; returns the config and the trainable parameter count."""
@@ -70,16 +91,25 @@ def stage_push_folder(
     license: str = "apache-2.0",
     card_template: str | os.PathLike | None = None,
     write_card: bool = True,
+    evaluations: Sequence[str | os.PathLike] | None = None,
 ) -> dict[str, Any]:
     """Write exactly the files :func:`push_to_hub` uploads (config.json, model.safetensors and the README.md
-    card, whose model-index comes from the run's ``eval.json``) into ``out``: ``zoo-cli push --dry-run``.
+    card, whose model-index comes from the run's ``eval.json``, or from ``evaluations``: files written by
+    ``zoo-cli eval --json``) into ``out``: ``zoo-cli push --dry-run``.
 
     The weights are checked to load into the model their config.json describes first.
     """
     split_repo_revision(repo_id)
-    source = resolve_push_source(path)
+    source = with_evaluations(resolve_push_source(path), evaluations)
     return _write_push_folder(source, checked_model_dir(source[0]), repo_id, out, license=license,
                               card_template=card_template, write_card=write_card)
+
+
+def with_evaluations(
+    source: tuple[Path, dict[str, Any] | None, Any], evaluations: Sequence[str | os.PathLike] | None
+) -> tuple[Path, dict[str, Any] | None, Any]:
+    """``source`` with its evaluation replaced by the ``--eval`` files, when any are given."""
+    return (source[0], source[1], read_evaluations(evaluations)) if evaluations else source
 
 
 def _write_push_folder(
@@ -121,12 +151,14 @@ def push_to_hub(
     card_template: str | os.PathLike | None = None,
     commit_message: str | None = None,
     token: str | None = None,
+    evaluations: Sequence[str | os.PathLike] | None = None,
 ) -> dict[str, Any]:
     """Upload config.json, model.safetensors and a README.md model card in one commit.
 
     The weights are checked to load into the model their config.json describes before anything is sent. An
     existing README.md on the target revision is kept unless ``overwrite_card``. Returns the commit id (to
     pin: ``hf-hub:REPO@COMMIT``), its URL, the PR URL with ``create_pr`` and whether a card was written.
+    ``evaluations``: ``zoo-cli eval --json`` files for the card instead of the run's ``eval.json``.
     """
     import tempfile
 
@@ -139,7 +171,7 @@ def push_to_hub(
     check_revision(tag, "--tag")
     if create_pr and revision not in (None, "main"):
         raise HubError(f"--create-pr opens a pull request against the default branch; drop --revision {revision}.")
-    source = resolve_push_source(path)
+    source = with_evaluations(resolve_push_source(path), evaluations)
     model_dir = source[0]
     if hub_offline():
         raise HubError(f"HF_HUB_OFFLINE is set: pushing {model_dir} to {repo_id!r} needs the network; unset it.")
