@@ -9,6 +9,10 @@ prediction) and FER+ majority agreement. It adds the parameter count, the weight
 training wall time, and writes ``benchmarks/results/fer2013_models/<name>.json`` plus ``table.md`` over all
 evaluated models. The model was not selected on PublicTest: the recipes keep the final epoch (``keep=last``).
 
+Each evaluation is also written as ``zoo-cli eval --json`` prints it, to ``…/fer2013_models/evals/<run>-single.json``
+and ``<run>-flip.json``: ``zoo-cli push RUN --repo-id ORG/NAME --eval …-single.json --eval …-flip.json --dry-run
+--out DIR`` stages the release folder with those numbers on its card.
+
 ``--package`` copies ``config.json`` and ``model.safetensors`` into ``zoo/pretrained/<preset>.fer2013/``
 with a model card (README.md), for the bundled default model. Skips cleanly when the data is absent.
 """
@@ -28,7 +32,10 @@ FER_PACKAGE_REFERENCE = {"name": "`fer` package (mini-Xception, PyPI `fer`)", "a
                          "parameters": 58_000, "note": "reference figure from the FER2013 data README"}
 
 
-def evaluate_run(run: Path, data: str, votes: Path | None) -> dict:
+def evaluate_run(run: Path, data: str, votes: Path | None, evals_out: Path | None = None) -> dict:
+    """The results-table row of a finished run; with ``evals_out``, also each evaluation as ``zoo-cli eval
+    --json`` would print it (``<name>-single.json``, ``<name>-flip.json``, dataset path removed), for
+    ``zoo-cli push RUN --eval … --eval …``."""
     import zoo
     from zoo.training.evaluate import evaluate
     from zoo.training.rundir import BEST_DIR, EVAL_JSON, METRICS_LOG, RUN_CONFIG
@@ -38,6 +45,11 @@ def evaluate_run(run: Path, data: str, votes: Path | None) -> dict:
     row: dict = {}
     for tta in ("none", "flip"):
         m = evaluate(model, data, split="val", batch_size=256, options=options, tta=tta)
+        if evals_out is not None:
+            evals_out.mkdir(parents=True, exist_ok=True)
+            public = {**m, "dataset": "fer2013", "model": f"local-dir:{run.name}/{BEST_DIR}"}
+            (evals_out / f"{run.name}-{'single' if tta == 'none' else tta}.json").write_text(
+                json.dumps(public, indent=2) + "\n")
         prefix = "" if tta == "none" else "tta_"
         row.update({f"{prefix}accuracy": m["accuracy"], f"{prefix}macro_f1": m["macro_f1"]})
         if "kl" in m:
@@ -144,7 +156,7 @@ def main() -> None:
         return
     root = extract_once(source / ARCHIVE, args.cache)
     votes = source / VOTES if (source / VOTES).is_file() else None
-    row = evaluate_run(args.run, f"fer2013:{root}", votes)
+    row = evaluate_run(args.run, f"fer2013:{root}", votes, evals_out=RESULTS / "evals")
     row["hardware"] = hardware()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.name or args.run.name}.json").write_text(json.dumps(row, indent=2) + "\n")
