@@ -169,7 +169,6 @@ def main() -> None:
         print(f"| {name} | {','.join(str(r['seed']) for r in rows)} | {statistics.mean(final):.1f}% ± {std:.1f} "
               f"| {best:.1f}% | {share:.3f} |")
 
-
     if args.plot is not None:
         plot_curves(done, args.plot, f"synth_caer, {args.colours} colours, {args.n_cues} cues, {args.epochs} epochs")
         print(f"wrote {args.plot}")

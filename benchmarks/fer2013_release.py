@@ -43,10 +43,11 @@ def evaluate_run(run: Path, data: str, votes: Path | None, evals_out: Path | Non
     model = zoo.create(f"local-dir:{run / BEST_DIR}").eval()
     options = {"votes": str(votes)} if votes else {}
     row: dict = {}
+    if evals_out is not None:
+        evals_out.mkdir(parents=True, exist_ok=True)
     for tta in ("none", "flip"):
         m = evaluate(model, data, split="val", batch_size=256, options=options, tta=tta)
         if evals_out is not None:
-            evals_out.mkdir(parents=True, exist_ok=True)
             public = {**m, "dataset": "fer2013", "model": f"local-dir:{run.name}/{BEST_DIR}"}
             (evals_out / f"{run.name}-{'single' if tta == 'none' else tta}.json").write_text(
                 json.dumps(public, indent=2) + "\n")

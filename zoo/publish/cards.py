@@ -144,11 +144,12 @@ def front_matter(
     tags += [t for t in (family if family != "generic" else None, config.architecture) if t and t not in tags]
     results, metrics = [], []
     for one in as_evaluations(evaluation):
+        label = evaluation_label(one)
         for metric in METRICS:
             if not isinstance(one.get(metric), (int, float)):
                 continue
-            metrics += [metric] if metric not in metrics else []
-            label = evaluation_label(one)
+            if metric not in metrics:
+                metrics.append(metric)
             results.append(EvalResult(
                 task_type="image-classification",
                 dataset_type=dataset or "unknown",

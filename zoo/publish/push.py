@@ -27,9 +27,17 @@ from zoo.weights.hub import LIBRARY_NAME, hub_call, hub_endpoint, hub_offline, h
 README_NAME = "README.md"
 
 
-def resolve_push_source(path: str | os.PathLike) -> tuple[Path, dict[str, Any] | None, dict[str, Any] | None]:
+def resolve_push_source(
+    path: str | os.PathLike, evaluations: Sequence[str | os.PathLike] | None = None
+) -> tuple[Path, dict[str, Any] | None, dict[str, Any] | list[dict[str, Any]] | None]:
     """A model dir (config.json + model.safetensors) or a training run dir (``best/``, ``run_config.json``,
-    ``eval.json``) -> ``(model_dir, run_config or None, evaluation or None)``."""
+    ``eval.json``) -> ``(model_dir, run_config or None, evaluation or None)``; ``evaluations`` (``--eval``
+    files) replace the run's ``eval.json``."""
+    source = _find_push_source(path)
+    return (source[0], source[1], read_evaluations(evaluations)) if evaluations else source
+
+
+def _find_push_source(path: str | os.PathLike) -> tuple[Path, dict[str, Any] | None, dict[str, Any] | None]:
     path = Path(path).expanduser()
     if not path.is_dir():
         raise HubError(f"{path}: not a directory; push a model directory or a training run directory.")
@@ -100,20 +108,13 @@ def stage_push_folder(
     The weights are checked to load into the model their config.json describes first.
     """
     split_repo_revision(repo_id)
-    source = with_evaluations(resolve_push_source(path), evaluations)
+    source = resolve_push_source(path, evaluations)
     return _write_push_folder(source, checked_model_dir(source[0]), repo_id, out, license=license,
                               card_template=card_template, write_card=write_card)
 
 
-def with_evaluations(
-    source: tuple[Path, dict[str, Any] | None, Any], evaluations: Sequence[str | os.PathLike] | None
-) -> tuple[Path, dict[str, Any] | None, Any]:
-    """``source`` with its evaluation replaced by the ``--eval`` files, when any are given."""
-    return (source[0], source[1], read_evaluations(evaluations)) if evaluations else source
-
-
 def _write_push_folder(
-    source: tuple[Path, dict[str, Any] | None, dict[str, Any] | None],
+    source: tuple[Path, dict[str, Any] | None, dict[str, Any] | list[dict[str, Any]] | None],
     checked: tuple[ModelConfig, int],
     repo_id: str,
     out: str | os.PathLike,
@@ -171,7 +172,7 @@ def push_to_hub(
     check_revision(tag, "--tag")
     if create_pr and revision not in (None, "main"):
         raise HubError(f"--create-pr opens a pull request against the default branch; drop --revision {revision}.")
-    source = with_evaluations(resolve_push_source(path), evaluations)
+    source = resolve_push_source(path, evaluations)
     model_dir = source[0]
     if hub_offline():
         raise HubError(f"HF_HUB_OFFLINE is set: pushing {model_dir} to {repo_id!r} needs the network; unset it.")
