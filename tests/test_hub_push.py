@@ -167,8 +167,29 @@ def test_dry_run_writes_exactly_what_push_uploads_and_sends_nothing(double, run_
     assert sorted(p.name for p in out.iterdir()) == sorted(uploaded) == ["README.md", "config.json", "model.safetensors"]
     for name, content in uploaded.items():
         assert (out / name).read_bytes() == content, name
-    meta, _ = split_front_matter((out / "README.md").read_text())
+    meta, body = split_front_matter((out / "README.md").read_text())
     assert meta["model-index"][0]["results"][0]["metrics"][0]["value"] == 0.625
+    size_mb = (out / "model.safetensors").stat().st_size / 1e6
+    assert f"| weights file | float32, {size_mb:.1f} MB |" in body
+
+
+def test_card_says_when_weights_are_stored_in_float16(double, model_dir, tmp_path):
+    """Weights rounded to fp16 for release (half the download) load into the fp32 model, and the card says so."""
+    from safetensors.torch import load_file, save_file
+
+    path, _ = model_dir
+    weights = path / "model.safetensors"
+    tensors = load_file(weights)
+    save_file({k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}, weights)
+    out = tmp_path / "staged"
+    hub.stage_push_folder(path, "zoo-org/half", out)
+    _, body = split_front_matter((out / "README.md").read_text())
+    assert f"| weights file | float16, {weights.stat().st_size / 1e6:.1f} MB |" in body
+    reloaded = zoo.create(f"local-dir:{out}").eval()
+    assert next(reloaded.parameters()).dtype == torch.float32
+    for name, tensor in reloaded.state_dict().items():
+        if tensor.is_floating_point():
+            assert torch.equal(tensor, tensors[name].half().float()), name
 
 
 def test_dry_run_card_from_eval_json_files_single_crop_then_tta(double, run_dir, tmp_path):

@@ -172,7 +172,7 @@ def front_matter(
     return data.to_yaml() + "\n"
 
 
-def _components(config: ModelConfig, parameters: int | None) -> str:
+def _components(config: ModelConfig, parameters: int | None, weights: str | None = None) -> str:
     def args(d: dict[str, Any] | None) -> str:
         return f" `{json.dumps(d, sort_keys=True)}`" if d else ""
 
@@ -204,6 +204,8 @@ def _components(config: ModelConfig, parameters: int | None) -> str:
     rows.append(("classes", f"{config.num_classes}: {', '.join(config.resolved_label_names)}"))
     if parameters is not None:
         rows.append(("parameters", f"{parameters:,}"))
+    if weights is not None:
+        rows.append(("weights file", weights))
     return "| component | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
 
 
@@ -270,8 +272,11 @@ def render_card(
     parameters: int | None = None,
     template: str | os.PathLike | None = None,
     family: str | None = None,
+    weights: str | None = None,
 ) -> str:
     """The README.md of a model repo: front matter, architecture, usage, recipe, evaluation, limits, citation.
+
+    ``weights``: how the weights file stores them (``"float16, 22.4 MB"``, :func:`weights_file_summary`).
 
     ``evaluation``: the run's ``eval.json`` or ``zoo-cli eval --json`` output, or several (single crop, flip TTA):
     each gives model-index entries (TTA ones named ``"accuracy (flip TTA)"``) and a column of the table.
@@ -294,7 +299,7 @@ def render_card(
         "front_matter": front_matter(config, repo_id, license, evaluation, dataset),
         "model_name": repo_id,
         "summary": f"Architecture preset: `{config.architecture or 'custom'}`.",
-        "components": _components(config, parameters),
+        "components": _components(config, parameters, weights),
         "usage": _usage(repo_id, config),
         "training": _training(run_config),
         "evaluation": _evaluation(evaluation, dataset),
@@ -324,3 +329,17 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     if not isinstance(meta, dict):
         raise ModelCardError("The card's YAML front matter is not a mapping.")
     return meta, text[end + 5:]
+
+
+_SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16"}
+
+
+def weights_file_summary(path: str | os.PathLike) -> str:
+    """The floating-point storage type(s) and size of a safetensors file, from its header alone
+    (``"float16, 22.4 MB"``): a card says when weights were stored at reduced precision."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        header = json.loads(fh.read(int.from_bytes(fh.read(8), "little")))
+    dtypes = sorted({_SAFETENSORS_DTYPES[v["dtype"]] for k, v in header.items()
+                     if k != "__metadata__" and v["dtype"] in _SAFETENSORS_DTYPES})
+    return f"{' + '.join(dtypes) or 'no floating-point tensors'}, {path.stat().st_size / 1e6:.1f} MB"

@@ -19,7 +19,7 @@ from zoo.errors import HubError
 from zoo.models.info import count_parameters
 from zoo.models.model import EmotionModel
 from zoo.names import check_revision, split_repo_revision
-from zoo.publish.cards import render_card
+from zoo.publish.cards import render_card, weights_file_summary
 from zoo.training.rundir import BEST_DIR, EVAL_JSON, RUN_CONFIG
 from zoo.weights.files import CONFIG_NAME, WEIGHTS_NAME, load_weights, read_config
 from zoo.weights.hub import LIBRARY_NAME, hub_call, hub_endpoint, hub_offline, hub_token, transport_errors
@@ -132,7 +132,8 @@ def _write_push_folder(
     files = [CONFIG_NAME, WEIGHTS_NAME]
     if write_card:
         card = render_card(config, repo_id, license=license, run_config=run_config, evaluation=evaluation,
-                           parameters=parameters, template=card_template)
+                           parameters=parameters, template=card_template,
+                           weights=weights_file_summary(out / WEIGHTS_NAME))
         (out / README_NAME).write_text(card, encoding="utf-8")
         files.append(README_NAME)
     return {"source": str(model_dir), "out": str(out), "files": files, "parameters": parameters}
