@@ -60,27 +60,41 @@ def evaluate_run(run: Path, data: str, votes: Path | None, evals_out: Path | Non
     config = json.loads((run / RUN_CONFIG).read_text())
     history = [json.loads(x) for x in (run / METRICS_LOG).read_text().splitlines() if x.strip()]
     timing = run / "wall_time.json"
+    recorded = json.loads(timing.read_text()) if timing.is_file() else {}
     row.update({
         "model": model.config.architecture, "recipe": config["recipe"], "epochs": config["epochs"],
         "kept_epoch": json.loads((run / EVAL_JSON).read_text()).get("best_epoch"),
         "parameters": sum(p.numel() for p in model.parameters()),
         "weights_bytes": (run / BEST_DIR / "model.safetensors").stat().st_size,
-        "train_wall_s": json.loads(timing.read_text())["wall_s"] if timing.is_file() else
-        round(sum(h["time_s"] for h in history), 1),
+        "train_wall_s": recorded.get("wall_s", round(sum(h["time_s"] for h in history), 1)),
+        "train_hardware": recorded.get("hardware"),
         "epoch_s_median": sorted(h["time_s"] for h in history)[len(history) // 2],
-        "command": f"zoo-cli train {config['recipe']} --data fer2013:DIR --out RUN",
+        "command": train_command(config),
         "val_accuracy_per_epoch": [round(h["val"]["accuracy"], 4) for h in history],
         "threads": config.get("threads"), "amp": config["amp"],
     })
     return row
 
 
+def train_command(config: dict) -> str:
+    """The ``zoo-cli train`` line that reproduces a run: its recipe plus the settings the run overrode."""
+    from zoo.training.recipes import resolve_recipe
+
+    line = [f"zoo-cli train {config['recipe']} --data fer2013:DIR --out RUN"]
+    if config["epochs"] != resolve_recipe(config["recipe"])["epochs"]:
+        line.append(f"epochs={config['epochs']}")
+    if config.get("device") not in (None, "auto", "cpu"):
+        line += [f"device={config['device']}", f"num_workers={config['num_workers']}"]
+    return " ".join(line)
+
+
 def wall_time(row: dict) -> str:
     """The summed epoch times, and epochs × the median epoch (the cost on a free core when the sum includes
-    epochs slowed by other work on the machine)."""
+    epochs slowed by other work on the machine); where the run was not trained here, on what."""
     total, epochs, median = row["train_wall_s"], row["epochs"], row["epoch_s_median"]
     shown = f"{total / 60:.0f} min" if total < 2 * 3600 else f"{total / 3600:.1f} h"
-    return f"{shown} ({epochs} × {median:.0f} s median)"
+    where = f" on {row['train_hardware']}" if row.get("train_hardware") else ""
+    return f"{shown} ({epochs} × {median:.0f} s median){where}"
 
 
 def table(rows: list[dict]) -> str:
@@ -88,7 +102,7 @@ def table(rows: list[dict]) -> str:
              "parameters | weights file | training wall time | command |", "|---" * 10 + "|"]
     for r in rows:
         lines.append(
-            f"| `{r['model']}` ({r['recipe']}) | {r['accuracy']:.1%} | {r['tta_accuracy']:.1%} | {r['macro_f1']:.3f} | "
+            f"| `{r['model']}` ({r['recipe']}, {r['epochs']} epochs) | {r['accuracy']:.1%} | {r['tta_accuracy']:.1%} | {r['macro_f1']:.3f} | "
             f"{r.get('ferplus_kl', float('nan')):.3f} | {r.get('ferplus_majority', float('nan')):.1%} | "
             f"{r['parameters'] / 1e6:.2f} M | {r['weights_bytes'] / 1e6:.1f} MB | {wall_time(r)} | "
             f"`{r['command']}` |")
