@@ -77,3 +77,16 @@ def test_custom_template_with_unknown_placeholder_is_a_clear_error(tmp_path):
         render_card(config_of("glamor_net"), "zoo-org/m", template=bad)
     with pytest.raises(ModelCardError, match="No card template for family 'x'"):
         template_text("x")
+
+
+@pytest.mark.parametrize("dataset, split, said", [
+    ("fer2013", "val", "(val split: FER2013 PublicTest)"),
+    ("ferplus", "test", "(test split: FER+ PrivateTest)"),
+    ("caer_s", "test", "(test split)"),
+])
+def test_card_names_the_split_in_the_datasets_own_words(dataset, split, said):
+    """FER2013 has no "val": the zoo's val split is its PublicTest, and a card must say which images it scored."""
+    card = render_card(config_of("fer_resnet18"), "org/m",
+                       evaluation={**EVAL, "dataset": f"{dataset}:/data/x", "split": split})
+    _, body = split_front_matter(card)
+    assert f"Evaluated on `{dataset}` {said}, 20 samples." in body

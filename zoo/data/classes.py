@@ -23,6 +23,10 @@ RAFDB_TO_AFFECTNET = {1: 3, 2: 4, 3: 5, 4: 1, 5: 2, 6: 6, 7: 0}
 FERPLUS_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
 FERPLUS = ("Neutral", "Happiness", "Surprise", "Sadness", "Anger", "Disgust", "Fear", "Contempt")
 
+#: The zoo's split names in each dataset's own words (FER2013's ``Usage`` column; FER+ reuses FER2013's images).
+FER2013_USAGE = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
+OFFICIAL_SPLITS = {"fer2013": ("FER2013", FER2013_USAGE), "ferplus": ("FER+", FER2013_USAGE)}
+
 CAER = labels.CAER
 AFFECTNET7 = labels.AFFECTNET7
 AFFECTNET8 = labels.AFFECTNET8

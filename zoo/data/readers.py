@@ -462,7 +462,7 @@ def fer2013(path: str | None, split: str = "train", **options: Any) -> FaceDatas
     return _finish(samples, classes.FER2013, f"{name}[{split}]", report, common, options)
 
 
-_USAGE = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
+_USAGE = classes.FER2013_USAGE
 
 
 def _fer_pixel_rows(csv_file: Path, split: str, on_error: str, report: DatasetReport, keep_rows: bool = False):

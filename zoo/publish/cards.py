@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.config import ModelConfig
+from zoo.data.classes import OFFICIAL_SPLITS
 from zoo.errors import ZooError
 from zoo.names import split_spec
 
@@ -225,7 +226,9 @@ def _evaluation(evaluation: dict[str, Any] | Sequence[dict[str, Any]] | None, da
     first = evaluations[0]
     where = f"on `{dataset}`" if dataset else "on the run's evaluation split"
     if first.get("split"):
-        where += f" ({first['split']} split)"
+        family, names = OFFICIAL_SPLITS.get(dataset or "", ("", {}))
+        official = names.get(first["split"])
+        where += f" ({first['split']} split" + (f": {family} {official})" if official else ")")
     if first.get("num_samples") is not None:
         where += f", {first['num_samples']} samples"
     if first.get("reference_samples") is not None:
