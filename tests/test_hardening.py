@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import time
+import warnings
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -275,6 +276,44 @@ def test_3_a_lock_held_by_another_process_is_refused_and_reported_with_its_owner
         if holder.poll() is None:
             holder.kill()
             holder.wait(timeout=30)
+
+
+def test_3_sigterm_stops_zoo_cli_train_cleanly_releasing_its_lock(tmp_path):
+    """``kill PID`` (SIGTERM) of a real ``zoo-cli train`` unwinds like Ctrl-C: exit 143, a one-line reason, the lock
+    released (no StaleLockWarning on the resume), the last epoch's checkpoint kept and resumable."""
+    import json
+    import signal
+    import time
+
+    from zoo.training.runlock import LOCK_NAME
+
+    out = tmp_path / "run"
+    settings = ["epochs=10000", "batch_size=2", "progress=false", "device=cpu", 'data.options={"n": 8}',
+                "model_args.backbone_args=" + json.dumps(T.TINY_CNN), "model_args.data=" + json.dumps(T.TINY_DATA)]
+    proc = subprocess.Popen([sys.executable, "-m", "zoo", "train", "caer_net_s", "--data", "synth_caer", "--out",
+                             str(out), *settings], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(zoo.__file__).parents[1])})
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / "checkpoints").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1].startswith("stopped by SIGTERM; the last checkpoint is kept"), err
+    assert not (out / LOCK_NAME).exists()
+    done = len((out / "metrics.jsonl").read_text().splitlines())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a lock left behind would warn (StaleLockWarning) on the take-over
+        from zoo.training import engine
+
+        result = engine.train("caer_net_s", data="synth_caer", out=out, resume=True,
+                              overrides=[f"epochs={done + 1}", *settings[1:]])
+    assert [h["epoch"] for h in result.history] == list(range(1, done + 2))
 
 
 def test_4_a_finished_run_is_not_overwritten_without_overwrite(tiny_plugin, tmp_path):

@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
@@ -24,6 +29,25 @@ def _split_model_and_overrides(model: str | None, overrides: list[str] | None) -
 def _metrics_summary(metrics: dict) -> str:
     return "  ".join(f"{k} {100 * metrics[k]:.2f}%" for k in ("accuracy", "balanced_accuracy", "macro_f1")
                      if metrics.get(k) is not None)
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds(resume_hint: str) -> Iterator[None]:
+    """SIGTERM (``kill``, a scheduler's stop) ends the run as Ctrl-C would: the stack unwinds, so the run lock is
+    released and files are closed, instead of the process vanishing mid-write. Exit status 143 (128 + 15)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        print(f"stopped by SIGTERM; the last checkpoint is kept: {resume_hint}", file=sys.stderr, flush=True)
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def train_command(
@@ -47,8 +71,9 @@ def train_command(
         return
     model, overrides = _split_model_and_overrides(model, overrides)
     configure_logging()
-    result = train(model, data=data, val=val, out=out, overrides=overrides, recipe=recipe, resume=resume,
-                   overwrite=overwrite)
+    with _sigterm_unwinds("continue with the same command, --resume instead of --overwrite"):
+        result = train(model, data=data, val=val, out=out, overrides=overrides, recipe=recipe, resume=resume,
+                       overwrite=overwrite)
     typer.echo(f"run directory: {result.out}")
     if result.best_epoch is not None:
         typer.echo(f"best epoch {result.best_epoch}: {_metrics_summary(result.best_metrics)}")
