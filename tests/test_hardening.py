@@ -281,9 +281,7 @@ def test_3_a_lock_held_by_another_process_is_refused_and_reported_with_its_owner
 def test_3_sigterm_stops_zoo_cli_train_cleanly_releasing_its_lock(tmp_path):
     """``kill PID`` (SIGTERM) of a real ``zoo-cli train`` unwinds like Ctrl-C: exit 143, a one-line reason, the lock
     released (no StaleLockWarning on the resume), the last epoch's checkpoint kept and resumable."""
-    import json
     import signal
-    import time
 
     from zoo.training.runlock import LOCK_NAME
 

@@ -32,7 +32,7 @@ def _metrics_summary(metrics: dict) -> str:
 
 
 @contextlib.contextmanager
-def _sigterm_unwinds(resume_hint: str) -> Iterator[None]:
+def _sigterm_unwinds() -> Iterator[None]:
     """SIGTERM (``kill``, a scheduler's stop) ends the run as Ctrl-C would: the stack unwinds, so the run lock is
     released and files are closed, instead of the process vanishing mid-write. Exit status 143 (128 + 15)."""
     if threading.current_thread() is not threading.main_thread():
@@ -40,7 +40,8 @@ def _sigterm_unwinds(resume_hint: str) -> Iterator[None]:
         return
 
     def stop(signum: int, frame: object) -> None:
-        print(f"stopped by SIGTERM; the last checkpoint is kept: {resume_hint}", file=sys.stderr, flush=True)
+        print("stopped by SIGTERM; the last checkpoint is kept: continue with the same command, --resume instead of "
+              "--overwrite", file=sys.stderr, flush=True)
         raise SystemExit(128 + signum)
 
     previous = signal.signal(signal.SIGTERM, stop)
@@ -71,7 +72,7 @@ def train_command(
         return
     model, overrides = _split_model_and_overrides(model, overrides)
     configure_logging()
-    with _sigterm_unwinds("continue with the same command, --resume instead of --overwrite"):
+    with _sigterm_unwinds():
         result = train(model, data=data, val=val, out=out, overrides=overrides, recipe=recipe, resume=resume,
                        overwrite=overwrite)
     typer.echo(f"run directory: {result.out}")

@@ -462,12 +462,9 @@ def fer2013(path: str | None, split: str = "train", **options: Any) -> FaceDatas
     return _finish(samples, classes.FER2013, f"{name}[{split}]", report, common, options)
 
 
-_USAGE = classes.FER2013_USAGE
-
-
 def _fer_pixel_rows(csv_file: Path, split: str, on_error: str, report: DatasetReport, keep_rows: bool = False):
     """Yield ``(label, 48×48 uint8)`` (or ``(row_number, label, pixels)``) for the rows of ``split``."""
-    usage = _USAGE.get(split)
+    usage = classes.FER2013_USAGE.get(split)
     if usage is None:
         raise DataError(f"{csv_file}: split must be train, val or test, got {split!r}.")
     try:
