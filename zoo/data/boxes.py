@@ -38,6 +38,11 @@ class FaceBox:
     def area(self) -> float:
         return max(0.0, self.width) * max(0.0, self.height)
 
+    def expand(self, margin: float) -> FaceBox:
+        """The box grown by ``margin`` × its width (height) on the left and right (top and bottom)."""
+        dx, dy = margin * self.width, margin * self.height
+        return FaceBox(self.x1 - dx, self.y1 - dy, self.x2 + dx, self.y2 + dy, self.score)
+
     def clamp(self, width: int, height: int) -> FaceBox | None:
         """The box clipped to a ``width``×``height`` image, in whole pixels; None when nothing is left."""
         x1, y1 = max(0, int(round(self.x1))), max(0, int(round(self.y1)))

@@ -377,7 +377,8 @@ class FaceDataset(Dataset):
                 "data": [cfg.face_size, cfg.context_resize, cfg.interpolation, cfg.mask_face_in_context, cfg.grayscale,
                          # appended only when set, so caches written before these settings keep their names
                          *([] if cfg.antialias and cfg.context_jpeg_quality is None
-                           else [cfg.antialias, cfg.context_jpeg_quality])],
+                           else [cfg.antialias, cfg.context_jpeg_quality]),
+                         *([cfg.face_margin] if cfg.face_margin else [])],
                 "samples": [
                     [s.path, s.box if isinstance(s.box, str) else (s.box.as_tuple() if s.box else None),
                      None if s.pixels is None else hashlib.sha1(s.pixels.tobytes()).hexdigest(),

@@ -188,7 +188,8 @@ def prepare_streams(
     if streams in ("both", "face"):
         fh, fw = _size(data_config.face_size, "face_size")
         if clamped is not None:
-            face = resize_image(image.crop(clamped.as_tuple()), (fh, fw), data_config)
+            crop = clamped if not data_config.face_margin else box.expand(data_config.face_margin).clamp(*image.size)
+            face = resize_image(image.crop(crop.as_tuple()), (fh, fw), data_config)
         elif missing_face == "whole":
             face = resize_image(image, (fh, fw), data_config)
         else:
