@@ -23,6 +23,7 @@ def register_datasets(register):
     register("sfew", _reader("sfew"), "SFEW 2.0 class folders {Train,Val}/<Class>/ (AffectNet-7 order)")
     register("fer2013", _reader("fer2013"), "FER2013: Kaggle class folders or fer2013.csv pixels")
     register("ferplus", _reader("ferplus"), "FER+: fer2013new.csv votes (majority label + vote distribution)")
+    register("expw", _reader("expw"), "ExpW: label.lst + Images/ (faces in their photos; val carved by photo)")
     register("folder", _reader("folder"), "generic <split>/<Class>/* folders (whole image or detected faces)")
     register("csv", _reader("csv_reader"), "generic CSV: path,label[,x1,y1,x2,y2][,split]")
     register("synth_caer", LazyFactory("zoo.data.synth:synth_caer"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -723,3 +724,125 @@ def csv_reader(path: str | None, split: str = "train", **options: Any) -> FaceDa
         samples.append(Sample(label, str(image_root / row["path"]), box=box))
     return _finish(samples, label_names, f"{name}[{split}]", report, common, options)
 
+
+
+# --------------------------------------------------------------------------------------------- ExpW
+
+#: ExpW's ``label.lst`` columns (Zhang, Luo, Loy, Tang, IJCV 2018; the dataset's readme.txt)
+EXPW_COLUMNS = ("image_name", "face_id", "face_box_top", "face_box_left", "face_box_right", "face_box_bottom",
+                "face_box_confidence", "expression_label")
+#: a box may overhang its image by this fraction of its side (rounding when the photos were resized) and is then
+#: clipped; a larger overhang is an annotation error
+EXPW_BOX_TOLERANCE = 0.1
+EXPW_VAL_FRACTION = 0.2
+
+
+def expw(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
+    """ExpW (Expression in-the-Wild; Zhang et al., IJCV 2018) in its own layout: ``<root>/label.lst`` and
+    ``<root>/Images/*.jpg`` (``origin/`` is accepted too).
+
+    One sample per face line ``image_name face_id top left right bottom confidence label`` (labels 0–6 in the
+    FER2013 order), with the face cropped from its photo and the photo, that face masked, as the context; a
+    photo with several faces gives several samples. ``train`` / ``val`` carve a seeded split **by photo**
+    (``val_fraction``, default 0.2, ``split_seed``, default 0): the faces of one photo are never on both sides.
+    ``split="all"`` (or ``"test"``: a held-out ``label.lst`` of its own) keeps every face. A malformed line, a
+    label outside 0–6, a repeated face, a box that does not fit its image or a missing image is an error naming
+    the file and line, or a counted skip with ``on_error='skip'``. ``dataset.provenance`` records the
+    ``label.lst`` sha256, the split's photo and face counts and the split settings.
+    """
+    name = "expw"
+    root = _root(path, name, "/data/ExpW")
+    list_file = root if root.is_file() else root / "label.lst"
+    base = list_file.parent
+    if not list_file.is_file():
+        raise DataError(f"{name}: {list_file} not found; point the spec at the folder holding label.lst and Images/.")
+    images_dir = next((base / d for d in ("Images", "images", "origin") if (base / d).is_dir()), None)
+    if images_dir is None:
+        raise DataError(f"{name}: no Images/ (or origin/) folder next to {list_file}.")
+    common, opts = _split_options(name, split, options, ("val_fraction", "split_seed"))
+    on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
+    check_choice("split", split, ("train", "val", "test", "all"))
+    fraction = float(opts.get("val_fraction", EXPW_VAL_FRACTION))
+    seed = int(opts.get("split_seed", 0))
+    report = DatasetReport()
+    raw = list_file.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(list_file, exc) from None
+    samples: list[Sample] = []
+    seen: dict[tuple[str, str], str] = {}
+    sizes: dict[str, tuple[int, int] | None] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{list_file}:{number}"
+        try:
+            sample = _expw_sample(line, where, images_dir, sizes, seen)
+        except (AnnotationError, ImageReadError) as exc:
+            fail_or_skip(report, on_error, exc, where)
+            continue
+        samples.append(sample)
+    photos = sorted({s.extra["photo"] for s in samples})
+    if split in ("train", "val"):
+        kept, held = seeded_split(len(photos), fraction, seed)
+        chosen = {photos[i] for i in (held if split == "val" else kept)}
+        samples = [s for s in samples if s.extra["photo"] in chosen]
+    dataset = _finish(samples, classes.FER2013, f"{name}[{split}]", report, common, options)
+    dataset.provenance = {
+        "dataset": name, "split": split, "label_file": list_file.name,
+        "label_file_sha256": hashlib.sha256(raw).hexdigest(),
+        "photos": len({s.extra["photo"] for s in dataset.samples}), "faces": len(dataset),
+        "photos_in_file": len(photos),
+        **({"val_fraction": fraction, "split_seed": seed, "split_by": "photo"} if split in ("train", "val") else {}),
+    }
+    return dataset
+
+
+def _expw_sample(line: str, where: str, images_dir: Path, sizes: dict, seen: dict) -> Sample:
+    fields = line.split()
+    if len(fields) != len(EXPW_COLUMNS):
+        raise AnnotationError(f"{where}: {len(fields)} fields, expected {len(EXPW_COLUMNS)} "
+                              f"({' '.join(EXPW_COLUMNS)}).")
+    image_name, face_id = fields[0], fields[1]
+    try:
+        top, left, right, bottom, confidence = (float(v) for v in fields[2:7])
+        label = int(fields[7])
+    except ValueError as exc:
+        raise AnnotationError(f"{where}: malformed number ({exc}).") from None
+    if not 0 <= label <= 6:
+        raise AnnotationError(f"{where}: expression label {label} is outside 0..6 (0 angry ... 6 neutral).")
+    if (image_name, face_id) in seen:
+        raise AnnotationError(f"{where}: face {face_id} of {image_name} is already on line {seen[image_name, face_id]}.")
+    if not right > left or not bottom > top or not all(map(math.isfinite, (top, left, right, bottom))):
+        raise AnnotationError(f"{where}: face box top {top:g} left {left:g} right {right:g} bottom {bottom:g} is "
+                              f"empty or inverted (ExpW's column order is top left right bottom).")
+    box = FaceBox(left, top, right, bottom)
+    image_path = images_dir / image_name
+    if image_name not in sizes:
+        sizes[image_name] = _header_size(image_path)
+    size = sizes[image_name]
+    if size is None:
+        raise ImageReadError(f"{where}: image {image_path} is missing or unreadable.")
+    width, height = size
+    tol_x, tol_y = EXPW_BOX_TOLERANCE * box.width, EXPW_BOX_TOLERANCE * box.height
+    if box.x1 < -tol_x or box.y1 < -tol_y or box.x2 > width + tol_x or box.y2 > height + tol_y:
+        raise AnnotationError(f"{where}: face box left {left:g} top {top:g} right {right:g} bottom {bottom:g} does "
+                              f"not fit the {width}×{height} image {image_name}; fix the line or remove it.")
+    box = FaceBox(max(0.0, box.x1), max(0.0, box.y1), min(float(width), box.x2), min(float(height), box.y2))
+    seen[image_name, face_id] = where.rsplit(":", 1)[-1]
+    return Sample(label, str(image_path), box=box,
+                  extra={"photo": image_name, "face_id": face_id, "confidence": confidence})
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) after EXIF orientation, from the file header; None when missing or unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            orientation = image.getexif().get(0x0112, 1)
+    except (OSError, ValueError):
+        return None
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
