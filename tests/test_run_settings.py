@@ -29,7 +29,9 @@ STORED = """{
       "cache": "memory"
     },
     "train_subset": null,
-    "label_noise": null
+    "label_noise": null,
+    "repeat": 1,
+    "mix": []
   },
   "optimizer": {
     "name": "sgd",
@@ -71,6 +73,7 @@ STORED = """{
   },
   "keep": "last",
   "backbone_pretrained": false,
+  "init_weights": null,
   "paper_backbone_init": "from scratch"
 }
 """

@@ -30,7 +30,7 @@ from torch.utils.data.distributed import DistributedSampler
 from zoo import runtime as D
 from zoo.data import open_dataset
 from zoo.errors import ZooError
-from zoo.factory import create
+from zoo.factory import create, create_for_inference
 from zoo.models.model import build_target
 from zoo.training import checkpoint as ckpt
 from zoo.training.evaluate import (
@@ -44,6 +44,7 @@ from zoo.training.evaluate import (
 from zoo.training.recipes import RecipeError, apply_overrides, lr_factor, resolve_recipe
 from zoo.training.rundir import (
     BEST_DIR,
+    DATASETS_JSON,
     EVAL_JSON,
     LAST_CHECKPOINT,
     METRICS_LOG,
@@ -54,7 +55,8 @@ from zoo.training.rundir import (
 )
 from zoo.training.runlock import RunDirectoryError, directory_entries, run_lock
 from zoo.training.settings import OPTIMIZERS, OptimizerSettings, RunSettings
-from zoo.training.train_data import apply_train_settings
+from zoo.training.train_data import apply_train_settings, mix_training_data
+from zoo.weights.files import check_weight_values, key_report
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +104,20 @@ def build_optimizer(settings: OptimizerSettings, params: list[nn.Parameter]) -> 
         return OPTIMIZERS[name](params, **kwargs)
     except TypeError as exc:
         raise RecipeError(f"optimizer {name!r}: {exc}; check the optimizer.* settings.") from exc
+
+
+def init_from_trained(model: nn.Module, name: str) -> None:
+    """Load every weight of the trained model ``name`` into ``model`` (``init_weights``: fine-tuning); its
+    tensors must match the model's keys and shapes exactly."""
+    source = create_for_inference(name).state_dict()
+    target = model.state_dict()
+    report = key_report(source, target, what="model")
+    if report:
+        raise RecipeError(f"init_weights={name!r} does not fit the model being trained ({report}); start from a "
+                          f"model of the same architecture and classes, or use backbone_pretrained= for the encoder.")
+    check_weight_values(source, target, name)
+    model.load_state_dict(source, strict=True)
+    logger.info("initialised every weight from %s", name)
 
 
 def resolve_run_config(
@@ -208,6 +224,8 @@ class _Run:
         set_deterministic(bool(cfg.deterministic))
         seed_everything(int(cfg.seed))
         model = create(cfg.model, backbone_pretrained=cfg.backbone_pretrained or False, **cfg.model_args)
+        if cfg.init_weights and self.resume_from is None:
+            init_from_trained(model, cfg.init_weights)
         streams = model.config.data_streams
         data_cfg = model.config.data
         options = dict(cfg.dataset.options or {})
@@ -218,6 +236,13 @@ class _Run:
         self.train_ds = apply_train_settings(self.train_ds, cfg.dataset.to_dict(), self.out,
                                              resume=self.resume_from is not None,
                                              write=self.info.is_main)
+
+        def open_part(part_spec: str, split: str, part_options: dict[str, Any]) -> Any:
+            return open_dataset(part_spec, split, data_config=data_cfg, train=True, streams=streams,
+                                face_augment=cfg.augmentation.face, context_augment=cfg.augmentation.context,
+                                **part_options)
+
+        self.train_ds = mix_training_data(self.train_ds, cfg.dataset.to_dict(), spec, open_part)
         self.val_spec = cfg.dataset.val or spec
         self.val_ds = open_dataset(self.val_spec, cfg.dataset.val_split, data_config=data_cfg, train=False,
                                    streams=streams, **options)
@@ -469,6 +494,9 @@ class _Run:
         if self.info.is_main:
             out.mkdir(parents=True, exist_ok=True)
             (out / RUN_CONFIG).write_text(cfg.to_json())
+            (out / DATASETS_JSON).write_text(json.dumps(
+                {"train": getattr(self.train_ds, "provenance", None), "val": getattr(self.val_ds, "provenance", None)},
+                indent=2) + "\n")
             if self.resume_from is None and (out / METRICS_LOG).exists():
                 (out / METRICS_LOG).unlink()
         if self.resume_from is not None:

@@ -173,12 +173,28 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
         "model": "ldlva_resnet18", **_FER_COMMON, "epochs": 30,
         "model_args": {"label_names": list(FER2013_ORDER), "data": {"face_size": [112, 112], "grayscale": True},
                        "target_args": {"neighbor_mode": "memory_bank", "auxiliary": "teacher:fer_cnn.fer2013"}}}),
+    # ExpW family: faces in real web photos (README "Models for real photos"); --data expw:DIR, val carved by photo
+    "expw_fer_cnn": ("Face model for real photos: fer_cnn fine-tuned from the bundled fer_cnn.fer2013 on ExpW "
+                     "faces (3× per epoch) mixed with FER2013 train (pass data.mix=[{\"spec\": \"fer2013:DIR\"}]); "
+                     "SGD Nesterov 0.01, cosine, 12 epochs, final epoch kept", {
+        "model": "fer_cnn", **_FER_COMMON, "init_weights": "fer_cnn.fer2013",
+        "optimizer": {**_FER_COMMON["optimizer"], "lr": 0.01}, "schedule": {"name": "cosine", "warmup_epochs": 0},
+        "epochs": 12,
+        "data": {"repeat": 3, "options": {"cache": "memory", "val_fraction": 0.2, "split_seed": 0}}}),
+    "expw_glamor_fer_cnn": ("Compact GLAMOR-Net on ExpW photos: glamor_fer_cnn, face encoder from the bundled "
+                            "fer_cnn.expw, context encoder from scratch; SGD Nesterov 0.01, cosine with 1 warm-up "
+                            "epoch, batch 64, 10 epochs, final epoch kept", {
+        "model": "glamor_fer_cnn", **_FER_COMMON, "backbone_pretrained": "fer_cnn.expw",
+        "optimizer": {**_FER_COMMON["optimizer"], "lr": 0.01}, "schedule": {"name": "cosine", "warmup_epochs": 1},
+        "batch_size": 64, "epochs": 10,
+        "data": {"options": {"cache": "memory", "val_fraction": 0.2, "split_seed": 0}}}),
 }
 
 #: the recipe a bare preset name trains with
 PRESET_RECIPES = {
     "caer_net_s": "caer_net_s", "caer_net_s_port": "caer_net_s_port", "glamor_net": "glamor_net",
     "glamor_resnet18": "glamor_resnet18", "glamor_convnext_atto": "glamor_resnet18",
+    "glamor_fer_cnn": "expw_glamor_fer_cnn",
     "fer_resnet18": "fer_resnet18", "fer_cnn": "fer2013_cnn", "ldlva_resnet18": "ldlva_resnet18_raf", "ldlva_resnet50": "ldlva_resnet50_raf",
 }
 

@@ -2,7 +2,7 @@
 
 ``OUT/`` holds ``run_config.json`` (the resolved run settings), ``metrics.jsonl`` (one JSON line per epoch),
 ``best/`` (the kept model: ``config.json`` + ``model.safetensors``), ``eval.json`` (the final evaluation of
-``best/``) and ``checkpoints/last/`` (the resume checkpoint, :mod:`zoo.training.checkpoint`).
+``best/``), ``datasets.json`` (where the data came from) and ``checkpoints/last/`` (the resume checkpoint, :mod:`zoo.training.checkpoint`).
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from zoo.training.checkpoint import CheckpointError
 RUN_CONFIG = "run_config.json"
 METRICS_LOG = "metrics.jsonl"
 EVAL_JSON = "eval.json"
+#: where the run's data came from: each split's ``dataset.provenance`` (label-file hash, photo and face counts)
+DATASETS_JSON = "datasets.json"
 BEST_DIR = "best"
 LAST_CHECKPOINT = Path("checkpoints") / "last"
 
 
 #: what a run writes into its directory (removed by overwrite=True; other files are left alone)
-RUN_FILES = (RUN_CONFIG, METRICS_LOG, EVAL_JSON, BEST_DIR, "checkpoints", "tensorboard", "train_subset.json",
+RUN_FILES = (RUN_CONFIG, DATASETS_JSON, METRICS_LOG, EVAL_JSON, BEST_DIR, "checkpoints", "tensorboard", "train_subset.json",
              "label_noise.json")
 
 

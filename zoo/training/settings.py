@@ -104,7 +104,24 @@ def _any(value: Any) -> str | None:
 
 
 def _pretrained(value: Any) -> str | None:
-    return None if isinstance(value, (bool, str)) else "true, false, 'hf-hub:ORG/NAME' or 'local-dir:DIR'"
+    return None if isinstance(value, (bool, str)) else "true, false, 'preset.tag', 'hf-hub:ORG/NAME' or 'local-dir:DIR'"
+
+
+MIX_KEYS = ("spec", "split", "options", "repeat")
+
+
+def _mix(value: Any) -> str | None:
+    what = ('a list of {"spec": "NAME:PATH", "split": "train", "options": {...}, "repeat": N} (split, options and '
+            'repeat optional)')
+    if not isinstance(value, list):
+        return what
+    for part in value:
+        if (not isinstance(part, dict) or set(part) - set(MIX_KEYS) or not isinstance(part.get("spec"), str)
+                or not part["spec"] or not isinstance(part.get("split", "train"), str)
+                or not isinstance(part.get("options", {}), dict)
+                or not (is_int(part.get("repeat", 1)) and 1 <= part.get("repeat", 1) <= 1000)):
+            return what
+    return None
 
 
 def _milestones(value: Any) -> str | None:
@@ -237,6 +254,11 @@ class DatasetSettings(_Section):
     train_subset: dict[str, Any] | None = setting(None, _dict(optional=True))
     #: training split only: ``{"fraction", "seed", "mode"}``
     label_noise: dict[str, Any] | None = setting(None, _dict(optional=True))
+    #: the training split is seen this many times per epoch (weights it against ``mix``)
+    repeat: int = setting(1, _int(1, 1000))
+    #: more training data, appended to the training split: ``[{"spec": "fer2013:/data/fer2013", "split":
+    #: "train", "options": {...}, "repeat": 1}]``; every part must have the training split's classes
+    mix: list[dict[str, Any]] = setting([], _mix)
 
     def check(self, prefix: str) -> None:
         options = self.options or {}
@@ -371,6 +393,9 @@ class RunSettings(_Section):
     #: initial backbone weights (zoo.create's backbone_pretrained): false = from scratch; true = timm's
     #: published ImageNet weights; "hf-hub:ORG/NAME" / "local-dir:DIR" = a face-recognition trunk
     backbone_pretrained: bool | str = setting(False, _pretrained)
+    #: the whole model starts from these trained weights (a preset's tag such as ``fer_cnn.fer2013``,
+    #: ``local-dir:DIR``, ``hf-hub:ORG/NAME``), loaded strictly: fine-tuning; null = as built
+    init_weights: str | None = setting(None, _str(optional=True))
     #: what the paper started from, for the record (the run uses backbone_pretrained)
     paper_backbone_init: str = setting("from scratch", _str())
 

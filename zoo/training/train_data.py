@@ -138,3 +138,50 @@ def _noise(dataset: Any, settings: dict[str, Any], out: Path | None, resume: boo
         out.mkdir(parents=True, exist_ok=True)
         noise.save(record)
     return noise
+
+
+class MixedDataset(torch.utils.data.Dataset):
+    """Datasets of one class order, each repeated a number of times per epoch, as one training set.
+
+    ``labels`` holds every row's label; items carry ``"index"`` = the row (each repeat is its own row), and
+    ``provenance`` lists each part's (``dataset.provenance`` when the reader records one) with its repeat.
+    """
+
+    def __init__(self, parts: list[tuple[Any, int, str]]) -> None:
+        first = parts[0][0]
+        for dataset, _, spec in parts[1:]:
+            if tuple(dataset.label_names) != tuple(first.label_names):
+                raise RecipeError(f"data.mix: {spec!r} has the classes {list(dataset.label_names)}, the training "
+                                  f"split {list(first.label_names)}; mix only datasets of the same class order.")
+        self.parts = parts
+        self.label_names = tuple(first.label_names)
+        self.num_classes = len(self.label_names)
+        sizes = [len(d) * repeat for d, repeat, _ in parts]
+        self.offsets = np.cumsum([0, *sizes])
+        self.labels = torch.cat([torch.as_tensor(d.labels, dtype=torch.long).repeat(repeat) for d, repeat, _ in parts])
+        self.provenance = [{"spec": spec, "repeat": repeat, "samples": len(d),
+                            **dict(getattr(d, "provenance", None) or {})} for d, repeat, spec in parts]
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        part = int(np.searchsorted(self.offsets, i, side="right")) - 1
+        dataset = self.parts[part][0]
+        item = dict(dataset[(int(i) - int(self.offsets[part])) % len(dataset)])
+        item["index"] = int(i)
+        return item
+
+
+def mix_training_data(dataset: Any, data_settings: dict[str, Any], spec: str, open_part: Any) -> Any:
+    """The training set with ``data.repeat`` and ``data.mix`` applied (unchanged when neither is set);
+    ``open_part(spec, split, options)`` opens one mixed-in dataset as a training split."""
+    mix = data_settings.get("mix") or []
+    repeat = int(data_settings.get("repeat") or 1)
+    if not mix and repeat == 1:
+        return dataset
+    parts = [(dataset, repeat, spec)]
+    for part in mix:
+        opened = open_part(part["spec"], part.get("split", "train"), dict(part.get("options") or {}))
+        parts.append((opened, int(part.get("repeat", 1)), part["spec"]))
+    return MixedDataset(parts)

@@ -6,7 +6,8 @@
   timm Hub id of its default (or named) tag, e.g. ``timm/resnet18.a1_in1k``;
 * ``"hf-hub:org/name[@rev]"`` — the ``model.safetensors`` of any Hub repo (a face-recognition trunk, a timm
   repo pinned to a commit, an emotion-zoo model whose ``face_encoder.*`` tensors are reused);
-* ``"local-dir:DIR"`` — ``DIR/model.safetensors``, no network.
+* ``"local-dir:DIR"`` — ``DIR/model.safetensors``, no network;
+* ``"preset.tag"`` — a preset's published weights (``fer_cnn.expw``: a bundled model's face encoder).
 
 Files come from the Hub cache or the network (``HF_ENDPOINT``, ``HF_HUB_OFFLINE`` read at call time); offline
 without a cached copy it fails with :class:`zoo.errors.HubError`, naming the repo, file and how to prefetch.
@@ -51,9 +52,10 @@ def resolve_source(spec: bool | str, encoder: nn.Module, stream: str) -> tuple[P
             )
         spec = f"hf-hub:{timm_hub_id(name)}"
     parsed = parse(spec)
-    if parsed.is_preset:
-        raise HubError(f"backbone_pretrained={spec!r}: give True, 'hf-hub:ORG/NAME[@REV]' or 'local-dir:DIR'.")
-    resolved = resolve(parsed, weights_only=True)
+    if parsed.is_preset and parsed.tag is None:
+        raise HubError(f"backbone_pretrained={spec!r}: give True, a preset's weights tag ('fer_cnn.expw'), "
+                       f"'hf-hub:ORG/NAME[@REV]' or 'local-dir:DIR'.")
+    resolved = resolve(parsed, pretrained=True) if parsed.is_preset else resolve(parsed, weights_only=True)
     return resolved.weights, {"stream": stream, **resolved.record}
 
 
@@ -82,10 +84,11 @@ def init_backbones(
     """Initialise the face (and context) encoders of ``model``; returns one record per encoder loaded.
 
     ``context_backbone_pretrained=None`` follows ``backbone_pretrained`` when both streams use the same
-    backbone (the ResNet-18 GLAMOR-Net starts both from ImageNet); ``False`` leaves that encoder as built.
+    backbone with the same arguments (the ResNet-18 GLAMOR-Net starts both from ImageNet); ``False`` leaves that encoder as built.
     """
     config = model.config
-    same_backbone = (config.context_backbone or config.backbone) == config.backbone
+    same_backbone = ((config.context_backbone or config.backbone) == config.backbone
+                     and config.context_backbone_args in (None, config.backbone_args))
     if context_backbone_pretrained is None:
         context_backbone_pretrained = backbone_pretrained if same_backbone else False
     records = []
