@@ -92,6 +92,19 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
             data={"face_size": (48, 48), "grayscale": True, **_SYMMETRIC_RANGE},
         ),
     ),
+    "glamor_fer_cnn": (
+        "Compact GLAMOR-Net for real photos: fer_cnn face encoder (48² grey), a narrow fer_cnn context encoder "
+        "(16-32-64-128 channels, 112² grey context -> 7×7 cells), GLA, adaptive fusion; FER2013 class order",
+        _two_stream(
+            backbone="fer_cnn",
+            context_backbone="fer_cnn",
+            context_backbone_args={"channels": [16, 32, 64, 128]},
+            attention="gla",
+            label_names=labels.FER2013,
+            data={"face_size": (48, 48), "context_size": (112, 112), "context_resize": (128, 171), "grayscale": True,
+                  **_SYMMETRIC_RANGE},
+        ),
+    ),
     "fer_resnet18": (
         "Face-only ResNet-18 FER baseline trained with one-hot labels (FER2013 class order)",
         _face_only(
