@@ -95,3 +95,22 @@ def test_a_bundled_face_model_initialises_the_face_encoder_only_where_it_fits():
     # the narrow context encoder (16-32-64-128) is another shape: left as built, not an error
     assert model.context_encoder.blocks[0].weight.shape[0] == 16
     assert [r["stream"] for r in model.pretrained_cfg["backbones"]] == ["face"]
+
+
+def test_glamor_resnet18_without_weights_points_to_the_bundled_model_and_a_command_that_trains(expw_dirs, tmp_path):
+    import re
+    import shlex
+
+    with pytest.raises(Exception, match="no published weights") as info:
+        zoo.create("glamor_resnet18", pretrained=True)
+    message = str(info.value)
+    assert "zoo.create('glamor_fer_cnn.expw', pretrained=True)" in message
+    command = shlex.split(re.search(r"zoo-cli train (glamor_resnet18 .*?--out RUN)", message).group(1))
+    assert command[:3] == ["glamor_resnet18", "--data", "expw:DIR"]
+    settings = [a for a in command[3:] if "=" in a and a != "backbone_pretrained=true"]  # ImageNet needs the network
+    tiny = ["epochs=1", "max_steps_per_epoch=1", "batch_size=4", "device=cpu", "progress=false", "threads=1",
+            "model_args.data.face_size=[32,32]", "model_args.data.context_size=[32,32]",
+            "model_args.data.context_resize=[36,40]"]
+    first, _ = expw_dirs
+    result = train(command[0], data=f"expw:{first}", out=tmp_path / "r18", overrides=[*settings, *tiny])
+    assert result.history and json.loads((tmp_path / "r18" / "best" / "config.json").read_text())["label_names"][0] == "Angry"

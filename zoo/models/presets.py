@@ -148,7 +148,19 @@ PRETRAINED: dict[str, list[dict[str, Any]]] = {
 }
 
 
+_FER2013_LABELS = "'label_names=[\"" + '\",\"'.join(labels.FER2013) + "\"]'"
+#: what a preset without weights points to instead
+WITHOUT_WEIGHTS: dict[str, str] = {
+    "glamor_resnet18": (
+        "The bundled face + context model glamor_fer_cnn.expw does the same job on real photos (GLA over the "
+        "scene, adaptive fusion; trained on ExpW): zoo.create('glamor_fer_cnn.expw', pretrained=True). To train "
+        "glamor_resnet18 itself on ExpW photos: zoo-cli train glamor_resnet18 --data expw:DIR "
+        f"backbone_pretrained=true {_FER2013_LABELS} --out RUN (ExpW's classes are in the FER2013 order)."),
+}
+
+
 @hookimpl
 def register_presets(register):
     for name, (description, model_args) in PRESETS.items():
-        register(name, model_args, description=description, pretrained=PRETRAINED.get(name, ()))
+        register(name, model_args, description=description, pretrained=PRETRAINED.get(name, ()),
+                 without_weights=WITHOUT_WEIGHTS.get(name, ""))

@@ -104,6 +104,8 @@ class Preset:
     plugin: str
     description: str = ""
     pretrained: tuple[PretrainedCfg, ...] = ()
+    #: for a preset without weights: what to use or run instead (shown when pretrained weights are asked for)
+    without_weights: str = ""
 
     @property
     def tags(self) -> list[str]:
@@ -116,8 +118,10 @@ class Preset:
     def pretrained_cfg(self, tag: str | None = None) -> PretrainedCfg:
         if not self.pretrained:
             raise UnknownComponentError(
-                f"Model {self.name!r} has no published weights. Create it with pretrained=False, or list the "
-                f"models that have weights with `zoo-cli list --pretrained`."
+                f"Model {self.name!r} has no published weights. "
+                + (f"{self.without_weights} " if self.without_weights else "")
+                + "Create it with pretrained=False, or list the models that have weights with "
+                "`zoo-cli list --pretrained`."
             )
         if tag is None:
             return self.pretrained[0]

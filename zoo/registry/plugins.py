@@ -264,6 +264,7 @@ def _make_register(kind: str, plugin_name: str, staged: list[tuple[str, Any]]):
             model_args: dict[str, Any],
             description: str = "",
             pretrained: tuple[PretrainedCfg | dict[str, Any], ...] | list[Any] = (),
+            without_weights: str = "",
         ) -> None:
             if not isinstance(name, str) or not name or "." in name or ":" in name or "/" in name:
                 raise ValueError(f"preset name {name!r} is not allowed: a preset name is a non-empty string without "
@@ -271,7 +272,9 @@ def _make_register(kind: str, plugin_name: str, staged: list[tuple[str, Any]]):
             if not isinstance(model_args, dict):
                 raise TypeError(f"preset {name!r}: model_args must be a dict, got {type(model_args).__name__}.")
             cfgs = tuple(c if isinstance(c, PretrainedCfg) else PretrainedCfg(**c) for c in pretrained)
-            staged.append(("model", Preset(name, dict(model_args), plugin_name, description, cfgs)))
+            if not isinstance(without_weights, str):
+                raise TypeError(f"preset {name!r}: without_weights must be a string (what to use or run instead).")
+            staged.append(("model", Preset(name, dict(model_args), plugin_name, description, cfgs, without_weights)))
 
         return register_preset
 
