@@ -90,7 +90,8 @@ def match_class_names(dataset_names: Sequence[str], model_names: Sequence[str],
     name, or None to drop the class), then the same name, then a synonym (:data:`EMOTION_SYNONYMS`: Anger/Angry,
     Happiness/Happy, ...). A dataset class that is a known emotion the model lacks (FER+'s Contempt for a 7-class
     model) is dropped; one that is neither a model class nor a known emotion is ``unmatched``. Model classes the
-    data lacks are fine when they are known emotions (recall is undefined for them). A bad ``explicit`` entry (no such dataset or model class) is a :class:`DataError`."""
+    data lacks are fine when they are known emotions (recall is undefined for them). A bad ``explicit`` entry (no
+    such dataset or model class) is a :class:`DataError`."""
     dataset_names, model_names = tuple(dataset_names), tuple(model_names)
     by_name = {_fold(n): i for i, n in enumerate(model_names)}
     by_emotion: dict[str, list[int]] = {}
