@@ -30,6 +30,7 @@ from zoo.data.records import (
     DatasetReport,
     FaceDataset,
     Sample,
+    SplitNotFoundError,
     check_choice,
     fail_or_skip,
     find_split_dir,
@@ -599,8 +600,12 @@ def _ferplus_folders(base: Path, split: str, on_error: str, common: dict, option
         raise DataError(f"{name}: split must be train, val or test, got {split!r}.")
     label_file = base / folder / "label.csv"
     if not label_file.is_file():
-        raise DataError(f"{name}: {label_file} not found (Microsoft's FERPlus layout has FER2013Train, "
-                        f"FER2013Valid and FER2013Test folders, each with a label.csv).")
+        splits = [s for s, f in FERPLUS_FOLDERS.items() if (base / f / "label.csv").is_file()]
+        raise SplitNotFoundError(
+            f"{name}: {label_file} not found (Microsoft's FERPlus layout has FER2013Train, FER2013Valid and "
+            f"FER2013Test folders, each with a label.csv); found "
+            f"{', '.join(f'{FERPLUS_FOLDERS[s]} (= {s})' for s in splits)}: ask for one of them as the split.",
+            split, splits)
     report = DatasetReport()
     samples = []
     with label_file.open(newline="", encoding="utf-8") as handle:

@@ -169,17 +169,34 @@ def scan_class_folders(
     return items
 
 
+class SplitNotFoundError(DataError):
+    """No folder for the asked split; ``splits`` are the splits that are there (canonical names: ``test`` for a
+    ``PrivateTest`` folder), so a caller that asked for none can take the only one."""
+
+    def __init__(self, message: str, split: str, splits: Sequence[str]) -> None:
+        super().__init__(message)
+        self.split = split
+        self.splits = tuple(splits)
+
+
 def find_split_dir(root: Path, split: str, aliases: dict[str, Sequence[str]]) -> Path:
-    """``root/<split>`` under any of the split's accepted names (case-insensitive)."""
+    """``root/<split>`` under any of the split's accepted names (case-insensitive). Missing, it is a
+    :class:`SplitNotFoundError` listing the split folders that are there (those named as a split in ``aliases``)."""
     names = [split, *aliases.get(split, ())]
     present = {p.name.lower(): p for p in root.iterdir() if p.is_dir()} if root.is_dir() else {}
     for name in names:
         if name.lower() in present:
             return present[name.lower()]
-    raise DataError(
-        f"{root}: no folder for split {split!r} (looked for {', '.join(names)}); found "
-        f"{', '.join(sorted(p.name for p in present.values())) or 'nothing'}."
-    )
+    canonical = {alias.lower(): key for key, others in aliases.items() for alias in (key, *others)}
+    splits = sorted({canonical[name] for name in present if name in canonical})
+    folders = ", ".join(sorted(p.name for p in present.values())) or "nothing"
+    shown = sorted(present[n].name + ("" if n == canonical[n] else f" (= {canonical[n]})") for n in present
+                   if n in canonical)
+    found = (f"found the split folder(s) {', '.join(shown)}: ask for one of them as the split "
+             f"(zoo-cli eval --split NAME; data.val_split=NAME in training)" if splits
+             else f"found no split folder (only {folders}); put the class folders under {root}/<split>/")
+    raise SplitNotFoundError(f"{root}: no folder for split {split!r} (looked for {', '.join(names)}); {found}.",
+                             split, splits)
 
 
 def seeded_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -5,19 +5,26 @@ engine's per-epoch validation). Test-time augmentation ``tta="flip"`` is reporte
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from zoo import runtime as D
 from zoo.data import open_dataset
+from zoo.data.classes import ClassMatch, match_class_names
+from zoo.data.records import SplitNotFoundError
 from zoo.errors import ZooError
 from zoo.factory import create_for_inference
 from zoo.training.metrics import DISTRIBUTION_KEY, classification_metrics, distribution_metrics
 from zoo.training.settings import RecipeError, check_eval_settings
+
+logger = logging.getLogger(__name__)
+#: the split ``zoo.evaluate`` reads when none is asked for
+DEFAULT_EVAL_SPLIT = "val"
 
 
 class _IndexSampler(Sampler[int]):
@@ -32,18 +39,128 @@ class _IndexSampler(Sampler[int]):
 
 
 def check_dataset_matches(dataset: Any, model: nn.Module, spec: str) -> None:
+    """Training: the dataset's classes must be the model's, in the model's order (each output learns the class
+    at its index). A mismatch is an error whose advice gives the model the dataset's classes; it never renames
+    classes to fit, which would teach an output a class under another class's name."""
     cfg = model.config
+    names = list(dataset.label_names)
+    override = f"'label_names={json.dumps(names)}'"
     if int(dataset.num_classes) != cfg.num_classes:
         raise ZooError(
-            f"Dataset {spec!r} has {dataset.num_classes} classes ({', '.join(dataset.label_names)}) but the model "
-            f"has {cfg.num_classes}; pass num_classes={dataset.num_classes} (and label_names) as overrides."
+            f"Dataset {spec!r} has {dataset.num_classes} classes ({', '.join(names)}) but the model has "
+            f"{cfg.num_classes} ({', '.join(model.label_names)}); training needs one output per dataset class. "
+            f"Build the model for this dataset: num_classes={dataset.num_classes} {override} (the dataset's names in "
+            f"its order; the classifier is then trained for them). To measure a trained model on this data, use "
+            f"zoo.evaluate / zoo-cli eval, which map the classes by name."
         )
-    if cfg.label_names is not None and tuple(cfg.label_names) != tuple(dataset.label_names):
+    if cfg.label_names is not None and tuple(cfg.label_names) != tuple(names):
+        first = next(i for i, (a, b) in enumerate(zip(cfg.label_names, names, strict=True)) if a != b)
         raise ZooError(
-            f"Dataset {spec!r} orders its classes {list(dataset.label_names)} but the model expects "
-            f"{list(cfg.label_names)}; training would mislabel them. Override label_names (e.g. "
-            f"'label_names={json.dumps(list(dataset.label_names))}') or use a model of this dataset's family."
+            f"Dataset {spec!r} has the classes {names} but the model {list(cfg.label_names)}; training would teach "
+            f"the model's output {cfg.label_names[first]!r} the dataset's class {names[first]!r}. Train the model on "
+            f"the dataset's classes in the dataset's order: {override} (this names each output after the class it "
+            f"learns; the data are not relabelled), or use a model of this dataset's family. To measure a trained "
+            f"model on this data, use zoo.evaluate / zoo-cli eval, which map the classes by name."
         )
+
+
+class _MappedClasses(Dataset):
+    """The samples of ``base`` whose class maps onto a model class (:class:`ClassMatch`), labelled in the model's
+    order; a reference distribution (FER+ votes) is summed onto the model's classes, the dropped classes' votes
+    left out (the distribution metrics renormalise)."""
+
+    def __init__(self, base: Any, match: ClassMatch) -> None:
+        lookup = torch.tensor([-1 if t is None else t for t in match.targets], dtype=torch.long)
+        mapped = lookup[torch.as_tensor(base.labels).long()]
+        self.base = base
+        self.indices = torch.nonzero(mapped >= 0).flatten().tolist()
+        self.labels = mapped[self.indices]
+        self.label_names = match.model_names
+        self.num_classes = len(match.model_names)
+        self.project = torch.zeros(len(match.targets), self.num_classes)
+        for source, target in enumerate(match.targets):
+            if target is not None:
+                self.project[source, target] = 1.0
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = dict(self.base[self.indices[index]])
+        item["label"] = int(self.labels[index])
+        item["index"] = index
+        for key in (DISTRIBUTION_KEY, "label_distribution"):
+            if key in item:
+                item[key] = torch.as_tensor(item[key]).float() @ self.project
+        return item
+
+
+def match_dataset_classes(dataset: Any, model: nn.Module, spec: str,
+                          class_map: Mapping[str, str | None] | None = None) -> ClassMatch:
+    """Evaluation: each dataset class onto a model class by name (:func:`zoo.data.classes.match_class_names`),
+    or by index for a model without class names when the counts agree. Names that cannot be matched, and no
+    ``class_map`` saying what they are, are an error listing both name lists."""
+    names = tuple(dataset.label_names)
+    cfg = model.config
+    if cfg.label_names is None and class_map is None and len(names) == cfg.num_classes:
+        logger.info("%s: the model has no class names; its outputs are taken as the dataset's classes in order (%s)",
+                    spec, ", ".join(names))
+        return ClassMatch(names, model.label_names, tuple(range(len(names))), (), ())
+    match = match_class_names(names, model.label_names, class_map)
+    unmatched_model = match.unmatched_model if class_map is None else ()
+    if match.unmatched or unmatched_model:
+        what = []
+        if match.unmatched:
+            what.append(f"the dataset's {', '.join(map(repr, match.unmatched))} "
+                        f"{'matches' if len(match.unmatched) == 1 else 'match'} no model class")
+        if unmatched_model:
+            what.append(f"the model's {', '.join(map(repr, unmatched_model))} "
+                        f"{'is' if len(unmatched_model) == 1 else 'are'} no class of the dataset nor an emotion the "
+                        f"synonym table knows")
+        example = json.dumps({name: "MODEL_CLASS" for name in (match.unmatched or names[:1])})
+        raise ZooError(
+            f"Dataset {spec!r} has the classes {list(names)} and the model {list(model.label_names)}: "
+            f"{'; '.join(what)} (names are compared ignoring case, with the synonyms Anger/Angry, Happiness/Happy, "
+            f"Sadness/Sad, Surprised/Surprise, Fearful/Fear, Disgusted/Disgust). Say which model class each dataset "
+            f"class is, or null to leave it out: class_map={{...}} in zoo.evaluate, --class-map '{example}' (JSON or "
+            f"a JSON file) in zoo-cli eval."
+        )
+    return match
+
+
+def apply_class_match(dataset: Any, match: ClassMatch, spec: str) -> tuple[Any, dict[str, int]]:
+    """``dataset`` relabelled in the model's order without the dropped classes, and the samples dropped per class."""
+    if match.is_identity:
+        return dataset, {}
+    labels = torch.as_tensor(dataset.labels).long()
+    dropped = {name: int((labels == i).sum()) for i, name in enumerate(match.dataset_names) if name in match.dropped}
+    renamed = [f"{a}→{b}" for a, b in match.mapping.items() if b is not None and a.casefold() != b.casefold()]
+    logger.info("%s: %d dataset classes onto the model's %d by name%s%s", spec, len(match.dataset_names),
+                len(match.model_names), f" ({', '.join(renamed)})" if renamed else "",
+                "".join(f"; left out {name} ({n} sample{'' if n == 1 else 's'}): the model has no such class"
+                        for name, n in dropped.items()))
+    mapped = _MappedClasses(dataset, match)
+    if not len(mapped):
+        raise ZooError(f"Dataset {spec!r}: no samples left after dropping {', '.join(dropped)}, the classes the model "
+                       f"({', '.join(match.model_names)}) lacks; evaluate it on data with its classes.")
+    return mapped, dropped
+
+
+def open_eval_split(data: str, split: str | None, **options: Any) -> tuple[Any, str]:
+    """The dataset at ``split``; ``None`` means ``val``, or the only split a split-folder dataset has (FER2013
+    PrivateTest shipped as ``test/`` alone), said in a log line. Several splits and none of them ``val`` is the
+    reader's error listing them."""
+    if split is not None:
+        return open_dataset(data, split, **options), split
+    try:
+        return open_dataset(data, DEFAULT_EVAL_SPLIT, **options), DEFAULT_EVAL_SPLIT
+    except SplitNotFoundError as exc:
+        if len(exc.splits) != 1:
+            raise
+        only = exc.splits[0]
+    logger.info("%s: no split asked for and no %r split; using the only split found, %r", data, DEFAULT_EVAL_SPLIT,
+                only)
+    return open_dataset(data, only, **options), only
 
 
 def to_device(batch: dict[str, Any], device: torch.device, memory_format=torch.contiguous_format) -> dict[str, Any]:
@@ -110,24 +227,33 @@ def run_evaluation(model: nn.Module, loader: DataLoader, info: D.DistInfo, autoc
 def evaluate(
     model: Any,
     data: str,
-    split: str = "val",
+    split: str | None = None,
     batch_size: int = 64,
     device: str = "auto",
     options: dict[str, Any] | None = None,
     amp: str = "none",
     _dist: D.DistInfo | None = None,
     tta: str = "none",
+    class_map: Mapping[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """Validation metrics of ``model`` (an EmotionModel, a preset with published weights, ``local-dir:DIR``,
-    ``hf-hub:REPO``) on dataset ``data``; ``tta="flip"`` averages the prediction with the mirrored input's."""
+    ``hf-hub:REPO``) on dataset ``data``; ``tta="flip"`` averages the prediction with the mirrored input's.
+
+    ``split=None``: ``val``, or the dataset's only split folder. The dataset's classes are mapped onto the
+    model's by name (Anger/Angry, Happiness/Happy, ...); classes the model lacks (FER+'s Contempt for a 7-class
+    model) are dropped and counted in ``metrics["dropped"]``; ``class_map`` (dataset name -> model name, or None
+    to drop) says what names the table cannot match. ``metrics["class_mapping"]`` records the mapping used; the
+    metrics are in the model's class order."""
 
     check_eval_settings(batch_size, amp)
     info = _dist or D.DistInfo(device=D.resolve_device(device))
     model_obj = create_for_inference(model, allow_untrained=True) if isinstance(model, str) else model
     model_obj = model_obj.to(info.device)
-    dataset = open_dataset(data, split, data_config=model_obj.config.data, train=False,
-                           streams=model_obj.config.data_streams, **(options or {}))
-    check_dataset_matches(dataset, model_obj, data)
+    dataset, split = open_eval_split(data, split, data_config=model_obj.config.data, train=False,
+                                     streams=model_obj.config.data_streams, **(options or {}))
+    match = match_dataset_classes(dataset, model_obj, data, class_map)
+    dataset, dropped = apply_class_match(dataset, match, data)
+
     def autocast():
         return D.autocast(info.device, amp)
 
@@ -135,4 +261,5 @@ def evaluate(
     metrics = run_evaluation(model_obj, loader, info, autocast, torch.contiguous_format,
                              model_obj.config.num_classes, model_obj.label_names, tta=tta)
     return {**metrics, "dataset": data, "split": split, "tta": tta,
-            "model": model if isinstance(model, str) else None}
+            "model": model if isinstance(model, str) else None,
+            "class_mapping": match.mapping, "dropped": dropped}
