@@ -58,6 +58,7 @@ def package_release(
     name: str,
     command: str,
     summary: str,
+    train_command: str | None = None,
     dtype: str = "float32",
     evaluate: Any = None,
     hardware: str | None = None,
@@ -88,7 +89,7 @@ def package_release(
     epoch_times = [row["time_s"] for row in history if "time_s" in row]
     evaluations = list(evaluate(out)) if evaluate is not None else []
     manifest = {
-        "name": name, "command": command, "recipe": run_config.get("recipe"), "model": run_config.get("model"),
+        "name": name, "command": command, "train_command": train_command, "recipe": run_config.get("recipe"), "model": run_config.get("model"),
         "seed": run_config.get("seed"), "epochs": run_config.get("epochs"), "keep": run_config.get("keep"),
         "init_weights": run_config.get("init_weights"), "backbone_pretrained": run_config.get("backbone_pretrained"),
         "data": datasets,
@@ -148,10 +149,12 @@ def release_card(manifest: dict[str, Any], summary: str, limits: Sequence[str] =
         "```python", "import zoo", f'model = zoo.create("{name}", pretrained=True)   # package data: no network',
         "```", "",
         "## How it was made", "",
-        f"- **Command:** `{manifest['command']}`",
+        f"- **Rebuild (one command):** `{manifest['command']}`",
         f"- **Recipe:** `{manifest['recipe']}` (model `{manifest['model']}`), seed {manifest['seed']}, "
         f"{manifest['epochs']} epochs, {'final epoch kept' if manifest.get('keep') == 'last' else 'best validation epoch kept'}",
     ]
+    if manifest.get("train_command"):
+        lines.append(f"- **Its training step:** `{manifest['train_command']}`")
     if manifest.get("init_weights"):
         lines.append(f"- **Started from:** every weight of `{manifest['init_weights']}`")
     if manifest.get("backbone_pretrained"):
