@@ -84,10 +84,11 @@ def package_release(
         raise ZooError(f"{out / WEIGHTS_NAME} is {size / 1e6:.1f} MB, over the {size_limit / 1e6:.0f} MB limit of "
                        f"package data; store it as float16 (dtype='float16') or publish it on the Hub.")
     run_config = json.loads((run / RUN_CONFIG).read_text())
-    datasets = json.loads((run / DATASETS_JSON).read_text()) if (run / DATASETS_JSON).is_file() else {}
+    datasets = _without_paths(json.loads((run / DATASETS_JSON).read_text())) if (run / DATASETS_JSON).is_file() else {}
     history = read_metrics_log(run / METRICS_LOG) if (run / METRICS_LOG).is_file() else []
     epoch_times = [row["time_s"] for row in history if "time_s" in row]
-    evaluations = list(evaluate(out)) if evaluate is not None else []
+    evaluations = [{**ev, "dataset": dataset_name(ev.get("dataset")), "model": name}
+                   for ev in (evaluate(out) if evaluate is not None else [])]
     manifest = {
         "name": name, "command": command, "train_command": train_command, "recipe": run_config.get("recipe"), "model": run_config.get("model"),
         "seed": run_config.get("seed"), "epochs": run_config.get("epochs"), "keep": run_config.get("keep"),
@@ -106,6 +107,16 @@ def package_release(
     return manifest
 
 
+def _without_paths(value: Any) -> Any:
+    """A run's ``datasets.json`` with each dataset spec reduced to its name (``expw:/data/x`` -> ``expw``): the
+    builder's folders are not part of a release."""
+    if isinstance(value, dict):
+        return {k: (dataset_name(v) if k == "spec" else _without_paths(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_paths(v) for v in value]
+    return value
+
+
 def _data_rows(data: dict[str, Any]) -> list[str]:
     rows = []
     for split in ("train", "val"):
@@ -114,8 +125,6 @@ def _data_rows(data: dict[str, Any]) -> list[str]:
             continue
         for part in parts if isinstance(parts, list) else [parts]:
             what = part.get("spec") or part.get("dataset", "?")
-            if "://" in what or "/" in what:
-                what = what.split(":", 1)[0]  # a dataset spec's path is the builder's machine, not the data
             sha = part.get("label_file_sha256")
             counts = ", ".join(f"{part[k]:,} {k}" for k in ("photos", "faces") if k in part) or (
                 f"{part['samples']:,} samples" if "samples" in part else "")
