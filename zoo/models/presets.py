@@ -144,6 +144,12 @@ PRETRAINED: dict[str, list[dict[str, Any]]] = {
         "license": "FER2013 terms: research use",
         "description": "zoo-cli train fer2013_cnn (40 epochs on the 28,709 FER2013 training images, final epoch)",
         "metrics": {"accuracy": 0.679, "macro_f1": 0.6516, "accuracy_flip_tta": 0.6863},
+    }, {
+        "tag": "expw", "file": "pretrained/fer_cnn.expw", "dataset": "expw",
+        "license": "ExpW and FER2013 terms: research use",
+        "description": "python -m benchmarks.expw_release --model face (fer_cnn.fer2013 fine-tuned 15 epochs on the "
+                       "ExpW training photos' faces, final epoch); metrics on the ExpW val photos",
+        "metrics": {"accuracy": 0.4593, "balanced_accuracy": 0.46, "fer2013_publictest_accuracy": 0.5183},
     }],
 }
 

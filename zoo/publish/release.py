@@ -23,7 +23,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from zoo.data.classes import OFFICIAL_SPLITS
 from zoo.errors import ZooError
+from zoo.factory import create
 from zoo.publish.cards import dataset_name, weights_file_summary
 from zoo.training.rundir import BEST_DIR, DATASETS_JSON, METRICS_LOG, RUN_CONFIG, read_metrics_log
 from zoo.weights.files import CONFIG_NAME, WEIGHTS_NAME
@@ -99,7 +101,7 @@ def package_release(
         "hardware": hardware,
         "weights": {"file": WEIGHTS_NAME, "sha256": sha256_file(out / WEIGHTS_NAME), "bytes": size,
                     "storage": weights_file_summary(out / WEIGHTS_NAME),
-                    "parameters": sum(v.numel() for v in load_file(str(out / WEIGHTS_NAME)).values())},
+                    "parameters": sum(p.numel() for p in create(f"local-dir:{out}").parameters())},
         "evaluations": evaluations,
     }
     (out / RELEASE_JSON).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -136,10 +138,17 @@ def _data_rows(data: dict[str, Any]) -> list[str]:
     return rows
 
 
+def dataset_split_name(dataset: str, split: str) -> str:
+    """``expw val``; an official split in its dataset's own words (``fer2013 val (PublicTest)``)."""
+    official = OFFICIAL_SPLITS.get(dataset)
+    own = official[1].get(split) if official else None
+    return f"{dataset} {split}" + (f" ({own})" if own else "")
+
+
 def _evaluation_rows(evaluations: Sequence[dict[str, Any]]) -> list[str]:
     rows = []
     for ev in evaluations:
-        where = f"{dataset_name(ev.get('dataset')) or '?'} {ev.get('split', '')}".strip()
+        where = dataset_split_name(dataset_name(ev.get("dataset")) or "?", ev.get("split", ""))
         tta = " (flip TTA)" if ev.get("tta", "none") != "none" else ""
         rows.append(f"| {where}{tta} | {ev.get('num_samples', 0):,} | {ev['accuracy']:.2%} | "
                     f"{ev.get('balanced_accuracy', float('nan')):.2%} | {ev.get('macro_f1', float('nan')):.4f} |")
