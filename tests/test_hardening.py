@@ -324,7 +324,7 @@ def test_4_a_finished_run_is_not_overwritten_without_overwrite(tiny_plugin, tmp_
     engine.train("caer_net_s", data="tiny:caer", out=out, overrides=FAST)
     shutil.rmtree(out / "checkpoints")
     before = {p: (out / p).read_bytes() for p in ("eval.json", "metrics.jsonl", "best/model.safetensors")}
-    with pytest.raises(RunDirectoryError, match=r"is not empty: it holds best, eval.json.*--resume.*--overwrite"):
+    with pytest.raises(RunDirectoryError, match=r"is not empty: it holds best, datasets.json, eval.json.*--resume.*--overwrite"):
         engine.train("caer_net_s", data="tiny:caer", out=out, overrides={**FAST, "seed": 1})
     assert {p: (out / p).read_bytes() for p in before} == before
     (out / "notes.txt").write_text("mine")

@@ -141,11 +141,13 @@ def test_num_classes_override_with_new_labels():
 
 
 def test_list_models_filters_and_sorts():
-    assert zoo.list_models("glamor*") == ["glamor_convnext_atto", "glamor_net", "glamor_resnet18"]
+    assert zoo.list_models("glamor*") == ["glamor_convnext_atto", "glamor_fer_cnn", "glamor_net", "glamor_resnet18"]
     assert "fer_resnet18" in zoo.list_models(["fer*", "ldlva*"])
     assert zoo.list_models("*", exclude="ldlva*") == [n for n in zoo.list_models() if not n.startswith("ldlva")]
-    assert zoo.list_models(pretrained=True) == ["fer_cnn.fer2013"]  # the bundled model; nothing on the Hub yet
-    assert zoo.list_models("glamor*", pretrained=True) == []
+    # the bundled models; nothing on the Hub yet
+    assert zoo.list_models(pretrained=True) == ["fer_cnn.expw", "fer_cnn.fer2013", "glamor_fer_cnn.expw"]
+    assert zoo.list_models("glamor*", pretrained=True) == ["glamor_fer_cnn.expw"]
+    assert zoo.list_models("*resnet*", pretrained=True) == []
 
 
 def test_list_components_by_kind():

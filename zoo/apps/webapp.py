@@ -318,11 +318,13 @@ def find_model_dirs(root: str | os.PathLike, max_depth: int = 3) -> list[Path]:
 
 
 def model_choices(model: str | None = None, models_dirs: list[str | os.PathLike] = ()) -> list[str]:
-    """The picker's names: ``model``, the preset tags with published weights, then ``local-dir:`` models."""
+    """The picker's names: ``model``, the default model, the other preset tags with published weights, then
+    ``local-dir:`` models."""
     import zoo
+    from zoo.factory import DEFAULT_MODEL
 
     names = [model] if model else []
-    names += zoo.list_models(pretrained=True)
+    names += [DEFAULT_MODEL, *zoo.list_models(pretrained=True)]
     for root in models_dirs:
         names += [f"local-dir:{d}" for d in find_model_dirs(root)]
     return list(dict.fromkeys(names))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import signal
 import sys
 import threading
@@ -239,8 +240,9 @@ def predict_command(
             raise ZooError(f"--save-vis {save_vis} is a video file: use it with one video or --camera; for images "
                            f"give a folder.")
     net = create_for_inference(model or DEFAULT_MODEL, checkpoint=checkpoint, allow_untrained=allow_untrained)
-    typer.echo(f"model: {model or DEFAULT_MODEL}{' (the default)' if model is None else ''}, "
-               f"{'face + context' if net.config.uses_context else 'face only'}", err=True)
+    logging.getLogger("zoo.cli.predict").info(
+        "model: %s%s, %s", model or DEFAULT_MODEL, " (the default)" if model is None else "",
+        "face + context" if net.config.uses_context else "face only")
     if camera is not None:
         frames = iter_video_frames(camera, every=every, fps=fps, max_frames=max_frames)
     else:
