@@ -34,6 +34,7 @@ from zoo.data.records import (
     check_choice,
     fail_or_skip,
     find_split_dir,
+    image_header_size,
     relpath,
     scan_class_folders,
     seeded_split,
@@ -825,7 +826,7 @@ def _expw_sample(line: str, where: str, images_dir: Path, sizes: dict, seen: dic
     box = FaceBox(left, top, right, bottom)
     image_path = images_dir / image_name
     if image_name not in sizes:
-        sizes[image_name] = _header_size(image_path)
+        sizes[image_name] = image_header_size(image_path)
     size = sizes[image_name]
     if size is None:
         raise ImageReadError(f"{where}: image {image_path} is missing or unreadable.")
@@ -838,16 +839,3 @@ def _expw_sample(line: str, where: str, images_dir: Path, sizes: dict, seen: dic
     seen[image_name, face_id] = where.rsplit(":", 1)[-1]
     return Sample(label, str(image_path), box=box,
                   extra={"photo": image_name, "face_id": face_id, "confidence": confidence})
-
-
-def _header_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) after EXIF orientation, from the file header; None when missing or unreadable."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-            orientation = image.getexif().get(0x0112, 1)
-    except (OSError, ValueError):
-        return None
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)

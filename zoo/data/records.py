@@ -208,6 +208,18 @@ def seeded_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nda
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
+def image_header_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(width, height) of an image file as :func:`load_image` will return it (EXIF orientation applied), read
+    from the header only; None when the file is missing or unreadable."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            orientation = image.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - an unreadable file is reported when it is loaded (or by verify=True)
+        return None
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
 class FaceDataset(Dataset):
     """A list of :class:`Sample` records behind the shared face/context preprocessing.
 
@@ -316,13 +328,7 @@ class FaceDataset(Dataset):
             return int(sample.pixels.shape[1]), int(sample.pixels.shape[0])
         if self._image_loader is not None or sample.path is None:
             return None
-        try:
-            with Image.open(sample.path) as image:
-                width, height = image.size
-                orientation = image.getexif().get(0x0112, 1)
-        except Exception:  # noqa: BLE001 - an unreadable file is reported when it is loaded (or by verify=True)
-            return None
-        return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+        return image_header_size(sample.path)
 
     def __len__(self) -> int:
         return len(self.samples)
