@@ -84,6 +84,13 @@ _FER_COMMON: dict[str, Any] = {
     "data": {"options": {"cache": "memory"}},
 }
 
+# ExpW: the FER2013 optimisation at a fine-tuning lr, the validation split carved by photo (expw reader defaults)
+_EXPW_COMMON: dict[str, Any] = {
+    **_FER_COMMON, "optimizer": {**_FER_COMMON["optimizer"], "lr": 0.01},
+    "data": {"options": {"cache": "memory", "val_fraction": 0.2, "split_seed": 0}}}
+_EXPW_FACE: dict[str, Any] = {**_EXPW_COMMON, "model": "fer_cnn", "init_weights": "fer_cnn.fer2013",
+                              "schedule": {"name": "cosine", "warmup_epochs": 0}}
+
 # (recipe name, official config, what it sets, settings) — cfg_files/config_*.py of the official code
 _LDLVA_CONFIGS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("ldlva_resnet18_raf", "config_resnet18_raf", "Adam 1e-3 (ε 1e-7), ×0.1 at 10, 20, 40, batch 32, 60 epochs, "
@@ -176,25 +183,16 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     # ExpW family: faces in real web photos (README "Models for real photos"); --data expw:DIR, val carved by photo
     "expw_fer_cnn": ("Face model for real photos: fer_cnn, every weight from the bundled fer_cnn.fer2013, "
                      "fine-tuned on the faces of the ExpW training photos; SGD Nesterov 0.01, cosine, 15 epochs, "
-                     "final epoch kept", {
-        "model": "fer_cnn", **_FER_COMMON, "init_weights": "fer_cnn.fer2013",
-        "optimizer": {**_FER_COMMON["optimizer"], "lr": 0.01}, "schedule": {"name": "cosine", "warmup_epochs": 0},
-        "epochs": 15,
-        "data": {"options": {"cache": "memory", "val_fraction": 0.2, "split_seed": 0}}}),
+                     "final epoch kept", {**_EXPW_FACE, "epochs": 15}),
     "expw_fer2013_fer_cnn": ("Tried for the face model (README 'Models for real photos'): expw_fer_cnn with the "
                              "ExpW faces 3× per epoch mixed with FER2013 train (pass data.mix=[{\"spec\": "
                              "\"fer2013:DIR\"}]), 12 epochs: keeps FER2013, learns ExpW far less", {
-        "model": "fer_cnn", **_FER_COMMON, "init_weights": "fer_cnn.fer2013",
-        "optimizer": {**_FER_COMMON["optimizer"], "lr": 0.01}, "schedule": {"name": "cosine", "warmup_epochs": 0},
-        "epochs": 12,
-        "data": {"repeat": 3, "options": {"cache": "memory", "val_fraction": 0.2, "split_seed": 0}}}),
+        **_EXPW_FACE, "epochs": 12, "data": {**_EXPW_FACE["data"], "repeat": 3}}),
     "expw_glamor_fer_cnn": ("Compact GLAMOR-Net on ExpW photos: glamor_fer_cnn, face encoder from the bundled "
                             "fer_cnn.expw, context encoder from scratch; SGD Nesterov 0.01, cosine with 1 warm-up "
                             "epoch, batch 64, 10 epochs, final epoch kept", {
-        "model": "glamor_fer_cnn", **_FER_COMMON, "backbone_pretrained": "fer_cnn.expw",
-        "optimizer": {**_FER_COMMON["optimizer"], "lr": 0.01}, "schedule": {"name": "cosine", "warmup_epochs": 1},
-        "batch_size": 64, "epochs": 10,
-        "data": {"options": {"cache": "memory", "val_fraction": 0.2, "split_seed": 0}}}),
+        **_EXPW_COMMON, "model": "glamor_fer_cnn", "backbone_pretrained": "fer_cnn.expw",
+        "schedule": {"name": "cosine", "warmup_epochs": 1}, "batch_size": 64, "epochs": 10}),
 }
 
 #: the recipe a bare preset name trains with
