@@ -31,7 +31,7 @@ import numpy as np
 from benchmarks.expw_context import RESULTS, RUNS, find_expw
 from benchmarks.fer2013_real import REPO
 
-SCENES = ("group_sample1.jpg", "group_sample4.jpg", "multi_face.jpg", "single_face.jpg")
+SCENES = ("group_sample1.jpg", "multi_face.jpg", "single_face.jpg")
 FIGURE = REPO / "docs" / "expw_attention.png"
 
 
@@ -105,7 +105,7 @@ def scene_figure(runs: dict[str, Path], scenes: Path, out: Path) -> Path:
 
     plt = pyplot()
     photos = [scenes / name for name in SCENES if (scenes / name).is_file()]
-    fig, axes = plt.subplots(len(photos), len(runs), figsize=(4.2 * len(runs), 3.0 * len(photos)), squeeze=False)
+    fig, axes = plt.subplots(len(photos), len(runs), figsize=(3.4 * len(runs), 2.6 * len(photos)), squeeze=False)
     for col, (title, run) in enumerate(runs.items()):
         model = zoo.create(f"local-dir:{run / 'best'}").eval()
         for row, pred in enumerate(iter_predictions(iter_frames([str(p) for p in photos]), model)):
@@ -122,13 +122,19 @@ def scene_figure(runs: dict[str, Path], scenes: Path, out: Path) -> Path:
             if row == 0:
                 ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    return save_figure(fig, out)
+    path = save_figure(fig, out)
+    from PIL import Image
+
+    with Image.open(path) as image:  # a 256-colour palette keeps the committed PNG small
+        image.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    return path
 
 
-def attention_figures(runs: Path, expw: Path, results: Path, scenes: Path | None = None) -> None:
+def attention_figures(runs: Path, expw: Path, results: Path, scenes: Path | None = None,
+                      figure: Path = FIGURE) -> None:
     """Attention statistics of every finished CA / GLA / GLA-guided run under ``runs`` and the scene figure."""
     found = {name: runs / name for name in sorted(p.name for p in runs.glob("*-s*"))
-             if name.split("-s")[0] in ("ca", "gla", "gla_guided") and (runs / name / "best").is_dir()}
+             if name.split("-s")[0] in ("ca", "gla", "gla_guided") and (runs / name / "eval.json").is_file()}
     if not found:
         print(f"no finished CA/GLA runs under {runs}; run python -m benchmarks.expw_context first.")
         return
@@ -142,7 +148,7 @@ def attention_figures(runs: Path, expw: Path, results: Path, scenes: Path | None
     figure_runs = {label: found[name] for label, name in (("CA (seed 0)", "ca-s0"), ("GLA (seed 0)", "gla-s0"))
                    if name in found}
     if figure_runs and scenes.is_dir():
-        print(f"figure -> {scene_figure(figure_runs, scenes, FIGURE)}")
+        print(f"figure -> {scene_figure(figure_runs, scenes, figure)}")
 
 
 def main() -> None:
@@ -151,12 +157,13 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=None, help="ExpW folder (label.lst + Images/)")
     parser.add_argument("--scenes", type=Path, default=None, help="development scene photos")
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--figure", type=Path, default=FIGURE)
     args = parser.parse_args()
     expw = args.data or find_expw()
     if expw is None:
         print("ExpW not found (pass --data DIR); nothing to do.")
         return
-    attention_figures(args.runs, expw, args.results, args.scenes)
+    attention_figures(args.runs, expw, args.results, args.scenes, args.figure)
 
 
 if __name__ == "__main__":
