@@ -76,3 +76,26 @@ def test_unknown_model_is_a_clean_error_in_a_real_process():
 @pytest.mark.parametrize("args", [["--help"], ["list", "--help"]])
 def test_help(args):
     assert "Usage" in invoke(*args)
+
+
+def test_cli_log_lines_go_to_the_stderr_of_the_moment_not_the_one_the_handler_was_made_with():
+    """An in-process command (typer's runner, a notebook) swaps stderr: a log handler that kept the old stream
+    wrote "--- Logging error --- I/O operation on closed file" instead of the line."""
+    import contextlib
+    import io
+    import logging
+
+    from zoo.cli.common import configure_logging
+
+    logger = logging.getLogger("zoo")
+    before = list(logger.handlers), logger.level
+    logger.handlers = []
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            configure_logging()  # made while stderr is a stream that is then closed
+        with contextlib.redirect_stderr(io.StringIO()) as now:
+            logging.getLogger("zoo.cli.predict").info("model: x (the default), face only")
+        assert now.getvalue() == "model: x (the default), face only\n"
+    finally:
+        logger.handlers, _ = before
+        logger.setLevel(before[1])

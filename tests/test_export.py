@@ -173,7 +173,7 @@ def test_cli_export_exported_program_json(tiny_dir, tmp_path):
     result = _invoke(["export", f"local-dir:{tiny_dir}", "--format", "exported-program", "--dynamic-batch",
                       "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["outputs"] == ["logits", "probs", "attention", "fusion_weights"]
     assert max(report["max_abs_diff"].values()) <= 1e-4 and out.is_file()
 

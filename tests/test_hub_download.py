@@ -200,7 +200,7 @@ def test_pull_prefetches_for_offline_use(tiny_preset, monkeypatch):
 
     result = CliRunner().invoke(zoo.cli.app, ["pull", "tiny_glamor.v1", f"hf-hub:{REPO}", "--json"])
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.output)
+    rows = json.loads(result.stdout)
     assert [r["commit"] for r in rows] == [tiny_preset["sha1"], tiny_preset["sha2"]]
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -215,7 +215,7 @@ def test_list_pretrained_shows_tags_with_repo_and_revision(tiny_preset):
 
     result = CliRunner().invoke(zoo.cli.app, ["list", "tiny*", "--pretrained"])
     assert result.exit_code == 0, result.output
-    lines = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()[2:]}
+    lines = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[2:]}
     assert lines["tiny_glamor.v1"][:2] == [REPO, "v1.0"]
     assert lines["tiny_glamor.pinned"][:2] == [REPO, tiny_preset["sha2"]]
     assert lines["tiny_glamor.unpinned"][:2] == [REPO, "-"]

@@ -69,7 +69,7 @@ def test_predict_probabilities_are_the_models_output_on_each_face(tmp_path, tiny
     result = _invoke(["predict", str(image), "--model", f"local-dir:{tiny_model_dir}", "--json",
                       "--save-vis", str(tmp_path / "vis"), "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    (entry,) = json.loads(result.output)
+    (entry,) = json.loads(result.stdout)
     assert entry["image"] == str(image)
     assert [f["box"] for f in entry["faces"]] == [[20.0, 30.0, 60.0, 80.0], [110.0, 25.0, 150.0, 75.0]]
     assert [f["score"] for f in entry["faces"]] == [0.9, 0.8]
@@ -84,7 +84,7 @@ def test_predict_probabilities_are_the_models_output_on_each_face(tmp_path, tiny
 
     table = _invoke(["predict", str(image), "--model", f"local-dir:{tiny_model_dir}", "--device", "cpu"])
     assert table.exit_code == 0, table.output
-    lines = table.output.strip().splitlines()
+    lines = table.stdout.strip().splitlines()
     assert lines[0].split()[:4] == ["image", "face", "box", "emotion"] and len(lines) == 3
     assert "Anger" in lines[0] and lines[2].split()[2] == "110,25,150,75"
     assert lines[1].split()[3] == names[int(expected[0][0].argmax())]

@@ -192,7 +192,7 @@ def test_cli_folder_and_glob_with_table_json_and_csv(tmp_path, model_dir, stub_d
 
     table = _cli(["predict", str(tmp_path / "in"), str(tmp_path / "empty.png"), *common])
     assert table.exit_code == 0, table.output
-    lines = table.output.strip().splitlines()
+    lines = table.stdout.strip().splitlines()
     assert lines[0].split()[:4] == ["image", "face", "box", "emotion"] and "Anger" in lines[0]
     assert [line.split()[0] for line in lines[1:4]] == [str(tmp_path / "in/b.jpg")] + [str(tmp_path / "in/sub/a.png")] * 2
     assert lines[4].startswith(f"{tmp_path / 'empty.png'}: no face found")
@@ -335,7 +335,7 @@ def test_video_sampling_timestamps_tracks_and_annotated_video(tmp_path, model_di
     assert len(moving) == len(still) == 20
     assert len({r["track"] for r in moving}) == len({r["track"] for r in still}) == 1  # one identity each
     assert {r["track"] for r in rows} == {"0", "1"}
-    assert "#" in result.output.splitlines()[1]  # table rows name the frame and time: clip.mp4#0@0.00s
+    assert "#" in result.stdout.splitlines()[1]  # table rows name the frame and time: clip.mp4#0@0.00s
 
     capture = cv2.VideoCapture(str(out_video))
     assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(5.0)

@@ -129,7 +129,7 @@ def test_eval_reproduces_validation_metrics(tmp_path):
 
     cli = CliRunner().invoke(zoo.cli.app, ["eval", f"local-dir:{out / 'best'}", "--data", "tiny:caer", "--json"])
     assert cli.exit_code == 0, cli.output
-    assert json.loads(cli.output)["accuracy"] == logged["accuracy"]
+    assert json.loads(cli.stdout)["accuracy"] == logged["accuracy"]
 
 
 def test_bf16_autocast_channels_last_and_clipping_train_on_cpu(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
 
 import typer
 
@@ -26,9 +27,26 @@ def configure_logging() -> None:
         raise SystemExit(f"error: ZOO_LOG_LEVEL={level!r} is not a logging level; use DEBUG, INFO, WARNING or ERROR.")
     logger.setLevel(level)
     if not any(not isinstance(h, logging.NullHandler) for h in logger.handlers):
-        handler = logging.StreamHandler()
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (as ``logging.lastResort`` does), not to the
+    stream of the moment it was made: a command run in-process (typer's test runner, a notebook) swaps stderr, and
+    a handler holding the old one would write to a closed file."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
 
 
 def expected_errors() -> tuple[type[BaseException], ...]:
