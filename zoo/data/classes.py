@@ -51,7 +51,8 @@ EMOTION_SYNONYMS = (
 _EMOTION_OF = {spelling: group[0] for group in EMOTION_SYNONYMS for spelling in group}
 
 
-def _fold(name: str) -> str:
+def class_key(name: str) -> str:
+    """How class names are compared: ignoring case and surrounding spaces."""
     return name.strip().casefold()
 
 
@@ -93,16 +94,16 @@ def match_class_names(dataset_names: Sequence[str], model_names: Sequence[str],
     data lacks are fine when they are known emotions (recall is undefined for them). A bad ``explicit`` entry (no
     such dataset or model class) is a :class:`DataError`."""
     dataset_names, model_names = tuple(dataset_names), tuple(model_names)
-    by_name = {_fold(n): i for i, n in enumerate(model_names)}
+    by_name = {class_key(n): i for i, n in enumerate(model_names)}
     by_emotion: dict[str, list[int]] = {}
     for i, name in enumerate(model_names):
-        if _fold(name) in _EMOTION_OF:
-            by_emotion.setdefault(_EMOTION_OF[_fold(name)], []).append(i)
+        if class_key(name) in _EMOTION_OF:
+            by_emotion.setdefault(_EMOTION_OF[class_key(name)], []).append(i)
     rules = _explicit_targets(explicit or {}, dataset_names, model_names, by_name)
     targets: list[int | None] = []
     unmatched = []
     for name in dataset_names:
-        key = _fold(name)
+        key = class_key(name)
         if key in rules:
             targets.append(rules[key])
         elif key in by_name:
@@ -114,7 +115,7 @@ def match_class_names(dataset_names: Sequence[str], model_names: Sequence[str],
         else:
             targets.append(None)  # not an emotion we know, or two model classes of that emotion: cannot choose
             unmatched.append(name)
-    unmatched_model = tuple(n for i, n in enumerate(model_names) if i not in targets and _fold(n) not in _EMOTION_OF)
+    unmatched_model = tuple(n for i, n in enumerate(model_names) if i not in targets and class_key(n) not in _EMOTION_OF)
     return ClassMatch(dataset_names, model_names, tuple(targets), tuple(unmatched), unmatched_model)
 
 
@@ -123,14 +124,14 @@ def _explicit_targets(explicit: Mapping[str, str | None], dataset_names: tuple[s
     """``{dataset name: model name or None}`` checked against both name lists -> ``{folded dataset name: index}``."""
     if not isinstance(explicit, Mapping):
         raise DataError(f"class_map must map dataset class names to model class names (or null), got {explicit!r}.")
-    folded_data = {_fold(n) for n in dataset_names}
+    folded_data = {class_key(n) for n in dataset_names}
     rules: dict[str, int | None] = {}
     for key, value in explicit.items():
-        if not isinstance(key, str) or _fold(key) not in folded_data:
+        if not isinstance(key, str) or class_key(key) not in folded_data:
             raise DataError(f"class_map: {key!r} is not a class of the dataset; its classes are "
                             f"{', '.join(dataset_names)}.")
-        if value is not None and (not isinstance(value, str) or _fold(value) not in by_name):
+        if value is not None and (not isinstance(value, str) or class_key(value) not in by_name):
             raise DataError(f"class_map: {key!r} maps to {value!r}, which is not a class of the model; its classes "
                             f"are {', '.join(model_names)} (or null to leave {key!r} out).")
-        rules[_fold(key)] = None if value is None else by_name[_fold(value)]
+        rules[class_key(key)] = None if value is None else by_name[class_key(value)]
     return rules

@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 from zoo.config import DataConfig
 from zoo.data import VA_ATTRIBUTE
 from zoo.data.boxes import FaceBox
+from zoo.data.classes import class_key
 from zoo.data.images import image_from_array, load_image
 from zoo.data.transforms import (
     MISSING_FACE_POLICIES,
@@ -98,11 +99,6 @@ def fail_or_skip(report: DatasetReport, on_error: str, error: DataError, where: 
     if on_error == "raise":
         raise error
     report.skip(where, str(error))
-
-
-def class_key(name: str) -> str:
-    """How class names are compared: ignoring case and surrounding spaces."""
-    return name.strip().casefold()
 
 
 class ClassMap:
