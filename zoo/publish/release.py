@@ -12,7 +12,6 @@ storage type and sha256. Nothing here reads data or trains: the benchmark script
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import statistics
@@ -24,6 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from zoo.data.classes import OFFICIAL_SPLITS
+from zoo.data.mtcnn import file_sha256
 from zoo.errors import ZooError
 from zoo.factory import create
 from zoo.publish.cards import dataset_name, weights_file_summary
@@ -34,14 +34,6 @@ RELEASE_JSON = "release.json"
 CARD_NAME = "README.md"
 #: the most a weight file shipped as package data may hold
 PACKAGE_LIMIT_BYTES = 5_000_000
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_weights(source: Path, target: Path, dtype: str = "float32") -> None:
@@ -99,7 +91,7 @@ def package_release(
         "train_wall_s": sum(epoch_times) if epoch_times else None,
         "epoch_s_median": statistics.median(epoch_times) if epoch_times else None,
         "hardware": hardware,
-        "weights": {"file": WEIGHTS_NAME, "sha256": sha256_file(out / WEIGHTS_NAME), "bytes": size,
+        "weights": {"file": WEIGHTS_NAME, "sha256": file_sha256(out / WEIGHTS_NAME), "bytes": size,
                     "storage": weights_file_summary(out / WEIGHTS_NAME),
                     "parameters": sum(p.numel() for p in create(f"local-dir:{out}").parameters())},
         "evaluations": evaluations,
