@@ -97,8 +97,9 @@ class DataConfig:
     #: ``training_preprocess`` does (``tf.image.encode_jpeg`` default quality 95, 4:2:0); None = no round trip
     context_jpeg_quality: int | None = None
     #: crop the face from its box grown by this fraction of the box's width (height) on each side, clipped to
-    #: the image; the context mask stays the box itself. Tight detector or annotation boxes (ExpW, MTCNN)
-    #: then frame a face as the FER2013 crops do (forehead to chin and some hair: about 0.2)
+    #: the image (negative: shrunk); the context mask stays the box itself. For framing tight detector or
+    #: annotation boxes (ExpW, MTCNN) like another dataset's crops; on ExpW it did not help (README "Models for
+    #: real photos": 0 was best)
     face_margin: float = 0.0
 
     def __post_init__(self) -> None:
@@ -115,7 +116,8 @@ class DataConfig:
                 raise ConfigError(f"data.{name} must be true or false, got {getattr(self, name)!r}.")
         margin = self.face_margin
         if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not -0.4 <= margin <= 1.0:
-            raise ConfigError(f"data.face_margin must be a number in -0.4..1 (a fraction of the face box; negative shrinks it), got {margin!r}.")
+            raise ConfigError(f"data.face_margin must be a number in -0.4..1 (a fraction of the face box; negative "
+                              f"shrinks it), got {margin!r}.")
         self.face_margin = float(margin)
         quality = self.context_jpeg_quality
         if quality is not None and (not is_int(quality) or not 1 <= quality <= 100):
