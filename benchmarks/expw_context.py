@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from benchmarks.fer2013_real import REPO, hardware, train_or_resume
-from zoo.training.rundir import EVAL_JSON, METRICS_LOG, RUN_CONFIG
+from zoo.training.rundir import EVAL_JSON, METRICS_LOG, RUN_CONFIG, read_metrics_log
 
 RESULTS = REPO / "benchmarks" / "results" / "expw_context"
 RUNS = Path.home() / ".cache" / "emotion-zoo" / "runs" / "expw_context"
@@ -53,10 +53,11 @@ LABELS = {"face": "face only", "none": "face + context, no attention (pooled)", 
 
 
 def find_expw() -> Path | None:
-    """``../shared/data/expw`` beside the checkout, when present."""
-    for base in (REPO.parent / "shared" / "data" / "expw", REPO.parent.parent / "shared" / "data" / "expw"):
-        if (base / "label.lst").is_file():
-            return base
+    """``shared/data/expw`` beside the checkout or a folder above it, when present (as ``find_fer2013``)."""
+    for parent in REPO.parents:
+        candidate = parent / "shared" / "data" / "expw"
+        if (candidate / "label.lst").is_file():
+            return candidate
     return None
 
 
@@ -65,7 +66,7 @@ def run_variant(variant: str, seed: int, args: argparse.Namespace) -> dict:
                  "seed": seed, "epochs": args.epochs, "threads": args.threads, "progress": False,
                  "backbone_pretrained": args.face_init}
     out = train_or_resume(f"{variant}-s{seed}", RECIPE, overrides, f"expw:{args.data}", args.runs)
-    history = [json.loads(line) for line in (out / METRICS_LOG).read_text().splitlines() if line.strip()]
+    history = read_metrics_log(out / METRICS_LOG)
     final = json.loads((out / EVAL_JSON).read_text())
     config = json.loads((out / RUN_CONFIG).read_text())
     timing = out / "wall_time.json"
