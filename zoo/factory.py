@@ -15,7 +15,7 @@ from zoo.config import ModelConfig
 from zoo.errors import UntrainedModelError, UntrainedModelWarning
 from zoo.models.info import describe
 from zoo.models.model import EmotionModel
-from zoo.names import parse, parse_model_name  # noqa: F401 - zoo.factory.parse_model_name, kept for callers
+from zoo.names import parse
 from zoo.registry.plugins import get_preset, list_models
 from zoo.weights.backbones import init_backbones
 from zoo.weights.files import load_weights
