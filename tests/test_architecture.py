@@ -1,5 +1,12 @@
 """The package's structure: layers that import only downwards, no import cycle inside ``zoo/``, and listing
-models imports no torch."""
+models imports no torch.
+
+The package root ``zoo`` imports its API lazily (``_LAZY`` in zoo/__init__.py: name -> module), so no import
+statement shows what it depends on; the graph reads ``_LAZY`` instead, an edge from ``zoo`` to each module
+named there. The root is therefore not a foundation but the API façade: a layer of its own above everything it
+re-exports (up to ``inference``) and below ``apps`` and ``cli``, which may use ``zoo.create`` & co. A lower
+module that imports the bare ``zoo`` package (``from zoo import __version__``) both imports upwards and closes
+a cycle through the root, and both tests below report it; the version lives in ``zoo.version`` for them."""
 
 from __future__ import annotations
 
@@ -8,6 +15,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ZOO = Path(__file__).resolve().parents[1] / "zoo"
 
@@ -52,13 +61,28 @@ def imported_modules(tree: ast.AST, name: str, is_package: bool, modules: set[st
     return {m for m in found if m in modules and m != name}
 
 
+def lazy_exports(tree: ast.AST) -> dict[str, str]:
+    """The ``_LAZY = {"name": "module", ...}`` table of a package ``__init__``, read from its syntax tree."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Assign | ast.AnnAssign):
+            continue
+        targets = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
+        if any(isinstance(t, ast.Name) and t.id == "_LAZY" for t in targets) and isinstance(node.value, ast.Dict):
+            return {ast.literal_eval(k): ast.literal_eval(v) for k, v in zip(node.value.keys, node.value.values, strict=True)}
+    return {}
+
+
 def import_graph() -> dict[str, set[str]]:
+    """Module -> the ``zoo`` modules it imports; the root ``zoo`` also depends on each module in its ``_LAZY``."""
     paths = {module_name(p): p for p in ZOO.rglob("*.py")}
     modules = set(paths)
-    return {
-        name: imported_modules(ast.parse(path.read_text(), str(path)), name, path.name == "__init__.py", modules)
-        for name, path in paths.items()
-    }
+    graph = {}
+    for name, path in paths.items():
+        tree = ast.parse(path.read_text(), str(path))
+        graph[name] = imported_modules(tree, name, path.name == "__init__.py", modules)
+        if name == "zoo":
+            graph[name] |= {m for m in lazy_exports(tree).values() if m in modules}
+    return graph
 
 
 def find_cycles(graph: dict[str, set[str]]) -> list[tuple[list[str], list[str]]]:
@@ -116,25 +140,51 @@ def test_the_cycle_finder_finds_a_cycle_and_ignores_type_checking_imports():
     assert imported_modules(ast.parse(source), "zoo.a", False, {"zoo", "zoo.a", "zoo.b", "zoo.c"}) == {"zoo.c"}
 
 
+def test_the_lazy_table_of_the_root_is_read_as_its_imports():
+    source = ('import importlib\nfrom zoo.version import __version__\n'
+              '_LAZY = {"create": "zoo.factory", "train": "zoo.training.engine"}\n'
+              'def __getattr__(name):\n    return getattr(importlib.import_module(_LAZY[name]), name)\n')
+    tree = ast.parse(source)
+    assert lazy_exports(tree) == {"create": "zoo.factory", "train": "zoo.training.engine"}
+    assert lazy_exports(ast.parse("_LAZY: dict[str, str] = {'a': 'zoo.a'}\n")) == {"a": "zoo.a"}
+    assert lazy_exports(ast.parse("LAZY = {'a': 'zoo.a'}\n")) == {}
+    assert imported_modules(tree, "zoo", True, {"zoo", "zoo.version", "zoo.factory"}) == {"zoo.version"}
+    graph = import_graph()
+    assert {"zoo.factory", "zoo.training.engine", "zoo.inference.predict", "zoo.version"} <= graph["zoo"]
+
+
+def cycle_report(graph: dict[str, set[str]]) -> str:
+    return "\n".join(f"{' -> '.join(cycle)}  (modules in this tangle: {', '.join(members)})"
+                     for cycle, members in find_cycles(graph))
+
+
 def test_no_import_cycle_inside_zoo():
     """Top-level and function-level imports of zoo modules form no cycle (``if TYPE_CHECKING:`` aside)."""
     graph = import_graph()
     assert len(graph) > 50 and "zoo.registry.plugins" in graph["zoo.registry.entries"] | graph["zoo.models.model"]
-    cycles = find_cycles(graph)
-    assert not cycles, "import cycles inside zoo/:\n" + "\n".join(
-        f"{' -> '.join(cycle)}  (modules in this tangle: {', '.join(members)})" for cycle, members in cycles)
+    assert not find_cycles(graph), "import cycles inside zoo/:\n" + cycle_report(graph)
+
+
+def test_a_lower_module_importing_the_package_root_is_a_cycle_and_an_upward_import():
+    """What ``from zoo import __version__`` in zoo/weights/files.py did before ``zoo.version`` existed."""
+    graph = import_graph()
+    graph["zoo.weights.files"] = graph["zoo.weights.files"] | {"zoo"}
+    assert "zoo -> zoo.factory -> " in cycle_report(graph) and "zoo.weights.files" in cycle_report(graph)
+    assert upward_imports(graph) == ["zoo.weights.files (layer 3) imports zoo (layer 6)"]
 
 
 #: the layers, bottom up (README "Architecture"); a module imports only from its own layer or lower ones
+#: (the root ``zoo`` is the API façade over layers 0-5, see the module docstring)
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("zoo", "errors", "names", "labels", "runtime", "viz"),
+    ("version", "errors", "names", "labels", "runtime", "viz"),
     ("config", "registry"),
     ("data", "models"),
     ("weights", "factory"),
     ("ldl", "training"),
     ("inference", "publish"),
+    ("zoo",),
     ("apps",),
-    ("cli", "__main__", "hookspecs"),
+    ("cli", "__main__"),
 )
 
 
@@ -146,11 +196,16 @@ def layer_of(module: str) -> int:
     raise AssertionError(f"{module}: its package {unit!r} is in no layer; add it to LAYERS (and the README)")
 
 
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return [f"{module} (layer {layer_of(module)}) imports {target} (layer {layer_of(target)})"
+            for module, targets in sorted(graph.items()) for target in sorted(targets)
+            if layer_of(target) > layer_of(module)]
+
+
 def test_imports_go_only_downwards_through_the_layers():
-    """Every import inside ``zoo/`` (top level or in a function) reaches the same layer or a lower one."""
-    upward = [f"{module} (layer {layer_of(module)}) imports {target} (layer {layer_of(target)})"
-              for module, targets in sorted(import_graph().items()) for target in sorted(targets)
-              if layer_of(target) > layer_of(module)]
+    """Every import inside ``zoo/`` (top level or in a function, and the root's ``_LAZY``) reaches the same
+    layer or a lower one."""
+    upward = upward_imports(import_graph())
     assert not upward, "imports against the layers:\n" + "\n".join(upward)
 
 
@@ -163,3 +218,23 @@ def test_listing_models_and_components_imports_no_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_public_names_of_the_root_are_its_lazy_table_and_the_version():
+    """``__all__`` is exactly the ``_LAZY`` names and ``__version__``; ``dir(zoo)`` lists them and the subpackages
+    reachable as attributes; each name is the object of the module ``_LAZY`` names; pyproject reads the version
+    from ``zoo.version``."""
+    import zoo
+    import zoo.version
+
+    table = lazy_exports(ast.parse((ZOO / "__init__.py").read_text()))
+    assert table == zoo._LAZY and {"create", "train", "evaluate", "predict"} <= set(table)
+    assert sorted(zoo.__all__) == sorted([*table, "__version__"]) and len(set(zoo.__all__)) == len(zoo.__all__)
+    assert set(dir(zoo)) == set(zoo.__all__) | zoo._SUBMODULES
+    for name, module in table.items():
+        assert getattr(zoo, name) is getattr(sys.modules[module], name), name
+    assert zoo.__version__ == zoo.version.__version__
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((ZOO.parent / "pyproject.toml").read_text())
+    assert "version" in project["project"]["dynamic"] and "version" not in project["project"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "zoo.version.__version__"}

@@ -134,9 +134,17 @@ def test_pretrained_config_must_match_the_preset(tiny_preset):
         unregister_plugin("hub-test-wrong-eps")
 
 
-def test_pretrained_with_another_head_fails_on_shapes(tiny_preset):
-    with pytest.raises(WeightsError, match=r"shape mismatches: classifier.3.weight: file \(7, 128\) vs model \(8, 128\)"):
-        zoo.create("tiny_glamor", pretrained=True, num_classes=8, label_names=[str(i) for i in range(8)])
+def test_pretrained_with_other_classes_gets_a_fresh_output_layer_and_other_shapes_still_fail(tiny_preset):
+    """Hub weights and another num_classes: all but the classifier's output layer load (timm
+    ``load_pretrained``); a mismatch elsewhere (the hidden head width) is still the strict load's error."""
+    names = [str(i) for i in range(8)]
+    pretrained = zoo.create("tiny_glamor", pretrained=True).state_dict()
+    model = zoo.create("tiny_glamor", pretrained=True, num_classes=8, label_names=names)
+    state = model.state_dict()
+    assert state["classifier.3.weight"].shape == (8, 128) and model.pretrained_cfg["new_head"]["num_classes"] == [7, 8]
+    assert all(torch.equal(state[k], v) for k, v in pretrained.items() if not k.startswith("classifier.3."))
+    with pytest.raises(WeightsError, match=r"shape mismatches: classifier.0.weight: file \(128, \d+\) vs model \(64, \d+\)"):
+        zoo.create("tiny_glamor", pretrained=True, num_classes=8, label_names=names, head_hidden=64)
 
 
 def test_hf_hub_names_tag_sha_and_main(online):

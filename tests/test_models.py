@@ -140,6 +140,23 @@ def test_num_classes_override_with_new_labels():
     assert unnamed.label_names == ("class_0", "class_1", "class_2")
 
 
+def test_explicit_none_overrides_are_applied():
+    """``None`` is a value, not "not given": the error's own advice ``label_names=None`` works."""
+    preset_names = zoo.create("fer_cnn").label_names
+    assert preset_names[0] == "Angry"
+    generic = zoo.create("fer_cnn", label_names=None)
+    assert generic.config.label_names is None and generic.label_names == tuple(f"class_{i}" for i in range(7))
+    with pytest.raises(ConfigError, match=r"label_names has 7 entries but num_classes is 8.*label_names=None"):
+        zoo.create("fer_cnn", num_classes=8)
+    assert zoo.create("fer_cnn", num_classes=8, label_names=None).label_names[-1] == "class_7"
+    assert zoo.create("glamor_net", data=TINY).config.head_hidden == 128
+    one_linear = zoo.create("glamor_net", data=TINY, head_hidden=None)
+    assert one_linear.config.head_hidden is None and one_linear.head_keys == ("classifier.1.weight", "classifier.1.bias")
+    assert [type(m).__name__ for m in one_linear.classifier] == ["Dropout", "Linear"]
+    with pytest.raises(ConfigError, match="num_classes must be an integer .*got None"):
+        zoo.create("fer_cnn", num_classes=None)
+
+
 def test_list_models_filters_and_sorts():
     assert zoo.list_models("glamor*") == ["glamor_convnext_atto", "glamor_fer_cnn", "glamor_net", "glamor_resnet18"]
     assert "fer_resnet18" in zoo.list_models(["fer*", "ldlva*"])

@@ -183,18 +183,11 @@ def test_no_warning_without_plugins(fresh_plugins):
         zoo.list_models()
 
 
-def test_hookimpl_is_public_and_the_old_module_is_a_deprecated_alias():
-    """``zoo.hookimpl`` is the marker plugins use; ``zoo.hookspecs`` (the pre-package path) still works, with a
-    DeprecationWarning that says what to import instead."""
-    import importlib
-
+def test_hookimpl_is_public():
+    """``zoo.hookimpl`` is the marker plugins use (the specifications are in ``zoo.registry.hookspecs``)."""
     from zoo.registry import hookspecs
 
     assert zoo.hookimpl is hookspecs.hookimpl and "hookimpl" in dir(zoo)
-    sys.modules.pop("zoo.hookspecs", None)
-    with pytest.warns(DeprecationWarning, match=r"from zoo import hookimpl"):
-        old = importlib.import_module("zoo.hookspecs")
-    assert old.hookimpl is hookspecs.hookimpl and old.register_presets is hookspecs.register_presets
 
 
 def test_the_example_plugin_uses_only_the_public_plugin_surface():

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import torch
 
 import zoo
 from zoo.config import ModelConfig
-from zoo.errors import WeightsError, ZooError
+from zoo.errors import UntrainedModelError, WeightsError, ZooError
+from zoo.factory import create_for_inference, has_trained_weights
 from zoo.models.model import EmotionModel
 from zoo.weights.files import load_state_dict
 
@@ -153,3 +155,59 @@ def test_an_extra_tensor_is_refused_and_named(tmp_path):
         zoo.create(f"local-dir:{tmp_path}")
     with pytest.raises(WeightsError, match=r"unexpected keys: classifier\.9\.weight"):
         zoo.create("glamor_net", data=TINY, checkpoint=tmp_path / "model.safetensors")
+
+
+EIGHT = ("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt")
+
+
+@pytest.mark.parametrize(("name", "head"), [("fer_cnn.fer2013", "classifier.1"), ("glamor_fer_cnn.expw", "classifier.3")])
+def test_pretrained_weights_with_other_classes_load_all_but_a_fresh_classifier_output(caplog, name, head):
+    """timm's ``load_pretrained``: another ``num_classes`` keeps every pretrained tensor except the classifier's
+    output layer, which starts fresh; the log names the keys and shapes, and the model counts as untrained."""
+    pretrained = zoo.create(name, pretrained=True).state_dict()
+    with caplog.at_level(logging.INFO, logger="zoo"):
+        model = zoo.create(name, pretrained=True, num_classes=8, label_names=EIGHT)
+    state = model.state_dict()
+    assert model.head_keys == (f"{head}.weight", f"{head}.bias") and model.label_names == EIGHT
+    assert state[f"{head}.weight"].shape == (8, pretrained[f"{head}.weight"].shape[1])
+    assert state[f"{head}.bias"].shape == (8,)
+    kept = [k for k in pretrained if k not in model.head_keys]
+    assert len(kept) == len(pretrained) - 2 and all(torch.equal(state[k], pretrained[k]) for k in kept)
+    assert torch.equal(state["face_encoder.blocks.0.weight"], pretrained["face_encoder.blocks.0.weight"])
+    [record] = [r for r in caplog.records if r.name == "zoo.factory"]
+    width = pretrained[f"{head}.weight"].shape[1]
+    assert record.levelno == logging.INFO and "has 7 classes, the model 8" in record.getMessage()
+    assert f"{head}.weight: (7, {width}) -> (8, {width}); {head}.bias: (7,) -> (8,)" in record.getMessage()
+    assert model.pretrained_cfg["new_head"] == {"keys": [f"{head}.weight", f"{head}.bias"], "num_classes": [7, 8]}
+    assert not has_trained_weights(model)
+    with pytest.raises(UntrainedModelError, match="no trained weights"):
+        create_for_inference(name, num_classes=8, label_names=EIGHT)
+
+
+def test_other_classes_without_label_names_is_the_fresh_models_error():
+    with pytest.raises(ZooError, match=r"label_names has 7 entries but num_classes is 8.*label_names=None"):
+        zoo.create("fer_cnn.fer2013", pretrained=True, num_classes=8)
+    generic = zoo.create("fer_cnn.fer2013", pretrained=True, num_classes=8, label_names=None)
+    assert generic.label_names == tuple(f"class_{i}" for i in range(8))
+
+
+def test_only_the_classifier_output_may_differ_from_the_weights(tmp_path):
+    """A mismatch outside the output layer still raises the strict load's report, with or without new classes;
+    so does a mis-shaped output layer when the classes did not change."""
+    from safetensors.torch import save_file
+
+    with pytest.raises(WeightsError, match=r"missing keys: classifier\.0\.bias.*unexpected keys: classifier\.1\.bias"):
+        zoo.create("fer_cnn.fer2013", pretrained=True, num_classes=8, label_names=EIGHT, head_hidden=64)
+    zoo.save_pretrained(zoo.create("fer_cnn"), tmp_path)
+    state = load_state_dict(tmp_path / "model.safetensors")
+    state["face_encoder.blocks.1.weight"] = torch.ones(5)
+    save_file(state, str(tmp_path / "model.safetensors"))
+    with pytest.raises(WeightsError) as info:
+        zoo.create(f"local-dir:{tmp_path}", num_classes=8, label_names=EIGHT)
+    assert "shape mismatches: face_encoder.blocks.1.weight: file (5,) vs model (32,))" in str(info.value)
+    state = load_state_dict(tmp_path / "model.safetensors")
+    state["face_encoder.blocks.1.weight"] = torch.ones(32)
+    state["classifier.1.bias"] = torch.zeros(6)
+    save_file(state, str(tmp_path / "model.safetensors"))
+    with pytest.raises(WeightsError, match=r"shape mismatches: classifier\.1\.bias: file \(6,\) vs model \(7,\)"):
+        zoo.create(f"local-dir:{tmp_path}")

@@ -47,7 +47,9 @@ def test_wheel_ships_the_bundled_models_and_they_predict_offline(tmp_path):
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                             "-w", str(tmp_path / "dist"), str(REPO)], capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr
-    wheel = next((tmp_path / "dist").glob("emotion_zoo-*.whl"))
+    from zoo.version import __version__
+
+    wheel = next((tmp_path / "dist").glob(f"emotion_zoo-{__version__}-*.whl"))  # pyproject reads zoo.version
     names = zipfile.ZipFile(wheel).namelist()
     for name in bundled:
         packaged = {Path(n).name for n in names if n.startswith(f"zoo/pretrained/{name}/")}

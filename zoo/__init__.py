@@ -15,12 +15,14 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from zoo.version import __version__
 
 # progress and information go to the "zoo" logger; a library stays silent until its user configures logging
 # (``zoo-cli`` shows INFO on stderr, see zoo.cli.configure_logging)
 logging.getLogger("zoo").addHandler(logging.NullHandler())
 
+#: public name -> the module defining it, imported on first access (tests/test_architecture.py reads this table
+#: as the root's imports: the root sits above every module named here)
 _LAZY = {
     "create": "zoo.factory",
     "parse_model_name": "zoo.names",
@@ -50,6 +52,7 @@ __all__ = [
     "ZooError",
     "build_target",
     "create",
+    "evaluate",
     "get_preset",
     "hookimpl",
     "list_components",
@@ -57,7 +60,9 @@ __all__ = [
     "model_info",
     "parse_model_name",
     "plugin_infos",
+    "predict",
     "save_pretrained",
+    "train",
     "__version__",
 ]
 
@@ -65,13 +70,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from zoo.config import DataConfig, ModelConfig
     from zoo.errors import ZooError
     from zoo.factory import create, model_info
+    from zoo.inference.predict import predict
     from zoo.models.model import EmotionModel, EmotionOutput, build_target
     from zoo.names import parse_model_name
     from zoo.registry.hookspecs import hookimpl
     from zoo.registry.plugins import get_preset, list_components, list_models, plugin_infos
+    from zoo.training.engine import train
+    from zoo.training.evaluate import evaluate
     from zoo.weights.files import save_pretrained
 
 
+#: subpackages reachable as attributes (``zoo.data``) without an import statement; not dependencies of the root
 _SUBMODULES = {"labels", "data", "registry", "config", "models", "weights", "training", "inference", "publish", "apps", "ldl"}
 
 
@@ -87,4 +96,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return __all__
+    """The public names (``__all__``) and the subpackages ``__getattr__`` imports on first use."""
+    return sorted({*__all__, *_SUBMODULES})

@@ -2,24 +2,30 @@
 
 One path for every name: resolve (:func:`zoo.weights.sources.resolve`: the name's arguments and weights) ->
 merge (the caller's overrides) -> build (:class:`~zoo.models.model.EmotionModel`) -> init (encoders from
-published weights, :mod:`zoo.weights.backbones`) -> load (the weights, then a checkpoint, strictly).
+published weights, :mod:`zoo.weights.backbones`) -> load (the weights, then a checkpoint, strictly; only a
+classifier built for other classes than the weights' is left fresh, as timm's ``load_pretrained`` does).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from typing import Any
+
+import torch
 
 from zoo.config import ModelConfig
 from zoo.errors import UntrainedModelError, UntrainedModelWarning
 from zoo.models.info import describe
 from zoo.models.model import EmotionModel
-from zoo.names import parse, parse_model_name  # noqa: F401 - zoo.factory.parse_model_name, kept for callers
+from zoo.names import parse
 from zoo.registry.plugins import get_preset, list_models
 from zoo.weights.backbones import init_backbones
-from zoo.weights.files import load_weights
+from zoo.weights.files import load_state_dict, load_weights, load_weights_from_state
 from zoo.weights.sources import Resolved, resolve
+
+logger = logging.getLogger(__name__)
 
 _COMPONENT_FIELDS = {
     "backbone": "backbone_args",
@@ -68,12 +74,13 @@ def create(
     compose from components (``create(backbone="timm:convnext_atto", attention="gla", num_classes=8)``).
     ``"hf-hub:org/name[@revision]"`` builds a Hub repo from its config.json and loads its weights;
     ``pretrained=True`` loads the preset tag's published weights (the default tag when none is named).
-    ``overrides`` replace any :class:`zoo.config.ModelConfig` field; ``None`` values are ignored.
+    ``overrides`` replace any :class:`zoo.config.ModelConfig` field, ``None`` included (``label_names=None``:
+    generic ``class_i`` names). With weights and another ``num_classes`` than theirs, everything but the
+    classifier's output layer is loaded and that layer starts fresh (logged on the ``zoo`` logger).
     ``checkpoint`` loads a weights file (safetensors, or a weights-only torch file) after building.
     ``backbone_pretrained`` (True: timm's published weights; or ``"hf-hub:…"`` / ``"local-dir:…"``)
     initialises the encoders before any model weights are loaded (``zoo.weights.backbones``).
     """
-    overrides = {k: v for k, v in overrides.items() if v is not None}
     resolved = resolve(name, pretrained=pretrained)
     config = ModelConfig.from_dict(merge_model_args(resolved.model_args, overrides), source=f"create({name!r})")
     resolved.check_published()
@@ -91,15 +98,43 @@ def load(
     backbone_records: list[dict[str, Any]] | None = None,
     checkpoint: str | os.PathLike | None = None,
 ) -> None:
-    """Load the resolved weights, then ``checkpoint``, into ``model`` (strictly) and record where they came from."""
-    if resolved.weights is not None:
-        load_weights(model, resolved.weights)
+    """Load the resolved weights, then ``checkpoint``, into ``model`` (strictly) and record where they came from.
+
+    When ``model`` was asked for another ``num_classes`` than the resolved weights have, their classifier
+    output layer is not loaded (:func:`fresh_head`) and the record says so (``"new_head"``)."""
     loaded_from = resolved.record
+    if resolved.weights is not None:
+        state = load_state_dict(resolved.weights)
+        state, new_head = fresh_head(model, state, resolved.model_args.get("num_classes", ModelConfig.num_classes),
+                                     str(resolved.weights))
+        load_weights_from_state(model, state, source=str(resolved.weights))
+        if new_head:
+            loaded_from = {**loaded_from, "new_head": new_head}
     #: where the weights came from (timm's ``model.pretrained_cfg``); a Hub branch/tag is recorded as its commit
     model.pretrained_cfg = {**loaded_from, "backbones": backbone_records} if backbone_records else loaded_from
     if checkpoint is not None:
         load_weights(model, checkpoint)
         model.pretrained_cfg = {**model.pretrained_cfg, "checkpoint": str(checkpoint)}
+
+
+def fresh_head(
+    model: EmotionModel, state: dict[str, torch.Tensor], weights_classes: int, source: str
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """``state`` with the model's own fresh classifier output layer in place of the weights' when the model
+    has other classes than the weights (``weights_classes``), and what was replaced (``{}`` when nothing).
+
+    timm's ``load_pretrained`` drops the classifier for another ``num_classes`` the same way; every other key
+    still loads strictly, so a mismatch outside the output layer stays an error.
+    """
+    classes = model.config.num_classes
+    expected = model.state_dict()
+    replaced = [k for k in model.head_keys if k in state and state[k].shape != expected[k].shape]
+    if classes == weights_classes or not replaced:
+        return state, {}
+    shapes = "; ".join(f"{k}: {tuple(state[k].shape)} -> {tuple(expected[k].shape)}" for k in replaced)
+    logger.info("%s has %d classes, the model %d: its classifier output layer is not loaded (%s) and starts "
+                "untrained; train it before predicting.", source, weights_classes, classes, shapes)
+    return {**state, **{k: expected[k] for k in replaced}}, {"keys": replaced, "num_classes": [weights_classes, classes]}
 
 
 #: the model ``zoo.predict`` and ``zoo-cli predict`` use when none is named: the bundled face + context model,
@@ -110,8 +145,10 @@ DEFAULT_MODEL = "glamor_fer_cnn.expw"
 
 
 def has_trained_weights(model: EmotionModel) -> bool:
-    """Whether any weights were loaded into ``model`` (a tag, a local dir, the Hub or a checkpoint)."""
-    return bool(getattr(model, "pretrained_cfg", None))
+    """Whether trained weights were loaded into ``model`` (a tag, a local dir, the Hub or a checkpoint); a
+    fresh classifier for other classes (``pretrained_cfg["new_head"]``) is untrained until a checkpoint."""
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    return bool(cfg) and ("new_head" not in cfg or "checkpoint" in cfg)
 
 
 def create_for_inference(

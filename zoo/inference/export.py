@@ -34,10 +34,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo import __version__
 from zoo.errors import ZooError
 from zoo.models.components.backbones import TimmFeatures
 from zoo.names import split_model_name_tag
+from zoo.version import __version__
 
 FORMATS = ("onnx", "torchscript", "exported-program", "timm")
 #: the outputs an exported graph can have, in this order

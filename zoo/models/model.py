@@ -111,6 +111,15 @@ class EmotionModel(nn.Module):
     def label_names(self) -> tuple[str, ...]:
         return self.config.resolved_label_names
 
+    @property
+    def head_keys(self) -> tuple[str, ...]:
+        """State-dict keys of the classifier's output layer, the only weights whose shape ``num_classes`` sets
+        (timm's ``pretrained_cfg["classifier"]``): what ``zoo.create`` replaces to give pretrained weights
+        other classes."""
+        output = [name for name, module in self.classifier.named_modules() if isinstance(module, nn.Linear)][-1]
+        prefix = f"classifier.{output}." if output else "classifier."
+        return tuple(prefix + name for name, _ in self.classifier.get_submodule(output).named_parameters())
+
     def forward(self, face: torch.Tensor | None = None, context: torch.Tensor | None = None) -> EmotionOutput:
         cfg = self.config
         v_f = v_c = attention = weights = None

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from zoo import __version__
 from zoo.config import ModelConfig
 from zoo.errors import HubError
 from zoo.models.info import count_parameters
@@ -21,6 +20,7 @@ from zoo.models.model import EmotionModel
 from zoo.names import check_revision, split_repo_revision
 from zoo.publish.cards import render_card, weights_file_summary
 from zoo.training.rundir import BEST_DIR, EVAL_JSON, RUN_CONFIG
+from zoo.version import __version__
 from zoo.weights.files import CONFIG_NAME, WEIGHTS_NAME, load_weights, read_config
 from zoo.weights.hub import LIBRARY_NAME, hub_call, hub_endpoint, hub_offline, hub_token, transport_errors
 

@@ -185,7 +185,7 @@ def load_plugins() -> None:
 
 
 def _zoo_version() -> str:
-    from zoo import __version__
+    from zoo.version import __version__
 
     return __version__
 

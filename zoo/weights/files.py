@@ -23,9 +23,9 @@ from typing import Any
 
 import torch
 
-from zoo import __version__
 from zoo.config import DataConfig, ModelConfig, check_file_config, is_loading_arg
 from zoo.errors import ConfigError, WeightsError, ZooError
+from zoo.version import __version__
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from zoo import __version__
 from zoo.errors import HubError
 from zoo.names import SHA_RE, check_revision
+from zoo.version import __version__
 from zoo.weights.files import CONFIG_NAME, WEIGHTS_NAME, read_config
 
 LIBRARY_NAME = "emotion-zoo"
