@@ -60,7 +60,8 @@ def register_datasets(register):
     """Register dataset readers: ``factory(path, split="train", **options) -> Dataset``.
 
     Named by a spec ``"name:path"`` or ``"name"`` (see :func:`zoo.data.open_dataset`). ``path`` is the text
-    after the first ``:`` (None when absent).
+    after the first ``:`` (None when absent). Build the reader on :mod:`zoo.data.reader_kit` to take the options,
+    raise the errors and return the dataset every built-in reader does.
     """
 
 
