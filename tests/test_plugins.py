@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 import textwrap
+import types
 import warnings
 from pathlib import Path
 
@@ -215,23 +216,17 @@ def test_the_example_plugin_uses_only_the_public_plugin_surface():
 # --------------------------------------------------------------------------------------------- in-process plugins
 
 
+def in_process_module(name: str, source: str) -> types.ModuleType:
+    """A plugin module made from ``source`` in memory, never installed nor on sys.path."""
+    module = types.ModuleType(name)
+    exec(compile(textwrap.dedent(source), f"<{name}>", "exec"), module.__dict__)
+    return module
+
+
 class _HalfFusionPlugin:
-    """An in-process plugin: a fusion halving both vectors (as GOOD_PLUGIN, without installing anything)."""
+    """An in-process plugin class: GOOD_PLUGIN's fusion, as ``half_in_process``."""
 
-    @staticmethod
-    @zoo.hookimpl
-    def register_fusions(register):
-        from torch import nn
-
-        class Half(nn.Module):
-            def __init__(self, face_dim, context_dim):
-                super().__init__()
-                self.out_dim = face_dim + context_dim
-
-            def forward(self, v_f, v_c):
-                return torch.cat([v_f, v_c], 1) * 0.5, None
-
-        register("half_in_process", Half, "halves both vectors")
+    register_fusions = staticmethod(in_process_module("half", GOOD_PLUGIN.format(name="half_in_process")).register_fusions)
 
 
 def test_use_plugin_registers_for_the_block_only(fresh_plugins):
