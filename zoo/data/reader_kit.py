@@ -13,7 +13,7 @@ takes the same options, raises the same errors and returns the same dataset as a
   reference label distributions from a vote-count CSV;
 * :func:`class_folder_dataset` is a whole reader for ``<root>/<split>/<Class>/*`` images in a fixed class order.
 
-A reader in three lines::
+A whole reader::
 
     def toy(path, split="train", **options):
         return class_folder_dataset("toy", path, split, options, ("happy", "sad"), example="/data/toy")
@@ -47,6 +47,29 @@ from zoo.data.records import (
     seeded_split,
 )
 from zoo.errors import AnnotationError, DataError
+
+#: the kit, with the record types and scanners it works with (importable from here in one line)
+__all__ = [
+    "ClassMap",
+    "DatasetReport",
+    "FaceDataset",
+    "ReaderCall",
+    "Sample",
+    "CHECK_OPTIONS",
+    "CLASS_FOLDER_OPTIONS",
+    "DATASET_OPTIONS",
+    "SPLIT_ALIASES",
+    "SPLIT_OPTIONS",
+    "attach_votes",
+    "class_folder_dataset",
+    "dataset_root",
+    "detect_boxes",
+    "detected_samples",
+    "find_split_dir",
+    "not_utf8",
+    "scan_class_folders",
+    "whole_image_samples",
+]
 
 #: options every reader accepts and hands to :class:`~zoo.data.records.FaceDataset` (``train``: augmentation
 #: on/off, default on for the train split)
@@ -221,7 +244,6 @@ def detected_samples(
     return samples
 
 
-
 # --------------------------------------------------------------------------------------------- votes
 
 
@@ -299,25 +321,3 @@ def class_folder_dataset(
         attach_votes(samples, Path(call.own["votes"]), root, label_names, aliases, call.report)
     return call.finish(call.carve(samples), label_names)
 
-
-__all__ = [
-    "CHECK_OPTIONS",
-    "CLASS_FOLDER_OPTIONS",
-    "ClassMap",
-    "DATASET_OPTIONS",
-    "DatasetReport",
-    "FaceDataset",
-    "ReaderCall",
-    "SPLIT_ALIASES",
-    "SPLIT_OPTIONS",
-    "Sample",
-    "class_folder_dataset",
-    "attach_votes",
-    "dataset_root",
-    "detect_boxes",
-    "detected_samples",
-    "find_split_dir",
-    "not_utf8",
-    "scan_class_folders",
-    "whole_image_samples",
-]
