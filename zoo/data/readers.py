@@ -1,7 +1,7 @@
 """Built-in dataset readers: CAER-S / NCAER-S, AffectNet, RAF-DB, SFEW, FER2013, FER+, generic folder / CSV.
 
 Each reader parses its dataset's published on-disk format into :class:`Sample` records and
-returns a :class:`FaceDataset`. Class orders are explicit per family (:mod:`zoo.data.classes`); folder names
+returns a :class:`FaceDataset`, through the base plugins' readers use too (:mod:`zoo.data.reader_kit`). Class orders are explicit per family (:mod:`zoo.data.classes`); folder names
 and codes are mapped onto them, and anything unknown is an error naming it (or a counted skip with
 ``on_error='skip'``). Nothing is downloaded: every reader reads the user's disk.
 """
@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,133 +19,29 @@ import numpy as np
 
 from zoo.data import classes
 from zoo.data.boxes import FaceBox, make_box, read_box_file, read_list_file
-from zoo.data.detection import detect_faces
-from zoo.data.images import load_image
+from zoo.data.reader_kit import (
+    SPLIT_ALIASES,
+    SPLIT_OPTIONS,
+    ReaderCall,
+    class_folder_dataset,
+    dataset_root,
+    detected_samples,
+    not_utf8,
+    whole_image_samples,
+)
 from zoo.data.records import (
-    ON_ERROR,
     WHOLE,
     ClassMap,
-    DatasetReport,
     FaceDataset,
     Sample,
     SplitNotFoundError,
     check_choice,
-    fail_or_skip,
     find_split_dir,
     image_header_size,
     relpath,
     scan_class_folders,
-    seeded_split,
 )
 from zoo.errors import AnnotationError, DataError, ImageReadError, UnknownClassError
-
-#: options every reader passes to FaceDataset
-DATASET_OPTIONS = ("data_config", "streams", "missing_face", "face_augment", "context_augment", "cache")
-SPLIT_ALIASES = {"val": ("validation", "valid", "publictest"), "test": ("privatetest",), "train": ("training",)}
-
-
-def _root(path: str | None, name: str, example: str) -> Path:
-    if not path:
-        raise DataError(f"Dataset {name!r} needs a path: write {name}:{example}.")
-    root = Path(path).expanduser()
-    if not root.exists():
-        raise DataError(f"{name}: {str(root)!r} does not exist; check the path in the spec {name}:{path}.")
-    return root
-
-
-def _not_utf8(path: Path, exc: UnicodeDecodeError) -> AnnotationError:
-    return AnnotationError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8.")
-
-
-def _split_options(name: str, split: str, options: dict[str, Any], own: Sequence[str]) -> tuple[dict, dict]:
-    """Separate FaceDataset options from reader options; unknown option names are an error."""
-    unknown = sorted(set(options) - set(DATASET_OPTIONS) - set(own) - {"train", "on_error", "verify"})
-    if unknown:
-        raise DataError(
-            f"{name}: unknown option(s) {', '.join(unknown)}; this reader accepts "
-            f"{', '.join(sorted({*DATASET_OPTIONS, *own, 'train', 'on_error', 'verify'}))}."
-        )
-    common = {k: options[k] for k in DATASET_OPTIONS if k in options}
-    common["train"] = options.get("train", split == "train")
-    return common, {k: options[k] for k in own if k in options}
-
-
-def _finish(
-    samples: list[Sample], label_names: Sequence[str], name: str, report: DatasetReport, common: dict, options: dict
-) -> FaceDataset:
-    dataset = FaceDataset(samples, label_names, name=name, report=report, **common)
-    if not len(dataset):
-        raise DataError(f"{name}: no samples left (report: {report}).")
-    if options.get("verify", False):
-        dataset.verify_images(options.get("on_error", "raise"))
-    return dataset
-
-
-def _carve(items: list, split: str, val_fraction: float | None, seed: int) -> list:
-    """The items of ``split``, carving val out of train when ``val_fraction`` is given."""
-    if val_fraction is None:
-        return items
-    kept, held = seeded_split(len(items), val_fraction, seed)
-    return [items[i] for i in (held if split == "val" else kept)]
-
-
-# --------------------------------------------------------------------------------------------- boxes
-
-
-def _box_cache_file(root: Path, split: str, detector: str, detector_args: dict) -> Path:
-    base = Path(os.environ.get("ZOO_CACHE_DIR", Path.home() / ".cache" / "emotion-zoo")) / "boxes"
-    key = json.dumps([str(root.resolve()), split, detector, sorted(detector_args.items())], default=str)
-    return base / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"
-
-
-def detect_boxes(
-    paths: Sequence[Path],
-    root: Path,
-    split: str,
-    detector: str,
-    detector_args: dict | None = None,
-    box_cache: str | os.PathLike[str] | None = None,
-    all_faces: bool = False,
-) -> dict[str, list[FaceBox]]:
-    """Faces of every image (best first), computed once and cached in a JSON file keyed by relative path."""
-
-    detector_args = dict(detector_args or {})
-    cache_file = Path(box_cache) if box_cache else _box_cache_file(root, split, detector, detector_args)
-    cached: dict[str, list[list[float]]] = {}
-    if cache_file.is_file():
-        cached = json.loads(cache_file.read_text(encoding="utf-8"))
-    changed = False
-    result: dict[str, list[FaceBox]] = {}
-    for path in paths:
-        key = relpath(path, root)
-        if key not in cached:
-            boxes = detect_faces(load_image(path), detector, **detector_args)
-            cached[key] = [[b.x1, b.y1, b.x2, b.y2, b.score] for b in boxes]
-            changed = True
-        faces = [FaceBox(*row) for row in cached[key]]
-        result[key] = faces if all_faces else faces[:1]
-    if changed:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(cached), encoding="utf-8")
-        tmp.replace(cache_file)
-    return result
-
-
-def _samples_with_detection(
-    items: list[tuple[Path, int]], root: Path, split: str, det: dict, all_faces: bool
-) -> list[Sample]:
-    found = detect_boxes(
-        [p for p, _ in items], root, split, det["detector"], det.get("detector_args"), det.get("box_cache"), all_faces
-    )
-    samples = []
-    for path, label in items:
-        faces = found[relpath(path, root)]
-        if not faces:
-            samples.append(Sample(label, str(path), box=None))
-        samples.extend(Sample(label, str(path), box=face) for face in faces)
-    return samples
-
 
 # --------------------------------------------------------------------------------------------- CAER-S
 
@@ -162,21 +56,16 @@ def caer_s(path: str | None, split: str = "train", **options: Any) -> FaceDatase
     ``$ZOO_CACHE_DIR`` or ``~/.cache/emotion-zoo``). ``val_fraction`` + ``split_seed`` carve a seeded val
     split out of the train folder (``split="val"``). ``Anger`` and ``Angry`` folders are both accepted.
     """
-    root = _root(path, "caer_s", "/data/CAER-S")
+    root = dataset_root(path, "caer_s", "/data/CAER-S")
     name = "ncaer_s" if (root / "images").is_dir() else "caer_s"
-    own = ("boxes", "detector", "detector_args", "box_cache", "val_fraction", "split_seed")
-    common, opts = _split_options(name, split, options, own)
-    on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
-    report = DatasetReport()
+    call = ReaderCall(name, split, options, ("boxes", "detector", "detector_args", "box_cache", *SPLIT_OPTIONS))
     images_root = root / "images" if (root / "images").is_dir() else root
     crop_root = root / "crop"
-    val_fraction = opts.get("val_fraction")
-    folder_split = "train" if (val_fraction is not None and split == "val") else split
-    split_dir = find_split_dir(images_root, folder_split, SPLIT_ALIASES)
+    split_dir = find_split_dir(images_root, call.source_split, SPLIT_ALIASES)
     class_map = ClassMap(classes.CAER, classes.CAER_ALIASES)
-    items = scan_class_folders(split_dir, class_map, on_error, report)
+    items = scan_class_folders(split_dir, class_map, call.on_error, call.report)
 
-    boxes = opts.get("boxes")
+    boxes = call.own.get("boxes")
     list_file = None
     crop_dir = None
     if boxes == "detect":
@@ -195,14 +84,14 @@ def caer_s(path: str | None, split: str = "train", **options: Any) -> FaceDatase
         list_file = root / f"{split_dir.name}.txt"
     else:
         raise DataError(
-            f"{name}: no face boxes found for split {folder_split!r}: expected {crop_root / split_dir.name}/ "
+            f"{name}: no face boxes found for split {call.source_split!r}: expected {crop_root / split_dir.name}/ "
             f"(per-image x1,y1,x2,y2 files) or {root / (split_dir.name + '.txt')} (relpath,label,x1,y1,x2,y2). "
             f"Pass boxes=PATH to point at them, or boxes='detect' to detect faces once (cached)."
         )
 
     samples: list[Sample] = []
     if list_file is not None:
-        samples = _caer_from_list(list_file, split_dir, class_map, on_error, report)
+        samples = _caer_from_list(list_file, split_dir, class_map, call)
     elif crop_dir is not None:
         for image_path, label in items:
             rel = Path(relpath(image_path, split_dir))
@@ -214,24 +103,21 @@ def caer_s(path: str | None, split: str = "train", **options: Any) -> FaceDatase
                     )
                 samples.append(Sample(label, str(image_path), box=read_box_file(box_file)))
             except AnnotationError as exc:
-                fail_or_skip(report, on_error, exc, str(image_path))
+                call.fail_or_skip(exc, str(image_path))
     else:
-        det = {"detector": opts.get("detector", "haar"), "detector_args": opts.get("detector_args"),
-               "box_cache": opts.get("box_cache")}
-        samples = _samples_with_detection(items, split_dir, split_dir.name, det, all_faces=False)
-    samples = _carve(samples, split, val_fraction, int(opts.get("split_seed", 0)))
-    return _finish(samples, classes.CAER, f"{name}[{split}]", report, common, options)
+        det = {"detector": call.own.get("detector", "haar"), "detector_args": call.own.get("detector_args"),
+               "box_cache": call.own.get("box_cache")}
+        samples = detected_samples(items, split_dir, split_dir.name, det, all_faces=False)
+    return call.finish(call.carve(samples), classes.CAER)
 
 
-def _caer_from_list(
-    list_file: Path, split_dir: Path, class_map: ClassMap, on_error: str, report: DatasetReport
-) -> list[Sample]:
+def _caer_from_list(list_file: Path, split_dir: Path, class_map: ClassMap, call: ReaderCall) -> list[Sample]:
     """Samples of a CAER-S list file restricted to ``split_dir``; its label must match the folder's class."""
     samples = []
     split_names = {"train", "test", "val", "validation"}
     for entry, error, where in read_list_file(list_file):
         if error is not None:
-            fail_or_skip(report, on_error, error, where)
+            call.fail_or_skip(error, where)
             continue
         parts = entry.relpath.split("/")
         if parts[0].lower() in split_names:
@@ -255,7 +141,7 @@ def _caer_from_list(
             if not image_path.is_file():
                 raise ImageReadError(f"{entry.where}: image {image_path} listed but not found.")
         except (AnnotationError, UnknownClassError, ImageReadError) as exc:
-            fail_or_skip(report, on_error, exc, entry.where)
+            call.fail_or_skip(exc, entry.where)
             continue
         samples.append(Sample(label, str(image_path), box=entry.box))
     return samples
@@ -274,9 +160,9 @@ def affectnet(path: str | None, split: str = "train", **options: Any) -> FaceDat
     arousal), the attribute every reader with VA uses (:data:`zoo.data.VA_ATTRIBUTE`).
     """
     name = "affectnet"
-    root = _root(path, name, "/data/AffectNet")
-    common, opts = _split_options(name, split, options, ("num_classes", "images_dir"))
-    on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
+    root = dataset_root(path, name, "/data/AffectNet")
+    call = ReaderCall(name, split, options, ("num_classes", "images_dir"))
+    opts = call.own
     num_classes = int(opts.get("num_classes", 7))
     if num_classes not in (7, 8):
         raise DataError(f"{name}: num_classes must be 7 or 8, got {num_classes}.")
@@ -290,17 +176,16 @@ def affectnet(path: str | None, split: str = "train", **options: Any) -> FaceDat
     images_dir = Path(opts["images_dir"]) if "images_dir" in opts else (
         root / "Manually_Annotated_Images" if (root / "Manually_Annotated_Images").is_dir() else root
     )
-    report = DatasetReport()
     required = ("subDirectory_filePath", "face_x", "face_y", "face_width", "face_height", "expression", "valence", "arousal")
     try:
-        samples = _affectnet_rows(csv_file, required, images_dir, num_classes, on_error, report)
+        samples = _affectnet_rows(csv_file, required, images_dir, num_classes, call)
     except UnicodeDecodeError as exc:
-        raise _not_utf8(csv_file, exc) from None
-    return _finish(samples, label_names, f"{name}[{split}]", report, common, options)
+        raise not_utf8(csv_file, exc) from None
+    return call.finish(samples, label_names)
 
 
-def _affectnet_rows(csv_file: Path, required: Sequence[str], images_dir: Path, num_classes: int, on_error: str,
-                    report: DatasetReport) -> list[Sample]:
+def _affectnet_rows(csv_file: Path, required: Sequence[str], images_dir: Path, num_classes: int,
+                    call: ReaderCall) -> list[Sample]:
     samples = []
     with csv_file.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
@@ -318,10 +203,10 @@ def _affectnet_rows(csv_file: Path, required: Sequence[str], images_dir: Path, n
                 box = make_box(x, y, x + w, y + h, where)
             except (ValueError, TypeError, AnnotationError) as exc:
                 error = exc if isinstance(exc, AnnotationError) else AnnotationError(f"{where}: malformed row ({exc}).")
-                fail_or_skip(report, on_error, error, where)
+                call.fail_or_skip(error, where)
                 continue
             if code >= num_classes:
-                report.counts[f"dropped_expression_{code}"] += 1
+                call.report.counts[f"dropped_expression_{code}"] += 1
                 continue
             samples.append(Sample(code, str(images_dir / row["subDirectory_filePath"]), box=box, extra={"va": va}))
     return samples
@@ -335,9 +220,8 @@ def rafdb(path: str | None, split: str = "train", **options: Any) -> FaceDataset
     AffectNet-7 order (1→3, 2→4, 3→5, 4→1, 5→2, 6→6, 7→0; LDLVA's class order); images
     ``Image/aligned/<stem>_aligned.jpg`` (the whole image is the face). ``split="val"`` reads the test list."""
     name = "rafdb"
-    root = _root(path, name, "/data/RAF-DB")
-    common, _ = _split_options(name, split, options, ())
-    on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
+    root = dataset_root(path, name, "/data/RAF-DB")
+    call = ReaderCall(name, split, options)
     base = root / "basic" if (root / "basic").is_dir() else root
     list_file = base / "EmoLabel" / "list_patition_label.txt"
     if not list_file.is_file():
@@ -345,12 +229,11 @@ def rafdb(path: str | None, split: str = "train", **options: Any) -> FaceDataset
     prefix = {"train": "train_", "val": "test_", "test": "test_"}.get(split)
     if prefix is None:
         raise DataError(f"{name}: split must be train, val or test, got {split!r}.")
-    report = DatasetReport()
     samples = []
     try:
         text = list_file.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise _not_utf8(list_file, exc) from None
+        raise not_utf8(list_file, exc) from None
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -360,87 +243,22 @@ def rafdb(path: str | None, split: str = "train", **options: Any) -> FaceDataset
             if len(fields) != 2 or not fields[1].isdigit() or int(fields[1]) not in classes.RAFDB_TO_AFFECTNET:
                 raise AnnotationError(f"{where}: expected '<name>.jpg <label 1-7>', got {line.strip()!r}.")
         except AnnotationError as exc:
-            fail_or_skip(report, on_error, exc, where)
+            call.fail_or_skip(exc, where)
             continue
         if not fields[0].startswith(prefix):
             continue
         stem = Path(fields[0]).stem
         image = base / "Image" / "aligned" / f"{stem}_aligned.jpg"
         samples.append(Sample(classes.RAFDB_TO_AFFECTNET[int(fields[1])], str(image), box=WHOLE))
-    return _finish(samples, classes.AFFECTNET7, f"{name}[{split}]", report, common, options)
+    return call.finish(samples, classes.AFFECTNET7)
 
 
 # --------------------------------------------------------------------------------------------- class folders
 
 
-def _class_folder_reader(
-    name: str, path: str | None, split: str, options: dict, label_names: Sequence[str], aliases: dict, example: str
-) -> FaceDataset:
-    root = _root(path, name, example)
-    common, opts = _split_options(name, split, options, ("val_fraction", "split_seed", "detector", "detector_args",
-                                                         "box_cache", "votes"))
-    on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
-    report = DatasetReport()
-    val_fraction = opts.get("val_fraction")
-    folder_split = "train" if (val_fraction is not None and split == "val") else split
-    split_dir = find_split_dir(root, folder_split, SPLIT_ALIASES)
-    items = scan_class_folders(split_dir, ClassMap(label_names, aliases), on_error, report)
-    if "detector" in opts:
-        samples = _samples_with_detection(items, split_dir, split_dir.name, opts, all_faces=False)
-    else:
-        samples = [Sample(label, str(p), box=WHOLE) for p, label in items]
-    if "votes" in opts:
-        attach_votes(samples, Path(opts["votes"]), root, label_names, aliases, report)
-    samples = _carve(samples, split, val_fraction, int(opts.get("split_seed", 0)))
-    return _finish(samples, label_names, f"{name}[{split}]", report, common, options)
-
-
-def attach_votes(samples: list[Sample], votes_csv: Path, root: Path, label_names: Sequence[str], aliases: dict,
-                 report: DatasetReport) -> None:
-    """Reference label distributions from a vote-count CSV (``votes=FILE``; e.g. FER+'s 10 annotators per
-    FER2013 image, Barsoum et al., ICMI 2016): a ``path`` column relative to the dataset root, then one count
-    column per answer. Columns naming a class (through the reader's aliases, any case) are kept in the
-    dataset's class order; the rest (FER+'s contempt, unknown, NF) are dropped. Samples without a row, or
-    with no vote for any class, get a NaN row, which the distribution metrics skip (counted as
-    ``no_votes`` in the report).
-    """
-    if not votes_csv.is_file():
-        raise DataError(f"votes: {str(votes_csv)!r} does not exist; pass votes=FILE, a CSV with a path column and "
-                        f"one vote-count column per class.")
-    folded = {n.lower(): i for i, n in enumerate(label_names)}
-    folded.update({a.lower(): label_names.index(t) for a, t in aliases.items() if t in label_names})
-    with votes_csv.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        fields = reader.fieldnames or []
-        columns = {f: folded[f.strip().lower()] for f in fields if f.strip().lower() in folded}
-        missing = [n for i, n in enumerate(label_names) if i not in columns.values()]
-        if "path" not in fields or missing:
-            raise AnnotationError(f"{votes_csv}: needs a 'path' column and a vote column for every class; "
-                                  f"{'no path column' if 'path' not in fields else 'no column for ' + ', '.join(missing)} "
-                                  f"(columns: {', '.join(fields)}).")
-        table: dict[str, list[float]] = {}
-        for line, row in enumerate(reader, start=2):
-            counts = [0.0] * len(label_names)
-            try:
-                for field, index in columns.items():
-                    counts[index] += float(row[field])
-            except (TypeError, ValueError):
-                raise AnnotationError(f"{votes_csv}, line {line}: vote counts must be numbers, got {row}.") from None
-            table[row["path"].strip().replace("\\", "/")] = counts
-    nan = [float("nan")] * len(label_names)
-    for sample in samples:
-        counts = table.get(relpath(Path(sample.path), root)) if sample.path else None
-        total = sum(counts) if counts else 0.0
-        if total > 0:
-            sample.distribution = [c / total for c in counts]
-        else:
-            sample.distribution = nan
-            report.counts["no_votes"] += 1
-
-
 def sfew(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
     """SFEW 2.0: ``{Train,Val}/<Class>/*`` (aligned faces); AffectNet-7 class order as in LDLVA."""
-    return _class_folder_reader(
+    return class_folder_dataset(
         "sfew", path, split, options, classes.AFFECTNET7, classes.AFFECTNET_ALIASES, "/data/SFEW"
     )
 
@@ -451,32 +269,27 @@ def fer2013(path: str | None, split: str = "train", **options: Any) -> FaceDatas
     The CSV's Usage maps Training→train, PublicTest→val, PrivateTest→test. Class order: FER2013 codes 0–6.
     """
     name = "fer2013"
-    root = _root(path, name, "/data/fer2013")
+    root = dataset_root(path, name, "/data/fer2013")
     csv_file = root if root.is_file() else root / "fer2013.csv"
     if not csv_file.is_file():
-        return _class_folder_reader(name, path, split, options, classes.FER2013, classes.FER2013_ALIASES, "/data/fer2013")
-    common, _ = _split_options(name, split, options, ())
-    on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
-    report = DatasetReport()
-    samples = [
-        Sample(label, None, pixels=pixels, box=WHOLE)
-        for label, pixels in _fer_pixel_rows(csv_file, split, on_error, report)
-    ]
-    return _finish(samples, classes.FER2013, f"{name}[{split}]", report, common, options)
+        return class_folder_dataset(name, path, split, options, classes.FER2013, classes.FER2013_ALIASES, "/data/fer2013")
+    call = ReaderCall(name, split, options)
+    samples = [Sample(label, None, pixels=pixels, box=WHOLE) for label, pixels in _fer_pixel_rows(csv_file, call)]
+    return call.finish(samples, classes.FER2013)
 
 
-def _fer_pixel_rows(csv_file: Path, split: str, on_error: str, report: DatasetReport, keep_rows: bool = False):
+def _fer_pixel_rows(csv_file: Path, call: ReaderCall, keep_rows: bool = False):
     """Yield ``(label, 48×48 uint8)`` (or ``(row_number, label, pixels)``) for the rows of ``split``."""
-    usage = classes.FER2013_USAGE.get(split)
+    usage = classes.FER2013_USAGE.get(call.split)
     if usage is None:
-        raise DataError(f"{csv_file}: split must be train, val or test, got {split!r}.")
+        raise DataError(f"{csv_file}: split must be train, val or test, got {call.split!r}.")
     try:
-        yield from _fer_rows(csv_file, usage, on_error, report, keep_rows)
+        yield from _fer_rows(csv_file, usage, call, keep_rows)
     except UnicodeDecodeError as exc:
-        raise _not_utf8(csv_file, exc) from None
+        raise not_utf8(csv_file, exc) from None
 
 
-def _fer_rows(csv_file: Path, usage: str, on_error: str, report: DatasetReport, keep_rows: bool):
+def _fer_rows(csv_file: Path, usage: str, call: ReaderCall, keep_rows: bool):
     with csv_file.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in ("emotion", "pixels", "Usage") if c not in (reader.fieldnames or [])]
@@ -496,7 +309,7 @@ def _fer_rows(csv_file: Path, usage: str, on_error: str, report: DatasetReport, 
                     raise AnnotationError(f"{where}: pixels must be a square number of values in 0..255.")
             except (ValueError, AnnotationError) as exc:
                 error = exc if isinstance(exc, AnnotationError) else AnnotationError(f"{where}: malformed row ({exc}).")
-                fail_or_skip(report, on_error, error, where)
+                call.fail_or_skip(error, where)
                 continue
             pixels = values.astype(np.uint8).reshape(side, side)
             yield (index, label, pixels) if keep_rows else (label, pixels)
@@ -531,27 +344,26 @@ def ferplus(path: str | None, split: str = "train", **options: Any) -> FaceDatas
     normalised emotion votes as a reference distribution; items carry it as ``"label_distribution"``.
     """
     name = "ferplus"
-    root = _root(path, name, "/data/FERPlus")
-    common, opts = _split_options(name, split, options, ("pixels_csv",))
-    on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
+    root = dataset_root(path, name, "/data/FERPlus")
+    call = ReaderCall(name, split, options, ("pixels_csv",))
+    opts = call.own
     votes_file = root / "fer2013new.csv" if root.is_dir() else root
     pixels_file = Path(opts["pixels_csv"]) if "pixels_csv" in opts else votes_file.parent / "fer2013.csv"
     if not (votes_file.is_file() and pixels_file.is_file()) and "pixels_csv" not in opts and root.is_dir():
         for base in (root, root / "data"):
             if any((base / folder / "label.csv").is_file() for folder in FERPLUS_FOLDERS.values()):
-                return _ferplus_folders(base, split, on_error, common, options)
+                return _ferplus_folders(base, call)
     for f in (votes_file, pixels_file):
         if not f.is_file():
             raise DataError(
                 f"{name}: {f} not found. FER+ is read from fer2013new.csv with the original fer2013.csv, or from "
                 f"Microsoft's layout [data/]FER2013Train|FER2013Valid|FER2013Test/label.csv + PNGs under {root}."
             )
-    report = DatasetReport()
     try:
         with votes_file.open(newline="", encoding="utf-8") as handle:
             votes_rows = list(csv.reader(handle))
     except UnicodeDecodeError as exc:
-        raise _not_utf8(votes_file, exc) from None
+        raise not_utf8(votes_file, exc) from None
     if not votes_rows:
         raise AnnotationError(f"{votes_file}: empty; expected the FER+ header and one row per fer2013.csv row.")
     header, votes_rows = votes_rows[0], votes_rows[1:]
@@ -560,7 +372,7 @@ def ferplus(path: str | None, split: str = "train", **options: Any) -> FaceDatas
             f"{votes_file}: unexpected header {header}; expected Usage,Image name,{','.join(classes.FERPLUS_COLUMNS)}."
         )
     samples = []
-    for index, _fer_label, pixels in _fer_pixel_rows(pixels_file, split, on_error, report, keep_rows=True):
+    for index, _fer_label, pixels in _fer_pixel_rows(pixels_file, call, keep_rows=True):
         where = f"{votes_file}:{index + 2}"
         try:
             if index >= len(votes_rows):
@@ -569,19 +381,19 @@ def ferplus(path: str | None, split: str = "train", **options: Any) -> FaceDatas
             if len(row) < 12:
                 raise AnnotationError(f"{where}: expected 12 columns, got {len(row)}.")
             if not row[1].strip():
-                report.counts["dropped_no_image_name"] += 1
+                call.report.counts["dropped_no_image_name"] += 1
                 continue
             votes = np.array([float(v) for v in row[2:12]])
         except (ValueError, AnnotationError) as exc:
             error = exc if isinstance(exc, AnnotationError) else AnnotationError(f"{where}: malformed votes ({exc}).")
-            fail_or_skip(report, on_error, error, where)
+            call.fail_or_skip(error, where)
             continue
         majority = _ferplus_majority(votes)
         if majority is None:
-            report.counts["dropped_no_majority"] += 1
+            call.report.counts["dropped_no_majority"] += 1
             continue
         samples.append(Sample(majority[0], None, pixels=pixels, box=WHOLE, distribution=majority[1]))
-    return _finish(samples, classes.FERPLUS, f"{name}[{split}]", report, common, options)
+    return call.finish(samples, classes.FERPLUS)
 
 
 def _ferplus_box(text: str, where: str) -> FaceBox | None:
@@ -593,9 +405,9 @@ def _ferplus_box(text: str, where: str) -> FaceBox | None:
     return make_box(x, y, x + w, y + h, where)
 
 
-def _ferplus_folders(base: Path, split: str, on_error: str, common: dict, options: dict) -> FaceDataset:
+def _ferplus_folders(base: Path, call: ReaderCall) -> FaceDataset:
     """Microsoft's FERPlus layout: ``base/FER2013<Split>/label.csv`` + the PNG images beside it."""
-    name = "ferplus"
+    name, split = call.name, call.split
     folder = FERPLUS_FOLDERS.get(split)
     if folder is None:
         raise DataError(f"{name}: split must be train, val or test, got {split!r}.")
@@ -607,7 +419,6 @@ def _ferplus_folders(base: Path, split: str, on_error: str, common: dict, option
             f"FER2013Test folders, each with a label.csv); found "
             f"{', '.join(f'{FERPLUS_FOLDERS[s]} (= {s})' for s in splits)}: ask for one of them as the split.",
             split, splits)
-    report = DatasetReport()
     samples = []
     with label_file.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
@@ -626,17 +437,17 @@ def _ferplus_folders(base: Path, split: str, on_error: str, common: dict, option
                 raise ImageReadError(f"{where}: image {image} listed but not found (FERPlus's "
                                      f"generate_training_data.py writes the PNGs from fer2013.csv).")
         except (AnnotationError, ImageReadError) as exc:  # DataErrors, hence ValueErrors: first
-            fail_or_skip(report, on_error, exc, where)
+            call.fail_or_skip(exc, where)
             continue
         except (ValueError, TypeError) as exc:
-            fail_or_skip(report, on_error, AnnotationError(f"{where}: malformed row ({exc})."), where)
+            call.fail_or_skip(AnnotationError(f"{where}: malformed row ({exc})."), where)
             continue
         majority = _ferplus_majority(votes)
         if majority is None:
-            report.counts["dropped_no_majority"] += 1
+            call.report.counts["dropped_no_majority"] += 1
             continue
         samples.append(Sample(majority[0], str(image), box=box, distribution=majority[1]))
-    return _finish(samples, classes.FERPLUS, f"{name}[{split}]", report, common, options)
+    return call.finish(samples, classes.FERPLUS)
 
 
 # --------------------------------------------------------------------------------------------- generic
@@ -650,16 +461,14 @@ def folder(path: str | None, split: str = "train", **options: Any) -> FaceDatase
     one sample with its own masked context (``faces="best"`` keeps only the best one).
     """
     name = "folder"
-    root = _root(path, name, "/data/my_images")
-    own = ("label_names", "val_fraction", "split_seed", "detector", "detector_args", "box_cache", "faces")
-    common, opts = _split_options(name, split, options, own)
-    on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
-    report = DatasetReport()
-    val_fraction = opts.get("val_fraction")
+    root = dataset_root(path, name, "/data/my_images")
+    own = ("label_names", *SPLIT_OPTIONS, "detector", "detector_args", "box_cache", "faces")
+    call = ReaderCall(name, split, options, own)
+    opts = call.own
     try:
-        split_dir = find_split_dir(root, "train" if (val_fraction is not None and split == "val") else split, SPLIT_ALIASES)
+        split_dir = find_split_dir(root, call.source_split, SPLIT_ALIASES)
     except DataError:
-        if val_fraction is None:
+        if call.val_fraction is None:
             raise
         split_dir = root
     if "label_names" in opts:
@@ -668,14 +477,13 @@ def folder(path: str | None, split: str = "train", **options: Any) -> FaceDatase
         label_names = tuple(sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith(".")))
         if len(label_names) < 2:
             raise DataError(f"{name}: {split_dir} needs at least two class folders, found {list(label_names)}.")
-    items = scan_class_folders(split_dir, ClassMap(label_names), on_error, report)
+    items = scan_class_folders(split_dir, ClassMap(label_names), call.on_error, call.report)
     if "detector" in opts:
         faces = check_choice("faces", opts.get("faces", "all"), ("all", "best"))
-        samples = _samples_with_detection(items, split_dir, split_dir.name, opts, all_faces=faces == "all")
+        samples = detected_samples(items, split_dir, split_dir.name, opts, all_faces=faces == "all")
     else:
-        samples = [Sample(label, str(p), box=WHOLE) for p, label in items]
-    samples = _carve(samples, split, val_fraction, int(opts.get("split_seed", 0)))
-    return _finish(samples, label_names, f"{name}[{split}]", report, common, options)
+        samples = whole_image_samples(items)
+    return call.finish(call.carve(samples), label_names)
 
 
 def csv_reader(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
@@ -686,11 +494,10 @@ def csv_reader(path: str | None, split: str = "train", **options: Any) -> FaceDa
     ``image_root`` (default: the CSV's folder). Rows of other splits are ignored when a ``split`` column exists.
     """
     name = "csv"
-    csv_file = _root(path, name, "/data/labels.csv")
-    common, opts = _split_options(name, split, options, ("label_names", "image_root"))
-    on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
+    csv_file = dataset_root(path, name, "/data/labels.csv")
+    call = ReaderCall(name, split, options, ("label_names", "image_root"))
+    opts = call.own
     image_root = Path(opts.get("image_root", csv_file.parent))
-    report = DatasetReport()
     try:
         with csv_file.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
@@ -700,7 +507,7 @@ def csv_reader(path: str | None, split: str = "train", **options: Any) -> FaceDa
             has_box = all(k in fields for k in ("x1", "y1", "x2", "y2"))
             rows = [(n, r) for n, r in enumerate(reader, start=2) if "split" not in fields or r["split"] == split]
     except UnicodeDecodeError as exc:
-        raise _not_utf8(csv_file, exc) from None
+        raise not_utf8(csv_file, exc) from None
     if "label_names" in opts:
         label_names = tuple(opts["label_names"])
     else:
@@ -722,14 +529,13 @@ def csv_reader(path: str | None, split: str = "train", **options: Any) -> FaceDa
             if has_box:
                 box = make_box(*(float(row[k]) for k in ("x1", "y1", "x2", "y2")), where=where)
         except (ValueError, TypeError) as exc:
-            fail_or_skip(report, on_error, AnnotationError(f"{where}: malformed row ({exc})."), where)
+            call.fail_or_skip(AnnotationError(f"{where}: malformed row ({exc})."), where)
             continue
         except (AnnotationError, UnknownClassError) as exc:
-            fail_or_skip(report, on_error, exc, where)
+            call.fail_or_skip(exc, where)
             continue
         samples.append(Sample(label, str(image_root / row["path"]), box=box))
-    return _finish(samples, label_names, f"{name}[{split}]", report, common, options)
-
+    return call.finish(samples, label_names)
 
 
 # --------------------------------------------------------------------------------------------- ExpW
@@ -757,7 +563,7 @@ def expw(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
     ``label.lst`` sha256, the split's photo and face counts and the split settings.
     """
     name = "expw"
-    root = _root(path, name, "/data/ExpW")
+    root = dataset_root(path, name, "/data/ExpW")
     list_file = root if root.is_file() else root / "label.lst"
     base = list_file.parent
     if not list_file.is_file():
@@ -765,17 +571,15 @@ def expw(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
     images_dir = next((base / d for d in ("Images", "images", "origin") if (base / d).is_dir()), None)
     if images_dir is None:
         raise DataError(f"{name}: no Images/ (or origin/) folder next to {list_file}.")
-    common, opts = _split_options(name, split, options, ("val_fraction", "split_seed"))
-    on_error = check_choice("on_error", options.get("on_error", "raise"), ON_ERROR)
+    call = ReaderCall(name, split, options, SPLIT_OPTIONS)
     check_choice("split", split, ("train", "val", "test", "all"))
-    fraction = float(opts.get("val_fraction", EXPW_VAL_FRACTION))
-    seed = int(opts.get("split_seed", 0))
-    report = DatasetReport()
+    fraction = call.val_fraction if call.val_fraction is not None else EXPW_VAL_FRACTION
+    seed = call.split_seed
     raw = list_file.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise _not_utf8(list_file, exc) from None
+        raise not_utf8(list_file, exc) from None
     samples: list[Sample] = []
     seen: dict[tuple[str, str], str] = {}
     sizes: dict[str, tuple[int, int] | None] = {}
@@ -786,20 +590,18 @@ def expw(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
         try:
             sample = _expw_sample(line, where, images_dir, sizes, seen)
         except (AnnotationError, ImageReadError) as exc:
-            fail_or_skip(report, on_error, exc, where)
+            call.fail_or_skip(exc, where)
             continue
         samples.append(sample)
-    photos = sorted({s.extra["photo"] for s in samples})
+    photos_in_file = len({s.extra["photo"] for s in samples})
     if split in ("train", "val"):
-        kept, held = seeded_split(len(photos), fraction, seed)
-        chosen = {photos[i] for i in (held if split == "val" else kept)}
-        samples = [s for s in samples if s.extra["photo"] in chosen]
-    dataset = _finish(samples, classes.FER2013, f"{name}[{split}]", report, common, options)
+        samples = call.carve(samples, fraction, group=lambda sample: sample.extra["photo"])
+    dataset = call.finish(samples, classes.FER2013)
     dataset.provenance = {
         "dataset": name, "split": split, "label_file": list_file.name,
         "label_file_sha256": hashlib.sha256(raw).hexdigest(),
         "photos": len({s.extra["photo"] for s in dataset.samples}), "faces": len(dataset),
-        "photos_in_file": len(photos),
+        "photos_in_file": photos_in_file,
         **({"val_fraction": fraction, "split_seed": seed, "split_by": "photo"} if split in ("train", "val") else {}),
     }
     return dataset

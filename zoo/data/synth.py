@@ -68,7 +68,8 @@ from PIL import Image, ImageDraw
 from zoo.config import is_int, is_real
 from zoo.data import classes
 from zoo.data.boxes import FaceBox
-from zoo.data.records import DatasetReport, FaceDataset, Sample
+from zoo.data.reader_kit import ReaderCall
+from zoo.data.records import FaceDataset, Sample
 from zoo.errors import DataError
 
 PALETTE = ((220, 40, 40), (40, 190, 60), (50, 90, 230), (235, 215, 40))
@@ -249,11 +250,8 @@ def synth_caer(path: str | None = None, split: str = "train", **options: Any) ->
     reader options. ``path`` is unused (the spec is just ``synth_caer``)."""
     if split not in SPLITS:
         raise DataError(f"synth_caer: split must be one of {', '.join(SPLITS)}, got {split!r}.")
-    own = {"n", "seed", "image_size", "n_cues", "noise", "cue_style", "face_style", "colours"}
-    common_keys = {"data_config", "streams", "missing_face", "face_augment", "context_augment", "cache", "train"}
-    unknown = sorted(set(options) - own - common_keys)
-    if unknown:
-        raise DataError(f"synth_caer: unknown option(s) {', '.join(unknown)}; accepted: {', '.join(sorted(own | common_keys))}.")
+    call = ReaderCall("synth_caer", split, options, ("n", "seed", "image_size", "n_cues", "noise", "cue_style",
+                                                       "face_style", "colours"))
 
     n_option = options.get("n", DEFAULT_N[split])
     if isinstance(n_option, dict):  # per split, e.g. {"train": 2048, "val": 2048}
@@ -294,11 +292,7 @@ def synth_caer(path: str | None = None, split: str = "train", **options: Any) ->
     for i, label in enumerate(labels.tolist()):
         scene = make_scene(seed, code, i, label, size, n_cues, noise, cue_style, face_style, colours)
         samples.append(Sample(label, None, box=FaceBox(*scene.face), extra={"scene": scene}))
-    common = {k: options[k] for k in common_keys if k in options}
-    common.setdefault("train", split == "train")
-    return FaceDataset(
-        samples, classes.CAER, name=f"synth_caer[{split}]", report=DatasetReport(), image_loader=_render_sample, **common
-    )
+    return call.finish(samples, classes.CAER, image_loader=_render_sample)
 
 
 def cue_overlap(scene: Scene, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:

@@ -23,7 +23,7 @@ from torch import nn
 
 from zoo.config import ModelConfig
 from zoo.errors import ComponentBuildError, ZooError
-from zoo.registry.plugins import get_component
+from zoo.registry.plugins import DEFAULT_PLUGINS, get_component
 
 
 @dataclass
@@ -66,6 +66,51 @@ def build_component(kind: str, name: str, *args: Any, **kwargs: Any) -> nn.Modul
     return module
 
 
+#: the probe a plugin's attention runs on when a model is built: batch 2, a 3×4 map (h ≠ w catches a transpose)
+ATTENTION_PROBE = (2, 3, 4)
+
+
+def check_attention_contract(attention: nn.Module, name: str, context_dim: int, face_dim: int | None) -> None:
+    """Run an attention head from a third-party plugin once on a small probe and check what it returns against
+    the contract (:func:`zoo.registry.hookspecs.register_attentions`): ``forward(context_map B×C×h×w,
+    face_vector B×D or None)`` -> ``(context vector B×C, attention map B×h×w)``, C being what the fusion and
+    the classifier are built for. A break is a :class:`ComponentBuildError` naming the attention, its plugin,
+    the shapes expected and those returned. Built-in heads are not probed; the probe leaves the module's
+    training mode, buffers and the random state as they were."""
+    entry, _ = get_component("attention", name)
+    if entry.plugin in DEFAULT_PLUGINS:
+        return
+    batch, height, width = ATTENTION_PROBE
+    parameter = next(attention.parameters(), None)
+    like = {"dtype": parameter.dtype, "device": parameter.device} if parameter is not None and \
+        parameter.is_floating_point() else {}
+    context_map = torch.linspace(-1.0, 1.0, batch * context_dim * height * width, **like).reshape(
+        batch, context_dim, height, width)
+    face_vector = torch.linspace(1.0, -1.0, batch * face_dim, **like).reshape(batch, face_dim) if face_dim else None
+    face_text = f"a {batch}×{face_dim} face vector" if face_dim else "no face vector (None)"
+    where = (f"attention {name!r} (from plugin {entry.plugin!r}), run on a {batch}×{context_dim}×{height}×{width} "
+             f"context map and {face_text}")
+    expected = f"(context vector {(batch, context_dim)}, attention map {(batch, height, width)})"
+    was_training = attention.training
+    attention.eval()
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            output = attention(context_map, face_vector)
+    except Exception as exc:  # noqa: BLE001 - a plugin's forward may raise anything; name it
+        raise ComponentBuildError(f"{where}, raised {type(exc).__name__}: {exc}. Its forward must take any map "
+                                  f"size h×w and return {expected}.") from exc
+    finally:
+        attention.train(was_training)
+    shapes = [tuple(t.shape) for t in output] if isinstance(output, (tuple, list)) and all(
+        isinstance(t, torch.Tensor) for t in output) else None
+    if shapes != [(batch, context_dim), (batch, height, width)]:
+        got = (f"({', '.join(str(shape) for shape in shapes)})" if shapes is not None
+               else f"a {type(output).__name__}" + (f" of shape {tuple(output.shape)}"
+                                                    if isinstance(output, torch.Tensor) else ""))
+        raise ComponentBuildError(f"{where}, returned {got}; the attention contract expects {expected} (the fusion "
+                                  f"and classifier are built for {context_dim} context channels).")
+
+
 class EmotionModel(nn.Module):
     """A model composed from registered components; ``config`` is enough to rebuild it."""
 
@@ -94,6 +139,7 @@ class EmotionModel(nn.Module):
             self.attention = build_component(
                 "attention", config.attention, context_dim, face_dim or None, **config.attention_args
             )
+            check_attention_contract(self.attention, config.attention, context_dim, face_dim or None)
         if config.streams == "both":
             if config.feature_norm:
                 self.face_norm = nn.BatchNorm1d(face_dim)

@@ -138,20 +138,28 @@ def natural_key(text: str) -> list[Any]:
 
 
 class Registry:
-    """Name -> entry for one kind. A second registration of a name is an error naming both plugins."""
+    """Name -> entry for one kind; an entry is anything with a ``name`` and the ``plugin`` that registered it.
+    A second registration of a name is an error naming both plugins (:meth:`check_free`)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, what: str | None = None) -> None:
         self.kind = kind
+        #: how messages call an entry of this kind ("model preset" for the kind "model")
+        self.what = what or kind
         self._entries: dict[str, Any] = {}
 
-    def add(self, entry: Any) -> None:
-        existing = self._entries.get(entry.name)
+    def check_free(self, name: str, plugin: str) -> None:
+        """The one name-clash check: ``name`` registered already (by a built-in or another plugin) refuses
+        ``plugin``'s registration with a :class:`RegistryClashError` naming both."""
+        existing = self._entries.get(name)
         if existing is not None:
             raise RegistryClashError(
-                f"{self.kind} {entry.name!r} is registered by two plugins: {existing.plugin!r} and "
-                f"{entry.plugin!r}. Uninstall one of them, or choose which plugins load with "
+                f"{self.what} {name!r} is registered by two plugins: {existing.plugin!r} and {plugin!r}; "
+                f"{plugin!r} was refused. Uninstall one of them, or choose which plugins load with "
                 f"ZOO_LOAD_PLUGINS=name1,name2."
             )
+
+    def add(self, entry: Any) -> None:
+        self.check_free(entry.name, entry.plugin)
         self._entries[entry.name] = entry
 
     def remove_plugin(self, plugin: str) -> None:

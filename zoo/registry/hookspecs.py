@@ -1,8 +1,9 @@
-"""Plugin hook specifications (llm-style: every hook receives a ``register`` callback).
+"""Plugin hook specifications (llm-style: the registration hooks receive a ``register`` callback).
 
 A plugin is any module or object with ``@hookimpl``-decorated functions named like the specs below.
 Built-in components are registered through exactly these hooks (see ``zoo.registry.plugins.DEFAULT_PLUGINS``);
-third-party packages expose a module under the entry-point group ``emotion_zoo``.
+third-party packages expose a module under the entry-point group ``emotion_zoo``. ``register_commands`` is
+called later, when ``zoo-cli`` builds its app, and receives the app itself.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ def register_backbones(register):
 def register_attentions(register):
     """Register context pooling heads: ``factory(context_channels, face_channels, **args) -> nn.Module``.
 
-    The module's ``forward(context_map, face_vector)`` returns ``(context_vector B×C, attention B×h×w)``.
+    The module's ``forward(context_map B×C×h×w, face_vector B×D or None)`` returns ``(context_vector B×C,
+    attention B×h×w)`` for any map size h×w; ``face_channels`` (D) is None for a model without a face stream.
+    A plugin's attention is checked against this when a model is built (one forward on a small probe map).
     """
 
 
@@ -57,7 +60,8 @@ def register_datasets(register):
     """Register dataset readers: ``factory(path, split="train", **options) -> Dataset``.
 
     Named by a spec ``"name:path"`` or ``"name"`` (see :func:`zoo.data.open_dataset`). ``path`` is the text
-    after the first ``:`` (None when absent).
+    after the first ``:`` (None when absent). Build the reader on :mod:`zoo.data.reader_kit` to take the options,
+    raise the errors and return the dataset every built-in reader does.
     """
 
 
@@ -67,4 +71,12 @@ def register_face_detectors(register):
 
     ``image`` is an RGB ``PIL.Image``; every face found is returned as a :class:`zoo.data.FaceBox` with a score
     (see :mod:`zoo.data.detection`).
+    """
+
+
+@hookspec
+def register_commands(app):
+    """Add ``zoo-cli`` commands: ``app`` is a ``typer.Typer``; use ``@app.command()`` or ``app.add_typer(sub,
+    name=...)``. Called when ``zoo-cli`` builds its app (:func:`zoo.cli.build_app`), after the built-in
+    commands; a command named like an existing one refuses the plugin (a warning naming both).
     """

@@ -5,7 +5,11 @@ Plugin loading: built-ins and ``emotion_zoo`` entry points, each loaded in isola
 The pattern is llm's (``llm/plugins.py``): one ``pluggy.PluginManager``, built-in modules registered as
 plugins exactly like third-party ones, an allow-list environment variable. Unlike pluggy's own
 ``load_setuptools_entrypoints``, a plugin that fails to import or whose hooks raise is unregistered, its
-partial registrations are dropped and a warning names it; ``ZOO_STRICT_PLUGINS=1`` raises instead.
+partial registrations are dropped and a warning names it; ``ZOO_STRICT_PLUGINS=1`` raises instead. The same
+holds for hooks called later (``register_commands``, when ``zoo-cli`` builds its app: :func:`run_plugin_hooks`).
+
+In-process plugins (tests, notebooks): :func:`register_plugin` / :func:`unregister_plugin`, or the
+:func:`use_plugin` context manager, register an object or module with ``@hookimpl`` functions without installing it.
 
 Environment:
   ``ZOO_LOAD_PLUGINS``   comma-separated allow-list of entry-point or distribution names ("" = none).
@@ -18,7 +22,8 @@ import fnmatch
 import importlib.metadata as metadata
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,10 +58,12 @@ DEFAULT_PLUGINS: dict[str, str] = {
 }
 
 HOOKS: dict[str, str] = {**COMPONENT_KINDS, "model": "register_presets"}
+#: hooks called after loading, by the code that needs them (not by :func:`load_plugins`)
+LATER_HOOKS: tuple[str, ...] = ("register_commands",)
 
 
 _REGISTRIES: dict[str, Registry] = {kind: Registry(kind) for kind in COMPONENT_KINDS}
-_PRESETS = Registry("model")
+_PRESETS = Registry("model", what="model preset")
 
 
 
@@ -190,12 +197,12 @@ def _zoo_version() -> str:
     return __version__
 
 
-def _record_failure(info: PluginInfo, exc: BaseException) -> None:
+def _record_failure(info: PluginInfo, exc: BaseException, strict: bool | None = None) -> None:
     info.error = f"{type(exc).__name__}: {exc}"
     _state.infos.append(info)
     who = f"emotion-zoo plugin {info.name!r}" + (
         f" (distribution {info.distribution} {info.version})" if info.distribution else "")
-    if _strict():
+    if _strict() if strict is None else strict:
         raise PluginLoadError(
             f"{who} failed to load: {info.error}. ZOO_STRICT_PLUGINS=1 makes this an error; fix or uninstall the "
             f"plugin, leave it out with ZOO_LOAD_PLUGINS, or unset ZOO_STRICT_PLUGINS to skip it with a warning."
@@ -213,47 +220,49 @@ def _check_staged(staged: list[tuple[str, Any]], name: str) -> None:
     registries = all_registries()
     seen: set[tuple[str, str]] = set()
     for kind, entry in staged:
-        what = "model preset" if kind == "model" else kind
         if (kind, entry.name) in seen:
-            raise RegistryClashError(f"plugin {name!r} registers {what} {entry.name!r} twice; register it once.")
-        seen.add((kind, entry.name))
-        existing = registries[kind]._entries.get(entry.name)
-        if existing is not None:
             raise RegistryClashError(
-                f"{what} {entry.name!r} is registered by two plugins: {existing.plugin!r} and {name!r}; "
-                f"{name!r} was refused. Uninstall one of them, or choose which plugins load with "
-                f"ZOO_LOAD_PLUGINS=name1,name2."
-            )
+                f"plugin {name!r} registers {registries[kind].what} {entry.name!r} twice; register it once.")
+        seen.add((kind, entry.name))
+        registries[kind].check_free(entry.name, name)
+
+
+def _implementations(manager: pluggy.PluginManager, hook_name: str, plugin_name: str) -> list[Any]:
+    return [i for i in getattr(manager.hook, hook_name).get_hookimpls() if i.plugin_name == plugin_name]
 
 
 def _register_plugin(
-    plugin: Any, name: str, *, version: str | None, builtin: bool, distribution: str | None = None
-) -> None:
+    plugin: Any, name: str, *, version: str | None, builtin: bool, distribution: str | None = None,
+    strict: bool | None = None,
+) -> PluginInfo:
     manager = _state.manager
     assert manager is not None
     info = PluginInfo(name, version, builtin, distribution=distribution)
     staged: list[tuple[str, Any]] = []
+    registered = False
     try:
         manager.register(plugin, name=name)
+        registered = True
         manager.check_pending()
         for kind, hook_name in HOOKS.items():
-            impls = [i for i in getattr(manager.hook, hook_name).get_hookimpls() if i.plugin_name == name]
-            for impl in impls:
+            for impl in _implementations(manager, hook_name, name):
                 impl.function(register=_make_register(kind, name, staged))
                 if hook_name not in info.hooks:
                     info.hooks.append(hook_name)
         _check_staged(staged, name)
     except BaseException as exc:  # noqa: BLE001 - a hook calling sys.exit() is a plugin failure too
-        if manager.is_registered(plugin):
+        if registered:
             manager.unregister(plugin)
         if builtin or isinstance(exc, KeyboardInterrupt):
             raise
-        _record_failure(info, exc)
-        return
+        _record_failure(info, exc, strict)
+        return info
+    info.hooks += [hook for hook in LATER_HOOKS if _implementations(manager, hook, name)]
     registries = all_registries()
     for kind, entry in staged:
         registries[kind].add(entry)
     _state.infos.append(info)
+    return info
 
 
 def _make_register(kind: str, plugin_name: str, staged: list[tuple[str, Any]]):
@@ -290,20 +299,68 @@ def _make_register(kind: str, plugin_name: str, staged: list[tuple[str, Any]]):
     return register_component
 
 
-def register_plugin(plugin: Any, name: str) -> None:
-    """Register an in-process plugin object (llm's pattern for tests and notebooks); isolation rules apply."""
+def register_plugin(plugin: Any, name: str | None = None, *, strict: bool | None = None) -> PluginInfo:
+    """Register ``plugin`` (a module, class or object with ``@zoo.hookimpl`` functions) in this process, as if
+    it were installed: for testing a plugin without installing it, and in notebooks (llm's pattern).
+
+    ``name`` defaults to the plugin's ``__name__`` (its class name for an instance). A plugin that fails (a
+    hook raises, a name clashes) is refused as an installed one is: a warning, nothing of it registered, the
+    error in the returned :class:`PluginInfo`; ``strict=True`` (default: ``ZOO_STRICT_PLUGINS``) raises a
+    :class:`PluginLoadError` instead. Undo it with :func:`unregister_plugin`, or use :func:`use_plugin`.
+    """
     load_plugins()
-    _register_plugin(plugin, name, version=None, builtin=False)
+    name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+    manager = _state.manager
+    assert manager is not None
+    if manager.has_plugin(name) or any(info.name == name for info in _state.infos):
+        raise PluginLoadError(f"A plugin named {name!r} is registered already; call unregister_plugin({name!r}) "
+                              f"first, or register this one under another name.")
+    if manager.is_registered(plugin):
+        raise PluginLoadError(f"Plugin {plugin!r} is registered already, as {manager.get_name(plugin)!r}.")
+    return _register_plugin(plugin, name, version=None, builtin=False, strict=strict)
 
 
 def unregister_plugin(name: str) -> None:
-    """Undo :func:`register_plugin`: drop the plugin and everything it registered."""
+    """Undo :func:`register_plugin`: drop the plugin and everything it registered (nothing if it is not there)."""
     manager = _state.manager
     if manager is not None and manager.get_plugin(name) is not None:
         manager.unregister(name=name)
     for registry in all_registries().values():
         registry.remove_plugin(name)
     _state.infos = [i for i in _state.infos if i.name != name]
+
+
+@contextmanager
+def use_plugin(plugin: Any, name: str | None = None) -> Iterator[PluginInfo]:
+    """``with use_plugin(MyPlugin): ...``: ``plugin`` registered for the block (:func:`register_plugin` with
+    ``strict=True``, so a broken plugin raises), and unregistered after it, whatever happens inside."""
+    info = register_plugin(plugin, name, strict=True)
+    try:
+        yield info
+    finally:
+        unregister_plugin(info.name)
+
+
+def run_plugin_hooks(hook_name: str, run: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Call ``run(plugin_name, implementation)`` for every loaded plugin implementing ``hook_name`` (one of
+    :data:`LATER_HOOKS`), in load order. A third-party plugin for which ``run`` raises is refused as if it had
+    failed to load: it is unregistered with everything it registered and a warning names it
+    (``ZOO_STRICT_PLUGINS=1``: a :class:`PluginLoadError`). ``run`` must leave nothing behind when it raises."""
+    load_plugins()
+    manager = _state.manager
+    assert manager is not None
+    implementations = [(info, impl.function) for info in list(_state.infos) if info.error is None
+                       for impl in _implementations(manager, hook_name, info.name)]
+    for info, function in implementations:
+        if info.error is not None:  # refused by one of its earlier implementations
+            continue
+        try:
+            run(info.name, function)
+        except BaseException as exc:  # noqa: BLE001 - as in loading: even sys.exit() refuses this plugin only
+            if info.builtin or isinstance(exc, KeyboardInterrupt):
+                raise
+            unregister_plugin(info.name)
+            _record_failure(info, exc)
 
 
 def plugin_infos() -> list[PluginInfo]:
