@@ -5,7 +5,6 @@ line each, exit status 1, no traceback; the traceback only with ``--debug``)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -13,15 +12,14 @@ import subprocess
 import sys
 import time
 import warnings
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pytest
 import tiny_training as T
 import torch
-from hub_servers import LocalHTTPServer
+from hub_double import ANY_REVISION_COMMIT as SHA
+from hub_double import AnyRevisionHub
 from PIL import Image
 
 import zoo
@@ -35,7 +33,6 @@ from zoo.errors import ConfigError, HubError, WeightsError, ZooError
 
 TINY_CNN = {"channels": [4, 4, 4, 4, 4]}
 SMALL_DATA = {"face_size": [32, 32], "context_size": [32, 32], "context_resize": [40, 40]}
-SHA = "0123456789abcdef0123456789abcdef01234567"
 # untrained tiny models stand in for real ones; datasets announce counted boxes with a DataWarning
 pytestmark = [pytest.mark.filterwarnings("ignore::zoo.data.records.DataWarning"),
               pytest.mark.filterwarnings("ignore::zoo.factory.UntrainedModelWarning")]
@@ -61,50 +58,6 @@ def png(path: Path, size=(40, 40), value=None, seed=0) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------ local Hub
-
-
-class AnyRevisionHub(LocalHTTPServer):
-    """A Hub on 127.0.0.1 that answers *every* revision of every repo with commit ``SHA`` and the files given:
-    the worst case for a revision that names a path. Every request is recorded."""
-
-    def __init__(self, files: dict[str, bytes]) -> None:
-        self.files = files
-        self.requests: list[str] = []
-        hub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:
-                pass
-
-            def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-            def do_HEAD(self) -> None:
-                self.do_GET()
-
-            def do_GET(self) -> None:
-                hub.requests.append(f"{self.command} {self.path}")
-                path = unquote(urlsplit(self.path).path)
-                if "/revision/" in path:
-                    body = json.dumps({"sha": SHA, "siblings": [{"rfilename": f} for f in hub.files]}).encode()
-                    return self._send(200, body, {"Content-Type": "application/json"})
-                m = re.match(r"^/[^/]+/[^/]+/resolve/.+?/(?P<file>[^/]+)$", path)
-                content = hub.files.get(m["file"]) if m else None
-                if content is None:
-                    return self._send(404, b"{}", {"X-Error-Code": "EntryNotFound", "Content-Type": "application/json"})
-                etag = '"' + hashlib.sha1(content).hexdigest() + '"'
-                self._send(200, content, {"X-Repo-Commit": SHA, "ETag": etag,
-                                          "Content-Type": "application/octet-stream"})
-
-        super().__init__(Handler)
 
 
 @pytest.fixture
