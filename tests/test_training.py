@@ -411,7 +411,8 @@ def test_3_sigterm_stops_zoo_cli_train_cleanly_releasing_its_lock(tmp_path):
                             env={**os.environ, "PYTHONPATH": str(Path(zoo.__file__).parents[1])})
     try:
         deadline = time.monotonic() + 240
-        while not (out / "checkpoints").exists() and proc.poll() is None and time.monotonic() < deadline:
+        # "last" appears by one rename once the first checkpoint is complete; "checkpoints/" appears before it
+        while not (out / "checkpoints" / "last").exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
         assert proc.poll() is None, proc.communicate()
         proc.send_signal(signal.SIGTERM)
