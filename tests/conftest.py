@@ -56,6 +56,26 @@ def tiny_plugin():
 
 
 @pytest.fixture
+def run_cli(monkeypatch, capsys):
+    """``run_cli(args) -> (exit status, stdout, stderr)``: ``zoo-cli ARGS`` in this process through the real
+    entry point (``zoo.cli.main``)."""
+    import zoo.cli
+
+    def run(args: list[str]) -> tuple[int, str, str]:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["zoo-cli", *args])
+        try:
+            zoo.cli.main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+@pytest.fixture
 def fresh_plugins(monkeypatch):
     """Reload the plugin registries under a test's environment and restore them afterwards."""
     from zoo.registry import plugins

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from tiny_face import png
 
 from zoo.data import ImageReadError, load_image
 
@@ -92,3 +93,24 @@ def test_truncated_file_is_an_error_not_grey_padding(tmp_path, suffix):
     (tmp_path / f"cut.{suffix}").write_bytes(data[: len(data) // 2])
     with pytest.raises(ImageReadError, match=rf"cut\.{suffix}.*truncated or corrupt"):
         load_image(tmp_path / f"cut.{suffix}")
+
+
+@pytest.mark.filterwarnings("ignore::zoo.data.records.DataWarning")  # the skipped bomb is announced
+def test_7_decompression_bombs_are_image_read_errors_naming_the_file(tmp_path, monkeypatch):
+    import PIL.Image
+
+    import zoo.data.images as images
+    from zoo.data import open_dataset
+
+    bomb = png(tmp_path / "data/train/a/bomb.png", size=(64, 64))
+    png(tmp_path / "data/train/a/ok.png", size=(16, 16))
+    png(tmp_path / "data/train/b/ok.png", size=(16, 16))
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 1000)  # documented bound, lowered for a small file
+    with pytest.raises(ImageReadError, match=r"bomb\.png.*64×64 = 4,096 pixels, more than the 1,000"):
+        images.load_image(bomb)
+    ds = open_dataset(f"folder:{tmp_path / 'data'}", "train", verify=True, on_error="skip", streams="face")
+    assert len(ds) == 2 and ds.report.counts["skipped"] == 1 and "bomb.png" in ds.report.skipped[0][0]
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 10**9)
+    monkeypatch.setattr(PIL.Image, "MAX_IMAGE_PIXELS", 1000)  # PIL's own DecompressionBombError (> 2 × 1000)
+    with pytest.raises(ImageReadError, match=r"bomb\.png.*decompression bomb"):
+        images.load_image(bomb)

@@ -4,11 +4,14 @@ bad annotations and folders give errors naming them, or counted skips with on_er
 from __future__ import annotations
 
 import csv
+import os
+import time
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny_face import png
 
 from zoo.config import DataConfig
 from zoo.data import AnnotationError, DataError, ImageReadError, UnknownClassError, open_dataset
@@ -431,3 +434,50 @@ def test_votes_csv_gives_reference_distributions_in_class_order(tmp_path):
     with pytest.raises(AnnotationError, match=r"bad\.csv: needs a 'path' column and a vote column for every class; "
                                               r"no column for Angry"):
         open_dataset(f"fer2013:{root}", "val", data_config=SMALL, votes=str(tmp_path / "bad.csv"))
+
+
+def test_6_disk_cache_sees_an_image_replaced_at_the_same_path(tmp_path):
+    for cls in ("a", "b"):
+        png(tmp_path / "data/train" / cls / "x.png", value=10)
+    cfg = DataConfig(face_size=(8, 8), context_size=(8, 8), context_resize=(8, 8), mean=(0, 0, 0), std=(1, 1, 1))
+    kw = {"data_config": cfg, "streams": "face", "cache": str(tmp_path / "cache")}
+    first = open_dataset(f"folder:{tmp_path / 'data'}", "train", **kw)[0]["face"]
+    target = tmp_path / "data/train/a/x.png"
+    png(target, size=(40, 40), value=200)  # same path and size, other pixels
+    os.utime(target, ns=(time.time_ns(), time.time_ns() + 10**9))
+    second = open_dataset(f"folder:{tmp_path / 'data'}", "train", **kw)[0]["face"]
+    assert torch.allclose(first, torch.full_like(first, 10 / 255), atol=1e-6)
+    assert torch.allclose(second, torch.full_like(second, 200 / 255), atol=1e-6)
+
+
+def test_9_class_names_differing_in_case_or_spaces_do_not_make_phantom_classes(tmp_path):
+    for cls in ("Happy", "happy", "Sad"):
+        png(tmp_path / "folders/train" / cls / "x.png")
+    with pytest.raises(DataError, match=r"'Happy' and 'happy' differ only in case"):
+        open_dataset(f"folder:{tmp_path / 'folders'}", "train")
+    png(tmp_path / "csv/x.png")
+    rows = ["path,label", "x.png,happy", "x.png, happy", "x.png,Sad ", "x.png,Sad"]
+    (tmp_path / "csv/labels.csv").write_text("\n".join(rows) + "\n")
+    ds = open_dataset(f"csv:{tmp_path / 'csv/labels.csv'}", "train")
+    assert ds.label_names == ("Sad", "happy") and ds.labels.tolist() == [1, 1, 0, 0]
+    (tmp_path / "csv/labels.csv").write_text("\n".join([*rows, "x.png,Happy"]) + "\n")
+    with pytest.raises(DataError, match=r"'Happy' and 'happy' differ only in case"):
+        open_dataset(f"csv:{tmp_path / 'csv/labels.csv'}", "train")
+
+
+def test_12_boxes_outside_the_image_and_nan_boxes_are_checked_at_open(tmp_path):
+    from zoo.data.transforms import MissingFaceError
+
+    png(tmp_path / "x.png", size=(40, 50))  # 50 wide, 40 high
+    rows = ["path,label,x1,y1,x2,y2", "x.png,a,1,1,20,20", "x.png,b,60,10,90,30", "x.png,b,-30,-30,-1,-1"]
+    (tmp_path / "l.csv").write_text("\n".join(rows) + "\n")
+    ds = open_dataset(f"csv:{tmp_path / 'l.csv'}", "train", streams="face")
+    assert ds.report.counts["box_outside_image"] == 2 and ds.report.counts["no_face_zeros"] == 2
+    assert [s.box is None for s in ds.samples] == [False, True, True]
+    skipped = open_dataset(f"csv:{tmp_path / 'l.csv'}", "train", streams="face", missing_face="skip")
+    assert len(skipped) == 1
+    with pytest.raises(MissingFaceError, match=r"x\.png: face box \(60, 10, 90, 30\) lies outside the 50×40 image"):
+        open_dataset(f"csv:{tmp_path / 'l.csv'}", "train", streams="face", missing_face="error")
+    (tmp_path / "n.csv").write_text("path,label,x1,y1,x2,y2\nx.png,a,1,1,20,20\nx.png,b,nan,1,20,20\n")
+    with pytest.raises(AnnotationError, match=r"n\.csv:3: face box x1=nan.*NaN or infinite"):
+        open_dataset(f"csv:{tmp_path / 'n.csv'}", "train", streams="face")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
+from hub_double import ANY_REVISION_COMMIT, AnyRevisionHub
 from hub_servers import OlahServer, commit_all, eval_logits, init_repo
+from tiny_face import timm_face_config, tiny_face_model
 
 import zoo
-from zoo.errors import HubError, WeightsError, ZooError
+import zoo.weights.sources
+from zoo.errors import ConfigError, HubError, WeightsError, ZooError
 from zoo.names import split_repo_revision
 from zoo.registry.hookspecs import hookimpl
 from zoo.weights import hub
@@ -297,3 +302,54 @@ def test_backbone_weights_that_do_not_fit_name_the_keys(tmp_path):
     save_file({"blocks.0.0.weight": torch.zeros(8, 3, 3, 3)}, str(tmp_path / "model.safetensors"))
     with pytest.raises(WeightsError, match=r"does not fit the face backbone \(missing: blocks.0.0.bias"):
         zoo.create("glamor_net", **TINY, backbone_pretrained=f"local-dir:{tmp_path}")
+
+
+@pytest.fixture
+def model_files(tmp_path):
+    directory = zoo.save_pretrained(tiny_face_model(), tmp_path / "published")
+    return {name: (directory / name).read_bytes() for name in ("config.json", "model.safetensors")}
+
+
+BAD_REVISIONS = ["../../../outside", "/abs/outside", "a/../../b", "..", "x\\..\\y", "a\x00b", "new\nline",
+                 "-rf", ".hidden", "ok/.git", "x.lock", "a//b", "trailing/", "x" * 201, "@{-1}", "rev with space"]
+
+
+@pytest.mark.parametrize("revision", BAD_REVISIONS)
+def test_1_hub_revision_that_names_a_path_is_refused_before_any_request(revision, model_files, tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    # the cache stores a branch or tag as refs/<revision>: without the check, "../../../outside" is written as
+    # tmp_path/a/b/c/outside (measured on the code before the fix), outside the cache
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "a/b/c/hub"))
+    with AnyRevisionHub(model_files) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        with pytest.raises(HubError, match="not a commit sha"):
+            zoo.create(f"hf-hub:org/tiny@{revision}")
+        with pytest.raises(HubError, match="not a commit sha"):
+            zoo.weights.sources.prefetch(f"hf-hub:org/tiny@{revision}")
+        with pytest.raises(HubError, match="not a commit sha"):
+            zoo.weights.hub.hub_download("org/tiny", "config.json", revision)
+        assert hub.requests == []
+    written = [p for p in tmp_path.rglob("*") if "outside" in p.name]
+    assert written == []
+
+
+def test_1_safe_revisions_still_work_against_the_same_server(model_files, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with AnyRevisionHub(model_files) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        for revision in ("v1.0", "refs/pr/1", "release_2+b", ANY_REVISION_COMMIT):
+            model = zoo.create(f"hf-hub:org/tiny@{revision}")
+            assert model.pretrained_cfg["commit"] == ANY_REVISION_COMMIT
+        assert hub.requests  # the server answers: only the unsafe names above are refused
+
+
+def test_2_a_hub_config_with_loading_options_is_refused_before_its_weights_are_fetched(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    files = {"config.json": json.dumps(timm_face_config({"pretrained": True, "pretrained_cfg_overlay": {
+        "url": "http://127.0.0.1:9/x.pth", "hf_hub_id": ""}})).encode(), "model.safetensors": b"x"}
+    with AnyRevisionHub(files) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        with pytest.raises(ConfigError, match="loading option"):
+            zoo.create("hf-hub:org/evil")
+        assert hub.requests and all("config.json" in r for r in hub.requests)

@@ -6,7 +6,8 @@ import json
 
 import pytest
 import torch
-from hub_double import HubDouble
+from hub_double import AnyRevisionHub, HubDouble
+from tiny_face import tiny_face_model
 from typer.testing import CliRunner
 
 import zoo
@@ -227,3 +228,14 @@ def test_push_eval_file_errors_name_the_file_and_the_fix(run_dir, tmp_path, cont
     with pytest.raises(HubError, match=f"--eval {path}: {message}.*zoo-cli eval"):
         hub.stage_push_folder(run_dir, "zoo-org/dry", tmp_path / "out", evaluations=[path])
     assert not (tmp_path / "out").exists()
+
+
+def test_1_push_revision_and_tag_are_checked_before_any_request(tmp_path, monkeypatch):
+    directory = zoo.save_pretrained(tiny_face_model(), tmp_path / "m")
+    with AnyRevisionHub({}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        with pytest.raises(HubError, match=r"--revision: '\.\./x'"):
+            zoo.publish.push.push_to_hub(directory, "org/x", revision="../x")
+        with pytest.raises(HubError, match=r"--tag: '/abs'"):
+            zoo.publish.push.push_to_hub(directory, "org/x", tag="/abs")
+        assert hub.requests == []

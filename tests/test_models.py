@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 
 import zoo
+from zoo.config import ModelConfig
 from zoo.errors import ConfigError, UnknownComponentError, ZooError
 from zoo.models.info import count_parameters
 
@@ -187,3 +190,36 @@ def test_import_is_light():
     code = "import sys, zoo; zoo.list_models(); print(sorted(m for m in ('timm','huggingface_hub','typer') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"num_classes": 10**9}, r"num_classes must be an integer in 2\.\.10000, got 1000000000"),
+    ({"head_hidden": 10**9}, r"head_hidden must be .* 1\.\.16384, got 1000000000"),
+    ({"data": {"face_size": [30000, 30000]}}, r"face_size must be .* 1\.\.2048, got \[30000, 30000\]"),
+    ({"data": {"context_resize": [2049, 10]}}, r"context_resize"),
+])
+def test_10_sizes_are_bounded_before_any_allocation(kwargs, match):
+    started = time.perf_counter()
+    with pytest.raises(ConfigError, match=match):
+        ModelConfig(**kwargs)
+    assert time.perf_counter() - started < 0.5
+
+
+def test_10_backbone_widths_are_bounded():
+    with pytest.raises(ConfigError, match=r"caer_cnn: each channels entry must be an integer in 1\.\.2048, got 1000000"):
+        zoo.create("caer_net_s", backbone_args={"channels": [4, 1_000_000]})
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"data": {"mask_face_in_context": "no"}}, r"mask_face_in_context must be true or false, got 'no'"),
+    ({"label_names": ["a", "b", "a", "c", "d", "e", "f"]}, r"label_names has 'a' and 'a'"),
+    ({"label_names": ["a", "B", "b", "c", "d", "e", "f"]}, r"label_names has 'B' and 'b'"),
+    ({"head_dropout": 2.0}, r"head_dropout must be a probability in \[0, 1\), got 2.0"),
+    ({"data": {"face_size": "96"}}, r"face_size must be .* got '96'"),
+    ({"data": {"mean": [0.5, 0.5]}}, r"data.mean must be three finite numbers"),
+    ({"backbone_args": ["channels"]}, r"backbone_args must be a dict"),
+    ({"backbone": None}, r"backbone must be a component name"),
+])
+def test_14_bad_model_values_are_refused(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        ModelConfig(**kwargs)

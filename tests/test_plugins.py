@@ -277,10 +277,6 @@ def test_register_plugin_follows_the_isolation_policy_and_refuses_a_name_twice(f
     assert "half_in_process" not in zoo.list_components("fusion")["fusion"]
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="LEAD: enable after adding to zoo/__init__.py _LAZY: \"register_plugin\", "
-                          "\"unregister_plugin\", \"use_plugin\": \"zoo.registry.plugins\" (and __all__); "
-                          "then delete this marker")
 def test_the_in_process_plugin_functions_are_exported_at_the_root(fresh_plugins):
     from zoo.registry import plugins
 
@@ -610,3 +606,73 @@ def test_the_example_plugin_in_process_as_its_readme_shows(fresh_plugins, monkey
         assert "glamor_dot" not in zoo.list_models()
     finally:
         sys.modules.pop("zoo_dotattn", None)
+
+
+def make_plugin(site: Path, name: str, source: str) -> None:
+    """The distribution ``zh-NAME`` whose one plugin NAME is the module ``zh_NAME`` holding ``source``."""
+    make_distribution(site, f"zh-{name}", {name: f"zh_{name}"}, {f"zh_{name}": source})
+
+
+HOOK = "from zoo.registry.hookspecs import hookimpl\nimport sys\n"
+
+
+@pytest.mark.parametrize("source", [
+    "import sys\nsys.exit(0)\n",
+    HOOK + "@hookimpl\ndef register_fusions(register):\n    sys.exit(3)\n",
+])
+def test_8_a_plugin_that_exits_is_a_plugin_failure(site, monkeypatch, run_cli, source):
+    from zoo.registry.plugins import reset
+
+    make_plugin(site, "quitter", source)
+    with pytest.warns(PluginLoadWarning, match=r"'quitter'.*failed to load and was skipped: SystemExit"):
+        assert "glamor_net" in zoo.list_models()
+    assert "SystemExit" in {i.name: i.error for i in zoo.plugin_infos()}["quitter"]
+    reset()
+    with pytest.warns(PluginLoadWarning, match="quitter"):
+        code, out, err = run_cli(["list"])
+    assert code == 0 and "glamor_net" in out
+    reset()
+    monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginLoadError, match="'quitter' .*failed to load: SystemExit") as info:
+        zoo.list_models()
+    assert "skipped" not in str(info.value) and "keeps working" not in str(info.value)
+
+
+def test_11_a_preset_with_a_dot_is_refused_and_list_keeps_working(site, run_cli):
+    make_plugin(site, "dotted", HOOK + "@hookimpl\ndef register_presets(register):\n"
+                "    register('my.model', {'backbone': 'caer_cnn'})\n")
+    with pytest.warns(PluginLoadWarning, match=r"preset name 'my\.model' is not allowed"):
+        code, out, err = run_cli(["list"])
+    assert code == 0 and "glamor_net" in out and "my.model" not in out
+
+
+def test_11_a_clash_with_a_builtin_leaves_every_registry_and_plugins_command_working(site, run_cli):
+    make_plugin(site, "clash", HOOK + "from zoo.models.components.fusion import ConcatFusion\n@hookimpl\n"
+                "def register_fusions(register):\n    register('adaptive', ConcatFusion)\n"
+                "    register('extra_fusion', ConcatFusion)\n")
+    with pytest.warns(PluginLoadWarning, match=r"fusion 'adaptive' is registered by two plugins: "
+                                               r"'zoo.models.components.fusion' and 'clash'; 'clash' was refused"):
+        code, out, err = run_cli(["plugins"])
+    assert code == 0 and "clash" in out and "RegistryClashError" in out
+    fusions = zoo.list_components("fusion")["fusion"]
+    assert "adaptive" in fusions and "extra_fusion" not in fusions and len(zoo.list_models()) >= 8
+
+
+def test_11_a_plugin_registering_a_name_twice_is_named_once(site):
+    make_plugin(site, "twice", HOOK + "from zoo.models.components.fusion import ConcatFusion\n@hookimpl\n"
+                "def register_fusions(register):\n    register('dup', ConcatFusion)\n    register('dup', ConcatFusion)\n")
+    with pytest.warns(PluginLoadWarning, match=r"plugin 'twice' registers fusion 'dup' twice"):
+        assert "dup" not in zoo.list_components("fusion")["fusion"]
+
+
+@pytest.mark.parametrize("factory, match", [
+    ("def factory(**kw):\n    raise RuntimeError('exploded')\n", r"RuntimeError: exploded"),
+    ("def factory(**kw):\n    return None\n", r"returned NoneType, not a torch.nn.Module"),
+])
+def test_15_a_component_factory_that_raises_or_returns_none_is_a_clean_error(site, factory, match):
+    from zoo.errors import ComponentBuildError
+
+    make_plugin(site, "bad", HOOK + factory + "@hookimpl\ndef register_backbones(register):\n"
+                "    register('bad_net', factory)\n")
+    with pytest.raises(ComponentBuildError, match=rf"backbone 'bad_net' \(from plugin 'bad'\).*{match}"):
+        zoo.create("caer_net_s", backbone="bad_net")

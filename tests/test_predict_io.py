@@ -8,12 +8,14 @@ from __future__ import annotations
 import csv
 import json
 import tracemalloc
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw
+from tiny_face import nan_weights_dir, png, tiny_face_model
 from typer.testing import CliRunner
 
 import zoo
@@ -445,3 +447,50 @@ def test_zoo_cli_predict_on_a_photo_uses_the_default_face_and_context_model_and_
     assert "model: glamor_fer_cnn.expw (the default), face + context" in run.stderr
     (entry,) = json.loads(run.stdout)
     assert entry["faces"][0]["label"] in zoo.labels.FER2013
+
+
+def test_5_non_finite_outputs_are_an_error_and_the_json_is_strict(tmp_path, run_cli):
+    image = png(tmp_path / "a.png")
+    model = tiny_face_model()
+    good = zoo.predict([image], model=model, boxes=[[[5, 5, 30, 30]]], device="cpu")
+    assert np.isfinite(good[0]["faces"][0]["probability"])
+    with torch.no_grad():
+        model.classifier.weight.fill_(float("nan"))  # past every load-time check
+    with pytest.raises(ZooError, match=r"a\.png: the model produced NaN or infinite logits"):
+        zoo.predict([image], model=model, boxes=[[[5, 5, 30, 30]]], device="cpu")
+    # the CLI refuses such weights at load (error line, exit 1) and never prints bare NaN
+    directory = nan_weights_dir(tmp_path)
+    code, out, err = run_cli(["predict", str(image), "--model", f"local-dir:{directory}", "--json"])
+    assert code == 1 and "classifier.weight" in err and "NaN" not in out
+
+
+def test_5_predict_json_is_valid_strict_json(tmp_path, monkeypatch, run_cli):
+    image = png(tmp_path / "a.png")
+    directory = zoo.save_pretrained(tiny_face_model(), tmp_path / "m")
+    monkeypatch.setattr(zoo.data, "detect_faces", lambda *a, **k: [FaceBox(5, 5, 30, 30, 3.0)], raising=False)
+    code, out, err = run_cli(["predict", str(image), "--model", f"local-dir:{directory}", "--json"])
+    assert code == 0, err
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    rows = json.loads(out, parse_constant=refuse)
+    assert rows[0]["faces"][0]["label"] in zoo.labels.CAER
+
+
+def test_14_save_vis_keeps_every_image_when_stems_repeat(tmp_path):
+    a, b = png(tmp_path / "a/x.png", seed=1), png(tmp_path / "b/x.png", seed=2)
+    model = tiny_face_model()
+    results = zoo.predict([a, b], model=model, boxes=[[[5, 5, 30, 30]], [[5, 5, 30, 30]]], device="cpu",
+                          save_vis=tmp_path / "vis")
+    paths = [r["faces"][0]["vis"] for r in results]
+    assert len(set(paths)) == 2 and all(Path(p).exists() for p in paths)
+    assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == ["x_2_face0.png", "x_face0.png"]
+
+
+def test_13_save_vis_into_an_unwritable_path_is_a_clear_error(tmp_path):
+    image = png(tmp_path / "a.png")
+    (tmp_path / "file").write_text("in the way")
+    with pytest.raises(ZooError, match=r"--save-vis: cannot create the folder .*file/vis"):
+        zoo.predict([image], model=tiny_face_model(), boxes=[[[5, 5, 30, 30]]], device="cpu",
+                    save_vis=tmp_path / "file/vis")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 import torch
+from hub_double import AnyRevisionHub
+from tiny_face import SMALL_DATA, nan_weights_dir, timm_face_config, tiny_face_model
 
 import zoo
 from zoo.config import ModelConfig
-from zoo.errors import UntrainedModelError, WeightsError, ZooError
+from zoo.errors import ConfigError, UntrainedModelError, WeightsError, ZooError
 from zoo.factory import create_for_inference, has_trained_weights
 from zoo.models.model import EmotionModel
 from zoo.weights.files import load_state_dict
@@ -211,3 +214,93 @@ def test_only_the_classifier_output_may_differ_from_the_weights(tmp_path):
     save_file(state, str(tmp_path / "model.safetensors"))
     with pytest.raises(WeightsError, match=r"shape mismatches: classifier\.1\.bias: file \(6,\) vs model \(7,\)"):
         zoo.create(f"local-dir:{tmp_path}")
+
+
+def _model_dir(path: Path, config: dict) -> Path:
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps(config))
+    (path / "model.safetensors").write_bytes(b"never read")
+    return path
+
+
+def test_2_a_model_file_cannot_make_timm_fetch_a_url_even_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with AnyRevisionHub({"w.pth": b"weights"}) as server:
+        overlay = {"url": f"{server.url}/org/x/resolve/main/w.pth", "hf_hub_id": "", "source": ""}
+        directory = _model_dir(tmp_path / "evil", timm_face_config({"pretrained": True,
+                                                                     "pretrained_cfg_overlay": overlay}))
+        with pytest.raises(ConfigError, match=r"backbone_args\.pretrained is a loading option"):
+            zoo.create(f"local-dir:{directory}")
+        assert server.requests == []
+
+
+@pytest.mark.parametrize("args, match", [
+    ({"checkpoint_path": "/etc/hostname"}, r"backbone_args\.checkpoint_path is a loading option"),
+    ({"pretrained_cfg_overlay": {"file": "/etc/hostname"}}, r"pretrained_cfg_overlay is a loading option"),
+    ({"cache_dir": "/tmp/x"}, r"backbone_args\.cache_dir is a loading option"),
+    ({"drop_rate": 0.1, "some_option": "https://example.invalid/x"}, r"names a file or URL"),
+    ({"some_option": {"nested": "/etc/hostname"}}, r"names a file or URL"),
+])
+def test_2_loading_options_and_paths_in_a_model_file_are_refused(tmp_path, args, match):
+    directory = _model_dir(tmp_path / "evil", timm_face_config(args))
+    with pytest.raises(ConfigError, match=match):
+        zoo.create(f"local-dir:{directory}")
+
+
+def test_2_component_arguments_are_checked_against_what_the_component_declares(tmp_path):
+    config = zoo.weights.files.config_to_json_dict(tiny_face_model().config)
+    config["model_args"]["backbone_args"]["widths"] = [8, 8]
+    directory = _model_dir(tmp_path / "caer", config)
+    with pytest.raises(ConfigError, match=r"backbone_args 'widths' not accepted by backbone 'caer_cnn'.*"
+                                          r"takes bn_eps, bn_momentum, channels, in_chans"):
+        zoo.create(f"local-dir:{directory}")
+
+
+def test_2_explicit_loading_options_in_code_still_work_and_are_not_saved(tmp_path):
+    model = zoo.create(backbone="timm:test_resnet", streams="face", backbone_args={"pretrained": False},
+                       data=SMALL_DATA)
+    directory = zoo.save_pretrained(model, tmp_path / "m")
+    saved = json.loads((directory / "config.json").read_text())
+    assert "pretrained" not in saved["model_args"]["backbone_args"]
+    zoo.create(f"local-dir:{directory}")  # the saved file loads
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_5_non_finite_weights_are_refused_at_load_naming_the_tensor(tmp_path, value):
+    directory = nan_weights_dir(tmp_path, value=value)
+    with pytest.raises(WeightsError, match=r"NaN or infinite values in classifier\.weight"):
+        zoo.create(f"local-dir:{directory}")
+    clean = zoo.save_pretrained(tiny_face_model(), tmp_path / "clean")
+    with pytest.raises(WeightsError, match=r"classifier\.weight"):
+        zoo.create(f"local-dir:{clean}", checkpoint=directory / "model.safetensors")
+
+
+def test_5_zero_std_is_refused_at_load_naming_the_key(tmp_path):
+    directory = zoo.save_pretrained(tiny_face_model(), tmp_path / "m")
+    config = json.loads((directory / "config.json").read_text())
+    config["pretrained_cfg"]["std"] = [0, 0, 0]
+    (directory / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match=r"config\.json: data\.std must be three positive numbers"):
+        zoo.create(f"local-dir:{directory}")
+
+
+def test_14_bool_or_int_weight_tensors_are_refused(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    directory = zoo.save_pretrained(tiny_face_model(), tmp_path / "m")
+    state = load_file(str(directory / "model.safetensors"))
+    state["classifier.bias"] = torch.ones_like(state["classifier.bias"], dtype=torch.bool)
+    state["classifier.weight"] = state["classifier.weight"].to(torch.int32)
+    save_file(state, str(directory / "model.safetensors"))
+    with pytest.raises(WeightsError, match=r"wrong type \(classifier\.weight: file torch\.int32 vs model torch\.float32; "
+                                           r"classifier\.bias: file torch\.bool"):
+        zoo.create(f"local-dir:{directory}")
+
+
+def test_14_an_unknown_target_in_config_json_is_reported_at_load(tmp_path):
+    directory = zoo.save_pretrained(tiny_face_model(), tmp_path / "m")
+    config = json.loads((directory / "config.json").read_text())
+    config["model_args"]["target"] = "no_such_target"
+    (directory / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ZooError, match="Unknown target 'no_such_target'"):
+        zoo.create(f"local-dir:{directory}")

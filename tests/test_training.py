@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
 
 import pytest
 import tiny_training as T
 import torch
 
+import zoo
+import zoo.cli
 from zoo.data import DatasetSpecError
+from zoo.errors import ZooError
 from zoo.registry.plugins import get_component
 from zoo.training import checkpoint as ckpt
 from zoo.training.engine import NonFiniteLossError, evaluate, train
@@ -334,3 +344,193 @@ def test_crash_between_the_two_renames_resumes_from_the_old_checkpoint(tmp_path,
     assert resumed_meta["global_step"] == full_meta["global_step"] == 4
     for key in full:
         assert torch.equal(full[key], resumed[key]), key
+
+
+ONE_EPOCH = T.tiny_overrides(epochs=1, **{"model_args.backbone_args": T.TINY_CNN})
+
+
+def test_3_a_second_run_on_the_same_out_is_refused_during_the_first(tiny_plugin, tmp_path, monkeypatch):
+    from zoo.training import engine
+    from zoo.training.runlock import LOCK_NAME, RunDirectoryError
+
+    out = tmp_path / "run"
+    original = engine._Run._train_step
+    refused = []
+
+    def second_run_mid_epoch(self, batch, epoch):
+        if not refused:
+            with pytest.raises(RunDirectoryError, match=rf"in use by another training run: pid {os.getpid()} on "
+                                                        rf"host '{re.escape(os.uname().nodename)}'") as info:
+                engine.train("caer_net_s", data="tiny:caer", out=out, overrides=ONE_EPOCH, overwrite=True)
+            refused.append(str(info.value))
+        return original(self, batch, epoch)
+
+    monkeypatch.setattr(engine._Run, "_train_step", second_run_mid_epoch)
+    engine.train("caer_net_s", data="tiny:caer", out=out, overrides=ONE_EPOCH)
+    assert refused and not (out / LOCK_NAME).exists()  # cleaned on exit
+    assert (out / "eval.json").exists()
+
+
+def test_3_a_lock_held_by_another_process_is_refused_and_reported_with_its_owner_when_stale(tiny_plugin, tmp_path):
+    from zoo.training import engine
+    from zoo.training.runlock import LOCK_NAME, RunDirectoryError, StaleLockWarning
+
+    out = tmp_path / "run"
+    code = ("import sys; from zoo.training.runlock import RunLock; RunLock(sys.argv[1]).acquire(); "
+            "print('locked', flush=True); sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "PYTHONPATH": str(Path(zoo.__file__).parents[1])})
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RunDirectoryError, match=rf"pid {holder.pid} on host"):
+            engine.train("caer_net_s", data="tiny:caer", out=out, overrides=ONE_EPOCH)
+        holder.kill()  # kill -9: the lock file stays, unlocked
+        holder.wait(timeout=30)
+        assert (out / LOCK_NAME).exists()
+        with pytest.warns(StaleLockWarning, match=rf"took over the lock left by pid {holder.pid} on host"):
+            engine.train("caer_net_s", data="tiny:caer", out=out, overrides=ONE_EPOCH)
+        assert not (out / LOCK_NAME).exists()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(timeout=30)
+
+
+def test_3_sigterm_stops_zoo_cli_train_cleanly_releasing_its_lock(tmp_path):
+    """``kill PID`` (SIGTERM) of a real ``zoo-cli train`` unwinds like Ctrl-C: exit 143, a one-line reason, the lock
+    released (no StaleLockWarning on the resume), the last epoch's checkpoint kept and resumable."""
+    import signal
+
+    from zoo.training.runlock import LOCK_NAME
+
+    out = tmp_path / "run"
+    settings = ["epochs=10000", "batch_size=2", "progress=false", "device=cpu", 'data.options={"n": 8}',
+                "model_args.backbone_args=" + json.dumps(T.TINY_CNN), "model_args.data=" + json.dumps(T.TINY_DATA)]
+    proc = subprocess.Popen([sys.executable, "-m", "zoo", "train", "caer_net_s", "--data", "synth_caer", "--out",
+                             str(out), *settings], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(zoo.__file__).parents[1])})
+    try:
+        deadline = time.monotonic() + 240
+        # "last" appears by one rename once the first checkpoint is complete; "checkpoints/" appears before it
+        while not (out / "checkpoints" / "last").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1].startswith("stopped by SIGTERM; the last checkpoint is kept"), err
+    assert not (out / LOCK_NAME).exists()
+    done = len((out / "metrics.jsonl").read_text().splitlines())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a lock left behind would warn (StaleLockWarning) on the take-over
+        from zoo.training import engine
+
+        result = engine.train("caer_net_s", data="synth_caer", out=out, resume=True,
+                              overrides=[f"epochs={done + 1}", *settings[1:]])
+    assert [h["epoch"] for h in result.history] == list(range(1, done + 2))
+
+
+def test_4_a_finished_run_is_not_overwritten_without_overwrite(tiny_plugin, tmp_path):
+    import shutil
+
+    from zoo.training import engine
+    from zoo.training.runlock import RunDirectoryError
+
+    out = tmp_path / "run"
+    engine.train("caer_net_s", data="tiny:caer", out=out, overrides=ONE_EPOCH)
+    shutil.rmtree(out / "checkpoints")
+    before = {p: (out / p).read_bytes() for p in ("eval.json", "metrics.jsonl", "best/model.safetensors")}
+    with pytest.raises(RunDirectoryError, match=r"is not empty: it holds best, datasets.json, eval.json.*--resume.*--overwrite"):
+        engine.train("caer_net_s", data="tiny:caer", out=out, overrides={**ONE_EPOCH, "seed": 1})
+    assert {p: (out / p).read_bytes() for p in before} == before
+    (out / "notes.txt").write_text("mine")
+    result = engine.train("caer_net_s", data="tiny:caer", out=out, overrides={**ONE_EPOCH, "seed": 1}, overwrite=True)
+    assert result.best_epoch == 1 and (out / "notes.txt").read_text() == "mine"  # only the run's files go
+    assert (out / "best/model.safetensors").read_bytes() != before["best/model.safetensors"]
+    with pytest.raises(ZooError, match="pass only one of them"):
+        engine.train("caer_net_s", data="tiny:caer", out=out, overrides=ONE_EPOCH, overwrite=True, resume=True)
+
+
+def test_4_cli_overwrite_flag(tiny_plugin, tmp_path):
+    from typer.testing import CliRunner
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "x").write_text("")
+    args = ["train", "caer_net_s", "--data", "tiny:caer", "--out", str(out),
+            *[f"{k}={json.dumps(v)}" for k, v in ONE_EPOCH.items()]]
+    result = CliRunner().invoke(zoo.cli.app, args)
+    assert result.exit_code != 0 and "is not empty" in str(result.exception)
+    result = CliRunner().invoke(zoo.cli.app, [*args, "--overwrite"])
+    assert result.exit_code == 0, result.output
+
+
+def test_14_bad_run_and_eval_settings(tiny_plugin, tmp_path):
+    from zoo.training import engine
+
+    with pytest.raises(RecipeError, match=r"setting epochs=-1: must be an integer >= 1"):
+        engine.train("caer_net_s", data="tiny:caer", out=tmp_path / "a", overrides={**ONE_EPOCH, "epochs": -1})
+    with pytest.raises(RecipeError, match=r"amp must be one of none, bf16, fp16, got 'bogus'"):
+        engine.evaluate("caer_net_s", "tiny:caer", amp="bogus")
+    with pytest.raises(Exception, match=r"--resume: the run directory .*nonexistent does not exist"):
+        engine.train(None, out=tmp_path / "nonexistent", resume=True)
+
+
+def test_13_disk_full_during_a_checkpoint_is_a_clear_error_and_keeps_the_previous_one(tiny_plugin, tmp_path,
+                                                                                       monkeypatch):
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    from zoo.training import engine
+
+    real = safetensors.torch.save_file
+    calls = []
+
+    def fill_the_disk(tensors, path, metadata=None):
+        calls.append(path)
+        if "checkpoints" in str(path) and len([c for c in calls if "checkpoints" in str(c)]) > 1:
+            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+        return real(tensors, path, metadata=metadata)
+
+    monkeypatch.setattr(safetensors.torch, "save_file", fill_the_disk)
+    with pytest.raises(ckpt.CheckpointError, match=r"No space left on device.*previous checkpoint .*last is intact"):
+        engine.train("caer_net_s", data="tiny:caer", out=tmp_path / "run", overrides={**ONE_EPOCH, "epochs": 2})
+    _, meta = ckpt.load_checkpoint(tmp_path / "run/checkpoints/last")
+    assert meta["epoch"] == 1
+    assert sorted(p.name for p in (tmp_path / "run/checkpoints").iterdir()) == ["last"]
+
+
+def test_13_leftover_checkpoint_temporaries_are_removed(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    leftover = tmp_path / f".last.tmp-{dead.pid}"
+    leftover.mkdir()
+    (leftover / "state.safetensors").write_bytes(b"partial")
+    ckpt.save_checkpoint(tmp_path / "last", {"w": torch.ones(2)}, {"epoch": 1, "global_step": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last"]
+
+
+def test_13_unwritable_out_corrupt_run_config_and_partial_metrics_line(tiny_plugin, tmp_path):
+    from zoo.training import engine
+    from zoo.training.runlock import RunDirectoryError
+
+    (tmp_path / "file").write_text("in the way")
+    with pytest.raises(RunDirectoryError, match=r"Cannot use .*file/run as a run directory"):
+        engine.train("caer_net_s", data="tiny:caer", out=tmp_path / "file/run", overrides=ONE_EPOCH)
+
+    out = tmp_path / "run"
+    engine.train("caer_net_s", data="tiny:caer", out=out, overrides=ONE_EPOCH)
+    log = out / "metrics.jsonl"
+    good = log.read_text()
+    log.write_text(good + '{"epoch": 2, "global_st')  # killed while writing the next line
+    with pytest.warns(UserWarning, match=r"metrics\.jsonl:2: dropped a partial last line"):
+        result = engine.train("caer_net_s", data="tiny:caer", out=out, overrides={**ONE_EPOCH, "epochs": 2}, resume=True)
+    assert [h["epoch"] for h in result.history] == [1, 2]
+    assert [json.loads(line)["epoch"] for line in log.read_text().splitlines()] == [1, 2]
+
+    (out / "run_config.json").write_text('{"epochs": ')
+    with pytest.raises(ckpt.CheckpointError, match=r"run_config\.json: cannot be read"):
+        engine.train("caer_net_s", data="tiny:caer", out=out, overrides={**ONE_EPOCH, "epochs": 3}, resume=True)

@@ -38,6 +38,9 @@ _LAZY = {
     "ZooError": "zoo.errors",
     "model_info": "zoo.factory",
     "plugin_infos": "zoo.registry.plugins",
+    "register_plugin": "zoo.registry.plugins",
+    "unregister_plugin": "zoo.registry.plugins",
+    "use_plugin": "zoo.registry.plugins",
     "hookimpl": "zoo.registry.hookspecs",
     "train": "zoo.training.engine",
     "evaluate": "zoo.training.evaluate",
@@ -61,8 +64,11 @@ __all__ = [
     "parse_model_name",
     "plugin_infos",
     "predict",
+    "register_plugin",
     "save_pretrained",
     "train",
+    "unregister_plugin",
+    "use_plugin",
     "__version__",
 ]
 
@@ -74,7 +80,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from zoo.models.model import EmotionModel, EmotionOutput, build_target
     from zoo.names import parse_model_name
     from zoo.registry.hookspecs import hookimpl
-    from zoo.registry.plugins import get_preset, list_components, list_models, plugin_infos
+    from zoo.registry.plugins import (
+        get_preset,
+        list_components,
+        list_models,
+        plugin_infos,
+        register_plugin,
+        unregister_plugin,
+        use_plugin,
+    )
     from zoo.training.engine import train
     from zoo.training.evaluate import evaluate
     from zoo.weights.files import save_pretrained
