@@ -18,7 +18,7 @@ its pyramid limits) and photo:
   time is on an idle machine with one thread) and as wall time (what it took on the machine as loaded: on a
   shared machine several times the CPU time). The load average before and after is recorded.
 
-Writes ``results.json`` and ``table.md`` (the README table) to ``--results``
+Writes ``results.json`` and ``table.md`` (the table in docs/prediction.md) to ``--results``
 (default ``benchmarks/results/detection``).
 """
 
@@ -158,7 +158,7 @@ def bench_detector(label: str, name: str, args: dict, scenes: Path, annotations:
 
 
 def table(results: list[dict]) -> str:
-    """The README table: counts, then CPU times (median and max over the photos, the 1920×1280 photo, the
+    """The table in docs/prediction.md: counts, then CPU times (median and max over the photos, the 1920×1280 photo, the
     mean of the six 1920-wide photos) and the 1920×1280 photo's wall time as measured."""
     lines = ["| detector | faces found | false boxes | CPU / photo: median (max) | 1920×1280 photo: CPU (wall) "
              "| 1920-wide photos: CPU, mean |", "|---|---|---|---|---|---|"]

@@ -12,7 +12,7 @@ finished one), packages ``RUN/best`` into ``zoo/pretrained/<preset>.expw/`` with
 * ``fer_cnn.expw`` — recipe ``expw_fer_cnn``: every weight starts from the bundled ``fer_cnn.fer2013``,
   fine-tuned 15 epochs on the faces of the ExpW training photos; the final epoch is kept. Evaluated on the
   ExpW validation photos and on FER2013 PublicTest. (Mixing FER2013 into the fine-tuning, recipe
-  ``expw_fer2013_fer_cnn``, kept FER2013 but learnt ExpW far less: README "Models for real photos".)
+  ``expw_fer2013_fer_cnn``, kept FER2013 but learnt ExpW far less: docs/real-photos.md.)
 * ``glamor_fer_cnn.expw`` — recipe ``expw_glamor_fer_cnn``: the compact GLAMOR-Net, face stream from
   ``fer_cnn.expw``, context stream from scratch, 10 epochs on ExpW; stored as float16 (package data ≤ 5 MB).
 

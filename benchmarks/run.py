@@ -1,4 +1,4 @@
-"""The benchmark suite: ``python -m benchmarks.run [MODEL...] [--quick] [--out FILE]`` (see README, Performance).
+"""The benchmark suite: ``python -m benchmarks.run [MODEL...] [--quick] [--out FILE]`` (see docs/performance.md).
 
 The code lives in :mod:`zoo.apps.bench` so that ``zoo-cli bench`` runs the same suite from an installed package.
 """

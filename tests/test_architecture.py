@@ -173,7 +173,7 @@ def test_a_lower_module_importing_the_package_root_is_a_cycle_and_an_upward_impo
     assert upward_imports(graph) == ["zoo.weights.files (layer 3) imports zoo (layer 6)"]
 
 
-#: the layers, bottom up (README "Architecture"); a module imports only from its own layer or lower ones
+#: the layers, bottom up (docs/architecture.md); a module imports only from its own layer or lower ones
 #: (the root ``zoo`` is the API façade over layers 0-5, see the module docstring)
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("version", "errors", "names", "labels", "runtime", "viz"),
@@ -193,7 +193,7 @@ def layer_of(module: str) -> int:
     for number, units in enumerate(LAYERS):
         if unit in units:
             return number
-    raise AssertionError(f"{module}: its package {unit!r} is in no layer; add it to LAYERS (and the README)")
+    raise AssertionError(f"{module}: its package {unit!r} is in no layer; add it to LAYERS (and docs/architecture.md)")
 
 
 def upward_imports(graph: dict[str, set[str]]) -> list[str]:

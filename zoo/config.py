@@ -21,7 +21,7 @@ FACE_BLIND_ATTENTIONS = ("none", "ca")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-#: Upper bounds of :meth:`ModelConfig.validate` (README "Safety"): a config file cannot make the loader
+#: Upper bounds of :meth:`ModelConfig.validate` (docs/safety.md): a config file cannot make the loader
 #: allocate unbounded memory. ``num_classes = 10⁹`` would need a 4 GB classifier, a 30000² face 10 GB per batch.
 MAX_NUM_CLASSES = 10_000
 MAX_HEAD_HIDDEN = 16_384
@@ -98,8 +98,8 @@ class DataConfig:
     context_jpeg_quality: int | None = None
     #: crop the face from its box grown by this fraction of the box's width (height) on each side, clipped to
     #: the image (negative: shrunk); the context mask stays the box itself. For framing tight detector or
-    #: annotation boxes (ExpW, MTCNN) like another dataset's crops; on ExpW it did not help (README "Models for
-    #: real photos": 0 was best)
+    #: annotation boxes (ExpW, MTCNN) like another dataset's crops; on ExpW it did not help (docs/real-photos.md,
+    #: margin 0 was best)
     face_margin: float = 0.0
 
     def __post_init__(self) -> None:
@@ -293,7 +293,7 @@ def _data_config_from_dict(d: dict[str, Any]) -> DataConfig:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Model files: what a config.json written by someone else may ask the loader to do (README "Safety")
+# Model files: what a config.json written by someone else may ask the loader to do (docs/safety.md)
 # ---------------------------------------------------------------------------------------------------------
 
 #: arguments that make a component read files or the network (timm's ``create_model`` loading options and the

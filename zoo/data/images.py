@@ -18,7 +18,7 @@ from zoo.errors import ImageReadError
 # Never pad a truncated file with grey (PIL's LOAD_TRUNCATED_IMAGES would): it must be an error.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
-#: The largest image :func:`load_image` decodes, in pixels (width × height; README "Safety"). Larger files are
+#: The largest image :func:`load_image` decodes, in pixels (width × height; docs/safety.md). Larger files are
 #: refused from their header, before decoding, as an ``ImageReadError`` naming the file (so ``on_error="skip"``
 #: skips them): a small PNG can declare 30000×30000 pixels and need gigabytes once decoded. This is PIL's own
 #: warning threshold (``PIL.Image.MAX_IMAGE_PIXELS``, ≈ 9459×9459); PIL's global setting is left untouched.

@@ -1,7 +1,7 @@
 """Built-in presets (a plugin like any other): the models of the three papers and some modern variants.
 
 Defaults follow the official code where it exists and say so; ``*_port`` / option names expose the
-other form (README "Where the official code departs from the paper"). Pretrained tags are added as weights are
+other form (docs/models.md, "Where the official code departs from the paper"). Pretrained tags are added as weights are
 published.
 """
 

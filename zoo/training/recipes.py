@@ -166,7 +166,7 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
         "schedule": {"name": "multistep", "milestones": [10, 20, 40], "gamma": 0.1},
         "batch_size": 32, "epochs": 60, "augmentation": _LDLVA_AUG,
         "paper_backbone_init": _LDLVA_INIT}),
-    # FER2013 family: real 48×48 grey faces, trained within a 2-core CPU budget (README "Trained models")
+    # FER2013 family: real 48×48 grey faces, trained within a 2-core CPU budget (docs/trained-models.md)
     "fer2013_cnn": ("Bundled default model: fer_cnn on FER2013 48² grey; SGD Nesterov 0.1, weight decay 5e-4, "
                     "batch 128, 2-epoch warm-up + cosine, label smoothing 0.1, flip/affine/erase, 40 epochs, "
                     "bf16 + channels_last, final epoch kept", {
@@ -180,7 +180,7 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
         "model": "ldlva_resnet18", **_FER_COMMON, "epochs": 30,
         "model_args": {"label_names": list(FER2013_ORDER), "data": {"face_size": [112, 112], "grayscale": True},
                        "target_args": {"neighbor_mode": "memory_bank", "auxiliary": "teacher:fer_cnn.fer2013"}}}),
-    # ExpW family: faces in real web photos (README "Models for real photos"); --data expw:DIR, val carved by photo
+    # ExpW family: faces in real web photos (docs/real-photos.md); --data expw:DIR, val carved by photo
     "expw_fer_cnn": ("Face model for real photos: fer_cnn, every weight from the bundled fer_cnn.fer2013, "
                      "fine-tuned on the faces of the ExpW training photos; SGD Nesterov 0.01, cosine, 15 epochs, "
                      "final epoch kept", {**_EXPW_FACE, "epochs": 15}),

@@ -1,5 +1,5 @@
 """LDL-VA step cost against a one-hot step (``memory_bank`` and ``online``), the builder's own cost with
-AffectNet-sized state, and the exact KNN build time (README "Label targets").
+AffectNet-sized state, and the exact KNN build time (docs/label-targets.md).
 
 A "step" is forward, target, backward, every optimiser step and ``after_step``: what the training engine
 does. On CPU the time is the process's CPU time (``time.process_time``), which other processes' load

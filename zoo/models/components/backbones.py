@@ -20,7 +20,7 @@ from torch import nn
 from zoo.config import is_int, is_real
 from zoo.errors import ConfigError
 
-#: bounds of ``caer_cnn``'s arguments (README "Safety"): 2048 channels is a 151 MB 3×3 conv, 16 blocks
+#: bounds of ``caer_cnn``'s arguments (docs/safety.md): 2048 channels is a 151 MB 3×3 conv, 16 blocks
 #: halve any input of up to 2048 pixels to nothing
 MAX_CHANNELS = 2048
 MAX_BLOCKS = 16
