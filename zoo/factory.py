@@ -138,8 +138,8 @@ def fresh_head(
 
 
 #: the model ``zoo.predict`` and ``zoo-cli predict`` use when none is named: the bundled face + context model,
-#: which reads faces in web photos better than the FER2013 face model (ExpW val 43.8% against 31.6%; README
-#: "Models for real photos"). ``fer_cnn.expw`` reads them better still (45.9%) but has lost FER2013 (51.8% on
+#: which reads faces in web photos better than the FER2013 face model (ExpW val 43.8% against 31.6%;
+#: docs/real-photos.md). ``fer_cnn.expw`` reads them better still (45.9%) but has lost FER2013 (51.8% on
 #: PublicTest, the guard is 67%), so it is not the default; for 48×48 face crops use ``fer_cnn.fer2013``.
 DEFAULT_MODEL = "glamor_fer_cnn.expw"
 

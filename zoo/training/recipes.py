@@ -184,7 +184,7 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     "expw_fer_cnn": ("Face model for real photos: fer_cnn, every weight from the bundled fer_cnn.fer2013, "
                      "fine-tuned on the faces of the ExpW training photos; SGD Nesterov 0.01, cosine, 15 epochs, "
                      "final epoch kept", {**_EXPW_FACE, "epochs": 15}),
-    "expw_fer2013_fer_cnn": ("Tried for the face model (README 'Models for real photos'): expw_fer_cnn with the "
+    "expw_fer2013_fer_cnn": ("Tried for the face model (docs/real-photos.md): expw_fer_cnn with the "
                              "ExpW faces 3× per epoch mixed with FER2013 train (pass data.mix=[{\"spec\": "
                              "\"fer2013:DIR\"}]), 12 epochs: keeps FER2013, learns ExpW far less", {
         **_EXPW_FACE, "epochs": 12, "data": {**_EXPW_FACE["data"], "repeat": 3}}),
