@@ -353,12 +353,13 @@ def ferplus(path: str | None, split: str = "train", **options: Any) -> FaceDatas
         for base in (root, root / "data"):
             if any((base / folder / "label.csv").is_file() for folder in FERPLUS_FOLDERS.values()):
                 return _ferplus_folders(base, call)
-    for f in (votes_file, pixels_file):
-        if not f.is_file():
-            raise DataError(
-                f"{name}: {f} not found. FER+ is read from fer2013new.csv with the original fer2013.csv, or from "
-                f"Microsoft's layout [data/]FER2013Train|FER2013Valid|FER2013Test/label.csv + PNGs under {root}."
-            )
+    missing = [str(f) for f in (votes_file, pixels_file) if not f.is_file()]
+    if missing:
+        raise DataError(
+            f"{name}: {' and '.join(missing)} not found. FER+ is read from fer2013new.csv with the original "
+            f"fer2013.csv, or from Microsoft's layout [data/]FER2013Train|FER2013Valid|FER2013Test/label.csv + PNGs "
+            f"under {root}."
+        )
     try:
         with votes_file.open(newline="", encoding="utf-8") as handle:
             votes_rows = list(csv.reader(handle))
