@@ -100,7 +100,8 @@ def scene_figure(runs: dict[str, Path], scenes: Path, out: Path) -> Path:
     """One row per scene photo, one column per model: the photo, MTCNN's faces and each face's attention map
     (the faces' maps combined by their maximum) over the part of the photo the context stream sees."""
     import zoo
-    from zoo.inference.predict import attention_overlay, iter_frames, iter_predictions
+    from zoo.inference.predict import iter_frames, iter_predictions
+    from zoo.inference.writers import attention_overlay
     from zoo.viz import pyplot, save_figure
 
     plt = pyplot()

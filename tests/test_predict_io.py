@@ -24,7 +24,8 @@ import zoo.data
 from zoo.data import FaceBox
 from zoo.data.transforms import MissingFaceError
 from zoo.errors import ZooError
-from zoo.inference.predict import expand_inputs, iter_frames, iter_predictions, read_boxes_csv
+from zoo.inference.inputs import expand_inputs, iter_frames, read_boxes_csv
+from zoo.inference.predict import iter_predictions
 from zoo.inference.tracking import IoUTracker
 from zoo.inference.video import VideoError, iter_video_frames
 

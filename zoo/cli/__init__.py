@@ -16,7 +16,8 @@ from typing import Any
 import typer
 import typer.main
 
-from zoo.cli import bench, data, demo, export, hub, models, serve, train
+from zoo.cli import ablate, bench, data, demo, export, hub, models, predict, serve, train
+from zoo.cli import eval as eval_
 from zoo.cli.common import configure_logging, echo_fields, error_message, expected_errors
 from zoo.errors import RegistryClashError
 from zoo.registry.entries import Registry
@@ -25,7 +26,7 @@ from zoo.registry.plugins import run_plugin_hooks
 __all__ = ["COMMAND_MODULES", "app", "build_app", "configure_logging", "echo_fields", "expected_errors", "main"]
 
 #: the command modules, in the order their commands appear in ``zoo-cli --help``
-COMMAND_MODULES = (models, data, train, hub, bench, demo, export, serve)
+COMMAND_MODULES = (models, data, train, eval_, predict, ablate, hub, bench, demo, export, serve)
 #: the owner named when a plugin's command clashes with a built-in one
 BUILTIN_COMMANDS = "zoo.cli"
 

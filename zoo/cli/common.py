@@ -1,4 +1,5 @@
-"""Helpers the command modules share: logging on stderr, aligned fields, and which errors are the user's."""
+"""Helpers the command modules share: logging on stderr, aligned fields, which errors are the user's, and the
+KEY=VALUE settings and metrics lines of the training commands."""
 
 from __future__ import annotations
 
@@ -8,6 +9,23 @@ import os
 import sys
 
 import typer
+
+#: the help of the KEY=VALUE arguments of ``train`` and ``ablate``
+OVERRIDES_HELP = "settings as KEY=VALUE: epochs=5 optimizer.lr=0.01 attention=ca model_args.data.face_size=[64,64]"
+
+
+def split_model_and_overrides(model: str | None, overrides: list[str] | None) -> tuple[str | None, list[str]]:
+    """A first argument with ``=`` is a setting, not a model name (``zoo-cli train --resume epochs=5``)."""
+    overrides = list(overrides or [])
+    if model is not None and "=" in model:
+        return None, [model, *overrides]
+    return model, overrides
+
+
+def metrics_summary(metrics: dict) -> str:
+    """``accuracy 70.00%  balanced_accuracy ...  macro_f1 ...``: the metrics a result has."""
+    return "  ".join(f"{k} {100 * metrics[k]:.2f}%" for k in ("accuracy", "balanced_accuracy", "macro_f1")
+                     if metrics.get(k) is not None)
 
 
 def echo_fields(fields: list[tuple[str, object]], width: int = 0) -> None:

@@ -1,0 +1,264 @@
+"""The prediction loop: frames in, one :class:`Prediction` per frame out, the faces of consecutive frames
+classified together.
+
+Each frame's faces are found (``zoo.data.detect_faces``, or the frame's known boxes), kept when they show
+inside the image, tracked across the frames of a video (:class:`zoo.inference.tracking.IoUTracker`) and
+prepared exactly as the model's ``DataConfig`` and the evaluation pipeline prepare them
+(``zoo.data.preprocess``). :class:`FaceBatcher` classifies them ``batch_size`` at a time and hands each frame
+on, in order, as soon as all its faces are done, so memory stays flat on long videos. A frame without a face
+follows ``missing_face`` (see :mod:`zoo.inference.predict`).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from zoo import data as zdata
+from zoo.data.boxes import as_face_box
+from zoo.data.transforms import MissingFaceError
+from zoo.errors import ZooError
+from zoo.inference.tracking import IoUTracker
+from zoo.inference.video import Frame
+from zoo.runtime import resolve_device
+
+MISSING_FACE_CHOICES = ("skip", "whole", "zeros", "error")
+
+#: a face found inside the frame: x1, y1, x2, y2 (may reach past the border) and the detector's score
+FoundFace = tuple[float, float, float, float, float]
+
+
+@dataclass
+class Prediction:
+    """One image or frame: its JSON-ready ``entry`` and what writers need (the image, attention maps)."""
+
+    entry: dict[str, Any]
+    image: Any
+    frame: Frame
+    #: per face: the model's attention over the context cells (h×w), or None
+    attention: list[np.ndarray | None] = field(default_factory=list)
+    #: per face: the model inputs (``{"face", "context"}``), kept only when asked for (per-face PNGs)
+    inputs: list[dict[str, torch.Tensor]] = field(default_factory=list)
+    remaining: int = 0
+
+
+def classify_frames(
+    frames: Iterable[Frame],
+    net: Any,
+    detector: str | Callable[..., Any],
+    device: str,
+    min_score: float,
+    batch_size: int,
+    missing_face: str,
+    track_iou: float,
+    track_max_missed: int | None,
+    keep_inputs: bool | Callable[[Frame], bool],
+) -> Iterator[Prediction]:
+    """One :class:`Prediction` per frame of ``frames``, in order, by the model object ``net``; arguments as
+    :func:`zoo.inference.predict.iter_predictions`."""
+    _check_pipeline()
+    if batch_size < 1:
+        raise ZooError(f"batch_size must be at least 1, got {batch_size}.")
+    dev = resolve_device(device)
+    net = net.to(dev).eval()
+    cfg = net.config
+    check_missing_face(missing_face, cfg)
+    batcher = FaceBatcher(net, dev, batch_size)
+    tracks = VideoTracks(track_iou, track_max_missed)
+    for frame in frames:
+        entry = frame_entry(frame)
+        found = find_faces(frame, detector, min_score)
+        if found:
+            faces = face_entries(frame, found, tracks.ids(frame, found) if frame.is_video else None)
+        else:
+            faces = no_face(frame, entry, missing_face, cfg)
+        keep = keep_inputs(frame) if callable(keep_inputs) else keep_inputs
+        pred = Prediction(entry, frame.image, frame, attention=[None] * len(faces),
+                          inputs=[{} for _ in faces] if keep else [], remaining=len(faces))
+        batcher.add_frame(pred)
+        for index, (face_entry, box) in enumerate(faces):
+            entry["faces"].append(face_entry)
+            batcher.add_face(pred, index, model_inputs(frame.image, box, cfg, missing_face))
+        yield from batcher.ready()
+    batcher.flush()
+    yield from batcher.ready()
+
+
+def _check_pipeline() -> None:
+    missing = [n for n in ("load_image", "detect_faces", "preprocess") if not hasattr(zdata, n)]
+    if missing:
+        raise ZooError(f"zoo.data lacks {', '.join(missing)}: this installation has no face detection / input "
+                       f"pipeline; install the complete emotion-zoo.")
+
+
+def check_missing_face(policy: str, cfg: Any) -> None:
+    """``policy`` is a ``missing_face`` choice this model can follow."""
+    if policy not in MISSING_FACE_CHOICES:
+        raise ZooError(f"missing_face must be one of {', '.join(MISSING_FACE_CHOICES)}, got {policy!r}.")
+    if policy == "zeros" and not cfg.uses_context:
+        raise ZooError("missing_face='zeros' gives the model a black face when none is found, and this model has "
+                       "no context stream, so it would classify a black image. Use 'whole' (the images are face "
+                       "crops) or 'skip'.")
+
+
+def frame_entry(frame: Frame) -> dict[str, Any]:
+    """The entry of a frame before its faces: ``{"image", ["frame", "timestamp",] "faces": []}``."""
+    entry: dict[str, Any] = {"image": frame.source}
+    if frame.is_video:
+        entry.update({"frame": frame.index, "timestamp": frame.timestamp})
+    entry["faces"] = []
+    return entry
+
+
+def find_faces(frame: Frame, detector: str | Callable[..., Any], min_score: float) -> list[FoundFace]:
+    """The frame's known boxes, or the faces the detector scored at least ``min_score``; those that show
+    inside the image."""
+    if frame.boxes is not None:
+        found = [as_face_box(b) for b in frame.boxes]
+    else:
+        found = [as_face_box(b) for b in zdata.detect_faces(frame.image, detector=detector)]
+        found = [b for b in found if b is not None and b.score >= min_score]
+    width, height = frame.image.size
+    return [(b.x1, b.y1, b.x2, b.y2, b.score) for b in found if b is not None and b.clamp(width, height) is not None]
+
+
+class VideoTracks:
+    """One :class:`IoUTracker` per video source; a track survives ``max_missed`` frames without its face
+    (default: about one second of the sampled frames)."""
+
+    def __init__(self, iou: float = 0.3, max_missed: int | None = None) -> None:
+        self.iou = iou
+        self.max_missed = max_missed
+        self._trackers: dict[str, IoUTracker] = {}
+
+    def ids(self, frame: Frame, faces: list[FoundFace]) -> list[int]:
+        """The track id of each face of this video frame."""
+        tracker = self._trackers.get(frame.source)
+        if tracker is None:
+            max_missed = self.max_missed if self.max_missed is not None else max(1, round(frame.rate or 5))
+            tracker = self._trackers[frame.source] = IoUTracker(self.iou, max_missed)
+        return tracker.update(faces)
+
+
+def face_entries(frame: Frame, faces: list[FoundFace],
+                 track_ids: list[int] | None) -> list[tuple[dict[str, Any], dict[str, float]]]:
+    """Per face: its entry (``face``, ``box``, ``score``, [``track``, ``clipped``]) and its box for
+    ``zoo.data.preprocess``."""
+    width, height = frame.image.size
+    out = []
+    for i, (x1, y1, x2, y2, score) in enumerate(faces):
+        face_entry: dict[str, Any] = {"face": i, "box": [x1, y1, x2, y2], "score": score}
+        if track_ids is not None:
+            face_entry["track"] = track_ids[i]
+        if x1 < 0 or y1 < 0 or x2 > width or y2 > height:
+            face_entry["clipped"] = True
+        out.append((face_entry, {"x1": x1, "y1": y1, "x2": x2, "y2": y2, "score": score}))
+    return out
+
+
+def no_face(frame: Frame, entry: dict[str, Any], policy: str, cfg: Any) -> list[tuple[dict[str, Any], None]]:
+    """What a frame without a face gets under ``missing_face=policy``: the one boxless face of ``whole`` and
+    ``zeros``, or none; ``entry`` gets the note that says so. ``error`` raises :class:`MissingFaceError`."""
+    if policy == "error":
+        raise MissingFaceError(f"{frame.source}" + (f" frame {frame.index}" if frame.is_video else "")
+                               + ": no face found (missing_face='error'). Use missing_face='skip' to leave such "
+                               "images out, or 'whole' if they are face crops.")
+    faces = [({"face": 0, "box": None, "score": None}, None)] if policy in ("whole", "zeros") else []
+    entry["note"] = no_face_note(policy, cfg)
+    return faces
+
+
+def no_face_note(policy: str, cfg: Any) -> str:
+    if policy == "skip":
+        hint = ("; a context-only model can classify the unmasked scene with missing_face='zeros'"
+                if not cfg.uses_face else "; missing_face='whole' classifies the whole image as a face")
+        return "no face found" + hint
+    if policy == "whole":
+        return "no face found: the whole image was classified as the face (missing_face='whole')"
+    return "no face found: black face input, unmasked scene (missing_face='zeros')"
+
+
+def model_inputs(image: Any, box: dict[str, float] | None, cfg: Any, missing_face: str) -> dict[str, torch.Tensor]:
+    """``{"face", "context"}`` of one face, as the evaluation pipeline prepares them; ``box`` None is the
+    boxless face of ``missing_face``."""
+    if box is None:
+        return zdata.preprocess(image, None, cfg.data, train=False, streams=cfg.data_streams, missing_face=missing_face)
+    return zdata.preprocess(image, box, cfg.data, train=False, streams=cfg.data_streams)
+
+
+class FaceBatcher:
+    """Faces of consecutive frames, classified ``batch_size`` at a time; each frame is handed on (in the
+    order added) once all its faces have their probabilities."""
+
+    def __init__(self, net: Any, device: torch.device, batch_size: int) -> None:
+        self.net = net
+        self.device = device
+        self.batch_size = batch_size
+        self.names = list(net.label_names)
+        self._pending: deque[Prediction] = deque()
+        self._work: list[tuple[Prediction, int, dict[str, torch.Tensor]]] = []
+
+    def add_frame(self, pred: Prediction) -> None:
+        """Queue a frame; its ``remaining`` faces follow with :meth:`add_face`."""
+        self._pending.append(pred)
+
+    def add_face(self, pred: Prediction, index: int, inputs: dict[str, torch.Tensor]) -> None:
+        """Face ``index`` of ``pred``; a full batch is classified at once."""
+        self._work.append((pred, index, inputs))
+        if len(self._work) >= self.batch_size:
+            self.flush()
+
+    def ready(self) -> Iterator[Prediction]:
+        """The queued frames whose faces are all done, in order, up to the first that is not."""
+        while self._pending and self._pending[0].remaining == 0:
+            yield self._pending.popleft()
+
+    def flush(self) -> None:
+        """Classify the faces waiting, however few."""
+        if not self._work:
+            return
+        cfg = self.net.config
+        face = torch.stack([w[2]["face"] for w in self._work]).to(self.device) if cfg.uses_face else None
+        context = torch.stack([w[2]["context"] for w in self._work]).to(self.device) if cfg.uses_context else None
+        with torch.inference_mode():
+            output = self.net(face=face, context=context)
+        check_finite(output, [w[0].entry["image"] for w in self._work])
+        probs = output.probs.float().cpu()
+        for i, (pred, index, inputs) in enumerate(self._work):
+            self._record(pred, index, inputs, output, probs, i)
+        self._work.clear()
+
+    def _record(self, pred: Prediction, index: int, inputs: dict[str, torch.Tensor], output: Any,
+                probs: torch.Tensor, i: int) -> None:
+        """Row ``i`` of the batch's output into face ``index`` of ``pred``."""
+        face_entry = pred.entry["faces"][index]
+        top = int(probs[i].argmax())
+        face_entry.update({"label": self.names[top], "probability": float(probs[i, top]),
+                           "probs": {n: float(p) for n, p in zip(self.names, probs[i].tolist(), strict=True)}})
+        if output.fusion_weights is not None:
+            face_entry["fusion_weights"] = [float(w) for w in output.fusion_weights[i].float().tolist()]
+        pred.attention[index] = output.attention[i].float().cpu().numpy() if output.attention is not None else None
+        if pred.inputs:
+            pred.inputs[index] = inputs
+        pred.remaining -= 1
+
+
+def check_finite(output: Any, sources: list[str]) -> None:
+    """Every number reported must be finite: NaN or infinite outputs are an error naming the inputs, never a
+    "p=NaN" result (or bare ``NaN`` in JSON)."""
+    for name in ("logits", "fusion_weights", "attention"):
+        value = getattr(output, name, None)
+        if value is None:
+            continue
+        bad = ~torch.isfinite(value.float().reshape(value.shape[0], -1)).all(dim=1)
+        if bad.any():
+            where = sorted({sources[i] for i in bad.nonzero().flatten().tolist()})
+            raise ZooError(
+                f"{', '.join(where[:5])}: the model produced NaN or infinite {name}; its weights or normalisation "
+                f"(mean/std in config.json) are broken, or the input overflowed. No result is reported for it."
+            )
