@@ -12,8 +12,9 @@ def predict_command(
     inputs: Optional[list[str]] = typer.Argument(  # noqa: UP045
         None, help="images, videos, folders (searched recursively) and quoted globs ('photos/**/*.jpg')"),
     model: Optional[str] = typer.Option(  # noqa: UP045
-        None, "--model", help="preset with published weights, local-dir:DIR or hf-hub:REPO (default: the bundled "
-                              "FER2013 model)"),
+        None, "--model", help="preset with published weights, local-dir:DIR or hf-hub:REPO (default: "
+                              "glamor_fer_cnn.expw, the bundled face + context model; fer_cnn.expw reads web "
+                              "photos' faces best, fer_cnn.fer2013 48x48 face crops)"),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="weights file to load into MODEL"),  # noqa: UP045
     allow_untrained: bool = typer.Option(False, "--allow-untrained", help="run a preset without trained weights"),
     detector: str = typer.Option("auto", "--detector",
