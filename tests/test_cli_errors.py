@@ -244,7 +244,7 @@ def _error_text(err: str) -> str:
     return err[err.index("error:"):] if "error:" in err else ""
 
 
-def test_15_walk_bad_cli_invocations_and_config_files(walk, run_cli):
+def test_walk_bad_cli_invocations_and_config_files(walk, run_cli):
     """At least 60 bad invocations and bad config.json files: each exits non-zero with an ``error:`` line
     naming the bad value, and no traceback."""
     cases = {f"cli:{k}": v for k, v in CLI_CASES(walk).items()}
@@ -264,7 +264,7 @@ def test_15_walk_bad_cli_invocations_and_config_files(walk, run_cli):
     assert not failures, f"{len(failures)} of {len(cases)} cases:\n" + "\n".join(failures)
 
 
-def test_15_debug_shows_the_traceback(walk, run_cli):
+def test_debug_shows_the_traceback(walk, run_cli):
     args = ["info", f"local-dir:{walk / 'configs' / 'not-json'}"]
     code, out, err = run_cli(args)
     assert code == 1 and "error:" in err and "not valid JSON" in err
@@ -272,7 +272,7 @@ def test_15_debug_shows_the_traceback(walk, run_cli):
         run_cli([*args, "--debug"])
 
 
-def test_15_a_real_process_prints_one_error_line_without_traceback(walk):
+def test_a_real_process_prints_one_error_line_without_traceback(walk):
     proc = subprocess.run([sys.executable, "-m", "zoo", "train", "caer_net_s", "--data", "synth_caer",
                            "--out", str(walk / "runs" / "real"), "epochs=abc"], capture_output=True, text=True,
                           timeout=300, env={**os.environ, "PYTHONPATH": str(Path(zoo.__file__).parents[1])})

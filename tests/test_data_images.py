@@ -96,7 +96,7 @@ def test_truncated_file_is_an_error_not_grey_padding(tmp_path, suffix):
 
 
 @pytest.mark.filterwarnings("ignore::zoo.data.records.DataWarning")  # the skipped bomb is announced
-def test_7_decompression_bombs_are_image_read_errors_naming_the_file(tmp_path, monkeypatch):
+def test_decompression_bombs_are_image_read_errors_naming_the_file(tmp_path, monkeypatch):
     import PIL.Image
 
     import zoo.data.images as images

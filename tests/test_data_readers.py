@@ -436,7 +436,7 @@ def test_votes_csv_gives_reference_distributions_in_class_order(tmp_path):
         open_dataset(f"fer2013:{root}", "val", data_config=SMALL, votes=str(tmp_path / "bad.csv"))
 
 
-def test_6_disk_cache_sees_an_image_replaced_at_the_same_path(tmp_path):
+def test_disk_cache_sees_an_image_replaced_at_the_same_path(tmp_path):
     for cls in ("a", "b"):
         png(tmp_path / "data/train" / cls / "x.png", value=10)
     cfg = DataConfig(face_size=(8, 8), context_size=(8, 8), context_resize=(8, 8), mean=(0, 0, 0), std=(1, 1, 1))
@@ -450,7 +450,7 @@ def test_6_disk_cache_sees_an_image_replaced_at_the_same_path(tmp_path):
     assert torch.allclose(second, torch.full_like(second, 200 / 255), atol=1e-6)
 
 
-def test_9_class_names_differing_in_case_or_spaces_do_not_make_phantom_classes(tmp_path):
+def test_class_names_differing_in_case_or_spaces_do_not_make_phantom_classes(tmp_path):
     for cls in ("Happy", "happy", "Sad"):
         png(tmp_path / "folders/train" / cls / "x.png")
     with pytest.raises(DataError, match=r"'Happy' and 'happy' differ only in case"):
@@ -465,7 +465,7 @@ def test_9_class_names_differing_in_case_or_spaces_do_not_make_phantom_classes(t
         open_dataset(f"csv:{tmp_path / 'csv/labels.csv'}", "train")
 
 
-def test_12_boxes_outside_the_image_and_nan_boxes_are_checked_at_open(tmp_path):
+def test_boxes_outside_the_image_and_nan_boxes_are_checked_at_open(tmp_path):
     from zoo.data.transforms import MissingFaceError
 
     png(tmp_path / "x.png", size=(40, 50))  # 50 wide, 40 high

@@ -1,4 +1,4 @@
-"""Evaluating a model on held-out data whose classes are named or numbered differently (issue 24): FER+ (8 classes,
+"""Evaluating a model on held-out data whose classes are named or numbered differently: FER+ (8 classes,
 Microsoft's layout) and a CK+-style folder (``anger``, ``contempt``, ...) with a 7-class FER2013 model, an explicit
 class map, the only split of a folder, and training's mismatch advice. The numbers are worked out by hand in the
 comments from a model that predicts a class from the image's grey level."""

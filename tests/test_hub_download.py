@@ -315,7 +315,7 @@ BAD_REVISIONS = ["../../../outside", "/abs/outside", "a/../../b", "..", "x\\..\\
 
 
 @pytest.mark.parametrize("revision", BAD_REVISIONS)
-def test_1_hub_revision_that_names_a_path_is_refused_before_any_request(revision, model_files, tmp_path,
+def test_hub_revision_that_names_a_path_is_refused_before_any_request(revision, model_files, tmp_path,
                                                                          monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     # the cache stores a branch or tag as refs/<revision>: without the check, "../../../outside" is written as
@@ -334,7 +334,7 @@ def test_1_hub_revision_that_names_a_path_is_refused_before_any_request(revision
     assert written == []
 
 
-def test_1_safe_revisions_still_work_against_the_same_server(model_files, monkeypatch):
+def test_safe_revisions_still_work_against_the_same_server(model_files, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     with AnyRevisionHub(model_files) as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
@@ -344,7 +344,7 @@ def test_1_safe_revisions_still_work_against_the_same_server(model_files, monkey
         assert hub.requests  # the server answers: only the unsafe names above are refused
 
 
-def test_2_a_hub_config_with_loading_options_is_refused_before_its_weights_are_fetched(monkeypatch):
+def test_a_hub_config_with_loading_options_is_refused_before_its_weights_are_fetched(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     files = {"config.json": json.dumps(timm_face_config({"pretrained": True, "pretrained_cfg_overlay": {
         "url": "http://127.0.0.1:9/x.pth", "hf_hub_id": ""}})).encode(), "model.safetensors": b"x"}

@@ -230,7 +230,7 @@ def test_push_eval_file_errors_name_the_file_and_the_fix(run_dir, tmp_path, cont
     assert not (tmp_path / "out").exists()
 
 
-def test_1_push_revision_and_tag_are_checked_before_any_request(tmp_path, monkeypatch):
+def test_push_revision_and_tag_are_checked_before_any_request(tmp_path, monkeypatch):
     directory = zoo.save_pretrained(tiny_face_model(), tmp_path / "m")
     with AnyRevisionHub({}) as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.url)

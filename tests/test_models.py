@@ -198,14 +198,14 @@ def test_import_is_light():
     ({"data": {"face_size": [30000, 30000]}}, r"face_size must be .* 1\.\.2048, got \[30000, 30000\]"),
     ({"data": {"context_resize": [2049, 10]}}, r"context_resize"),
 ])
-def test_10_sizes_are_bounded_before_any_allocation(kwargs, match):
+def test_sizes_are_bounded_before_any_allocation(kwargs, match):
     started = time.perf_counter()
     with pytest.raises(ConfigError, match=match):
         ModelConfig(**kwargs)
     assert time.perf_counter() - started < 0.5
 
 
-def test_10_backbone_widths_are_bounded():
+def test_backbone_widths_are_bounded():
     with pytest.raises(ConfigError, match=r"caer_cnn: each channels entry must be an integer in 1\.\.2048, got 1000000"):
         zoo.create("caer_net_s", backbone_args={"channels": [4, 1_000_000]})
 
@@ -220,6 +220,6 @@ def test_10_backbone_widths_are_bounded():
     ({"backbone_args": ["channels"]}, r"backbone_args must be a dict"),
     ({"backbone": None}, r"backbone must be a component name"),
 ])
-def test_14_bad_model_values_are_refused(kwargs, match):
+def test_bad_model_values_are_refused(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         ModelConfig(**kwargs)

@@ -248,7 +248,7 @@ def test_glamor_context_jpeg_round_trip():
     box = (100, 50, 180, 150)
     assert torch.equal(prepare_streams(image, box, cfg).face,
                        prepare_streams(image, box, DataConfig(**{**cfg.__dict__, "context_jpeg_quality": None})).face)
-    with pytest.raises(ConfigError, match="context_jpeg_quality"):  # refused where it enters (issue 14)
+    with pytest.raises(ConfigError, match="context_jpeg_quality"):  # refused where it enters
         DataConfig(context_jpeg_quality=0)
 
 

@@ -620,7 +620,7 @@ HOOK = "from zoo.registry.hookspecs import hookimpl\nimport sys\n"
     "import sys\nsys.exit(0)\n",
     HOOK + "@hookimpl\ndef register_fusions(register):\n    sys.exit(3)\n",
 ])
-def test_8_a_plugin_that_exits_is_a_plugin_failure(site, monkeypatch, run_cli, source):
+def test_a_plugin_that_exits_is_a_plugin_failure(site, monkeypatch, run_cli, source):
     from zoo.registry.plugins import reset
 
     make_plugin(site, "quitter", source)
@@ -638,7 +638,7 @@ def test_8_a_plugin_that_exits_is_a_plugin_failure(site, monkeypatch, run_cli, s
     assert "skipped" not in str(info.value) and "keeps working" not in str(info.value)
 
 
-def test_11_a_preset_with_a_dot_is_refused_and_list_keeps_working(site, run_cli):
+def test_a_preset_with_a_dot_is_refused_and_list_keeps_working(site, run_cli):
     make_plugin(site, "dotted", HOOK + "@hookimpl\ndef register_presets(register):\n"
                 "    register('my.model', {'backbone': 'caer_cnn'})\n")
     with pytest.warns(PluginLoadWarning, match=r"preset name 'my\.model' is not allowed"):
@@ -646,7 +646,7 @@ def test_11_a_preset_with_a_dot_is_refused_and_list_keeps_working(site, run_cli)
     assert code == 0 and "glamor_net" in out and "my.model" not in out
 
 
-def test_11_a_clash_with_a_builtin_leaves_every_registry_and_plugins_command_working(site, run_cli):
+def test_a_clash_with_a_builtin_leaves_every_registry_and_plugins_command_working(site, run_cli):
     make_plugin(site, "clash", HOOK + "from zoo.models.components.fusion import ConcatFusion\n@hookimpl\n"
                 "def register_fusions(register):\n    register('adaptive', ConcatFusion)\n"
                 "    register('extra_fusion', ConcatFusion)\n")
@@ -658,7 +658,7 @@ def test_11_a_clash_with_a_builtin_leaves_every_registry_and_plugins_command_wor
     assert "adaptive" in fusions and "extra_fusion" not in fusions and len(zoo.list_models()) >= 8
 
 
-def test_11_a_plugin_registering_a_name_twice_is_named_once(site):
+def test_a_plugin_registering_a_name_twice_is_named_once(site):
     make_plugin(site, "twice", HOOK + "from zoo.models.components.fusion import ConcatFusion\n@hookimpl\n"
                 "def register_fusions(register):\n    register('dup', ConcatFusion)\n    register('dup', ConcatFusion)\n")
     with pytest.warns(PluginLoadWarning, match=r"plugin 'twice' registers fusion 'dup' twice"):
@@ -669,7 +669,7 @@ def test_11_a_plugin_registering_a_name_twice_is_named_once(site):
     ("def factory(**kw):\n    raise RuntimeError('exploded')\n", r"RuntimeError: exploded"),
     ("def factory(**kw):\n    return None\n", r"returned NoneType, not a torch.nn.Module"),
 ])
-def test_15_a_component_factory_that_raises_or_returns_none_is_a_clean_error(site, factory, match):
+def test_a_component_factory_that_raises_or_returns_none_is_a_clean_error(site, factory, match):
     from zoo.errors import ComponentBuildError
 
     make_plugin(site, "bad", HOOK + factory + "@hookimpl\ndef register_backbones(register):\n"

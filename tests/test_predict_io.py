@@ -450,7 +450,7 @@ def test_zoo_cli_predict_on_a_photo_uses_the_default_face_and_context_model_and_
     assert entry["faces"][0]["label"] in zoo.labels.FER2013
 
 
-def test_5_non_finite_outputs_are_an_error_and_the_json_is_strict(tmp_path, run_cli):
+def test_non_finite_outputs_are_an_error_and_the_json_is_strict(tmp_path, run_cli):
     image = png(tmp_path / "a.png")
     model = tiny_face_model()
     good = zoo.predict([image], model=model, boxes=[[[5, 5, 30, 30]]], device="cpu")
@@ -465,7 +465,7 @@ def test_5_non_finite_outputs_are_an_error_and_the_json_is_strict(tmp_path, run_
     assert code == 1 and "classifier.weight" in err and "NaN" not in out
 
 
-def test_5_predict_json_is_valid_strict_json(tmp_path, monkeypatch, run_cli):
+def test_predict_json_is_valid_strict_json(tmp_path, monkeypatch, run_cli):
     image = png(tmp_path / "a.png")
     directory = zoo.save_pretrained(tiny_face_model(), tmp_path / "m")
     monkeypatch.setattr(zoo.data, "detect_faces", lambda *a, **k: [FaceBox(5, 5, 30, 30, 3.0)], raising=False)
@@ -479,7 +479,7 @@ def test_5_predict_json_is_valid_strict_json(tmp_path, monkeypatch, run_cli):
     assert rows[0]["faces"][0]["label"] in zoo.labels.CAER
 
 
-def test_14_save_vis_keeps_every_image_when_stems_repeat(tmp_path):
+def test_save_vis_keeps_every_image_when_stems_repeat(tmp_path):
     a, b = png(tmp_path / "a/x.png", seed=1), png(tmp_path / "b/x.png", seed=2)
     model = tiny_face_model()
     results = zoo.predict([a, b], model=model, boxes=[[[5, 5, 30, 30]], [[5, 5, 30, 30]]], device="cpu",
@@ -489,7 +489,7 @@ def test_14_save_vis_keeps_every_image_when_stems_repeat(tmp_path):
     assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == ["x_2_face0.png", "x_face0.png"]
 
 
-def test_13_save_vis_into_an_unwritable_path_is_a_clear_error(tmp_path):
+def test_save_vis_into_an_unwritable_path_is_a_clear_error(tmp_path):
     image = png(tmp_path / "a.png")
     (tmp_path / "file").write_text("in the way")
     with pytest.raises(ZooError, match=r"--save-vis: cannot create the folder .*file/vis"):

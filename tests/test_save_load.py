@@ -223,7 +223,7 @@ def _model_dir(path: Path, config: dict) -> Path:
     return path
 
 
-def test_2_a_model_file_cannot_make_timm_fetch_a_url_even_offline(tmp_path, monkeypatch):
+def test_a_model_file_cannot_make_timm_fetch_a_url_even_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with AnyRevisionHub({"w.pth": b"weights"}) as server:
         overlay = {"url": f"{server.url}/org/x/resolve/main/w.pth", "hf_hub_id": "", "source": ""}
@@ -241,13 +241,13 @@ def test_2_a_model_file_cannot_make_timm_fetch_a_url_even_offline(tmp_path, monk
     ({"drop_rate": 0.1, "some_option": "https://example.invalid/x"}, r"names a file or URL"),
     ({"some_option": {"nested": "/etc/hostname"}}, r"names a file or URL"),
 ])
-def test_2_loading_options_and_paths_in_a_model_file_are_refused(tmp_path, args, match):
+def test_loading_options_and_paths_in_a_model_file_are_refused(tmp_path, args, match):
     directory = _model_dir(tmp_path / "evil", timm_face_config(args))
     with pytest.raises(ConfigError, match=match):
         zoo.create(f"local-dir:{directory}")
 
 
-def test_2_component_arguments_are_checked_against_what_the_component_declares(tmp_path):
+def test_component_arguments_are_checked_against_what_the_component_declares(tmp_path):
     config = zoo.weights.files.config_to_json_dict(tiny_face_model().config)
     config["model_args"]["backbone_args"]["widths"] = [8, 8]
     directory = _model_dir(tmp_path / "caer", config)
@@ -256,7 +256,7 @@ def test_2_component_arguments_are_checked_against_what_the_component_declares(t
         zoo.create(f"local-dir:{directory}")
 
 
-def test_2_explicit_loading_options_in_code_still_work_and_are_not_saved(tmp_path):
+def test_explicit_loading_options_in_code_still_work_and_are_not_saved(tmp_path):
     model = zoo.create(backbone="timm:test_resnet", streams="face", backbone_args={"pretrained": False},
                        data=SMALL_DATA)
     directory = zoo.save_pretrained(model, tmp_path / "m")
@@ -266,7 +266,7 @@ def test_2_explicit_loading_options_in_code_still_work_and_are_not_saved(tmp_pat
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
-def test_5_non_finite_weights_are_refused_at_load_naming_the_tensor(tmp_path, value):
+def test_non_finite_weights_are_refused_at_load_naming_the_tensor(tmp_path, value):
     directory = nan_weights_dir(tmp_path, value=value)
     with pytest.raises(WeightsError, match=r"NaN or infinite values in classifier\.weight"):
         zoo.create(f"local-dir:{directory}")
@@ -275,7 +275,7 @@ def test_5_non_finite_weights_are_refused_at_load_naming_the_tensor(tmp_path, va
         zoo.create(f"local-dir:{clean}", checkpoint=directory / "model.safetensors")
 
 
-def test_5_zero_std_is_refused_at_load_naming_the_key(tmp_path):
+def test_zero_std_is_refused_at_load_naming_the_key(tmp_path):
     directory = zoo.save_pretrained(tiny_face_model(), tmp_path / "m")
     config = json.loads((directory / "config.json").read_text())
     config["pretrained_cfg"]["std"] = [0, 0, 0]
@@ -284,7 +284,7 @@ def test_5_zero_std_is_refused_at_load_naming_the_key(tmp_path):
         zoo.create(f"local-dir:{directory}")
 
 
-def test_14_bool_or_int_weight_tensors_are_refused(tmp_path):
+def test_bool_or_int_weight_tensors_are_refused(tmp_path):
     from safetensors.torch import load_file, save_file
 
     directory = zoo.save_pretrained(tiny_face_model(), tmp_path / "m")
@@ -297,7 +297,7 @@ def test_14_bool_or_int_weight_tensors_are_refused(tmp_path):
         zoo.create(f"local-dir:{directory}")
 
 
-def test_14_an_unknown_target_in_config_json_is_reported_at_load(tmp_path):
+def test_an_unknown_target_in_config_json_is_reported_at_load(tmp_path):
     directory = zoo.save_pretrained(tiny_face_model(), tmp_path / "m")
     config = json.loads((directory / "config.json").read_text())
     config["model_args"]["target"] = "no_such_target"

@@ -349,7 +349,7 @@ def test_crash_between_the_two_renames_resumes_from_the_old_checkpoint(tmp_path,
 ONE_EPOCH = T.tiny_overrides(epochs=1, **{"model_args.backbone_args": T.TINY_CNN})
 
 
-def test_3_a_second_run_on_the_same_out_is_refused_during_the_first(tiny_plugin, tmp_path, monkeypatch):
+def test_a_second_run_on_the_same_out_is_refused_during_the_first(tiny_plugin, tmp_path, monkeypatch):
     from zoo.training import engine
     from zoo.training.runlock import LOCK_NAME, RunDirectoryError
 
@@ -371,7 +371,7 @@ def test_3_a_second_run_on_the_same_out_is_refused_during_the_first(tiny_plugin,
     assert (out / "eval.json").exists()
 
 
-def test_3_a_lock_held_by_another_process_is_refused_and_reported_with_its_owner_when_stale(tiny_plugin, tmp_path):
+def test_a_lock_held_by_another_process_is_refused_and_reported_with_its_owner_when_stale(tiny_plugin, tmp_path):
     from zoo.training import engine
     from zoo.training.runlock import LOCK_NAME, RunDirectoryError, StaleLockWarning
 
@@ -396,7 +396,7 @@ def test_3_a_lock_held_by_another_process_is_refused_and_reported_with_its_owner
             holder.wait(timeout=30)
 
 
-def test_3_sigterm_stops_zoo_cli_train_cleanly_releasing_its_lock(tmp_path):
+def test_sigterm_stops_zoo_cli_train_cleanly_releasing_its_lock(tmp_path):
     """``kill PID`` (SIGTERM) of a real ``zoo-cli train`` unwinds like Ctrl-C: exit 143, a one-line reason, the lock
     released (no StaleLockWarning on the resume), the last epoch's checkpoint kept and resumable."""
     import signal
@@ -433,7 +433,7 @@ def test_3_sigterm_stops_zoo_cli_train_cleanly_releasing_its_lock(tmp_path):
     assert [h["epoch"] for h in result.history] == list(range(1, done + 2))
 
 
-def test_4_a_finished_run_is_not_overwritten_without_overwrite(tiny_plugin, tmp_path):
+def test_a_finished_run_is_not_overwritten_without_overwrite(tiny_plugin, tmp_path):
     import shutil
 
     from zoo.training import engine
@@ -454,7 +454,7 @@ def test_4_a_finished_run_is_not_overwritten_without_overwrite(tiny_plugin, tmp_
         engine.train("caer_net_s", data="tiny:caer", out=out, overrides=ONE_EPOCH, overwrite=True, resume=True)
 
 
-def test_4_cli_overwrite_flag(tiny_plugin, tmp_path):
+def test_cli_overwrite_flag(tiny_plugin, tmp_path):
     from typer.testing import CliRunner
 
     out = tmp_path / "run"
@@ -468,7 +468,7 @@ def test_4_cli_overwrite_flag(tiny_plugin, tmp_path):
     assert result.exit_code == 0, result.output
 
 
-def test_14_bad_run_and_eval_settings(tiny_plugin, tmp_path):
+def test_bad_run_and_eval_settings(tiny_plugin, tmp_path):
     from zoo.training import engine
 
     with pytest.raises(RecipeError, match=r"setting epochs=-1: must be an integer >= 1"):
@@ -479,7 +479,7 @@ def test_14_bad_run_and_eval_settings(tiny_plugin, tmp_path):
         engine.train(None, out=tmp_path / "nonexistent", resume=True)
 
 
-def test_13_disk_full_during_a_checkpoint_is_a_clear_error_and_keeps_the_previous_one(tiny_plugin, tmp_path,
+def test_disk_full_during_a_checkpoint_is_a_clear_error_and_keeps_the_previous_one(tiny_plugin, tmp_path,
                                                                                        monkeypatch):
     import safetensors.torch
     from safetensors import SafetensorError
@@ -503,7 +503,7 @@ def test_13_disk_full_during_a_checkpoint_is_a_clear_error_and_keeps_the_previou
     assert sorted(p.name for p in (tmp_path / "run/checkpoints").iterdir()) == ["last"]
 
 
-def test_13_leftover_checkpoint_temporaries_are_removed(tmp_path):
+def test_leftover_checkpoint_temporaries_are_removed(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     leftover = tmp_path / f".last.tmp-{dead.pid}"
@@ -513,7 +513,7 @@ def test_13_leftover_checkpoint_temporaries_are_removed(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last"]
 
 
-def test_13_unwritable_out_corrupt_run_config_and_partial_metrics_line(tiny_plugin, tmp_path):
+def test_unwritable_out_corrupt_run_config_and_partial_metrics_line(tiny_plugin, tmp_path):
     from zoo.training import engine
     from zoo.training.runlock import RunDirectoryError
 
