@@ -101,6 +101,9 @@ class DataConfig:
     #: annotation boxes (ExpW, MTCNN) like another dataset's crops; on ExpW it did not help (docs/real-photos.md,
     #: margin 0 was best)
     face_margin: float = 0.0
+    #: how the face crop is framed: "none" crops the (grown) box; "eyes" aligns it on the five landmarks (eyes
+    #: level at a fixed distance and position, :mod:`zoo.data.align`), found by MTCNN or by O-Net in the box
+    align: str = "none"
 
     def __post_init__(self) -> None:
         for name in ("face_size", "context_size", "context_resize"):
@@ -119,6 +122,8 @@ class DataConfig:
             raise ConfigError(f"data.face_margin must be a number in -0.4..1 (a fraction of the face box; negative "
                               f"shrinks it), got {margin!r}.")
         self.face_margin = float(margin)
+        if self.align not in ("none", "eyes"):
+            raise ConfigError(f"data.align must be 'none' or 'eyes', got {self.align!r}.")
         quality = self.context_jpeg_quality
         if quality is not None and (not is_int(quality) or not 1 <= quality <= 100):
             raise ConfigError(f"data.context_jpeg_quality must be null or a JPEG quality in 1..100, got {quality!r}.")
@@ -154,6 +159,9 @@ class ModelConfig:
     init: str = "torch"
     architecture: str | None = None
     data: DataConfig = field(default_factory=DataConfig)
+    #: probabilities are softmax(logits / temperature): a temperature fitted on held-out data calibrates them
+    #: (Guo et al., ICML 2017, §4.2; :func:`zoo.training.calibration.fit_temperature`); logits are unchanged
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.data, dict):
@@ -196,6 +204,9 @@ class ModelConfig:
             )
         if not is_real(self.head_dropout) or not 0.0 <= float(self.head_dropout) < 1.0:
             raise ConfigError(f"head_dropout must be a probability in [0, 1), got {self.head_dropout!r}.")
+        if not is_real(self.temperature) or not 0.01 <= float(self.temperature) <= 100.0:
+            raise ConfigError(f"temperature must be a number in 0.01..100 (1 = uncalibrated), got {self.temperature!r}.")
+        self.temperature = float(self.temperature)
         if self.init not in ("torch", "keras"):
             raise ConfigError(f"init must be 'torch' or 'keras', got {self.init!r}.")
         if self.architecture is not None and not isinstance(self.architecture, str):

@@ -74,7 +74,7 @@ class ExportableModel(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = self.model(**dict(zip(self.input_names, inputs, strict=True)))
-        values = {"logits": out.logits, "probs": torch.softmax(out.logits.float(), dim=-1),
+        values = {"logits": out.logits, "probs": out.probs,
                   "attention": out.attention, "fusion_weights": out.fusion_weights}
         return tuple(values[n] for n in self.output_names)
 

@@ -58,4 +58,6 @@ Fusion = _plugin("register_fusions", [
 Targets = _plugin("register_targets", [
     ("onehot", LazyFactory(f"{_TARGETS}:OneHotTarget"),
      "cross-entropy on one-hot labels (label smoothing, class weights)"),
+    ("votes", LazyFactory(f"{_TARGETS}:VoteTarget"),
+     "soft cross-entropy against per-sample vote distributions (FER+), one-hot where a sample has none"),
 ])

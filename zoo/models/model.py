@@ -39,10 +39,12 @@ class EmotionOutput:
     context_vector: torch.Tensor | None = None
     #: the vector fed to the classifier (face vector for face-only models)
     features: torch.Tensor | None = None
+    #: the model's calibration temperature (``ModelConfig.temperature``): ``probs`` is softmax(logits / T)
+    temperature: float = 1.0
 
     @property
     def probs(self) -> torch.Tensor:
-        return torch.softmax(self.logits.float(), dim=-1)
+        return torch.softmax(self.logits.float() / self.temperature, dim=-1)
 
 
 def build_component(kind: str, name: str, *args: Any, **kwargs: Any) -> nn.Module:
@@ -186,7 +188,7 @@ class EmotionModel(nn.Module):
             features = v_f
         else:  # "context", "context_guided": the face vector (if any) only guided the attention
             features = v_c
-        return EmotionOutput(self.classifier(features), attention, weights, v_f, v_c, features)
+        return EmotionOutput(self.classifier(features), attention, weights, v_f, v_c, features, cfg.temperature)
 
     def extra_repr(self) -> str:
         c = self.config

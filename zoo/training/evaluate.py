@@ -201,11 +201,13 @@ def run_evaluation(model: nn.Module, loader: DataLoader, info: D.DistInfo, autoc
         batch = to_device(batch, device, memory_format)
         with autocast():
             output = model(face=batch.get("face"), context=batch.get("context"))
-            out_logits = output.logits.float()
+            # calibrated log-probabilities (log softmax(z / T)): the argmax is the logits', the distribution
+            # metrics see what predict shows
+            out_logits = output.probs.log()
             if tta == "flip":
                 mirrored = {k: batch[k].flip(-1) if batch.get(k) is not None else None for k in ("face", "context")}
-                flipped = model(**mirrored).logits.float()
-                out_logits = ((out_logits.softmax(1) + flipped.softmax(1)) / 2).log()
+                flipped = model(**mirrored).probs
+                out_logits = ((out_logits.exp() + flipped) / 2).log()
         logits.append(out_logits.cpu())
         labels.append(batch["label"].cpu())
         index.append(batch["index"].cpu() if "index" in batch else torch.arange(len(batch["label"])))
