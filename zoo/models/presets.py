@@ -116,6 +116,19 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
             data={"face_size": (112, 112), **_SYMMETRIC_RANGE},
         ),
     ),
+    "fer_resnet18_slim": (
+        "Face-only ResNet-18 at 5/8 width (40-80-160-320 channels, 32-channel stem; 4.39 M parameters) for faces in "
+        "real photos: 64² colour crops aligned on the eyes, FER2013 class order, vote-distribution targets",
+        _face_only(
+            backbone="timm:resnet18",
+            backbone_args={"channels": [40, 80, 160, 320], "stem_width": 32},
+            label_names=labels.FER2013,
+            target="votes",
+            target_args={"label_smoothing": 0.1},
+            head_dropout=0.2,
+            data={"face_size": (64, 64), "align": "eyes", **_SYMMETRIC_RANGE},
+        ),
+    ),
     "ldlva_resnet18": (
         "LDLVA (Le et al., WACV 2023) with a ResNet-18 face encoder, 224² input, LDL-VA targets",
         _face_only(
