@@ -61,7 +61,7 @@ def test_info_reports_parameters_and_flops():
 
 def test_plugins_lists_builtins_with_all():
     rows = json.loads(invoke("plugins", "--all", "--json"))
-    assert {r["name"] for r in rows} >= {"zoo.models.components.attention", "zoo.models.presets"}
+    assert {r["name"] for r in rows} >= {"zoo.builtin.attention", "zoo.builtin.presets"}
     assert all(r["error"] is None for r in rows)
     assert "no third-party plugins" in invoke("plugins")
 

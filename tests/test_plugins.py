@@ -111,7 +111,7 @@ def test_a_clash_between_two_plugins_names_both(site):
 
 def test_a_clash_with_a_builtin_names_both(site, monkeypatch):
     make_distribution(site, "zp-gla", {"gla": "zp_gla"}, {"zp_gla": GOOD_PLUGIN.format(name="adaptive")})
-    with pytest.warns(PluginLoadWarning, match="'zoo.models.components.fusion' and 'gla'; 'gla' was refused"):
+    with pytest.warns(PluginLoadWarning, match="'zoo.builtin.fusion' and 'gla'; 'gla' was refused"):
         assert "glamor_net" in zoo.list_models()
     zoo.create("glamor_net", backbone_args={"channels": [4, 4, 4, 4, 4]})  # the built-in 'adaptive' is intact
     assert "RegistryClashError" in {i.name: i.error for i in zoo.plugin_infos()}["gla"]
@@ -119,7 +119,7 @@ def test_a_clash_with_a_builtin_names_both(site, monkeypatch):
 
     reset()
     monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
-    with pytest.raises(PluginLoadError, match="'zoo.models.components.fusion' and 'gla'"):
+    with pytest.raises(PluginLoadError, match="'zoo.builtin.fusion' and 'gla'"):
         zoo.list_models()
 
 
@@ -261,7 +261,7 @@ def test_register_plugin_follows_the_isolation_policy_and_refuses_a_name_twice(f
             register("adaptive", lambda face_dim, context_dim: None)
 
     with pytest.warns(PluginLoadWarning, match=r"fusion 'adaptive' is registered by two plugins: "
-                                               r"'zoo.models.components.fusion' and 'clash'; 'clash' was refused"):
+                                               r"'zoo.builtin.fusion' and 'clash'; 'clash' was refused"):
         info = register_plugin(Clash, "clash")
     assert info.error.startswith("RegistryClashError")
     unregister_plugin("clash")
@@ -651,7 +651,7 @@ def test_a_clash_with_a_builtin_leaves_every_registry_and_plugins_command_workin
                 "def register_fusions(register):\n    register('adaptive', ConcatFusion)\n"
                 "    register('extra_fusion', ConcatFusion)\n")
     with pytest.warns(PluginLoadWarning, match=r"fusion 'adaptive' is registered by two plugins: "
-                                               r"'zoo.models.components.fusion' and 'clash'; 'clash' was refused"):
+                                               r"'zoo.builtin.fusion' and 'clash'; 'clash' was refused"):
         code, out, err = run_cli(["plugins"])
     assert code == 0 and "clash" in out and "RegistryClashError" in out
     fusions = zoo.list_components("fusion")["fusion"]

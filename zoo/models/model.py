@@ -23,7 +23,7 @@ from torch import nn
 
 from zoo.config import ModelConfig
 from zoo.errors import ComponentBuildError, ZooError
-from zoo.registry.plugins import DEFAULT_PLUGINS, get_component
+from zoo.registry.plugins import get_component
 
 
 @dataclass
@@ -78,7 +78,7 @@ def check_attention_contract(attention: nn.Module, name: str, context_dim: int, 
     the shapes expected and those returned. Built-in heads are not probed; the probe leaves the module's
     training mode, buffers and the random state as they were."""
     entry, _ = get_component("attention", name)
-    if entry.plugin in DEFAULT_PLUGINS:
+    if entry.builtin:
         return
     batch, height, width = ATTENTION_PROBE
     parameter = next(attention.parameters(), None)
