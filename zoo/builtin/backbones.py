@@ -16,15 +16,11 @@ IR_DEPTHS: dict[int, tuple[int, int, int, int]] = {
 
 @hookimpl
 def register_backbones(register):
-    register("caer_cnn", LazyFactory("zoo.models.components.backbones:caer_cnn"),
-             "CAER-Net-S / GLAMOR-Net 5-block CNN (32-64-128-256-256), stride 16")
-    register("fer_cnn", LazyFactory("zoo.models.components.backbones:fer_cnn"),
-             "compact VGG-style CNN for 48×48 faces (32-64-128-256, 2 convs per stage)")
-    register("resnet18", LazyFactory("zoo.models.components.backbones:resnet18"),
-             "ResNet-18 trunk from timm, last stage (512 ch, stride 32)")
+    register("caer_cnn", LazyFactory("zoo.models.components.backbones:caer_cnn"), "CAER-Net-S / GLAMOR-Net 5-block CNN (32-64-128-256-256), stride 16")
+    register("fer_cnn", LazyFactory("zoo.models.components.backbones:fer_cnn"), "compact VGG-style CNN for 48×48 faces (32-64-128-256, 2 convs per stage)")
+    register("resnet18", LazyFactory("zoo.models.components.backbones:resnet18"), "ResNet-18 trunk from timm, last stage (512 ch, stride 32)")
     for depth, units in IR_DEPTHS.items():
         register(f"iresnet{depth}", LazyFactory("zoo.models.components.iresnet:iresnet", (depth,)),
                  f"ArcFace IR network ({'-'.join(map(str, units))} units), 112² -> 512-d BN-Dropout-FC-BN embedding "
                  f"(embedding=False: the 512-ch stride-16 map)")
-    register("timm:", LazyFactory("zoo.models.components.backbones:timm_backbone"),
-             "any timm model's last feature map, e.g. timm:convnext_atto", prefix=True)
+    register("timm:", LazyFactory("zoo.models.components.backbones:timm_backbone"), "any timm model's last feature map, e.g. timm:convnext_atto", prefix=True)

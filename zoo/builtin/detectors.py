@@ -8,7 +8,5 @@ from zoo.registry.hookspecs import hookimpl
 
 @hookimpl
 def register_face_detectors(register):
-    register("mtcnn", LazyFactory("zoo.data.mtcnn:MTCNNFaceDetector"),
-             "MTCNN cascade (Zhang et al. 2016); weights shipped in zoo/data/weights/mtcnn")
-    register("haar", LazyFactory("zoo.data.detection:HaarFaceDetector"),
-             "OpenCV frontal-face Haar cascade (ships with opencv-python-headless)")
+    register("mtcnn", LazyFactory("zoo.data.mtcnn:MTCNNFaceDetector"), "MTCNN cascade (Zhang et al. 2016); weights shipped in zoo/data/weights/mtcnn")
+    register("haar", LazyFactory("zoo.data.detection:HaarFaceDetector"), "OpenCV frontal-face Haar cascade (ships with opencv-python-headless)")

@@ -8,7 +8,5 @@ from zoo.registry.hookspecs import hookimpl
 
 @hookimpl
 def register_fusions(register):
-    register("concat", LazyFactory("zoo.models.components.fusion:ConcatFusion"),
-             "concatenate the face and context vectors")
-    register("adaptive", LazyFactory("zoo.models.components.fusion:AdaptiveFusion"),
-             "GLAMOR-Net adaptive fusion (softmax-weighted streams)")
+    register("concat", LazyFactory("zoo.models.components.fusion:ConcatFusion"), "concatenate the face and context vectors")
+    register("adaptive", LazyFactory("zoo.models.components.fusion:AdaptiveFusion"), "GLAMOR-Net adaptive fusion (softmax-weighted streams)")

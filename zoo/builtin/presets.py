@@ -102,13 +102,8 @@ CAER = {
     "caer_net_s_port": preset(
         "CAER-Net-S exactly as the PyTorch port ndkhanh360/CAER (BN+ReLU on CA logits, 1/49 pooling, "
         "BatchNorm1d before fusion); 2,390,028 parameters",
-        _two_stream(
-            backbone="caer_cnn",
-            attention="ca",
-            attention_args={"logit_bn_relu": True, "pool": "mean"},
-            feature_norm=True,
-            data=_CNN_DATA,
-        ),
+        _two_stream(backbone="caer_cnn", attention="ca", attention_args={"logit_bn_relu": True, "pool": "mean"},
+                    feature_norm=True, data=_CNN_DATA),
     ),
 }
 
@@ -197,25 +192,21 @@ FER = {
     ),
 }
 
+def _ldlva(backbone: str, side: int) -> dict[str, Any]:
+    """An LDLVA model: a face-only ``backbone`` on ``side``² faces, AffectNet-7 classes, LDL-VA targets."""
+    data = {"face_size": (side, side), **_SYMMETRIC_RANGE, **_TF_RESIZE}
+    return _face_only(backbone=backbone, label_names=labels.AFFECTNET7, target="ldl_va", data=data)
+
+
 LDLVA = {
     "ldlva_resnet18": preset(
         "LDLVA (Le et al., WACV 2023) with a ResNet-18 face encoder, 224² input, LDL-VA targets",
-        _face_only(
-            backbone="resnet18",
-            label_names=labels.AFFECTNET7,
-            target="ldl_va",
-            data={"face_size": (224, 224), **_SYMMETRIC_RANGE, **_TF_RESIZE},
-        ),
+        _ldlva("resnet18", 224),
     ),
     "ldlva_resnet50": preset(
         "LDLVA with an IR-50 face encoder (ArcFace's improved-residual network, 512-d embedding), 112² input, "
         "LDL-VA targets; backbone='timm:resnet50' for the ImageNet-style ResNet-50 (2048-d)",
-        _face_only(
-            backbone="iresnet50",
-            label_names=labels.AFFECTNET7,
-            target="ldl_va",
-            data={"face_size": (112, 112), **_SYMMETRIC_RANGE, **_TF_RESIZE},
-        ),
+        _ldlva("iresnet50", 112),
     ),
 }
 

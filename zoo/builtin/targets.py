@@ -8,7 +8,5 @@ from zoo.registry.hookspecs import hookimpl
 
 @hookimpl
 def register_targets(register):
-    register("onehot", LazyFactory("zoo.models.components.targets:OneHotTarget"),
-             "cross-entropy on one-hot labels (label smoothing, class weights)")
-    register("ldl_va", LazyFactory("zoo.ldl.target:LDLVATarget"),
-             "LDLVA: label distributions from valence-arousal neighbours, per-sample uncertainty, discriminative loss")
+    register("onehot", LazyFactory("zoo.models.components.targets:OneHotTarget"), "cross-entropy on one-hot labels (label smoothing, class weights)")
+    register("ldl_va", LazyFactory("zoo.ldl.target:LDLVATarget"), "LDLVA: label distributions from valence-arousal neighbours, per-sample uncertainty, discriminative loss")
