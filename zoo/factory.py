@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from zoo.config import ModelConfig
+from zoo.config import COMPONENT_FIELDS, ModelConfig
 from zoo.errors import UntrainedModelError, UntrainedModelWarning
 from zoo.models.info import describe
 from zoo.models.model import EmotionModel
@@ -27,20 +27,11 @@ from zoo.weights.sources import Resolved, resolve
 
 logger = logging.getLogger(__name__)
 
-_COMPONENT_FIELDS = {
-    "backbone": "backbone_args",
-    "context_backbone": "context_backbone_args",
-    "attention": "attention_args",
-    "fusion": "fusion_args",
-    "target": "target_args",
-}
-
-
 def merge_model_args(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """Apply overrides; a replaced component drops the preset's arguments for the old component."""
     merged = dict(base)
     replaced = set()
-    for field, args_field in _COMPONENT_FIELDS.items():
+    for field, args_field in COMPONENT_FIELDS.items():
         if field in overrides and overrides[field] != base.get(field):
             merged.pop(args_field, None)  # the old component's arguments mean nothing to the new one
             replaced.add(args_field)

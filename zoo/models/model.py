@@ -130,10 +130,7 @@ class EmotionModel(nn.Module):
             self.face_encoder = build_component("backbone", config.backbone, **config.backbone_args)
             face_dim = int(self.face_encoder.out_channels)
         if config.uses_context:
-            ctx_name = config.context_backbone or config.backbone
-            ctx_args = config.context_backbone_args
-            if ctx_args is None:
-                ctx_args = config.backbone_args if ctx_name == config.backbone else {}
+            ctx_name, ctx_args = config.context_backbone_spec
             self.context_encoder = build_component("backbone", ctx_name, **ctx_args)
             context_dim = int(self.context_encoder.out_channels)
             self.attention = build_component(

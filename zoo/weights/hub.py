@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from zoo.errors import HubError
+from zoo.errors import TRANSPORT_ERRORS, HubError, optional_exceptions
 from zoo.names import SHA_RE, check_revision
 from zoo.version import __version__
 from zoo.weights.files import CONFIG_NAME, WEIGHTS_NAME, read_config
@@ -86,16 +86,9 @@ def hub_call() -> Iterator[None]:
         constants.HF_HUB_OFFLINE = saved
 
 def transport_errors() -> tuple[type[BaseException], ...]:
-    """The network error classes huggingface_hub may let through (requests, httpx, httpx2: by version)."""
-    import importlib
-
-    found: list[type[BaseException]] = []
-    for module, name in (("requests", "RequestException"), ("httpx", "HTTPError"), ("httpx2", "HTTPError")):
-        try:
-            found.append(getattr(importlib.import_module(module), name))
-        except (ImportError, AttributeError):
-            continue
-    return tuple(found)
+    """The network error classes huggingface_hub may let through, as installed here
+    (:data:`zoo.errors.TRANSPORT_ERRORS`)."""
+    return optional_exceptions(*TRANSPORT_ERRORS)
 
 
 def _prefetch_hint(repo_id: str, revision: str | None) -> str:
