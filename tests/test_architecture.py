@@ -181,8 +181,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config", "registry", "builtin"),
     ("data", "models"),
     ("weights", "factory"),
-    ("ldl", "training"),
-    ("inference", "publish"),
+    ("inference",),
+    ("ldl", "training", "publish"),
     ("zoo",),
     ("apps",),
     ("cli", "__main__"),
@@ -290,7 +290,7 @@ def test_the_string_reader_finds_module_names_and_keeps_lazy_factories_apart():
                                                          ["zoo.ldl.target:LDLVATarget"])
     named, _ = string_references()
     named["zoo.registry.plugins"] = named["zoo.registry.plugins"] | {"zoo.ldl.target"}  # the old DEFAULT_PLUGINS
-    assert upward_imports(named) == ["zoo.registry.plugins (layer 1) imports zoo.ldl.target (layer 4)"]
+    assert upward_imports(named) == ["zoo.registry.plugins (layer 1) imports zoo.ldl.target (layer 5)"]
 
 
 def test_no_lower_layer_names_an_upper_module_by_string():

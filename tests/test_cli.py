@@ -103,7 +103,7 @@ def test_cli_log_lines_go_to_the_stderr_of_the_moment_not_the_one_the_handler_wa
 
 def test_predict_help_names_the_default_model(run_cli):
     """The help text names the model ``zoo-cli predict`` uses without ``--model`` (it once still said FER2013)."""
-    from zoo.factory import DEFAULT_MODEL
+    from zoo.inference.defaults import DEFAULT_MODEL
 
     code, out, _ = run_cli(["predict", "--help"])
     assert code == 0 and DEFAULT_MODEL in " ".join(out.replace("│", " ").split())

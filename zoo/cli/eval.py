@@ -40,7 +40,7 @@ def eval_command(
     The dataset's classes are matched to the model's by name (Anger/Angry, Happiness/Happy, Sadness/Sad, ...);
     classes the model lacks (FER+'s Contempt for a 7-class model) are left out and counted; --class-map says what
     the names that cannot be matched are."""
-    from zoo.factory import create_for_inference
+    from zoo.inference.loading import create_for_inference
     from zoo.training.eval_plots import write_eval_plots
     from zoo.training.evaluate import evaluate
     from zoo.training.settings import parse_key_values

@@ -30,7 +30,8 @@ from torch.utils.data.distributed import DistributedSampler
 from zoo import runtime as D
 from zoo.data import open_dataset
 from zoo.errors import ZooError
-from zoo.factory import create, create_for_inference
+from zoo.factory import create
+from zoo.inference.loading import create_for_inference
 from zoo.models.model import build_target
 from zoo.training import checkpoint as ckpt
 from zoo.training.evaluate import (

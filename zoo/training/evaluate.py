@@ -18,7 +18,7 @@ from zoo.data import open_dataset
 from zoo.data.classes import ClassMatch, match_class_names
 from zoo.data.records import SplitNotFoundError
 from zoo.errors import ZooError
-from zoo.factory import create_for_inference
+from zoo.inference.loading import create_for_inference
 from zoo.training.metrics import DISTRIBUTION_KEY, classification_metrics, distribution_metrics
 from zoo.training.settings import RecipeError, check_eval_settings
 
