@@ -43,7 +43,7 @@ def test_list_pretrained_shows_the_bundled_models_and_nothing_else():
 
 def test_components():
     out = invoke("components", "attention")
-    assert "gla" in out and "zoo.models.components.attention" in out and "backbone" not in out
+    assert "gla" in out and "zoo.builtin.attention" in out and "backbone" not in out
     rows = json.loads(invoke("components", "--json"))
     assert {"kind": "backbone", "name": "timm:<name>"}.items() <= next(r for r in rows if r["name"] == "timm:<name>").items()
 
