@@ -115,10 +115,6 @@ class Preset:
     def tags(self) -> list[str]:
         return [cfg.tag for cfg in self.pretrained]
 
-    @property
-    def default_tag(self) -> str | None:
-        return self.pretrained[0].tag if self.pretrained else None
-
     def pretrained_cfg(self, tag: str | None = None) -> PretrainedCfg:
         if not self.pretrained:
             raise UnknownComponentError(
