@@ -4,7 +4,7 @@ models imports no torch.
 The package root ``zoo`` imports its API lazily (``_LAZY`` in zoo/__init__.py: name -> module), so no import
 statement shows what it depends on; the graph reads ``_LAZY`` instead, an edge from ``zoo`` to each module
 named there. The root is therefore not a foundation but the API façade: a layer of its own above everything it
-re-exports (up to ``inference``) and below ``apps`` and ``cli``, which may use ``zoo.create`` & co. A lower
+re-exports (up to ``training`` and ``publish``) and below ``apps`` and ``cli``, which may use ``zoo.create`` & co. A lower
 module that imports the bare ``zoo`` package (``from zoo import __version__``) both imports upwards and closes
 a cycle through the root, and both tests below report it; the version lives in ``zoo.version`` for them."""
 
