@@ -676,3 +676,28 @@ def test_a_component_factory_that_raises_or_returns_none_is_a_clean_error(site, 
                 "    register('bad_net', factory)\n")
     with pytest.raises(ComponentBuildError, match=rf"backbone 'bad_net' \(from plugin 'bad'\).*{match}"):
         zoo.create("caer_net_s", backbone="bad_net")
+
+
+def test_family_tables_generate_presets_with_their_tags_in_order():
+    """The built-in presets' tables (timm's generate_default_cfgs): ``"preset"`` keys are models, ``"preset.tag"``
+    keys their weights in order (the first the default); a bundled tag's folder follows from its key."""
+    from zoo.builtin.presets import PRESETS, bundled, generate_presets, hub, preset
+
+    table = {
+        "tiny": preset("a tiny model", {"streams": "face"}),
+        "tiny.v1": bundled(dataset="fer2013", metrics={"accuracy": 0.5}),
+        "tiny.v2": hub("org/tiny", "a" * 40, license="MIT"),
+        "bare": preset("no weights", {"streams": "face"}, without_weights="train it: zoo-cli train bare"),
+    }
+    generated = generate_presets(table)
+    assert generated["tiny"]["pretrained"] == [
+        {"tag": "v1", "file": "pretrained/tiny.v1", "dataset": "fer2013", "metrics": {"accuracy": 0.5}},
+        {"tag": "v2", "hf_hub_id": "org/tiny", "revision": "a" * 40, "license": "MIT"}]
+    assert generated["bare"] == {"description": "no weights", "model_args": {"streams": "face"},
+                                 "without_weights": "train it: zoo-cli train bare", "pretrained": []}
+    with pytest.raises(ValueError, match="define the preset 'late' before its tags"):
+        generate_presets({"late.v1": bundled()})
+    with pytest.raises(ValueError, match="'tiny' is defined twice"):
+        generate_presets(table, {"tiny": preset("again", {})})
+    assert [c["tag"] for c in PRESETS["fer_cnn"]["pretrained"]] == ["fer2013", "expw"]
+    assert zoo.get_preset("fer_cnn").pretrained[0].tag == "fer2013"  # the first tag is the default
