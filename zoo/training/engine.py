@@ -210,6 +210,42 @@ def train(
 
 
 class _Run:
+    """One training run: :meth:`fit` sets it up (:meth:`_setup`: process group, model, data, optimisers, the
+    state restored from a checkpoint), trains and evaluates. The state it holds, all set by :meth:`_setup`:"""
+
+    info: runtime.DistInfo
+    device: torch.device
+    model: nn.Module
+    #: the model the forward pass runs (``model``, wrapped by DDP and/or ``torch.compile``)
+    forward_model: nn.Module
+    memory_format: torch.memory_format
+    #: the label target (loss, and for LDL-VA its own state and optimisers)
+    target: Any
+    train_ds: Any
+    #: ``train_ds`` as the target wraps it for the loader
+    train_data: Any
+    val_spec: str
+    val_ds: Any
+    rank_batch: int
+    steps_per_epoch: int
+    main_params: list[Any]
+    optimizer: torch.optim.Optimizer
+    base_lrs: list[float]
+    target_optimizers: list[torch.optim.Optimizer]
+    target_params: list[nn.Parameter]
+    scaler: torch.amp.GradScaler
+    #: progress, saved in and restored from each checkpoint
+    epoch: int
+    step_in_epoch: int
+    global_step: int
+    best_value: float | None
+    #: the epoch whose weights OUT/best holds (the last one under ``keep="last"``)
+    best_epoch: int | None
+    bad_epochs: int
+    partial: dict[str, Any] | None
+    history: list[dict[str, Any]]
+    writer: Any
+
     def __init__(self, config: RunSettings, out: Path, resume_from: Path | None) -> None:
         self.config = config
         self.out = out
@@ -290,7 +326,7 @@ class _Run:
         self.target_params = [p for p in self.target.parameters() if p.requires_grad]
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.amp == "fp16")
 
-        self.forward_model: nn.Module = self.model
+        self.forward_model = self.model
         if self.info.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -299,11 +335,11 @@ class _Run:
             self.forward_model = torch.compile(self.forward_model)
 
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
-        self.best_value: float | None = None
-        self.best_epoch: int | None = None
+        self.best_value = None
+        self.best_epoch = None
         self.bad_epochs = 0
-        self.partial: dict[str, Any] | None = None
-        self.history: list[dict[str, Any]] = []
+        self.partial = None
+        self.history = []
         self.writer = None
 
     # ------------------------------------------------------------------ checkpoints
