@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.expw_context import RESULTS, RUNS, find_expw
+from benchmarks.expw_paths import RESULTS, RUNS, find_expw
 from benchmarks.fer2013_real import REPO
 
 SCENES = ("group_sample1.jpg", "multi_face.jpg", "single_face.jpg")

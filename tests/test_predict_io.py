@@ -436,7 +436,7 @@ def test_zoo_cli_predict_on_a_photo_uses_the_default_face_and_context_model_and_
     import subprocess
     import sys
 
-    from zoo.factory import DEFAULT_MODEL
+    from zoo.inference.defaults import DEFAULT_MODEL
 
     assert DEFAULT_MODEL == "glamor_fer_cnn.expw" and zoo.create(DEFAULT_MODEL, pretrained=True).config.uses_context
     rng = np.random.default_rng(0)

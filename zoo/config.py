@@ -30,6 +30,8 @@ MAX_IMAGE_SIDE = 2048
 #: nesting depth of the component argument dicts read from a model file
 MAX_ARGS_DEPTH = 8
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box")
+#: the one component-field table: each component field of :class:`ModelConfig` -> the field of its arguments
+#: (validation, ``zoo.create``'s overrides, the saved config.json and the model-file checks all read it)
 COMPONENT_FIELDS = {
     "backbone": "backbone_args",
     "context_backbone": "context_backbone_args",
@@ -237,6 +239,17 @@ class ModelConfig:
         return self.label_names or tuple(f"class_{i}" for i in range(self.num_classes))
 
     @property
+    def context_backbone_spec(self) -> tuple[str, dict[str, Any]]:
+        """The context encoder's backbone name and arguments: ``context_backbone`` defaults to the face
+        backbone, ``context_backbone_args`` to the face backbone's arguments when the names are the same (else
+        to none)."""
+        name = self.context_backbone or self.backbone
+        args = self.context_backbone_args
+        if args is None:
+            args = self.backbone_args if name == self.backbone else {}
+        return name, args
+
+    @property
     def uses_face(self) -> bool:
         """The model reads the face input (``context_guided``: only as the attention's query)."""
         return self.streams in ("both", "face", "context_guided")
@@ -359,10 +372,7 @@ def used_components(config: ModelConfig) -> list[tuple[str, str, str, dict[str, 
     if config.uses_face:
         used.append(("backbone", "backbone", config.backbone, config.backbone_args))
     if config.uses_context:
-        name = config.context_backbone or config.backbone
-        args = config.context_backbone_args
-        if args is None:
-            args = config.backbone_args if name == config.backbone else {}
+        name, args = config.context_backbone_spec
         used.append(("backbone", "context_backbone" if config.context_backbone else "backbone", name, args))
         used.append(("attention", "attention", config.attention, config.attention_args))
     if config.streams == "both":

@@ -40,7 +40,7 @@ from PIL import Image, ImageDraw, ImageFont
 from zoo import data as zdata
 from zoo.data.boxes import as_face_box
 from zoo.errors import UntrainedModelWarning, ZooError
-from zoo.factory import create_for_inference
+from zoo.inference.loading import create_for_inference
 from zoo.inference.predict import predict
 from zoo.registry.plugins import list_components
 from zoo.runtime import resolve_device
@@ -321,7 +321,7 @@ def model_choices(model: str | None = None, models_dirs: list[str | os.PathLike]
     """The picker's names: ``model``, the default model, the other preset tags with published weights, then
     ``local-dir:`` models."""
     import zoo
-    from zoo.factory import DEFAULT_MODEL
+    from zoo.inference.defaults import DEFAULT_MODEL
 
     names = [model] if model else []
     names += [DEFAULT_MODEL, *zoo.list_models(pretrained=True)]

@@ -7,13 +7,15 @@ from typing import Optional
 
 import typer
 
+from zoo.inference.defaults import DEFAULT_MODEL
+
 
 def predict_command(
     inputs: Optional[list[str]] = typer.Argument(  # noqa: UP045
         None, help="images, videos, folders (searched recursively) and quoted globs ('photos/**/*.jpg')"),
     model: Optional[str] = typer.Option(  # noqa: UP045
         None, "--model", help="preset with published weights, local-dir:DIR or hf-hub:REPO (default: "
-                              "glamor_fer_cnn.expw, the bundled face + context model; fer_cnn.expw reads web "
+                              f"{DEFAULT_MODEL}, the bundled face + context model; fer_cnn.expw reads web "
                               "photos' faces best, fer_cnn.fer2013 48x48 face crops)"),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="weights file to load into MODEL"),  # noqa: UP045
     allow_untrained: bool = typer.Option(False, "--allow-untrained", help="run a preset without trained weights"),

@@ -11,8 +11,8 @@ Built in:
 * ``auto`` (the default everywhere a detector is chosen for you): ``mtcnn`` when its weights are present,
   else ``haar`` (:func:`default_face_detector`).
 
-Other detectors (dlib MMOD as GLAMOR-Net's data_utils.py, RetinaFace, ...) can come from plugins through
-``register_face_detectors``.
+Both are registered by :mod:`zoo.builtin.detectors`. Other detectors (dlib MMOD as GLAMOR-Net's
+data_utils.py, RetinaFace, ...) can come from plugins through ``register_face_detectors``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from PIL import Image
 
 from zoo.data.boxes import FaceBox
 from zoo.errors import DataError
-from zoo.registry.hookspecs import hookimpl
 from zoo.registry.plugins import get_component
 
 #: the detector name that means "the best built-in detector available here"
@@ -148,15 +147,3 @@ def detect_faces(
     find = get_face_detector(detector, **args) if isinstance(detector, str) else detector
     boxes = [b for b in find(image) if min_score is None or b.score >= min_score]
     return sorted(boxes, key=lambda b: -b.score)
-
-
-def _mtcnn(**args: Any):
-    from zoo.data.mtcnn import MTCNNFaceDetector
-
-    return MTCNNFaceDetector(**args)
-
-
-@hookimpl
-def register_face_detectors(register):
-    register("mtcnn", _mtcnn, "MTCNN cascade (Zhang et al. 2016); weights shipped in zoo/data/weights/mtcnn")
-    register("haar", HaarFaceDetector, "OpenCV frontal-face Haar cascade (ships with opencv-python-headless)")

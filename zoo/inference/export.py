@@ -170,7 +170,7 @@ def export_model(
     if format not in FORMATS:
         raise ExportError(f"Unknown export format {format!r}; choose one of {', '.join(FORMATS)}.")
     if isinstance(model, str):
-        from zoo.factory import create_for_inference
+        from zoo.inference.loading import create_for_inference
 
         model = create_for_inference(model, allow_untrained=allow_untrained)
     model = model.eval()

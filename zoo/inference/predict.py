@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import UntrainedModelWarning
-from zoo.factory import DEFAULT_MODEL, create_for_inference, has_trained_weights
 from zoo.inference.batching import Prediction, classify_frames
 from zoo.inference.inputs import iter_frames
+from zoo.inference.loading import DEFAULT_MODEL, create_for_inference, has_trained_weights
 from zoo.inference.video import Frame
 from zoo.inference.writers import VisualisationWriter
 
@@ -46,9 +46,9 @@ __all__ = ["iter_frames", "iter_predictions", "predict", "resolve_model"]
 
 
 def resolve_model(model: Any) -> Any:
-    """The model to predict with: None -> the bundled default (:data:`zoo.factory.DEFAULT_MODEL`); a name ->
-    :func:`zoo.factory.create_for_inference` (untrained presets allowed, with a warning); a model object as
-    it is, with an :class:`zoo.factory.UntrainedModelWarning` when no weights were loaded into it."""
+    """The model to predict with: None -> the bundled default (:data:`zoo.inference.defaults.DEFAULT_MODEL`); a name ->
+    :func:`zoo.inference.loading.create_for_inference` (untrained presets allowed, with a warning); a model object as
+    it is, with an :class:`zoo.errors.UntrainedModelWarning` when no weights were loaded into it."""
     if model is None or isinstance(model, str):
         return create_for_inference(model or DEFAULT_MODEL, allow_untrained=True)
     if not has_trained_weights(model):
@@ -94,8 +94,8 @@ def predict(
     ``images``: one input or a list of paths (files, folders, globs, videos), PIL images, numpy arrays
     (``channels`` "RGB" or "BGR") and tensors; see :mod:`zoo.inference.predict`. ``model`` is an
     :class:`zoo.models.model.EmotionModel`, a preset (its published weights), ``local-dir:DIR`` or ``hf-hub:REPO``;
-    None is the bundled default model (:data:`zoo.factory.DEFAULT_MODEL`). A model without trained weights
-    gives an :class:`zoo.factory.UntrainedModelWarning`. ``detector``: a registered
+    None is the bundled default model (:data:`zoo.inference.defaults.DEFAULT_MODEL`). A model without trained weights
+    gives an :class:`zoo.errors.UntrainedModelWarning`. ``detector``: a registered
     name (``"auto"``: MTCNN when its weights are present, else Haar) or a callable. ``boxes`` (one list of
     ``(x1, y1, x2, y2)`` per input, or ``{path: boxes}``) gives known face boxes and skips detection.
     ``save_vis``: a folder for one PNG per face (image, box, context attention) and ``<name>_vis.mp4`` per video.

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import ZooError
-from zoo.factory import DEFAULT_MODEL, create_for_inference
 from zoo.inference.inputs import iter_frames, read_boxes_csv
+from zoo.inference.loading import DEFAULT_MODEL, create_for_inference
 from zoo.inference.predict import iter_predictions
 from zoo.inference.video import check_sampling, is_video, iter_video_frames
 from zoo.inference.writers import CsvWriter, JsonStreamWriter, PredictionTable, VisualisationWriter
@@ -60,7 +60,7 @@ def predict_and_write(
     echo_err: Callable[[str], None] = _print_to_stderr,
 ) -> PredictSummary:
     """Predict on ``inputs`` (images, videos, folders, globs; or the images a ``boxes`` CSV lists) or webcam
-    ``camera``, with ``model`` (None: :data:`zoo.factory.DEFAULT_MODEL`), and write each frame as it comes:
+    ``camera``, with ``model`` (None: :data:`zoo.inference.defaults.DEFAULT_MODEL`), and write each frame as it comes:
     the table (or, ``as_json``, a JSON array) through ``echo``, one CSV row per face to ``csv_out``, and
     ``save_vis`` (a folder, or an ``.mp4`` / ``.avi`` for one video or the webcam). Options that contradict
     each other are a :class:`zoo.errors.ZooError` before the model loads. Ctrl-C ends the run with

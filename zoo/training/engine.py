@@ -27,10 +27,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
-from zoo import runtime as D
+from zoo import runtime
 from zoo.data import open_dataset
 from zoo.errors import ZooError
-from zoo.factory import create, create_for_inference
+from zoo.factory import create
+from zoo.inference.loading import create_for_inference
 from zoo.models.model import build_target
 from zoo.training import checkpoint as ckpt
 from zoo.training.evaluate import (
@@ -209,6 +210,42 @@ def train(
 
 
 class _Run:
+    """One training run: :meth:`fit` sets it up (:meth:`_setup`: process group, model, data, optimisers, the
+    state restored from a checkpoint), trains and evaluates. The state it holds, all set by :meth:`_setup`:"""
+
+    info: runtime.DistInfo
+    device: torch.device
+    model: nn.Module
+    #: the model the forward pass runs (``model``, wrapped by DDP and/or ``torch.compile``)
+    forward_model: nn.Module
+    memory_format: torch.memory_format
+    #: the label target (loss, and for LDL-VA its own state and optimisers)
+    target: Any
+    train_ds: Any
+    #: ``train_ds`` as the target wraps it for the loader
+    train_data: Any
+    val_spec: str
+    val_ds: Any
+    rank_batch: int
+    steps_per_epoch: int
+    main_params: list[Any]
+    optimizer: torch.optim.Optimizer
+    base_lrs: list[float]
+    target_optimizers: list[torch.optim.Optimizer]
+    target_params: list[nn.Parameter]
+    scaler: torch.amp.GradScaler
+    #: progress, saved in and restored from each checkpoint
+    epoch: int
+    step_in_epoch: int
+    global_step: int
+    best_value: float | None
+    #: the epoch whose weights OUT/best holds (the last one under ``keep="last"``)
+    best_epoch: int | None
+    bad_epochs: int
+    partial: dict[str, Any] | None
+    history: list[dict[str, Any]]
+    writer: Any
+
     def __init__(self, config: RunSettings, out: Path, resume_from: Path | None) -> None:
         self.config = config
         self.out = out
@@ -217,7 +254,7 @@ class _Run:
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
         cfg = self.config
-        self.info = D.setup(cfg.device)
+        self.info = runtime.setup(cfg.device)
         self.device = self.info.device
         if self.config.amp == "fp16" and self.device.type != "cuda":
             raise RecipeError("amp=fp16 needs a CUDA device; use amp=bf16 or amp=none on CPU.")
@@ -289,7 +326,7 @@ class _Run:
         self.target_params = [p for p in self.target.parameters() if p.requires_grad]
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.amp == "fp16")
 
-        self.forward_model: nn.Module = self.model
+        self.forward_model = self.model
         if self.info.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -298,11 +335,11 @@ class _Run:
             self.forward_model = torch.compile(self.forward_model)
 
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
-        self.best_value: float | None = None
-        self.best_epoch: int | None = None
+        self.best_value = None
+        self.best_epoch = None
         self.bad_epochs = 0
-        self.partial: dict[str, Any] | None = None
-        self.history: list[dict[str, Any]] = []
+        self.partial = None
+        self.history = []
         self.writer = None
 
     # ------------------------------------------------------------------ checkpoints
@@ -328,7 +365,7 @@ class _Run:
         tensors, meta = self._checkpoint_state()  # every rank: RNG states are per process
         if self.info.is_main:
             ckpt.save_checkpoint(self.out / LAST_CHECKPOINT, tensors, meta)
-        D.barrier(self.info)
+        runtime.barrier(self.info)
 
     def _load_checkpoint(self, directory: Path) -> None:
         tensors, meta = ckpt.load_checkpoint(directory)
@@ -371,7 +408,7 @@ class _Run:
                           generator=generator, pin_memory=self.device.type == "cuda")
 
     def _autocast(self):
-        return D.autocast(self.device, self.config.amp)
+        return runtime.autocast(self.device, self.config.amp)
 
     def _set_lr(self, epoch: int) -> float:
         schedule = self.config.schedule
@@ -419,10 +456,10 @@ class _Run:
         if bar is not None:
             bar.close()
         count_t = torch.tensor(float(max(count, 1)), dtype=torch.float64, device=self.device)
-        mean_loss = D.all_reduce_mean(total / count_t, self.info)
+        mean_loss = runtime.all_reduce_mean(total / count_t, self.info)
         result = {"train_loss": float(mean_loss), "lr": lr}
         for k, v in terms.items():
-            result[f"train_{k}"] = float(D.all_reduce_mean(torch.as_tensor(v, device=self.device) / count_t, self.info))
+            result[f"train_{k}"] = float(runtime.all_reduce_mean(torch.as_tensor(v, device=self.device) / count_t, self.info))
         return result
 
     def _train_step(self, batch: dict[str, Any], epoch: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -432,7 +469,7 @@ class _Run:
             result = self.target(output, batch, self.model)
         loss = result.loss
         bad = torch.tensor(0.0 if torch.isfinite(loss.detach()).all() else 1.0, device=self.device)
-        if float(D.all_reduce_sum(bad, self.info)) > 0:
+        if float(runtime.all_reduce_sum(bad, self.info)) > 0:
             last = ckpt.find_checkpoint(self.out / LAST_CHECKPOINT)
             raise NonFiniteLossError(
                 f"The training loss became {loss.item()} at epoch {epoch + 1}, step {self.step_in_epoch + 1} "
@@ -444,7 +481,7 @@ class _Run:
         for opt in (self.optimizer, *self.target_optimizers):
             opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        D.average_gradients(self.target_params, self.info)
+        runtime.average_gradients(self.target_params, self.info)
         if self.config.grad_clip:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.main_params, float(self.config.grad_clip))
@@ -461,7 +498,7 @@ class _Run:
     def fit(self) -> TrainResult:
         threads_before = torch.get_num_threads()
         if self.config.threads is not None:
-            torch.set_num_threads(D.cpu_threads(self.config.threads))
+            torch.set_num_threads(runtime.cpu_threads(self.config.threads))
         try:
             self._setup()
             try:
@@ -469,7 +506,7 @@ class _Run:
             finally:
                 if self.writer is not None:
                     self.writer.close()
-                D.teardown(self.info)
+                runtime.teardown(self.info)
         finally:
             torch.set_num_threads(threads_before)
 
@@ -558,11 +595,11 @@ class _Run:
                                     split=cfg.dataset.val_split, batch_size=int(cfg.eval_batch_size or
                                                                                    cfg.batch_size),
                                     device=str(self.device), options=cfg.dataset.options,
-                                    amp=cfg.amp, _dist=D.DistInfo(device=self.device))
+                                    amp=cfg.amp, _dist=runtime.DistInfo(device=self.device))
             eval_metrics["model"] = f"local-dir:{out / BEST_DIR}"  # the model these metrics are of
             eval_metrics["best_epoch"] = self.best_epoch
             (out / EVAL_JSON).write_text(json.dumps(eval_metrics, indent=2) + "\n")
-        D.barrier(self.info)
+        runtime.barrier(self.info)
         best = next((h["val"] for h in self.history if h["epoch"] == self.best_epoch), {})
         return TrainResult(out, self.best_epoch, best, self.history, stopped_early, eval_metrics)
 

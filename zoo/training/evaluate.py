@@ -13,12 +13,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from zoo import runtime as D
+from zoo import runtime
 from zoo.data import open_dataset
 from zoo.data.classes import ClassMatch, match_class_names
 from zoo.data.records import SplitNotFoundError
 from zoo.errors import ZooError
-from zoo.factory import create_for_inference
+from zoo.inference.loading import create_for_inference
 from zoo.training.metrics import DISTRIBUTION_KEY, classification_metrics, distribution_metrics
 from zoo.training.settings import RecipeError, check_eval_settings
 
@@ -174,7 +174,7 @@ def to_device(batch: dict[str, Any], device: torch.device, memory_format=torch.c
     return moved
 
 
-def eval_loader(dataset: Any, batch_size: int, info: D.DistInfo, num_workers: int = 0) -> DataLoader:
+def eval_loader(dataset: Any, batch_size: int, info: runtime.DistInfo, num_workers: int = 0) -> DataLoader:
     """Each rank takes indices ``rank::world`` (no padding, so no sample counts twice)."""
     indices = list(range(info.rank, len(dataset), info.world_size))
     return DataLoader(dataset, batch_size=batch_size, sampler=_IndexSampler(indices), num_workers=num_workers)
@@ -184,7 +184,7 @@ TTA_MODES = ("none", "flip")
 
 
 @torch.no_grad()
-def run_evaluation(model: nn.Module, loader: DataLoader, info: D.DistInfo, autocast, memory_format,
+def run_evaluation(model: nn.Module, loader: DataLoader, info: runtime.DistInfo, autocast, memory_format,
                    num_classes: int, label_names: tuple[str, ...], tta: str = "none") -> dict[str, Any]:
     """Metrics over the whole loader, gathered from every rank.
 
@@ -215,7 +215,7 @@ def run_evaluation(model: nn.Module, loader: DataLoader, info: D.DistInfo, autoc
             refs.append(batch[DISTRIBUTION_KEY].float().cpu())
     model.train(was_training)
     local = (torch.cat(index), torch.cat(labels), torch.cat(logits), torch.cat(refs) if refs else None)
-    parts = D.gather_objects(local, info)
+    parts = runtime.gather_objects(local, info)
     index = torch.cat([p[0] for p in parts])
     order = index.argsort()
     labels = torch.cat([p[1] for p in parts])[order]
@@ -234,7 +234,7 @@ def evaluate(
     device: str = "auto",
     options: dict[str, Any] | None = None,
     amp: str = "none",
-    _dist: D.DistInfo | None = None,
+    _dist: runtime.DistInfo | None = None,
     tta: str = "none",
     class_map: Mapping[str, str | None] | None = None,
 ) -> dict[str, Any]:
@@ -248,7 +248,7 @@ def evaluate(
     metrics are in the model's class order."""
 
     check_eval_settings(batch_size, amp)
-    info = _dist or D.DistInfo(device=D.resolve_device(device))
+    info = _dist or runtime.DistInfo(device=runtime.resolve_device(device))
     model_obj = create_for_inference(model, allow_untrained=True) if isinstance(model, str) else model
     model_obj = model_obj.to(info.device)
     dataset, split = open_eval_split(data, split, data_config=model_obj.config.data, train=False,
@@ -257,7 +257,7 @@ def evaluate(
     dataset, dropped = apply_class_match(dataset, match, data)
 
     def autocast():
-        return D.autocast(info.device, amp)
+        return runtime.autocast(info.device, amp)
 
     loader = eval_loader(dataset, batch_size, info)
     metrics = run_evaluation(model_obj, loader, info, autocast, torch.contiguous_format,
