@@ -49,7 +49,8 @@ class PredictOptions:
     def detector_name(self) -> str | None:
         """The detector's registered name (``auto`` resolved), or None for a callable."""
         if not isinstance(self.detector, str):
-            return getattr(self.detector, "name", None) or type(self.detector).__name__
+            return (getattr(self.detector, "name", None) or getattr(self.detector, "__name__", None)
+                    or type(self.detector).__name__)
         from zoo.data.detection import resolve_detector_name
 
         return resolve_detector_name(self.detector)
