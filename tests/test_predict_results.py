@@ -191,6 +191,15 @@ def test_progress_goes_to_stderr_when_asked_and_stays_off_otherwise(tmp_path, mo
     assert capsys.readouterr().err == ""
 
 
+def test_eval_shows_progress_on_stderr_when_asked(tmp_path, capsys):
+    for i, name in enumerate(NAMES):
+        png(tmp_path / "d" / "val" / name / "0.png", size=(32, 32), seed=i)
+    metrics = zoo.evaluate(tiny_face_model(), f"folder:{tmp_path / 'd'}", batch_size=4, device="cpu", progress=True)
+    assert metrics["num_samples"] == 7 and "eval" in capsys.readouterr().err
+    zoo.evaluate(tiny_face_model(), f"folder:{tmp_path / 'd'}", batch_size=4, device="cpu")
+    assert capsys.readouterr().err == ""
+
+
 # ------------------------------------------------------------------------------------------- the bugs
 
 

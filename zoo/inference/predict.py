@@ -40,10 +40,10 @@ from zoo.factory import DEFAULT_MODEL, create_for_inference, has_trained_weights
 from zoo.inference.batching import Prediction, classify_frames
 from zoo.inference.inputs import iter_frames
 from zoo.inference.options import PredictOptions, PredictOutputs
-from zoo.inference.progress import progress_bar
 from zoo.inference.results import FrameResult, Predictions
 from zoo.inference.video import Frame
 from zoo.inference.writers import VisualisationWriter
+from zoo.runtime import progress_bar
 
 __all__ = ["PredictOptions", "PredictOutputs", "Predictions", "iter_frames", "iter_predictions", "predict",
            "resolve_model"]

@@ -17,9 +17,9 @@ from zoo.factory import DEFAULT_MODEL, create_for_inference
 from zoo.inference.batching import classify_frames
 from zoo.inference.inputs import iter_frames, read_boxes_csv
 from zoo.inference.options import PredictOptions, PredictOutputs
-from zoo.inference.progress import progress_bar
 from zoo.inference.video import check_sampling, is_video, iter_video_frames
 from zoo.inference.writers import CsvWriter, JsonStreamWriter, PredictionTable, VisualisationWriter
+from zoo.runtime import progress_bar
 
 logger = logging.getLogger(__name__)
 

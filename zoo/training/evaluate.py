@@ -185,11 +185,13 @@ TTA_MODES = ("none", "flip")
 
 @torch.no_grad()
 def run_evaluation(model: nn.Module, loader: DataLoader, info: D.DistInfo, autocast, memory_format,
-                   num_classes: int, label_names: tuple[str, ...], tta: str = "none") -> dict[str, Any]:
+                   num_classes: int, label_names: tuple[str, ...], tta: str = "none",
+                   progress: bool | None = False) -> dict[str, Any]:
     """Metrics over the whole loader, gathered from every rank.
 
     ``tta="flip"``: each sample's probabilities are the mean over the input and its horizontal mirror
-    (face and context mirrored together); the metrics then use ``log`` of that mean as logits.
+    (face and context mirrored together); the metrics then use ``log`` of that mean as logits. ``progress``: a
+    bar over the batches on stderr (None: when stderr is a terminal).
     """
     if tta not in TTA_MODES:
         raise RecipeError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}.")
@@ -197,7 +199,9 @@ def run_evaluation(model: nn.Module, loader: DataLoader, info: D.DistInfo, autoc
     model.eval()
     device = next(model.parameters()).device
     index, labels, logits, refs = [], [], [], []
+    bar = D.progress_bar(progress if info.rank == 0 else False, total=len(loader), unit="batch", desc="eval")
     for batch in loader:
+        bar.update(1)
         batch = to_device(batch, device, memory_format)
         with autocast():
             output = model(face=batch.get("face"), context=batch.get("context"))
@@ -211,6 +215,7 @@ def run_evaluation(model: nn.Module, loader: DataLoader, info: D.DistInfo, autoc
         index.append(batch["index"].cpu() if "index" in batch else torch.arange(len(batch["label"])))
         if DISTRIBUTION_KEY in batch:
             refs.append(batch[DISTRIBUTION_KEY].float().cpu())
+    bar.close()
     model.train(was_training)
     local = (torch.cat(index), torch.cat(labels), torch.cat(logits), torch.cat(refs) if refs else None)
     parts = D.gather_objects(local, info)
@@ -235,6 +240,7 @@ def evaluate(
     _dist: D.DistInfo | None = None,
     tta: str = "none",
     class_map: Mapping[str, str | None] | None = None,
+    progress: bool | None = False,
 ) -> dict[str, Any]:
     """Validation metrics of ``model`` (an EmotionModel, a preset with published weights, ``local-dir:DIR``,
     ``hf-hub:REPO``) on dataset ``data``; ``tta="flip"`` averages the prediction with the mirrored input's.
@@ -243,7 +249,8 @@ def evaluate(
     model's by name (Anger/Angry, Happiness/Happy, ...); classes the model lacks (FER+'s Contempt for a 7-class
     model) are dropped and counted in ``metrics["dropped"]``; ``class_map`` (dataset name -> model name, or None
     to drop) says what names the table cannot match. ``metrics["class_mapping"]`` records the mapping used; the
-    metrics are in the model's class order."""
+    metrics are in the model's class order. ``progress``: a bar over the batches on stderr (None: when stderr is
+    a terminal)."""
 
     check_eval_settings(batch_size, amp)
     info = _dist or D.DistInfo(device=D.resolve_device(device))
@@ -259,7 +266,7 @@ def evaluate(
 
     loader = eval_loader(dataset, batch_size, info)
     metrics = run_evaluation(model_obj, loader, info, autocast, torch.contiguous_format,
-                             model_obj.config.num_classes, model_obj.label_names, tta=tta)
+                             model_obj.config.num_classes, model_obj.label_names, tta=tta, progress=progress)
     return {**metrics, "dataset": data, "split": split, "tta": tta,
             "model": model if isinstance(model, str) else None,
             "class_mapping": match.mapping, "dropped": dropped}
