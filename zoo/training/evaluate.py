@@ -41,7 +41,8 @@ class _IndexSampler(Sampler[int]):
 def check_dataset_matches(dataset: Any, model: nn.Module, spec: str) -> None:
     """Training: the dataset's classes must be the model's, in the model's order (each output learns the class
     at its index). A mismatch is an error whose advice gives the model the dataset's classes; it never renames
-    classes to fit, which would teach an output a class under another class's name."""
+    classes to fit, which would teach an output a class under another class's name. (:func:`match_training_classes`
+    first maps classes that are the model's under another spelling.)"""
     cfg = model.config
     names = list(dataset.label_names)
     override = f"'label_names={json.dumps(names)}'"
@@ -62,6 +63,27 @@ def check_dataset_matches(dataset: Any, model: nn.Module, spec: str) -> None:
             f"learns; the data are not relabelled), or use a model of this dataset's family. To measure a trained "
             f"model on this data, use zoo.evaluate / zoo-cli eval, which map the classes by name."
         )
+
+
+def match_training_classes(dataset: Any, model: nn.Module, spec: str) -> Any:
+    """Training (fine-tuning a trained head): the dataset relabelled onto the model's classes by name, as
+    evaluation matches them (ignoring case, with the synonyms Anger/Angry, Happiness/Happy, ...), the head kept
+    in its own order. Every dataset class must be a different model class (model classes the data lacks are
+    fine); otherwise :func:`check_dataset_matches` says what to do. A model without class names, or with the
+    dataset's own, trains on the dataset as it is."""
+    cfg = model.config
+    names = tuple(dataset.label_names)
+    if cfg.label_names is None or tuple(cfg.label_names) == names:
+        check_dataset_matches(dataset, model, spec)
+        return dataset
+    match = match_class_names(names, cfg.label_names)
+    targets = [t for t in match.targets if t is not None]
+    if match.unmatched or len(targets) != len(names) or len(set(targets)) != len(targets):
+        check_dataset_matches(dataset, model, spec)  # raises, with the advice
+    renamed = [f"{a}→{b}" for a, b in match.mapping.items() if a != b]
+    logger.info("%s: the dataset's classes matched to the model's by name (%s); the model's class order is kept",
+                spec, ", ".join(renamed) or "same names")
+    return _MappedClasses(dataset, match)
 
 
 class _MappedClasses(Dataset):
