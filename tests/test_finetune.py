@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tiny_training as T
-import torch
 from PIL import Image
 
 import zoo
@@ -18,17 +17,11 @@ from zoo.training.engine import train
 from zoo.training.evaluate import match_training_classes
 from zoo.training.recipes import resolve_recipe
 
+#: one thread per run (the engine restores the previous setting afterwards)
+ONE_THREAD = {"threads": 1}
 TINY_FACE = {"backbone": "caer_cnn", "backbone_args": T.TINY_CNN, "target": "onehot", "target_args": {},
              "data": T.TINY_DATA}
 pytestmark = pytest.mark.filterwarnings("ignore::zoo.data.records.DataWarning")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture
@@ -64,7 +57,7 @@ def test_class_folders_are_matched_by_name_and_the_heads_order_is_kept(tmp_path)
     assert mapped[0]["label"] == by_folder[names[int(dataset.labels[0])]]
 
     result = train("fer_cnn", data=f"folder:{root}", out=tmp_path / "run",
-                   overrides=T.tiny_overrides(epochs=1, max_steps_per_epoch=1, amp="none", channels_last=False,
+                   overrides=T.tiny_overrides(**ONE_THREAD, epochs=1, max_steps_per_epoch=1, amp="none", channels_last=False,
                                               model_args={**TINY_FACE, "label_names": list(labels.FER2013)}))
     assert zoo.create(f"local-dir:{result.out / 'best'}").label_names == labels.FER2013
 
@@ -91,7 +84,7 @@ def test_a_tagged_preset_fine_tunes_from_its_weights_with_the_finetune_recipe():
 
 def test_one_fine_tune_epoch_does_not_collapse_accuracy(tmp_path, tiny_plugin):
     """A model trained on generated faces, then one epoch of the finetune recipe on the same kind of data."""
-    common = {"amp": "none", "channels_last": False, "model_args": {**TINY_FACE, "label_names": list(labels.FER2013)}}
+    common = {**ONE_THREAD, "amp": "none", "channels_last": False, "model_args": {**TINY_FACE, "label_names": list(labels.FER2013)}}
     trained = train("fer_cnn", data="tiny:fer2013", out=tmp_path / "a",
                     overrides=T.tiny_overrides(epochs=6, **common, optimizer={"name": "adam", "lr": 3e-3},
                                                schedule={"name": "constant"}))

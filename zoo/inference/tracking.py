@@ -65,32 +65,18 @@ class IoUTracker:
 
     def update(self, boxes: Sequence[Sequence[float]]) -> list[int]:
         """Track ids for ``boxes`` (one frame's ``(x1, y1, x2, y2, ...)``), in the same order."""
-        pairs = sorted(
-            ((box_iou(track.box, box[:4]), t, d) for t, track in enumerate(self.tracks) for d, box in enumerate(boxes)),
-            reverse=True,
-        )
         ids: list[int | None] = [None] * len(boxes)
         used_tracks: set[int] = set()
-        for overlap, t, d in pairs:
-            if overlap < self.iou_threshold:
-                break
-            if t in used_tracks or ids[d] is not None:
-                continue
-            used_tracks.add(t)
-            track = self.tracks[t]
-            track.box, track.missed, track.hits = tuple(float(v) for v in boxes[d][:4]), 0, track.hits + 1
-            ids[d] = track.id
-        for _shift, t, d in sorted(
+        by_overlap = sorted(
+            ((box_iou(track.box, box[:4]), t, d) for t, track in enumerate(self.tracks) for d, box in enumerate(boxes)),
+            reverse=True)
+        self._assign([(t, d) for iou, t, d in by_overlap if iou >= self.iou_threshold], boxes, ids, used_tracks)
+        # what IoU could not follow (sampled frames): the nearest box of similar size, within max_shift sides
+        by_shift = sorted(
             (shift, t, d) for t, track in enumerate(self.tracks) if t not in used_tracks
             for d, box in enumerate(boxes) if ids[d] is None
-            for shift in [centre_shift(track.box, box[:4])] if shift is not None and shift <= self.max_shift
-        ):
-            if t in used_tracks or ids[d] is not None:
-                continue
-            used_tracks.add(t)
-            track = self.tracks[t]
-            track.box, track.missed, track.hits = tuple(float(v) for v in boxes[d][:4]), 0, track.hits + 1
-            ids[d] = track.id
+            for shift in [centre_shift(track.box, box[:4])] if shift is not None and shift <= self.max_shift)
+        self._assign([(t, d) for _, t, d in by_shift], boxes, ids, used_tracks)
         for t, track in enumerate(self.tracks):
             if t not in used_tracks:
                 track.missed += 1
@@ -102,3 +88,14 @@ class IoUTracker:
                 self.tracks.append(track)
                 ids[d] = track.id
         return [int(i) for i in ids]  # type: ignore[arg-type]
+
+    def _assign(self, pairs: list[tuple[int, int]], boxes: Sequence[Sequence[float]], ids: list[int | None],
+                used_tracks: set[int]) -> None:
+        """Give each (track, detection) pair, best first, the track's id; each track and detection used once."""
+        for t, d in pairs:
+            if t in used_tracks or ids[d] is not None:
+                continue
+            used_tracks.add(t)
+            track = self.tracks[t]
+            track.box, track.missed, track.hits = tuple(float(v) for v in boxes[d][:4]), 0, track.hits + 1
+            ids[d] = track.id
