@@ -107,6 +107,14 @@ def test_frames_finished_before_a_failure_are_handed_on_first(model_dir):
             got.append(pred.result.image)
     assert got == ["a.png"]  # the batch held a.png's face when b.png failed: it is not lost
 
+    got.clear()
+    frames_then_no_face = [Frame("a.png", image, boxes=[(5, 5, 30, 30)]), Frame("b.png", image, boxes=[])]
+    with pytest.raises(ZooError, match=r"b\.png: no face found"):
+        for pred in batching.classify_frames(frames_then_no_face, model,
+                                             PredictOptions(device="cpu", missing_face="error")):
+            got.append(pred.result.image)
+    assert got == ["a.png"]  # an error in the loop itself hands the finished frames on too
+
 
 # ---------------------------------------------------------------------------------------- the schema
 
@@ -169,6 +177,27 @@ def test_save_vis_writes_one_annotated_picture_per_photo_with_a_box_per_face(tmp
         x1, y1, x2, y2 = (round(v) for v in face["box"])
         colour = tuple(int(face_colour(face["face"])[i:i + 2], 16) for i in (1, 3, 5))
         assert tuple(picture[(y1 + y2) // 2, x2 - 1]) == colour
+
+
+def test_no_vis_attention_leaves_video_frames_untinted(tmp_path, model_dir, monkeypatch):
+    import cv2
+
+    from zoo.inference import writers
+    from zoo.inference.options import PredictOutputs
+
+    clip = tmp_path / "clip.avi"
+    out = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (64, 48))
+    for _ in range(3):
+        out.write(np.full((48, 64, 3), 100, np.uint8))
+    out.release()
+    calls = []
+    monkeypatch.setattr(writers, "attention_overlay", lambda *a, **k: calls.append(1))
+    common = {"model": f"local-dir:{model_dir}", "detector": lambda image: [FaceBox(5, 5, 30, 30, 0.9)],
+              "device": "cpu"}
+    zoo.predict(clip, outputs=PredictOutputs(save_vis=tmp_path / "off", vis_attention=False), **common)
+    assert calls == [] and (tmp_path / "off" / "clip_vis.mp4").is_file()
+    zoo.predict(clip, outputs=PredictOutputs(save_vis=tmp_path / "on"), **common)
+    assert len(calls) == 3
 
 
 def test_predict_help_shows_the_new_options():

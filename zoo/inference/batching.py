@@ -11,6 +11,7 @@ follows ``missing_face`` (see :mod:`zoo.inference.predict`).
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -77,34 +78,34 @@ def classify_frames(frames: Iterable[Frame], model: Any, options: PredictOptions
     detector = options.detector_name
     batcher = FaceBatcher(net, dev, options.batch_size, tta=options.tta, identity=(name, tag, detector))
     tracks = VideoTracks(options.track_iou, options.track_max_missed)
-    iterator = iter(frames)
-    while True:
-        try:
-            frame = next(iterator)
-        except StopIteration:
-            break
-        except BaseException:
-            batcher.flush()  # never lose the faces already found: hand them on, then stop
-            yield from batcher.ready()
-            raise
-        entry = frame_entry(frame)
-        if frame.error is not None:
-            entry["error"] = frame.error
-            pred = Prediction(entry, None, frame)
+    try:
+        for frame in frames:
+            entry = frame_entry(frame)
+            if frame.error is not None:
+                entry["error"] = frame.error
+                batcher.add_frame(Prediction(entry, None, frame))
+                yield from batcher.ready()
+                continue
+            found = find_faces(frame, options.detector, options.min_score)[:options.max_faces]
+            if found:
+                faces = face_entries(frame, found, tracks.ids(frame, found) if frame.is_video else None)
+            else:
+                faces = no_face(frame, entry, options.missing_face, cfg)
+            pred = Prediction(entry, frame.image, frame, attention=[None] * len(faces), remaining=len(faces))
             batcher.add_frame(pred)
+            for index, (face_entry, box) in enumerate(faces):
+                entry["faces"].append(face_entry)
+                batcher.add_face(pred, index, model_inputs(frame.image, box, cfg, options.missing_face))
             yield from batcher.ready()
-            continue
-        found = find_faces(frame, options.detector, options.min_score)[:options.max_faces]
-        if found:
-            faces = face_entries(frame, found, tracks.ids(frame, found) if frame.is_video else None)
-        else:
-            faces = no_face(frame, entry, options.missing_face, cfg)
-        pred = Prediction(entry, frame.image, frame, attention=[None] * len(faces), remaining=len(faces))
-        batcher.add_frame(pred)
-        for index, (face_entry, box) in enumerate(faces):
-            entry["faces"].append(face_entry)
-            batcher.add_face(pred, index, model_inputs(frame.image, box, cfg, options.missing_face))
+    except GeneratorExit:  # the caller stopped reading: nothing to hand on
+        raise
+    except BaseException:
+        # never lose finished work: the faces already found are classified and their frames handed on first
+        # (unless classifying them is what failed), then the error goes on
+        with contextlib.suppress(Exception):
+            batcher.flush()
         yield from batcher.ready()
+        raise
     batcher.flush()
     yield from batcher.ready()
 

@@ -13,6 +13,7 @@ import csv
 import glob
 import io
 import os
+import re
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -23,7 +24,7 @@ import torch
 
 from zoo.data import load_image
 from zoo.data.boxes import make_box
-from zoo.data.images import image_from_array, to_rgb
+from zoo.data.images import ImageReadError, image_from_array, to_rgb
 from zoo.errors import ZooError
 from zoo.inference.options import ON_ERROR_CHOICES
 from zoo.inference.video import VIDEO_EXTENSIONS, Frame, check_sampling, is_video, iter_video_frames
@@ -158,6 +159,12 @@ def iter_frames(
                 known = by_path.get(_path_key(item), [])
             try:
                 image = load_image(item)
+            except ImageReadError as exc:
+                if not skip:  # the reader's advice names the datasets' option; predict has its own
+                    raise ImageReadError(f"{_without_dataset_hint(exc)} To record such a file and go on, predict "
+                                         f"with on_error='skip' (zoo-cli predict --on-error skip).") from None
+                yield _skipped(str(item), exc)
+                continue
             except (ZooError, OSError) as exc:
                 if not skip:
                     raise
@@ -188,8 +195,13 @@ def _video_frames(path: str, every: int | None, fps: float | None, max_frames: i
         yield _skipped(path, exc)
 
 
+def _without_dataset_hint(exc: BaseException) -> str:
+    """An image reader's message without its advice for datasets (``open the dataset with on_error='skip'``)."""
+    return re.sub(r",? or open the dataset with on_error='skip'( to skip it)?", "", str(exc))
+
+
 def _skipped(source: str, exc: BaseException) -> Frame:
-    message = str(exc)
+    message = _without_dataset_hint(exc)
     warnings.warn(f"skipped {source}: {message}", InputSkippedWarning, stacklevel=3)
     return Frame(source, None, error=message)
 

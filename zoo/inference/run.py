@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 from zoo.errors import ZooError
 from zoo.factory import DEFAULT_MODEL, create_for_inference
 from zoo.inference.batching import classify_frames
-from zoo.inference.inputs import iter_frames, read_boxes_csv
+from zoo.inference.inputs import InputSkippedWarning, iter_frames, read_boxes_csv
 from zoo.inference.options import PredictOptions, PredictOutputs
 from zoo.inference.video import check_sampling, is_video, iter_video_frames
 from zoo.inference.writers import CsvWriter, JsonStreamWriter, PredictionTable, VisualisationWriter
@@ -107,12 +108,15 @@ def predict_and_write(
                else PredictionTable(names, [str(s) for s in inputs or [f"camera:{camera}"]], echo))
     summary = PredictSummary()
     try:
-        with progress_bar(outputs.progress, unit="frame", desc="predict") as bar:
+        # a skipped input is one log line here (the table or JSON records it too), not a Python warning
+        with progress_bar(outputs.progress, unit="frame", desc="predict") as bar, warnings.catch_warnings():
+            warnings.simplefilter("ignore", InputSkippedWarning)
             for pred in classify_frames(frames, net, options):
                 result = vis.write(pred) if vis is not None else pred.result
                 summary.frames += 1
                 summary.faces += len(result.faces)
                 if result.error is not None:
+                    logger.warning("skipped %s: %s", result.image, result.error)
                     summary.failed.append(result.image)
                 if csv_writer is not None:
                     csv_writer.write(result)
