@@ -143,6 +143,16 @@ def test_one_schema_in_json_csv_python_and_pandas_with_landmarks(tmp_path, model
     assert df.loc[0, "probability"] == pytest.approx(df.loc[0, f"prob_{df.loc[0, 'label']}"])
     assert frame.to_csv_row(1, NAMES)[CSV_COLUMNS.index("face")] == 1
 
+    from zoo.inference.options import PredictOutputs
+
+    again = zoo.predict(image, model=f"local-dir:{model_dir}", detector=_detector, device="cpu",
+                        outputs=PredictOutputs(csv=tmp_path / "faces.csv"))
+    rows = list(csv.DictReader((tmp_path / "faces.csv").open()))
+    assert [r["face"] for r in rows] == ["0", "1"] and list(rows[0]) == list(df.columns)
+    assert again == results
+    with pytest.raises(ZooError, match="prints JSON in zoo-cli predict"):
+        zoo.predict(image, model=f"local-dir:{model_dir}", outputs=PredictOutputs(as_json=True))
+
     monkeypatch.setitem(sys.modules, "pandas", None)
     with pytest.raises(ImportError, match=r"pip install 'emotion-zoo\[pandas\]'"):
         results.to_pandas()

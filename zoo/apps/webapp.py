@@ -320,6 +320,8 @@ def run_request(cache: ModelCache, image_path: str | None, model_name: str, dete
                             f"#{face.face} {face.label}: context attention ({cfg.attention})"))
     details = {
         "model": model_name, "untrained": is_untrained(model), "label_names": list(model.label_names),
+        "tag": (getattr(model, "pretrained_cfg", None) or {}).get("tag"),
+        "width": analysis.image.size[0], "height": analysis.image.size[1],  # as zoo.predict's frames
         "detector": analysis.detector, "image_size": list(analysis.image.size), "whole_scene": analysis.whole_scene,
         "faces": [f.as_dict(analysis.whole_scene) for f in analysis.faces],
     }

@@ -35,14 +35,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import UntrainedModelWarning
+from zoo.errors import UntrainedModelWarning, ZooError
 from zoo.factory import DEFAULT_MODEL, create_for_inference, has_trained_weights
 from zoo.inference.batching import Prediction, classify_frames
 from zoo.inference.inputs import iter_frames
 from zoo.inference.options import PredictOptions, PredictOutputs
 from zoo.inference.results import FrameResult, Predictions
 from zoo.inference.video import Frame
-from zoo.inference.writers import VisualisationWriter
+from zoo.inference.writers import CsvWriter, VisualisationWriter
 from zoo.runtime import progress_bar
 
 __all__ = ["PredictOptions", "PredictOutputs", "Predictions", "iter_frames", "iter_predictions", "predict",
@@ -124,18 +124,26 @@ def predict(
     options = options or PredictOptions(detector=detector, device=device, min_score=min_score, batch_size=batch_size,
                                         missing_face=missing_face, on_error=on_error, tta=tta)
     outputs = outputs or PredictOutputs(save_vis=save_vis, progress=progress)
+    if outputs.as_json:
+        raise ZooError("PredictOutputs(as_json=True) prints JSON in zoo-cli predict; zoo.predict returns the results "
+                       "(results.frames[i].to_json(), or json.dumps(results)).")
     net = resolve_model(model)
     frames = iter_frames(images, channels=channels, every=every, fps=fps, boxes=boxes, on_error=options.on_error)
     vis = (VisualisationWriter(Path(outputs.save_vis), net.config.data, attention=outputs.vis_attention,
                                bars=outputs.vis_bars) if outputs.save_vis is not None else None)
+    csv_writer = CsvWriter(outputs.csv, list(net.label_names)) if outputs.csv is not None else None
     results: list[FrameResult] = []
     try:
         with progress_bar(outputs.progress, unit="image") as bar:
             for pred in classify_frames(frames, net, options):
                 result = vis.write(pred) if vis is not None else pred.result
+                if csv_writer is not None:
+                    csv_writer.write(result)
                 results.append(result)
                 bar.update(1)
     finally:
         if vis is not None:
             vis.close()
+        if csv_writer is not None:
+            csv_writer.close()
     return Predictions(results)
