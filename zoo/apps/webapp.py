@@ -46,11 +46,13 @@ from zoo.inference.predict import predict
 from zoo.inference.results import FaceResult as SchemaFace
 from zoo.registry.plugins import list_components
 from zoo.runtime import resolve_device
-from zoo.viz import COLOURS, DISPLAY_SIDE, attention_panel, context_window, draw_face_boxes, probability_bars  # noqa: F401  (re-exported)
+from zoo.viz import COLOURS, DISPLAY_SIDE, attention_panel, context_window, draw_face_boxes, probability_bars  # noqa: F401  (this module's names before zoo.viz had them)
 from zoo.weights.files import CONFIG_NAME, WEIGHTS_NAME
 
 #: environment that keeps Gradio and huggingface_hub from calling home (set before gradio is imported)
 OFFLINE_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1", "GRADIO_SSR_MODE": "False"}
+
+
 class AppError(ZooError):
     """A request the page cannot serve (no such model, unreadable photo); shown to the user as is."""
 
