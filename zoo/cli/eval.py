@@ -31,6 +31,7 @@ def eval_command(
     device: str = typer.Option("auto", "--device"),
     amp: str = typer.Option("none", "--amp", help="none, bf16 or fp16 (CUDA)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar (it shows only on a terminal)"),
     plots: Optional[Path] = typer.Option(
         None, "--plots", help="write the confusion matrix (and, for a run's best/, its training curves) here"
     ),
@@ -50,7 +51,7 @@ def eval_command(
 
     options = parse_key_values(data_options or [], "--option")
     metrics = evaluate(net, data, split=split, batch_size=batch_size, device=device, amp=amp, tta=tta,
-                       options=options, class_map=mapping)
+                       options=options, class_map=mapping, progress=False if quiet else None)
     split = metrics["split"]
     metrics["model"] = model
     if plots is not None:

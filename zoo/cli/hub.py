@@ -22,7 +22,10 @@ def pull_command(
         typer.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
-        typer.echo(f"{row['name']}: {row['hf_hub_id']}@{row['revision']} -> commit {row['commit']}")
+        if "package" in row:  # weights shipped inside the package: nothing was downloaded
+            typer.echo(f"{row['name']}: {row['note']}")
+        else:
+            typer.echo(f"{row['name']}: {row['hf_hub_id']}@{row['revision']} -> commit {row['commit']}")
         typer.echo(f"  {Path(row['weights']).parent}")
 
 

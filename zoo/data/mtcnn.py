@@ -339,7 +339,8 @@ class MTCNNFaceDetector:
         if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
             raise DataError(f"MTCNN expects an RGB image (H×W×3 uint8), got {array.shape} {array.dtype}.")
         boxes, points = self._cascade(array)
-        faces = [FaceBox(float(b[0]), float(b[1]), float(b[2]), float(b[3]), float(b[4])) for b in boxes]
+        faces = [FaceBox(float(b[0]), float(b[1]), float(b[2]), float(b[3]), float(b[4]),
+                         landmarks=tuple((float(x), float(y)) for x, y in p)) for b, p in zip(boxes, points, strict=True)]
         return faces, points
 
     @torch.inference_mode()

@@ -110,6 +110,8 @@ def export_metadata(model: nn.Module, wrapper: ExportableModel, dynamic_batch: b
         "mean": list(data.mean),
         "std": list(data.std),
         "interpolation": data.interpolation,
+        # grey models read one channel repeated three times: an RGB input gives other numbers
+        "grayscale": data.grayscale,
         "mask_face_in_context": data.mask_face_in_context,
         "batch": "dynamic" if dynamic_batch else batch_size,
     }

@@ -7,17 +7,20 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from zoo.errors import ZooError
-from zoo.inference.inputs import iter_frames, read_boxes_csv
+from zoo.inference.batching import classify_frames
+from zoo.inference.inputs import InputSkippedWarning, iter_frames, read_boxes_csv
 from zoo.inference.loading import DEFAULT_MODEL, create_for_inference
-from zoo.inference.predict import iter_predictions
+from zoo.inference.options import PredictOptions, PredictOutputs
 from zoo.inference.video import check_sampling, is_video, iter_video_frames
 from zoo.inference.writers import CsvWriter, JsonStreamWriter, PredictionTable, VisualisationWriter
+from zoo.runtime import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -25,12 +28,13 @@ logger = logging.getLogger(__name__)
 @dataclass
 class PredictSummary:
     """What :func:`predict_and_write` did: frames and faces classified, CSV rows written (None without a
-    CSV), and whether Ctrl-C stopped it."""
+    CSV), the inputs that failed (``on_error`` skip) and whether Ctrl-C stopped it."""
 
     frames: int = 0
     faces: int = 0
     csv_rows: int | None = None
     stopped: bool = False
+    failed: list[str] = field(default_factory=list)
 
 
 def _print_to_stderr(text: str) -> None:
@@ -56,15 +60,27 @@ def predict_and_write(
     save_vis: str | os.PathLike[str] | None = None,
     csv_out: str | os.PathLike[str] | None = None,
     as_json: bool = False,
+    on_error: str = "auto",
+    tta: str = "none",
+    vis_attention: bool = True,
+    progress: bool | None = False,
+    options: PredictOptions | None = None,
+    outputs: PredictOutputs | None = None,
     echo: Callable[[str], None] = print,
     echo_err: Callable[[str], None] = _print_to_stderr,
 ) -> PredictSummary:
     """Predict on ``inputs`` (images, videos, folders, globs; or the images a ``boxes`` CSV lists) or webcam
     ``camera``, with ``model`` (None: :data:`zoo.inference.defaults.DEFAULT_MODEL`), and write each frame as it comes:
     the table (or, ``as_json``, a JSON array) through ``echo``, one CSV row per face to ``csv_out``, and
-    ``save_vis`` (a folder, or an ``.mp4`` / ``.avi`` for one video or the webcam). Options that contradict
-    each other are a :class:`zoo.errors.ZooError` before the model loads. Ctrl-C ends the run with
-    ``"stopped"`` through ``echo_err``; the files are closed either way."""
+    ``save_vis`` (a folder, or an ``.mp4`` / ``.avi`` for one video or the webcam). ``options`` / ``outputs``
+    replace the corresponding keyword arguments when given. Options that contradict each other are a
+    :class:`zoo.errors.ZooError` before the model loads. An input that fails under ``on_error`` skip is
+    reported, written with its error, and listed in the summary's ``failed``. Ctrl-C ends the run with
+    ``"stopped"`` through ``echo_err``; the files are closed either way, with every row finished before."""
+    options = options or PredictOptions(detector=detector, device=device, min_score=min_score, batch_size=batch_size,
+                                        missing_face=missing_face, on_error=on_error, tta=tta)
+    outputs = outputs or PredictOutputs(save_vis=save_vis, vis_attention=vis_attention, csv=csv_out,
+                                        as_json=as_json, progress=progress)
     check_sampling(every, fps)
     known = read_boxes_csv(boxes) if boxes is not None else None
     if camera is not None and (inputs or known is not None):
@@ -73,31 +89,39 @@ def predict_and_write(
         if known is None:
             raise ZooError("Nothing to predict: give images, videos, folders or globs, --boxes FILE, or --camera N.")
         inputs = list(known)
-    video_file = _video_file(save_vis, inputs, camera)
+    video_file = _video_file(outputs.save_vis, inputs, camera)
+    # the one trained-weights check: create_for_inference refuses (or, allow_untrained, warns once)
     net = create_for_inference(model or DEFAULT_MODEL, checkpoint=checkpoint, allow_untrained=allow_untrained)
     logger.info("model: %s%s, %s", model or DEFAULT_MODEL, " (the default)" if model is None else "",
                 "face + context" if net.config.uses_context else "face only")
     if camera is not None:
         frames = iter_video_frames(camera, every=every, fps=fps, max_frames=max_frames)
     else:
-        frames = iter_frames(inputs, every=every, fps=fps, max_frames=max_frames, boxes=known)
+        frames = iter_frames(inputs, every=every, fps=fps, max_frames=max_frames, boxes=known,
+                             on_error=options.on_error)
     names = list(net.label_names)
-    vis = VisualisationWriter(Path(save_vis), net.config.data, video_file=video_file) if save_vis is not None else None
-    csv_writer = CsvWriter(csv_out, names) if csv_out is not None else None
-    printer = (JsonStreamWriter(echo) if as_json
+    vis = (VisualisationWriter(Path(outputs.save_vis), net.config.data, video_file=video_file,
+                               attention=outputs.vis_attention, bars=outputs.vis_bars)
+           if outputs.save_vis is not None else None)
+    csv_writer = CsvWriter(outputs.csv, names) if outputs.csv is not None else None
+    printer = (JsonStreamWriter(echo) if outputs.as_json
                else PredictionTable(names, [str(s) for s in inputs or [f"camera:{camera}"]], echo))
     summary = PredictSummary()
     try:
-        for pred in iter_predictions(frames, net, detector=detector, device=device, min_score=min_score,
-                                     batch_size=batch_size, missing_face=missing_face,
-                                     keep_inputs=lambda frame: vis is not None and not frame.is_video):
-            if vis is not None:
-                vis.write(pred)
-            summary.frames += 1
-            summary.faces += len(pred.entry["faces"])
-            if csv_writer is not None:
-                csv_writer.write(pred.entry)
-            printer.write(pred.entry)
+        # a skipped input is one log line here (the table or JSON records it too), not a Python warning
+        with progress_bar(outputs.progress, unit="frame", desc="predict") as bar, warnings.catch_warnings():
+            warnings.simplefilter("ignore", InputSkippedWarning)
+            for pred in classify_frames(frames, net, options):
+                result = vis.write(pred) if vis is not None else pred.result
+                summary.frames += 1
+                summary.faces += len(result.faces)
+                if result.error is not None:
+                    logger.warning("skipped %s: %s", result.image, result.error)
+                    summary.failed.append(result.image)
+                if csv_writer is not None:
+                    csv_writer.write(result)
+                printer.write(result)
+                bar.update(1)
     except KeyboardInterrupt:
         summary.stopped = True
         echo_err("stopped")

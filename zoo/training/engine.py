@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import random
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,9 +37,9 @@ from zoo.models.model import build_target
 from zoo.training import checkpoint as ckpt
 from zoo.training.evaluate import (
     _IndexSampler,
-    check_dataset_matches,
     eval_loader,
     evaluate,
+    match_training_classes,
     run_evaluation,
     to_device,
 )
@@ -179,6 +180,22 @@ def train(
         out = Path("runs") / str(config.recipe if config.recipe != "default" else config.model).replace(
             ":", "_").replace("/", "_")
     main_process = int(os.environ.get("RANK", "0")) == 0
+    # a run that fails before its first epoch leaves no directory it created: nothing in it would be a result
+    fresh = main_process and not out.exists()
+    runs: list[_Run] = []
+    try:
+        return _train_locked(out, main_process, model_or_recipe, data, val, overrides, recipe, resume, overwrite,
+                             config, runs)
+    except BaseException:
+        if fresh and out.is_dir() and not any(r.started for r in runs):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _train_locked(out: Path, main_process: bool, model_or_recipe: str | None, data: str | None, val: str | None,
+                  overrides: dict[str, Any] | list[str] | None, recipe: str | None, resume: bool, overwrite: bool,
+                  config: RunSettings | None, runs: list[_Run]) -> TrainResult:
+    """:func:`train` under the run directory's lock; the run made is appended to ``runs``."""
     with run_lock(out, enabled=main_process):
         stored = read_run_config(out / RUN_CONFIG) if resume and (out / RUN_CONFIG).exists() else None
         if config is None:
@@ -206,7 +223,8 @@ def train(
                 )
             if entries and main_process:
                 remove_run_files(out)
-        return _Run(config, out, found if resume else None).fit()
+        runs.append(_Run(config, out, found if resume else None))
+        return runs[-1].fit()
 
 
 class _Run:
@@ -250,6 +268,8 @@ class _Run:
         self.config = config
         self.out = out
         self.resume_from = resume_from
+        #: set when the set-up succeeded and the run began writing its results
+        self.started = False
 
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
@@ -283,8 +303,8 @@ class _Run:
         self.val_spec = cfg.dataset.val or spec
         self.val_ds = open_dataset(self.val_spec, cfg.dataset.val_split, data_config=data_cfg, train=False,
                                    streams=streams, **options)
-        check_dataset_matches(self.train_ds, model, spec)
-        check_dataset_matches(self.val_ds, model, self.val_spec)
+        self.train_ds = match_training_classes(self.train_ds, model, spec)
+        self.val_ds = match_training_classes(self.val_ds, model, self.val_spec)
         if model.config.label_names is None:
             model.config.label_names = tuple(self.train_ds.label_names)
         target_extra = {}
@@ -528,6 +548,7 @@ class _Run:
     def _fit(self) -> TrainResult:
         cfg = self.config
         out = self.out
+        self.started = True
         if self.info.is_main:
             out.mkdir(parents=True, exist_ok=True)
             (out / RUN_CONFIG).write_text(cfg.to_json())
