@@ -395,8 +395,9 @@ def build_model(variant: Variant):
 
 
 def _save_checkpoint(out: Path, model, optimizer, generator, state: dict) -> None:
-    """``out/checkpoint.safetensors`` (weights, momentum buffers, the augmentation RNG) and ``state.json``,
-    each written to a temporary file and renamed, so a kill leaves the previous checkpoint whole."""
+    """``out/checkpoint.safetensors`` (weights, momentum buffers, the augmentation and dropout RNGs) and
+    ``state.json``, each written to a temporary file and renamed, so a kill leaves the previous checkpoint whole."""
+    import torch
     from safetensors.torch import save_file
 
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
@@ -406,6 +407,7 @@ def _save_checkpoint(out: Path, model, optimizer, generator, state: dict) -> Non
             if buf is not None:
                 tensors[f"momentum.{i}.{j}"] = buf.contiguous()
     tensors["rng"] = generator.get_state()
+    tensors["torch_rng"] = torch.get_rng_state()  # dropout draws from torch's global generator
     save_file(tensors, str(out / "checkpoint.safetensors.tmp"))
     os.replace(out / "checkpoint.safetensors.tmp", out / "checkpoint.safetensors")
     (out / "state.json.tmp").write_text(json.dumps(state, indent=1) + "\n")
@@ -413,6 +415,7 @@ def _save_checkpoint(out: Path, model, optimizer, generator, state: dict) -> Non
 
 
 def _load_checkpoint(out: Path, model, optimizer, generator) -> dict:
+    import torch
     from safetensors.torch import load_file
 
     tensors = load_file(str(out / "checkpoint.safetensors"))
@@ -422,6 +425,8 @@ def _load_checkpoint(out: Path, model, optimizer, generator) -> dict:
             if f"momentum.{i}.{j}" in tensors:
                 optimizer.state[p]["momentum_buffer"] = tensors[f"momentum.{i}.{j}"].to(p.device)
     generator.set_state(tensors["rng"])
+    if "torch_rng" in tensors:
+        torch.set_rng_state(tensors["torch_rng"])
     return json.loads((out / "state.json").read_text())
 
 
@@ -660,6 +665,26 @@ one-hot labels elsewhere. Trained {release["train_wall_s"] / 60:.0f} min on {rel
 """ + "\n".join(f"- {line}" for line in LIMITS) + "\n"
 
 
+def runs_table(runs: Path = RUNS) -> str:
+    """Markdown: every run's kept epoch on the dev references (uncalibrated, single crop), for docs/one-model.md."""
+    lines = ["| run | differs from `release` | epochs | kept | ExpW val | balanced | PublicTest | FER+ majority | "
+             "FER+ KL | wall |", "|---|---|---|---|---|---|---|---|---|---|"]
+    base = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(RELEASE).items()}
+    for state_file in sorted(runs.glob("*/state.json")):
+        state = json.loads(state_file.read_text())
+        best = state["best"]
+        if best is None:
+            continue
+        diff = ", ".join(f"{k}={v}" for k, v in state["variant"].items() if k in base and base[k] != v and
+                         k not in ("epochs", "seed")) or "–"
+        total = state["variant"]["epochs"]
+        done = f"{state['epoch']}/{total}" if state["epoch"] < total else str(total)
+        lines.append(f"| `{state_file.parent.name}` | {diff} | {done} | {best['epoch']} | {best['expw_acc']:.1%} | "
+                     f"{best['expw_bal']:.1%} | {best['public_acc']:.1%} | {best['ferplus_major']:.1%} | "
+                     f"{best['ferplus_kl']:.3f} | {state['wall_s'] / 60:.0f} min |")
+    return "\n".join(lines) + "\n"
+
+
 # ------------------------------------------------------------------------------------------------ main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -674,9 +699,13 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=RUNS)
     parser.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch that passes this")
     parser.add_argument("--package", action="store_true", help="calibrate, evaluate and package the release run")
+    parser.add_argument("--table", action="store_true", help="print every run's kept epoch as a markdown table")
     parser.add_argument("--export-portable", type=Path, default=None, help="write the cache as JPEG mosaics here")
     parser.add_argument("--import-portable", type=Path, default=None, help="rebuild the cache from such a folder")
     args = parser.parse_args()
+    if args.table:
+        print(runs_table(args.runs))
+        return
     if args.import_portable is not None:
         import_portable(args.import_portable)
     if not CACHE.joinpath("manifest.json").is_file():
