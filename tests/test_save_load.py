@@ -240,6 +240,15 @@ def test_a_model_file_cannot_make_timm_fetch_a_url_even_offline(tmp_path, monkey
     ({"cache_dir": "/tmp/x"}, r"backbone_args\.cache_dir is a loading option"),
     ({"drop_rate": 0.1, "some_option": "https://example.invalid/x"}, r"names a file or URL"),
     ({"some_option": {"nested": "/etc/hostname"}}, r"names a file or URL"),
+    # values are compared stripped and lower-cased: no leading space or capital gets a path or URL through
+    ({"some_option": " /etc/hostname"}, r"some_option = ' /etc/hostname' names a file or URL"),
+    ({"some_option": "HTTPS://example.invalid/x"}, r"some_option = 'HTTPS://example\.invalid/x' names a file"),
+    ({"some_option": "File:/etc/hostname"}, r"some_option = 'File:/etc/hostname' names a file or URL"),
+    # key patterns beyond the exact names: pretrained*, *_path, *_file, *_dir, *_url, *_filename
+    ({"model_file": "w.pth"}, r"backbone_args\.model_file is a loading option"),
+    ({"weights_url": "w.pth"}, r"backbone_args\.weights_url is a loading option"),
+    ({"pretrained_source": "hub"}, r"backbone_args\.pretrained_source is a loading option"),
+    ({"some_option": {"Cache_Filename": "w.pth"}}, r"some_option\.Cache_Filename is a loading option"),
 ])
 def test_loading_options_and_paths_in_a_model_file_are_refused(tmp_path, args, match):
     directory = _model_dir(tmp_path / "evil", timm_face_config(args))
