@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -303,6 +304,20 @@ def test_bool_or_int_weight_tensors_are_refused(tmp_path):
     save_file(state, str(directory / "model.safetensors"))
     with pytest.raises(WeightsError, match=r"wrong type \(classifier\.weight: file torch\.int32 vs model torch\.float32; "
                                            r"classifier\.bias: file torch\.bool"):
+        zoo.create(f"local-dir:{directory}")
+
+
+def test_a_bool_tensor_for_an_integer_buffer_is_refused(tmp_path):
+    """Neither is floating point, so only the bool-versus-integer rule catches it (it would load as 0/1)."""
+    from safetensors.torch import load_file, save_file
+
+    directory = zoo.save_pretrained(tiny_face_model(), tmp_path / "m")
+    state = load_file(str(directory / "model.safetensors"))
+    key = "face_encoder.blocks.0.1.num_batches_tracked"
+    assert state[key].dtype == torch.int64
+    state[key] = torch.ones_like(state[key], dtype=torch.bool)
+    save_file(state, str(directory / "model.safetensors"))
+    with pytest.raises(WeightsError, match=rf"wrong type \({re.escape(key)}: file torch\.bool vs model torch\.int64\)"):
         zoo.create(f"local-dir:{directory}")
 
 
