@@ -11,21 +11,15 @@ after 6 SGD steps (the difference is float summation order in the gradient all-r
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 import tiny_training as T
 import torch
+import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from zoo.training import checkpoint as ckpt
 from zoo.training.engine import train
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _overrides(target: str, target_args: dict) -> dict:
@@ -44,7 +38,11 @@ def _run_both(tmp_path, target: str, target_args: dict):
     torch.set_num_threads(1)
     try:
         train(out=tmp_path / "single", **kwargs)
-        mp.spawn(T.ddp_worker, args=(2, _free_port(), {**kwargs, "out": str(tmp_path / "ddp")}), nprocs=2, join=True)
+        # the rendezvous store is hosted here, as torchrun's agent hosts it: bound to a port the OS picks and
+        # held until both ranks are done (a port probed free, closed and handed on could be taken meanwhile)
+        store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+        mp.spawn(T.ddp_worker, args=(2, store.port, {**kwargs, "out": str(tmp_path / "ddp")}), nprocs=2, join=True)
+        del store
     finally:
         torch.set_num_threads(threads)
         T.unregister()

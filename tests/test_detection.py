@@ -105,6 +105,10 @@ def test_mtcnn_pyramid_is_limited_by_relative_face_size_and_working_resolution()
     assert 1280 * scales[-1] >= 12 > 1280 * scales[-1] * 0.709
     # a 4000×3000 photo: 20 px counted at 1280 wide = 62.5 px; 3% of 3000 = 90 px wins
     assert mtcnn.MTCNNFaceDetector().scales(3000, 4000)[0] == pytest.approx(12 / 90)
+    # a 4000×1000 panorama: 20 px counted at 1280 wide = 62.5 px beats 3% of 1000 = 30 px, so max_size decides
+    assert detector.scales(1000, 4000)[0] == pytest.approx(12 / 62.5)
+    assert mtcnn.MTCNNFaceDetector(max_size=2000).scales(1000, 4000)[0] == pytest.approx(12 / 40)  # 20 px × 2
+    assert mtcnn.MTCNNFaceDetector(max_size=0).scales(1000, 4000)[0] == pytest.approx(12 / 30)  # 3% wins
     # without the limits a small image is searched from 20 px faces up
     free = mtcnn.MTCNNFaceDetector(min_face_fraction=0.0, max_size=0)
     assert free.scales(342, 548)[0] == pytest.approx(12 / 20)

@@ -112,3 +112,18 @@ def test_knn_never_returns_self_with_duplicates():
     assert (dist[:, :2] == 0).all()
     with pytest.raises(NeighborError, match="k must be"):
         nearest_neighbors(points[:3], k=3)
+
+
+def test_knn_with_more_than_k_twins_drops_the_last_candidate_when_self_is_missing():
+    """With more than K exact twins the k-d tree's K + 1 candidates may all be twins, self not among them:
+    the last (farthest) candidate is dropped, so a row keeps the first K candidates that are not itself."""
+    from scipy.spatial import cKDTree
+
+    points = torch.cat([torch.zeros(6, 2), torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0]])])
+    idx, dist = nearest_neighbors(points, k=2, method="kdtree")
+    _, candidates = cKDTree(points.numpy()).query(points.numpy(), k=3)
+    without_self = [i for i, row in enumerate(candidates.tolist()) if i not in row]
+    assert without_self and set(without_self) <= set(range(6))  # the case under test happens
+    expected = [[j for j in row if j != i][:2] for i, row in enumerate(candidates.tolist())]
+    assert idx.tolist() == expected
+    assert (dist[:6] == 0).all() and not (idx == torch.arange(9)[:, None]).any()

@@ -57,6 +57,9 @@ def test_parse_table(name, expected):
     ("hf-hub:", HubError, "is not a Hub repo id"),
     ("hf-hub:org/x@../../etc", HubError, r"hf-hub:org/x@\.\./\.\./etc: '\.\./\.\./etc' is not a commit sha"),
     ("hf-hub:org/x@main.lock", HubError, "safe branch or tag name"),
+    # '..' inside a name, with no other rule broken (git refuses it: git-check-ref-format)
+    ("hf-hub:org/x@v1..v2", HubError, r"'v1\.\.v2' is not a commit sha .* no '\.\.'"),
+    ("hf-hub:org/x@a/b..c", HubError, r"'a/b\.\.c' is not a commit sha"),
 ])
 def test_malformed_names_fail_before_any_lookup(name, error, match):
     with pytest.raises(error, match=match):

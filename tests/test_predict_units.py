@@ -20,6 +20,7 @@ from zoo.inference import batching, run
 from zoo.inference.batching import FaceBatcher, Prediction, VideoTracks, face_entries, find_faces, no_face
 from zoo.inference.inputs import read_boxes_csv
 from zoo.inference.options import PredictOptions
+from zoo.inference.tracking import IoUTracker, box_iou
 from zoo.inference.video import Frame
 from zoo.inference.writers import CsvWriter, JsonStreamWriter, PredictionTable
 from zoo.training.eval_plots import write_eval_plots
@@ -140,6 +141,25 @@ def test_video_tracks_keep_one_tracker_per_source():
     first = tracks.ids(Frame("a.mp4", image, index=0, rate=5), box)
     assert tracks.ids(Frame("a.mp4", image, index=1, rate=5), [(12, 10, 42, 40, 0.9)]) == first
     assert tracks.ids(Frame("b.mp4", image, index=0, rate=5), box) == first  # b.mp4 counts from the start
+
+
+@pytest.mark.parametrize("a, b, expected", [
+    ((0, 0, 10, 10), (0, 0, 10, 10), 1.0),                # the same box
+    ((0, 0, 10, 10), (5, 0, 15, 10), 50 / 150),           # half of each: 50 / (100 + 100 - 50)
+    ((0, 0, 10, 10), (0, 0, 5, 5), 25 / 100),             # one inside the other
+    ((0, 0, 10, 10), (10, 0, 20, 10), 0.0),               # touching edges
+    ((0, 0, 0, 10), (0, 0, 0, 10), 0.0),                  # empty boxes
+])
+def test_box_iou_is_intersection_over_union(a, b, expected):
+    assert box_iou(a, b) == pytest.approx(expected) and box_iou(b, a) == pytest.approx(expected)
+
+
+def test_a_track_is_matched_by_at_most_one_face_per_frame():
+    tracker = IoUTracker(iou_threshold=0.3)
+    assert tracker.update([(0, 0, 10, 10)]) == [0]
+    # both faces overlap track 0 (IoU 0.83 and 0.67): the better one keeps it, the other starts track 1
+    assert tracker.update([(0, 0, 10, 12), (0, 0, 10, 15)]) == [0, 1]
+    assert tracker.update([(0, 0, 10, 15), (0, 0, 10, 12)]) == [1, 0]
 
 
 def test_no_face_follows_the_missing_face_policy():

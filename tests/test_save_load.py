@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -240,6 +241,15 @@ def test_a_model_file_cannot_make_timm_fetch_a_url_even_offline(tmp_path, monkey
     ({"cache_dir": "/tmp/x"}, r"backbone_args\.cache_dir is a loading option"),
     ({"drop_rate": 0.1, "some_option": "https://example.invalid/x"}, r"names a file or URL"),
     ({"some_option": {"nested": "/etc/hostname"}}, r"names a file or URL"),
+    # values are compared stripped and lower-cased: no leading space or capital gets a path or URL through
+    ({"some_option": " /etc/hostname"}, r"some_option = ' /etc/hostname' names a file or URL"),
+    ({"some_option": "HTTPS://example.invalid/x"}, r"some_option = 'HTTPS://example\.invalid/x' names a file"),
+    ({"some_option": "File:/etc/hostname"}, r"some_option = 'File:/etc/hostname' names a file or URL"),
+    # key patterns beyond the exact names: pretrained*, *_path, *_file, *_dir, *_url, *_filename
+    ({"model_file": "w.pth"}, r"backbone_args\.model_file is a loading option"),
+    ({"weights_url": "w.pth"}, r"backbone_args\.weights_url is a loading option"),
+    ({"pretrained_source": "hub"}, r"backbone_args\.pretrained_source is a loading option"),
+    ({"some_option": {"Cache_Filename": "w.pth"}}, r"some_option\.Cache_Filename is a loading option"),
 ])
 def test_loading_options_and_paths_in_a_model_file_are_refused(tmp_path, args, match):
     directory = _model_dir(tmp_path / "evil", timm_face_config(args))
@@ -294,6 +304,20 @@ def test_bool_or_int_weight_tensors_are_refused(tmp_path):
     save_file(state, str(directory / "model.safetensors"))
     with pytest.raises(WeightsError, match=r"wrong type \(classifier\.weight: file torch\.int32 vs model torch\.float32; "
                                            r"classifier\.bias: file torch\.bool"):
+        zoo.create(f"local-dir:{directory}")
+
+
+def test_a_bool_tensor_for_an_integer_buffer_is_refused(tmp_path):
+    """Neither is floating point, so only the bool-versus-integer rule catches it (it would load as 0/1)."""
+    from safetensors.torch import load_file, save_file
+
+    directory = zoo.save_pretrained(tiny_face_model(), tmp_path / "m")
+    state = load_file(str(directory / "model.safetensors"))
+    key = "face_encoder.blocks.0.1.num_batches_tracked"
+    assert state[key].dtype == torch.int64
+    state[key] = torch.ones_like(state[key], dtype=torch.bool)
+    save_file(state, str(directory / "model.safetensors"))
+    with pytest.raises(WeightsError, match=rf"wrong type \({re.escape(key)}: file torch\.bool vs model torch\.int64\)"):
         zoo.create(f"local-dir:{directory}")
 
 

@@ -212,11 +212,13 @@ def tiny_overrides(**extra: Any) -> dict[str, Any]:
 
 
 def ddp_worker(rank: int, world_size: int, port: int, kwargs: dict[str, Any]) -> None:
-    """One torch.multiprocessing.spawn rank of a gloo DDP training run (the env torchrun would set)."""
+    """One torch.multiprocessing.spawn rank of a gloo DDP training run (the env torchrun would set).
+
+    ``port`` is a TCPStore the parent hosts (``TORCHELASTIC_USE_AGENT_STORE``: every rank is its client)."""
     import os
 
     os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world_size), "LOCAL_RANK": str(rank),
-                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "TORCHELASTIC_USE_AGENT_STORE": "True"})
     torch.set_num_threads(1)
     register()
     from zoo.training.engine import train

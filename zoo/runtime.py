@@ -23,6 +23,14 @@ import torch.distributed as dist
 
 from zoo.errors import ZooError
 
+if dist.is_available():
+    # torch.distributed.nn.functional binds its default ``group=group.WORLD`` when it is first imported. torch
+    # imports it lazily (torch._dynamo, with the first optimizer); after init_process_group that default holds
+    # the group past destroy_process_group, so its gloo threads outlive the interpreter and the process now
+    # and then aborts at exit ("terminate called without an active exception", the abort of a group never
+    # destroyed: pytorch/pytorch#65513). Imported here, before any group exists, the default is None.
+    import torch.distributed.nn.functional  # noqa: F401
+
 
 class DeviceError(ZooError, ValueError):
     """A device setting that is not a device, or names one this machine does not have."""
