@@ -665,6 +665,39 @@ one-hot labels elsewhere. Trained {release["train_wall_s"] / 60:.0f} min on {rel
 """ + "\n".join(f"- {line}" for line in LIMITS) + "\n"
 
 
+COMPARED = ("fer_cnn.fer2013", "fer_cnn.expw", "glamor_fer_cnn.expw", RELEASE_NAME)
+
+
+def compare(models: tuple[str, ...] = COMPARED) -> dict:
+    """Each bundled model on the three dev references through the library's own path (``zoo.evaluate``: the
+    readers, ``preprocess`` with its alignment, the model's temperature), single crop and flip TTA."""
+    import torch
+
+    from zoo.training.evaluate import evaluate
+
+    torch.set_num_threads(1)
+    expw, source = find_expw(), find_fer2013()
+    fer2013 = extract_once(source / ARCHIVE, FER2013_CACHE)
+    votes = str(source / "ferplus-votes-dev.csv")
+    rows = {}
+    for model in models:
+        row = {}
+        for tta in ("none", "flip"):
+            e = evaluate(model, f"expw:{expw}", split="val", batch_size=128, device="cpu", tta=tta)
+            row[tta] = {"expw_val_accuracy": e["accuracy"], "expw_val_balanced_accuracy": e["balanced_accuracy"]}
+            if "expw" in model and "glamor" in model:
+                continue
+            f = evaluate(model, f"fer2013:{fer2013}", split="val", batch_size=256, device="cpu", tta=tta,
+                         options={"votes": votes})
+            row[tta].update({"publictest_accuracy": f["accuracy"], "ferplus_majority_accuracy":
+                             f.get("majority_agreement"), "ferplus_kl": f.get("kl")})
+        rows[model] = row
+        print(model, json.dumps(row), flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "compare.json").write_text(json.dumps(rows, indent=1) + "\n")
+    return rows
+
+
 def runs_table(runs: Path = RUNS) -> str:
     """Markdown: every run's kept epoch on the dev references (uncalibrated, single crop), for docs/one-model.md."""
     lines = ["| run | differs from `release` | epochs | kept | ExpW val | balanced | PublicTest | FER+ majority | "
@@ -700,11 +733,15 @@ def main() -> None:
     parser.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch that passes this")
     parser.add_argument("--package", action="store_true", help="calibrate, evaluate and package the release run")
     parser.add_argument("--table", action="store_true", help="print every run's kept epoch as a markdown table")
+    parser.add_argument("--compare", action="store_true", help="every bundled model on the dev references")
     parser.add_argument("--export-portable", type=Path, default=None, help="write the cache as JPEG mosaics here")
     parser.add_argument("--import-portable", type=Path, default=None, help="rebuild the cache from such a folder")
     args = parser.parse_args()
     if args.table:
         print(runs_table(args.runs))
+        return
+    if args.compare:
+        compare()
         return
     if args.import_portable is not None:
         import_portable(args.import_portable)
