@@ -74,10 +74,12 @@ def test_the_csv_writer_writes_one_rounded_row_per_face_as_entries_arrive(tmp_pa
     path = tmp_path / "out" / "faces.csv"
     writer = CsvWriter(path, NAMES)
     writer.write(PHOTO)
-    assert path.read_text().count("\n") == 3  # flushed before close
+    # rows are flushed as they arrive, into a temporary file beside the CSV that close() renames into place
+    assert writer._atomic.temp.read_text().count("\n") == 3 and not path.exists()
     writer.write(EMPTY_PHOTO)
     writer.write(FRAME)
     writer.close()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["faces.csv"]
     assert writer.rows == 3
     assert path.read_text().splitlines() == [
         "source,frame,timestamp,face,track,x1,y1,x2,y2,det_score,label,score,prob_Happy,prob_Sad",

@@ -5,6 +5,7 @@ when Ctrl-C stops it."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -14,10 +15,11 @@ from typing import Any
 
 from zoo.errors import ZooError
 from zoo.factory import DEFAULT_MODEL, create_for_inference
-from zoo.inference.inputs import iter_frames, read_boxes_csv
+from zoo.inference.inputs import expand_inputs, iter_frames, read_boxes_csv
 from zoo.inference.predict import iter_predictions
-from zoo.inference.video import check_sampling, is_video, iter_video_frames
+from zoo.inference.video import check_camera, check_max_frames, check_sampling, is_video, iter_video_frames
 from zoo.inference.writers import CsvWriter, JsonStreamWriter, PredictionTable, VisualisationWriter
+from zoo.outputs import check_folder_output, check_output, is_inside
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ def predict_and_write(
     save_vis: str | os.PathLike[str] | None = None,
     csv_out: str | os.PathLike[str] | None = None,
     as_json: bool = False,
+    force: bool = False,
     echo: Callable[[str], None] = print,
     echo_err: Callable[[str], None] = _print_to_stderr,
 ) -> PredictSummary:
@@ -63,9 +66,17 @@ def predict_and_write(
     ``camera``, with ``model`` (None: :data:`zoo.factory.DEFAULT_MODEL`), and write each frame as it comes:
     the table (or, ``as_json``, a JSON array) through ``echo``, one CSV row per face to ``csv_out``, and
     ``save_vis`` (a folder, or an ``.mp4`` / ``.avi`` for one video or the webcam). Options that contradict
-    each other are a :class:`zoo.errors.ZooError` before the model loads. Ctrl-C ends the run with
-    ``"stopped"`` through ``echo_err``; the files are closed either way."""
+    each other are a :class:`zoo.errors.ZooError` before the model loads. Outputs follow :mod:`zoo.outputs`:
+    none may be an input, an existing ``csv_out`` or video file (or a non-empty ``save_vis`` folder) is refused
+    unless ``force``, and files are written under a temporary name, renamed into place at the end (also after
+    Ctrl-C, which ends the run with ``"stopped"`` through ``echo_err``; an error discards them)."""
     check_sampling(every, fps)
+    check_max_frames(max_frames)
+    if isinstance(min_score, bool) or not isinstance(min_score, (int, float)) or not math.isfinite(min_score):
+        raise ZooError(f"min_score (--min-score) must be a finite detector score (0 keeps every face), got "
+                       f"{min_score!r}.")
+    if camera is not None:
+        check_camera(camera)
     known = read_boxes_csv(boxes) if boxes is not None else None
     if camera is not None and (inputs or known is not None):
         raise ZooError("--camera reads the webcam; give no INPUTS and no --boxes with it.")
@@ -74,6 +85,17 @@ def predict_and_write(
             raise ZooError("Nothing to predict: give images, videos, folders or globs, --boxes FILE, or --camera N.")
         inputs = list(known)
     video_file = _video_file(save_vis, inputs, camera)
+    files = _input_files(inputs, save_vis if video_file is None else None)
+    sources = [*(f for f in files or () if isinstance(f, (str, os.PathLike))), *(p for p in (boxes, checkpoint) if p is not None),
+               *([str(model).removeprefix("local-dir:")] if str(model or "").startswith("local-dir:") else [])]
+    if csv_out is not None:
+        csv_out = check_output(csv_out, inputs=sources, force=force, option="--csv")
+    if video_file is not None:
+        video_file = check_output(video_file, inputs=sources, force=force, option="--save-vis")
+    elif save_vis is not None:
+        check_folder_output(save_vis, inputs=sources, force=force, option="--save-vis")
+    if files is not None:
+        inputs = files
     net = create_for_inference(model or DEFAULT_MODEL, checkpoint=checkpoint, allow_untrained=allow_untrained)
     logger.info("model: %s%s, %s", model or DEFAULT_MODEL, " (the default)" if model is None else "",
                 "face + context" if net.config.uses_context else "face only")
@@ -87,6 +109,7 @@ def predict_and_write(
     printer = (JsonStreamWriter(echo) if as_json
                else PredictionTable(names, [str(s) for s in inputs or [f"camera:{camera}"]], echo))
     summary = PredictSummary()
+    failed = True
     try:
         for pred in iter_predictions(frames, net, detector=detector, device=device, min_score=min_score,
                                      batch_size=batch_size, missing_face=missing_face,
@@ -98,17 +121,36 @@ def predict_and_write(
             if csv_writer is not None:
                 csv_writer.write(pred.entry)
             printer.write(pred.entry)
+        failed = False
     except KeyboardInterrupt:
-        summary.stopped = True
+        summary.stopped, failed = True, False
         echo_err("stopped")
     finally:
         if vis is not None:
-            vis.close()
+            vis.close(commit=not failed)
         if csv_writer is not None:
-            csv_writer.close()
+            csv_writer.close(commit=not failed)
             summary.csv_rows = csv_writer.rows
         printer.close()
     return summary
+
+
+def _input_files(inputs: Sequence[Any] | None, vis_folder: str | os.PathLike[str] | None) -> list[Any] | None:
+    """The files that path inputs expand to (objects such as arrays stay as they are), less those inside the
+    ``--save-vis`` folder (the figures of an earlier run are no input); None for the webcam."""
+    if inputs is None:
+        return None
+    files: list[Any] = []
+    for item in inputs:
+        if not isinstance(item, (str, os.PathLike)):
+            files.append(item)
+            continue
+        found = expand_inputs([item])
+        kept = [f for f in found if vis_folder is None or not is_inside(f, vis_folder)]
+        if not kept:
+            raise ZooError(f"{item}: holds only files inside the --save-vis folder {vis_folder}, which are outputs.")
+        files.extend(kept)
+    return files
 
 
 def _video_file(save_vis: str | os.PathLike[str] | None, inputs: Sequence[str | os.PathLike[str]] | None,

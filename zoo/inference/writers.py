@@ -17,6 +17,7 @@ import torch
 
 from zoo.inference.batching import Prediction
 from zoo.inference.video import VideoVisWriter, is_video
+from zoo.outputs import AtomicFile, replace_into, temp_path_for
 from zoo.viz import prediction_figure
 
 CSV_COLUMNS = ("source", "frame", "timestamp", "face", "track", "x1", "y1", "x2", "y2", "det_score", "label", "score")
@@ -29,9 +30,9 @@ class CsvWriter:
 
     def __init__(self, path: str | os.PathLike[str], label_names: Sequence[str]) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.names = list(label_names)
-        self._file = open(self.path, "w", newline="", encoding="utf-8")
+        self._atomic = AtomicFile(self.path, "w", newline="", encoding="utf-8")  # renamed into place by close()
+        self._file = self._atomic.file
         self._csv = csv.writer(self._file)
         self._csv.writerow([*CSV_COLUMNS, *(f"prob_{n}" for n in self.names)])
         self.rows = 0
@@ -47,8 +48,12 @@ class CsvWriter:
             self.rows += 1
         self._file.flush()
 
-    def close(self) -> None:
-        self._file.close()
+    def close(self, commit: bool = True) -> None:
+        """Rename the rows written into place (``commit``), or drop them."""
+        if commit:
+            self._atomic.commit()
+        else:
+            self._atomic.discard()
 
 
 class JsonStreamWriter:
@@ -135,9 +140,11 @@ class VisualisationWriter:
             inputs = pred.inputs[i] if pred.inputs else {}
             attention = torch.from_numpy(pred.attention[i]) if pred.attention[i] is not None else None
             box = face_entry["box"] or [0, 0, pred.image.size[0], pred.image.size[1]]
-            face_entry["vis"] = str(prediction_figure(
-                self.out / f"{name}_face{i}.png", pred.image, box, inputs.get("context"), inputs.get("face"),
-                attention, self.data_config, face_entry))
+            final = self.out / f"{name}_face{i}.png"
+            temp = temp_path_for(final)
+            prediction_figure(temp, pred.image, box, inputs.get("context"), inputs.get("face"),
+                attention, self.data_config, face_entry)
+            face_entry["vis"] = str(replace_into(temp, final))
 
     def _name(self, source: str) -> str:
         if source not in self._names:
@@ -149,10 +156,10 @@ class VisualisationWriter:
             self._names[source] = unique
         return self._names[source]
 
-    def close(self) -> None:
-        """Finish the annotated videos."""
+    def close(self, commit: bool = True) -> None:
+        """Finish the annotated videos (``commit``: rename them into place; else remove them)."""
         for writer in self._videos.values():
-            writer.close()
+            writer.close(commit=commit)
 
 
 def _stem(source: str) -> str:
