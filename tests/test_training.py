@@ -454,6 +454,27 @@ def test_a_finished_run_is_not_overwritten_without_overwrite(tiny_plugin, tmp_pa
         engine.train("caer_net_s", data="tiny:caer", out=out, overrides=ONE_EPOCH, overwrite=True, resume=True)
 
 
+def test_overwrite_deletes_nothing_before_the_new_run_has_checked_its_data(tiny_plugin, tmp_path):
+    from zoo.outputs import OutputError
+    from zoo.training import engine
+
+    out = tmp_path / "run"
+    engine.train("caer_net_s", data="tiny:caer", out=out, overrides=ONE_EPOCH)
+    before = {p: (out / p).read_bytes() for p in ("eval.json", "metrics.jsonl", "best/model.safetensors")}
+    shuffled = list(reversed(zoo.labels.CAER))  # the dataset's classes in another order: refused at setup
+    with pytest.raises(ZooError, match="training would teach the model's output"):
+        engine.train("caer_net_s", data="tiny:caer", out=out, overrides={**ONE_EPOCH, "label_names": shuffled},
+                     overwrite=True)
+    assert {p: (out / p).read_bytes() for p in before} == before
+    dataset = tmp_path / "dsroot"
+    (dataset / "happy").mkdir(parents=True)
+    (dataset / "metrics.jsonl").write_text("mine")
+    for where in (dataset, dataset / "happy"):  # the dataset's folder, or one inside it, is no run directory
+        with pytest.raises(OutputError, match="lies inside it"):
+            engine.train("caer_net_s", data=f"folder:{dataset}", out=where, overrides=ONE_EPOCH, overwrite=True)
+    assert (dataset / "metrics.jsonl").read_text() == "mine"
+
+
 def test_cli_overwrite_flag(tiny_plugin, tmp_path):
     from typer.testing import CliRunner
 

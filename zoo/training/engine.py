@@ -203,16 +203,30 @@ def train(
                     f"{out} is not empty: it holds {what}. Pass --resume to continue the run in it, --overwrite "
                     f"(overwrite=True) to replace it, or choose another --out."
                 )
-            if entries and main_process:
-                remove_run_files(out)
-        return _Run(config, out, found if resume else None).fit()
+            _check_out_is_no_input(out, config)
+        # --overwrite removes the previous run's files only once the new run has opened and checked its data
+        # (zoo.outputs: every check that can fail comes before anything is deleted)
+        clear = not resume and bool(directory_entries(out)) and main_process
+        return _Run(config, out, found if resume else None, clear=clear).fit()
+
+
+def _check_out_is_no_input(out: Path, config: RunSettings) -> None:
+    """A run directory may not be, or lie inside, a dataset's folder or file that the run reads."""
+    from zoo.outputs import OutputError, is_inside
+
+    for spec in (config.dataset.train, config.dataset.val):
+        _, _, location = str(spec or "").partition(":")
+        if location and Path(location).expanduser().exists() and is_inside(out, Path(location).expanduser()):
+            raise OutputError(f"--out {out}: this is the dataset {spec!r} or lies inside it; a run directory there "
+                              f"would mix run files into the data. Choose another --out.")
 
 
 class _Run:
-    def __init__(self, config: RunSettings, out: Path, resume_from: Path | None) -> None:
+    def __init__(self, config: RunSettings, out: Path, resume_from: Path | None, clear: bool = False) -> None:
         self.config = config
         self.out = out
         self.resume_from = resume_from
+        self.clear = clear  # remove the previous run's files once the data are open and checked
 
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
@@ -233,6 +247,12 @@ class _Run:
         self.train_ds = open_dataset(spec, cfg.dataset.train_split, data_config=data_cfg, train=True,
                                      streams=streams, face_augment=cfg.augmentation.face,
                                      context_augment=cfg.augmentation.context, **options)
+        if self.clear:
+            check_dataset_matches(self.train_ds, model, spec)
+            check_dataset_matches(open_dataset(cfg.dataset.val or spec, cfg.dataset.val_split, data_config=data_cfg,
+                                               train=False, streams=streams, **options), model, cfg.dataset.val or spec)
+            remove_run_files(self.out)
+            self.clear = False
         self.train_ds = apply_train_settings(self.train_ds, cfg.dataset.to_dict(), self.out,
                                              resume=self.resume_from is not None,
                                              write=self.info.is_main)
