@@ -87,6 +87,11 @@ CONFIG_CASES = {
     "timm-overlay-url": (timm_face_config({"pretrained_cfg_overlay": {"url": "http://x"}}), "pretrained_cfg_overlay"),
     "timm-url-value": (timm_face_config({"anything": "https://example.invalid/w"}), "https://example.invalid/w"),
     "timm-deep-args": (timm_face_config({"a": _nest(30)}), "config.json: backbone_args.a.a"),
+    # the model part of a component name naming a Hub repo or a file would make timm fetch or read it (issue 30)
+    **{f"backbone-{prefix}": ({**timm_face_config({}), "model_args": {**timm_face_config({})["model_args"],
+                                                                      "backbone": f"timm:{prefix}evil/x"}},
+                              f"timm:{prefix}evil/x")
+       for prefix in ("hf-hub:", "hf_hub:", "HF-HUB:", " hf-hub:", "local-dir:", "/")},
     "deep-json": ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
     "not-json": ("{ not json", "not valid JSON"),
     "not-utf8": (b"\xff\xfe{\"x\": 1}", "not UTF-8"),
@@ -278,3 +283,23 @@ def test_a_real_process_prints_one_error_line_without_traceback(walk):
                           timeout=300, env={**os.environ, "PYTHONPATH": str(Path(zoo.__file__).parents[1])})
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == ["error: setting epochs='abc': must be an integer >= 1."]
+
+
+def test_a_local_model_naming_a_hub_backbone_never_reaches_timm(tmp_path, monkeypatch):
+    import timm
+
+    calls = []
+
+    def create_model(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("timm.create_model was reached")
+
+    monkeypatch.setattr(timm, "create_model", create_model)
+    zoo.save_pretrained(tiny_face_model(), tmp_path / "m")
+    for name in ("timm:hf-hub:evil/x", "timm:hf_hub:evil/x", "timm:HF-HUB:evil/x"):
+        config = timm_face_config({})
+        config["model_args"]["backbone"] = name
+        (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+        with pytest.raises(ConfigError, match="names a file, URL or Hub repo"):
+            zoo.create(f"local-dir:{tmp_path / 'm'}")
+    assert calls == []

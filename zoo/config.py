@@ -182,6 +182,10 @@ class ModelConfig:
             optional = name == "context_backbone"
             if not (isinstance(value, str) and value.strip()) and not (optional and value is None):
                 raise ConfigError(f"{name} must be a component name (a non-empty string), got {value!r}.")
+            if isinstance(value, str) and names_a_location(value):
+                raise ConfigError(f"{name} {value!r} names a file, URL or Hub repo, which the backbone would fetch or "
+                                  f"read; a component name is a registered name (timm: a timm model name without "
+                                  f"a prefix). Load a model from the Hub by its model name: hf-hub:ORG/NAME.")
             if not isinstance(args, dict) and not (optional and args is None):
                 raise ConfigError(f"{args_name} must be a dict of argument names to values, got {args!r}.")
             if isinstance(args, dict) and not all(isinstance(k, str) for k in args):
@@ -306,6 +310,15 @@ _LOADING_SUFFIXES = ("_path", "_file", "_dir", "_url", "_filename")
 _LOCATION_PREFIXES = ("/", "~", "\\", "file:", "http:", "https:", "ftp:", "hf-hub:", "hf_hub:", "local-dir:", "s3:", "gs:")
 #: positional arguments each kind's factory takes before its keyword arguments (zoo.registry.hookspecs)
 _POSITIONAL = {"backbone": 0, "attention": 2, "fusion": 2, "target": 3}
+
+
+def names_a_location(name: str) -> bool:
+    """Whether a component name's part after its kind (``timm:``) names a file, URL or Hub repo, however spelled
+    (``timm:hf-hub:org/x``, ``timm:HF_HUB:x``, ``timm: local-dir:d``, ``timm:/path``): timm would fetch or read it,
+    even from a ``local-dir:`` model. Nothing reaches the network unless the *model* name says ``hf-hub:``."""
+    _, _, rest = name.strip().partition(":")
+    rest = rest.strip()
+    return ":" in rest or "\\" in rest or rest.lower().startswith(_LOCATION_PREFIXES)
 
 
 def is_loading_arg(name: str) -> bool:
