@@ -303,3 +303,23 @@ def test_a_local_model_naming_a_hub_backbone_never_reaches_timm(tmp_path, monkey
         with pytest.raises(ConfigError, match="names a file, URL or Hub repo"):
             zoo.create(f"local-dir:{tmp_path / 'm'}")
     assert calls == []
+
+
+def test_a_bug_inside_the_library_keeps_its_traceback_and_asks_for_a_report(run_cli, monkeypatch):
+    """A KeyError that zoo's own code raised by an operation (not a check) is a bug: traceback + please report;
+    a check's bare ValueError (here or in a library) stays the user's one ``error:`` line."""
+    import zoo.factory
+    from zoo.cli.common import is_user_error
+
+    monkeypatch.setattr(zoo.factory, "model_info", lambda name: {})  # the info command then reads a missing key
+    code, out, err = run_cli(["info", "fer_cnn"])
+    assert code == 1 and "Traceback" in err and "KeyError: 'face_size'" in err
+    assert err.strip().splitlines()[-1].startswith("error: an internal error in emotion-zoo (KeyError: 'face_size')")
+    assert "Please report it at https://github.com/emotion-zoo/emotion-zoo/issues" in err
+    from zoo.runtime import cpu_threads
+
+    with pytest.raises(ValueError) as checked:
+        cpu_threads("bogus")  # a check of zoo's: raise ValueError(...)
+    with pytest.raises(ValueError) as failed:
+        int("abc")  # raised by an operation, but outside zoo (this test file)
+    assert is_user_error(checked.value) and is_user_error(failed.value)
