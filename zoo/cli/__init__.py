@@ -18,7 +18,14 @@ import typer.main
 
 from zoo.cli import ablate, bench, data, demo, export, hub, models, predict, serve, train
 from zoo.cli import eval as eval_
-from zoo.cli.common import configure_logging, echo_fields, error_message, expected_errors, is_user_error, report_bug
+from zoo.cli.common import (
+    configure_logging,
+    echo_fields,
+    error_message,
+    expected_errors,
+    is_user_error,
+    report_bug,
+)
 from zoo.errors import RegistryClashError
 from zoo.registry.entries import Registry
 from zoo.registry.plugins import run_plugin_hooks
