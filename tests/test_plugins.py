@@ -676,3 +676,9 @@ def test_a_component_factory_that_raises_or_returns_none_is_a_clean_error(site, 
                 "    register('bad_net', factory)\n")
     with pytest.raises(ComponentBuildError, match=rf"backbone 'bad_net' \(from plugin 'bad'\).*{match}"):
         zoo.create("caer_net_s", backbone="bad_net")
+
+
+def test_keyboard_interrupt_in_a_plugin_hook_is_one_error_line(site, run_cli):
+    make_plugin(site, "interrupting", HOOK + "@hookimpl\ndef register_commands(app):\n    raise KeyboardInterrupt\n")
+    code, out, err = run_cli(["list"])
+    assert code == 130 and err.strip() == "error: interrupted (KeyboardInterrupt)." and "Traceback" not in err
