@@ -100,6 +100,8 @@ CONFIG_CASES = {
     "nan-weights": ("NAN_WEIGHTS", "classifier.weight"),
     "int-weights": ("INT_WEIGHTS", "torch.int64"),
     "wrong-shape-weights": ("SHAPE_WEIGHTS", "classifier.weight"),
+    "weights-fifo": ("FIFO_WEIGHTS", "not a regular file"),  # reading a FIFO would block for ever
+    "config-fifo": ("FIFO_CONFIG", "not a regular file"),
 }
 
 
@@ -113,6 +115,10 @@ def _write_config_case(directory: Path, case) -> None:
         config_path.mkdir()
     elif case == "MISSING":
         config_path.unlink()
+    elif case in ("FIFO_WEIGHTS", "FIFO_CONFIG"):
+        target = directory / ("model.safetensors" if case == "FIFO_WEIGHTS" else "config.json")
+        target.unlink()
+        os.mkfifo(target)
     elif case in ("NAN_WEIGHTS", "INT_WEIGHTS", "SHAPE_WEIGHTS"):
         state = load_file(str(directory / "model.safetensors"))
         weight = state["classifier.weight"]

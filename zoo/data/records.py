@@ -206,7 +206,9 @@ def seeded_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nda
 
 def image_header_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     """(width, height) of an image file as :func:`load_image` will return it (EXIF orientation applied), read
-    from the header only; None when the file is missing or unreadable."""
+    from the header only; None when the file is missing or unreadable (or not a regular file: a FIFO would block)."""
+    if not Path(path).is_file():
+        return None
     try:
         with Image.open(path) as image:
             width, height = image.size
