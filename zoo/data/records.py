@@ -389,7 +389,8 @@ class FaceDataset(Dataset):
                     st = os.stat(path) if path is not None else None
                 except OSError:
                     return None
-                return None if st is None else [st.st_size, st.st_mtime_ns]
+                # ctime and inode too: cp -p / rsync -t restore the mtime of a replaced image, never its ctime
+                return None if st is None else [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
             key = {
                 "version": 2,
@@ -416,7 +417,18 @@ class FaceDataset(Dataset):
         path = self.cache_dir() / f"{index}.npy"
         if not path.is_file():
             return None
-        flat = torch.from_numpy(np.load(path))
+        expected = 1 + sum(3 * h * w for h, w, used in (
+            (*self.data_config.face_size, self.streams in ("both", "face")),
+            (*self.data_config.context_resize, self.streams in ("both", "context"))) if used)
+        try:
+            array = np.load(path, allow_pickle=False)
+            if array.dtype != np.uint8 or array.shape != (expected,):
+                raise ValueError(f"{array.dtype} array of shape {array.shape}, expected uint8 ({expected},)")
+        except (OSError, ValueError, EOFError) as exc:
+            warnings.warn(f"{self.name}: the cache file {path} is damaged ({exc}); it is rebuilt from the image.",
+                          DataWarning, stacklevel=3)
+            return None
+        flat = torch.from_numpy(array)
         face = context = None
         offset = 0
         if self.streams in ("both", "face"):
