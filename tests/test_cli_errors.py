@@ -63,6 +63,8 @@ CONFIG_CASES = {
     "unknown-target": (_mutated(_set("model_args.target", "bogus_target")), "bogus_target"),
     "duplicate-labels": (_mutated(_set("label_names", ["a", "b", "c", "d", "e", "f", "a"])), "'a'"),
     "labels-a-string": (_mutated(_set("label_names", "abcdefg")), "'abcdefg'"),
+    "labels-zero-width": (_mutated(_set("label_names", ["a", "b", "c", "d", "e", "f", "Happy\u200b"])), "U+200B"),
+    "labels-fullwidth": (_mutated(_set("label_names", ["a", "b", "c", "d", "e", "f", "\uff28appy"])), "'Happy'"),
     "labels-not-strings": (_mutated(_set("label_names", [1, 2, 3, 4, 5, 6, 7])), "non-empty strings, got 1"),
     "num_classes-1e9": (_mutated(lambda c: (c.update(num_classes=10**9, label_names=None),
                                             c["model_args"].update(num_classes=10**9))), "1000000000"),

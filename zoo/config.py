@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -275,6 +276,13 @@ def _check_label_names(names: tuple[Any, ...]) -> None:
     for name in names:
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(f"label_names must be non-empty strings, got {name!r} in {list(names)!r}.")
+        hidden = [c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Co", "Cs", "Zl", "Zp")]
+        if hidden:
+            raise ConfigError(f"label_names: {name!r} holds invisible characters "
+                              f"({', '.join(f'U+{ord(c):04X}' for c in hidden)}); a class name is printable text.")
+        if unicodedata.normalize("NFKC", name) != name:  # fullwidth letters, ligatures, decomposed accents
+            raise ConfigError(f"label_names: {name!r} is spelled with look-alike characters; write it as "
+                              f"{unicodedata.normalize('NFKC', name)!r} (Unicode NFKC).")
         key = name.strip().casefold()
         if key in seen:
             raise ConfigError(
