@@ -4,6 +4,7 @@ run's validation metrics, and bad inputs fail with clear errors."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -473,6 +474,24 @@ def test_overwrite_deletes_nothing_before_the_new_run_has_checked_its_data(tiny_
         with pytest.raises(OutputError, match="lies inside it"):
             engine.train("caer_net_s", data=f"folder:{dataset}", out=where, overrides=ONE_EPOCH, overwrite=True)
     assert (dataset / "metrics.jsonl").read_text() == "mine"
+
+
+def test_resume_from_a_checkpoint_past_the_end_says_so(tiny_plugin, tmp_path, caplog):
+    from zoo.training import engine
+    from zoo.training.checkpoint import CheckpointError
+
+    out = tmp_path / "run"
+    engine.train("caer_net_s", data="tiny:caer", out=out, overrides=ONE_EPOCH)
+    state_file = out / "checkpoints/last/state.json"
+    state = json.loads(state_file.read_text())
+    with caplog.at_level(logging.WARNING, logger="zoo"):
+        engine.train(out=out, resume=True)  # a finished run: nothing to train, and the log says so
+    assert "holds a finished run (epoch 1 of 1); nothing is left to train" in caplog.text
+    for epoch, needle in ((5, "past the end of this run"), (-1, "epoch must be an integer >= 0"),
+                          ("1", "epoch must be an integer >= 0")):
+        state_file.write_text(json.dumps({**state, "epoch": epoch}))
+        with pytest.raises(CheckpointError, match=needle):
+            engine.train(out=out, resume=True)
 
 
 def test_cli_overwrite_flag(tiny_plugin, tmp_path):

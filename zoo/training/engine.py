@@ -368,6 +368,20 @@ class _Run:
             ) from exc
         if meta.get("scaler"):
             self.scaler.load_state_dict(meta["scaler"])
+        epochs = int(self.config.epochs)
+        for key in ("epoch", "step_in_epoch", "global_step"):
+            value = meta.get(key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ckpt.CheckpointError(f"{directory / ckpt.META_NAME}: {key} must be an integer >= 0, got "
+                                           f"{value!r}; the checkpoint is damaged. Delete it to start afresh.")
+        if meta["epoch"] > epochs or (meta["epoch"] == epochs and meta["step_in_epoch"] > 0):
+            raise ckpt.CheckpointError(
+                f"{directory / ckpt.META_NAME}: the checkpoint is at epoch {meta['epoch']} (step "
+                f"{meta['step_in_epoch']}), past the end of this run (epochs={epochs}); nothing would be trained. "
+                f"Resume with epochs={meta['epoch'] + 1} or more, or check the checkpoint.")
+        if meta["epoch"] == epochs:
+            logger.warning("--resume: %s holds a finished run (epoch %d of %d); nothing is left to train. Resume "
+                           "with epochs=N > %d to train on.", directory, epochs, epochs, epochs)
         self.epoch, self.step_in_epoch, self.global_step = meta["epoch"], meta["step_in_epoch"], meta["global_step"]
         self.best_value, self.best_epoch, self.bad_epochs = meta["best_value"], meta["best_epoch"], meta["bad_epochs"]
         self.partial = meta.get("partial_epoch")
