@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 from tiny_face import png
 
+import zoo
 from zoo.config import DataConfig
 from zoo.data import AnnotationError, DataError, ImageReadError, UnknownClassError, open_dataset
 from zoo.data.records import DataWarning
@@ -510,3 +511,20 @@ def test_boxes_outside_the_image_and_nan_boxes_are_checked_at_open(tmp_path):
     (tmp_path / "n.csv").write_text("path,label,x1,y1,x2,y2\nx.png,a,1,1,20,20\nx.png,b,nan,1,20,20\n")
     with pytest.raises(AnnotationError, match=r"n\.csv:3: face box x1=nan.*NaN or infinite"):
         open_dataset(f"csv:{tmp_path / 'n.csv'}", "train", streams="face")
+
+
+def test_on_error_skip_alone_skips_unreadable_images_and_options_and_bom_are_checked(tmp_path):
+    for cls in ("calm", "excited"):
+        for k in range(2):
+            _png(tmp_path / "f" / "train" / cls / f"{k}.png", size=(16, 16))
+    (tmp_path / "f" / "train" / "calm" / "broken.png").write_bytes(b"not a png")
+    spec = f"folder:{tmp_path / 'f'}"
+    with pytest.warns(DataWarning, match="skipped=1"):
+        ds = open_dataset(spec, "train", data_config=SMALL, on_error="skip")
+    assert len(ds) == 4 and all(ds[i]["face"].shape == (3, 8, 8) for i in range(len(ds)))  # nothing raises later
+    with pytest.raises(DataError, match=r"split_seed must be an integer >= 0, got 'abc'"):
+        open_dataset(spec, "train", data_config=SMALL, val_fraction=0.5, split_seed="abc")
+    (tmp_path / "f" / "bom.csv").write_bytes("\ufeffpath,label\ntrain/calm/0.png,calm\n".encode())
+    assert open_dataset(f"csv:{tmp_path / 'f' / 'bom.csv'}", "train").label_names == ("calm",)
+    with pytest.raises(zoo.ZooError, match="names no user's home directory"):
+        zoo.create("local-dir:~no_such_user_xyz/model")

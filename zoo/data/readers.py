@@ -188,7 +188,7 @@ def affectnet(path: str | None, split: str = "train", **options: Any) -> FaceDat
 def _affectnet_rows(csv_file: Path, required: Sequence[str], images_dir: Path, num_classes: int,
                     call: ReaderCall) -> list[Sample]:
     samples = []
-    with csv_file.open(newline="", encoding="utf-8") as handle:
+    with csv_file.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in required if c not in (reader.fieldnames or [])]
         if missing:
@@ -232,7 +232,7 @@ def rafdb(path: str | None, split: str = "train", **options: Any) -> FaceDataset
         raise DataError(f"{name}: split must be train, val or test, got {split!r}.")
     samples = []
     try:
-        text = list_file.read_text(encoding="utf-8")
+        text = list_file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise not_utf8(list_file, exc) from None
     for number, line in enumerate(text.splitlines(), start=1):
@@ -291,7 +291,7 @@ def _fer_pixel_rows(csv_file: Path, call: ReaderCall, keep_rows: bool = False):
 
 
 def _fer_rows(csv_file: Path, usage: str, call: ReaderCall, keep_rows: bool):
-    with csv_file.open(newline="", encoding="utf-8") as handle:
+    with csv_file.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in ("emotion", "pixels", "Usage") if c not in (reader.fieldnames or [])]
         if missing:
@@ -362,7 +362,7 @@ def ferplus(path: str | None, split: str = "train", **options: Any) -> FaceDatas
             f"under {root}."
         )
     try:
-        with votes_file.open(newline="", encoding="utf-8") as handle:
+        with votes_file.open(newline="", encoding="utf-8-sig") as handle:
             votes_rows = list(csv.reader(handle))
     except UnicodeDecodeError as exc:
         raise not_utf8(votes_file, exc) from None
@@ -422,7 +422,7 @@ def _ferplus_folders(base: Path, call: ReaderCall) -> FaceDataset:
             f"{', '.join(f'{FERPLUS_FOLDERS[s]} (= {s})' for s in splits)}: ask for one of them as the split.",
             split, splits)
     samples = []
-    with label_file.open(newline="", encoding="utf-8") as handle:
+    with label_file.open(newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.reader(handle))
     for number, row in enumerate(rows, start=1):
         if not any(cell.strip() for cell in row):
@@ -501,7 +501,7 @@ def csv_reader(path: str | None, split: str = "train", **options: Any) -> FaceDa
     opts = call.own
     image_root = Path(opts.get("image_root", csv_file.parent))
     try:
-        with csv_file.open(newline="", encoding="utf-8") as handle:
+        with csv_file.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             fields = reader.fieldnames or []
             if "path" not in fields or "label" not in fields:

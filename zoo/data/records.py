@@ -462,12 +462,21 @@ class FaceDataset(Dataset):
             item["label_distribution"] = item["distribution"] = self.label_distribution[index]
         return item
 
-    def verify_images(self, on_error: str = "raise") -> None:
-        """Decode every image now; unreadable ones raise, or are dropped and counted with ``on_error='skip'``."""
+    def verify_images(self, on_error: str = "raise", headers_only: bool = False) -> None:
+        """Decode every image now; unreadable ones raise, or are dropped and counted with ``on_error='skip'``.
+        ``headers_only``: read each file's header only (missing, not an image, over-size), which is what
+        ``on_error='skip'`` alone does when a dataset is opened; ``verify=True`` decodes them all."""
+        from zoo.data.images import MAX_IMAGE_PIXELS
+
         kept = []
         for i, sample in enumerate(self.samples):
             try:
-                self.load_image(i)
+                if not headers_only:
+                    self.load_image(i)
+                elif sample.pixels is None and self._image_loader is None and sample.path is not None:
+                    size = image_header_size(sample.path)
+                    if size is None or size[0] * size[1] > MAX_IMAGE_PIXELS:
+                        self.load_image(i)  # raises the reason
             except ImageReadError as exc:
                 fail_or_skip(self.report, on_error, exc, sample.where)
                 continue
