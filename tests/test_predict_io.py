@@ -559,3 +559,26 @@ def test_sampling_values_are_checked_and_bounded(tmp_path):
             next(iter_video_frames(clip, **kwargs))
     with pytest.raises(VideoError, match="camera must be a webcam index"):
         next(iter_video_frames(-1))
+
+
+def test_one_unreadable_or_over_size_image_in_a_folder_is_skipped_and_named(tmp_path, model_dir, run_cli, monkeypatch,
+                                                                           caplog):
+    import logging
+
+    import zoo.data.images
+
+    photos = tmp_path / "photos"
+    png(photos / "a.png", size=(40, 40))
+    png(photos / "big.png", size=(60, 60))
+    (photos / "broken.png").write_bytes(b"not a png")
+    monkeypatch.setattr(zoo.data.images, "MAX_IMAGE_PIXELS", 2000)  # big.png (3600 px) is over the limit
+    boxes = tmp_path / "boxes.csv"
+    boxes.write_text(f"{photos / 'a.png'},5,5,30,30\n")
+    with caplog.at_level(logging.WARNING, logger="zoo"):
+        code, out, err = run_cli(["predict", str(photos), "--model", f"local-dir:{model_dir}", "--device", "cpu",
+                                  "--boxes", str(boxes), "--json"])
+    assert code == 0, err
+    assert [Path(e["image"]).name for e in json.loads(out)] == ["a.png"]
+    assert "skipped" in caplog.text and "big.png" in caplog.text and "broken.png" in caplog.text
+    code, _, err = run_cli(["predict", str(photos / "big.png"), "--model", f"local-dir:{model_dir}"])
+    assert code == 1 and "more than" in err  # named alone, the image is the error

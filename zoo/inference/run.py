@@ -149,8 +149,27 @@ def _input_files(inputs: Sequence[Any] | None, vis_folder: str | os.PathLike[str
         kept = [f for f in found if vis_folder is None or not is_inside(f, vis_folder)]
         if not kept:
             raise ZooError(f"{item}: holds only files inside the --save-vis folder {vis_folder}, which are outputs.")
+        if kept != [str(item)]:  # a folder or pattern: one unreadable or over-size image is skipped, and said so
+            kept = [f for f in kept if is_video(f) or _readable_header(f)]
         files.extend(kept)
     return files
+
+
+def _readable_header(path: str) -> bool:
+    """Whether an image's header shows it can be read; if not, the reason is logged and it is skipped."""
+    from zoo.data.images import MAX_IMAGE_PIXELS, load_image
+    from zoo.data.records import image_header_size
+    from zoo.errors import ImageReadError
+
+    size = image_header_size(path)
+    if size is not None and size[0] * size[1] <= MAX_IMAGE_PIXELS:
+        return True
+    try:
+        load_image(path)
+    except ImageReadError as exc:
+        logger.warning("skipped %s: %s", path, exc)
+        return False
+    return True
 
 
 def _video_file(save_vis: str | os.PathLike[str] | None, inputs: Sequence[str | os.PathLike[str]] | None,
