@@ -508,7 +508,8 @@ def test_an_output_that_is_an_input_is_refused_even_with_force_and_the_input_is_
     model = ["--model", f"local-dir:{model_dir}", "--device", "cpu"]
     for args in ([str(photo), "--csv", str(photo)], [str(tmp_path / "w"), "--csv", str(tmp_path / "w/./face.jpg")],
                  [str(clip), "--save-vis", str(clip)], [str(photo), "--csv", str(photo), "--force"],
-                 [str(clip), "--save-vis", str(clip), "--force"]):
+                 [str(clip), "--save-vis", str(clip), "--force"],
+                 [str(photo), "--csv", str(model_dir / "config.json"), "--force"]):
         code, _, err = run_cli(["predict", *args, *model])
         assert code == 1 and "also an input of the command" in err, (args, err)
     assert photo.read_bytes() == photo_bytes and clip.read_bytes() == clip_bytes

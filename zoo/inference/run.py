@@ -86,8 +86,8 @@ def predict_and_write(
         inputs = list(known)
     video_file = _video_file(save_vis, inputs, camera)
     files = _input_files(inputs, save_vis if video_file is None else None)
-    sources = [*(f for f in files or () if isinstance(f, (str, os.PathLike))), *(p for p in (boxes, checkpoint) if p is not None),
-               *([str(model).removeprefix("local-dir:")] if str(model or "").startswith("local-dir:") else [])]
+    sources = [*(f for f in files or () if isinstance(f, (str, os.PathLike))),
+               *(p for p in (boxes, checkpoint) if p is not None), *_model_files(model)]
     if csv_out is not None:
         csv_out = check_output(csv_out, inputs=sources, force=force, option="--csv")
     if video_file is not None:
@@ -153,6 +153,14 @@ def _input_files(inputs: Sequence[Any] | None, vis_folder: str | os.PathLike[str
             kept = [f for f in kept if is_video(f) or _readable_header(f)]
         files.extend(kept)
     return files
+
+
+def _model_files(model: str | None) -> list[Path]:
+    """A ``local-dir:`` model's folder and its files: inputs that no output may be."""
+    if not str(model or "").startswith("local-dir:"):
+        return []
+    folder = Path(os.path.expanduser(str(model).removeprefix("local-dir:")))
+    return [folder, *(folder.iterdir() if folder.is_dir() else ())]
 
 
 def _readable_header(path: str) -> bool:
