@@ -487,6 +487,11 @@ def test_save_vis_keeps_every_image_when_stems_repeat(tmp_path):
     paths = [r["faces"][0]["vis"] for r in results]
     assert len(set(paths)) == 2 and all(Path(p).exists() for p in paths)
     assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == ["x_2_face0.png", "x_face0.png"]
+    with pytest.raises(ZooError, match="save_vis .*the folder is not empty. Pass --force \\(overwrite=True\\)"):
+        zoo.predict([a], model=model, boxes=[[[5, 5, 30, 30]]], device="cpu", save_vis=tmp_path / "vis")
+    again = zoo.predict([a], model=model, boxes=[[[5, 5, 30, 30]]], device="cpu", save_vis=tmp_path / "vis",
+                        overwrite=True)
+    assert again[0]["faces"][0]["vis"] == paths[0]
 
 
 def test_save_vis_into_an_unwritable_path_is_a_clear_error(tmp_path):

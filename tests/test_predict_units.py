@@ -111,10 +111,13 @@ def test_the_json_stream_refuses_nan():
 # ----------------------------------------------------------------------------------------- the loop's parts
 
 
-def test_find_faces_keeps_known_boxes_inside_the_image_and_detections_above_min_score(monkeypatch):
+def test_find_faces_keeps_known_boxes_refuses_those_off_the_image_and_keeps_detections_above_min_score(monkeypatch):
     image = Image.new("RGB", (100, 80))
-    known = Frame("a.png", image, boxes=[(10, 10, 40, 40), (90, 70, 130, 120), (200, 200, 240, 240)])
-    assert find_faces(known, "auto", 0.5) == [(10, 10, 40, 40, 1.0), (90, 70, 130, 120, 1.0)]  # the third is outside
+    known = Frame("a.png", image, boxes=[(10, 10, 40, 40), (90, 70, 130, 120)])
+    assert find_faces(known, "auto", 0.5) == [(10, 10, 40, 40, 1.0), (90, 70, 130, 120, 1.0)]  # the second is cut off
+    off = Frame("a.png", image, boxes=[(10, 10, 40, 40), (200, 200, 240, 240)])  # a known box wholly off the image
+    with pytest.raises(ZooError, match=r"a\.png: the known face box \[200.0, 200.0, 240.0, 240.0\] lies wholly outside"):
+        find_faces(off, "auto", 0.5)
     monkeypatch.setattr(zoo.data, "detect_faces",
                         lambda img, detector: [FaceBox(1, 2, 30, 40, 0.9), FaceBox(50, 5, 80, 40, 0.3)])
     assert find_faces(Frame("a.png", image), "auto", 0.5) == [(1, 2, 30, 40, 0.9)]

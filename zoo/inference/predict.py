@@ -88,6 +88,7 @@ def predict(
     missing_face: str = "skip",
     every: int | None = None,
     fps: float | None = None,
+    overwrite: bool = False,
 ) -> list[dict[str, Any]]:
     """Emotion probabilities for every face found in each image (or sampled video frame).
 
@@ -98,12 +99,17 @@ def predict(
     gives an :class:`zoo.factory.UntrainedModelWarning`. ``detector``: a registered
     name (``"auto"``: MTCNN when its weights are present, else Haar) or a callable. ``boxes`` (one list of
     ``(x1, y1, x2, y2)`` per input, or ``{path: boxes}``) gives known face boxes and skips detection.
-    ``save_vis``: a folder for one PNG per face (image, box, context attention) and ``<name>_vis.mp4`` per video.
+    ``save_vis``: a folder for one PNG per face (image, box, context attention) and ``<name>_vis.mp4`` per video;
+    one that is not empty is refused unless ``overwrite=True`` (files of the same name are then replaced).
 
     Returns one entry per image / frame: ``{"image", ["frame", "timestamp",] "faces": [{"face", "box", "score",
     "label", "probability", "probs", ["fusion_weights", "track", "clipped", "vis"]}], ["note"]}``. For long
     videos iterate :func:`iter_predictions` instead, which never holds more than a batch.
     """
+    if save_vis is not None:
+        from zoo.outputs import check_folder_output
+
+        check_folder_output(save_vis, force=overwrite, option="save_vis")
     net = resolve_model(model)
     frames = iter_frames(images, channels=channels, every=every, fps=fps, boxes=boxes)
     vis = VisualisationWriter(Path(save_vis), net.config.data) if save_vis is not None else None
