@@ -8,6 +8,7 @@ for a webcam it is the time since its first frame.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -134,8 +135,8 @@ def iter_video_frames(
                 keep = index % every == 0
             elif fps is not None:
                 keep = timestamp >= next_time - 1e-9
-                while next_time <= timestamp + 1e-9:
-                    next_time += 1.0 / fps
+                if next_time <= timestamp + 1e-9:  # the first sampling time after this frame, in one step
+                    next_time += (math.floor((timestamp + 1e-9 - next_time) * fps) + 1) / fps
             else:
                 keep = True
             if not keep:
