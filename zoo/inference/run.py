@@ -151,6 +151,8 @@ def _input_files(inputs: Sequence[Any] | None, vis_folder: str | os.PathLike[str
             raise ZooError(f"{item}: holds only files inside the --save-vis folder {vis_folder}, which are outputs.")
         if kept != [str(item)]:  # a folder or pattern: one unreadable or over-size image is skipped, and said so
             kept = [f for f in kept if is_video(f) or _readable_header(f)]
+            if not kept:
+                raise ZooError(f"{item}: none of its images can be read (each is named above).")
         files.extend(kept)
     return files
 
