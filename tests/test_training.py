@@ -467,6 +467,12 @@ def test_overwrite_deletes_nothing_before_the_new_run_has_checked_its_data(tiny_
         engine.train("caer_net_s", data="tiny:caer", out=out, overrides={**ONE_EPOCH, "label_names": shuffled},
                      overwrite=True)
     assert {p: (out / p).read_bytes() for p in before} == before
+    with pytest.raises(ZooError, match="class_weights has 1 values for 7 classes"):  # fails after the data opened
+        engine.train("caer_net_s", data="tiny:caer", out=out,
+                     overrides={**ONE_EPOCH, "target_args": {"class_weights": [1.0]}}, overwrite=True)
+    assert {p: (out / p).read_bytes() for p in before} == before
+    assert sorted(p.name for p in out.iterdir()) == ["best", "checkpoints", "datasets.json", "eval.json",
+                                                      "metrics.jsonl", "run_config.json"]
     dataset = tmp_path / "dsroot"
     (dataset / "happy").mkdir(parents=True)
     (dataset / "metrics.jsonl").write_text("mine")

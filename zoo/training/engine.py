@@ -49,9 +49,11 @@ from zoo.training.rundir import (
     LAST_CHECKPOINT,
     METRICS_LOG,
     RUN_CONFIG,
+    drop_stash,
     read_metrics_log,
     read_run_config,
-    remove_run_files,
+    restore_stash,
+    stash_run_files,
 )
 from zoo.training.runlock import RunDirectoryError, directory_entries, run_lock
 from zoo.training.settings import OPTIMIZERS, OptimizerSettings, RunSettings
@@ -161,7 +163,8 @@ def train(
 
     ``out`` defaults to ``runs/<recipe or model>``. The run holds an exclusive lock on ``out`` while it runs
     (:mod:`zoo.training.runlock`). ``resume=True`` continues from ``OUT/checkpoints/last``; otherwise a
-    non-empty ``out`` is refused unless ``overwrite=True``, which first removes the previous run's files.
+    non-empty ``out`` is refused unless ``overwrite=True``, which removes the previous run's files once the new
+    run has set up (model, data, checks): until then they are only moved aside, and put back if it cannot start.
     """
     if resume and overwrite:
         raise ZooError("--resume continues the run in --out and --overwrite replaces it; pass only one of them.")
@@ -204,8 +207,8 @@ def train(
                     f"(overwrite=True) to replace it, or choose another --out."
                 )
             _check_out_is_no_input(out, config)
-        # --overwrite removes the previous run's files only once the new run has opened and checked its data
-        # (zoo.outputs: every check that can fail comes before anything is deleted)
+        # --overwrite removes the previous run's files only once the new run has built its model, opened and
+        # checked its data (zoo.outputs: every check that can fail comes before anything is deleted)
         clear = not resume and bool(directory_entries(out)) and main_process
         return _Run(config, out, found if resume else None, clear=clear).fit()
 
@@ -226,7 +229,8 @@ class _Run:
         self.config = config
         self.out = out
         self.resume_from = resume_from
-        self.clear = clear  # remove the previous run's files once the data are open and checked
+        self.clear = clear  # remove the previous run's files once the setup (model, data, checks) has passed
+        self._stash: Path | None = None
 
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
@@ -247,12 +251,6 @@ class _Run:
         self.train_ds = open_dataset(spec, cfg.dataset.train_split, data_config=data_cfg, train=True,
                                      streams=streams, face_augment=cfg.augmentation.face,
                                      context_augment=cfg.augmentation.context, **options)
-        if self.clear:
-            check_dataset_matches(self.train_ds, model, spec)
-            check_dataset_matches(open_dataset(cfg.dataset.val or spec, cfg.dataset.val_split, data_config=data_cfg,
-                                               train=False, streams=streams, **options), model, cfg.dataset.val or spec)
-            remove_run_files(self.out)
-            self.clear = False
         self.train_ds = apply_train_settings(self.train_ds, cfg.dataset.to_dict(), self.out,
                                              resume=self.resume_from is not None,
                                              write=self.info.is_main)
@@ -497,7 +495,14 @@ class _Run:
         if self.config.threads is not None:
             torch.set_num_threads(D.cpu_threads(self.config.threads))
         try:
-            self._setup()
+            try:
+                if self.clear:  # --overwrite: the previous run's files move aside, deleted once the setup passed
+                    self._stash = stash_run_files(self.out)
+                self._setup()
+            except BaseException:
+                restore_stash(self.out, self._stash)  # the run could not start: the previous one stays whole
+                raise
+            drop_stash(self._stash)
             try:
                 return self._fit()
             finally:
