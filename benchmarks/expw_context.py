@@ -34,11 +34,10 @@ import statistics
 import time
 from pathlib import Path
 
-from benchmarks.fer2013_real import REPO, hardware, train_or_resume
+from benchmarks.expw_paths import RESULTS, RUNS, find_expw
+from benchmarks.fer2013_real import hardware, train_or_resume
 from zoo.training.rundir import EVAL_JSON, METRICS_LOG, RUN_CONFIG, read_metrics_log
 
-RESULTS = REPO / "benchmarks" / "results" / "expw_context"
-RUNS = Path.home() / ".cache" / "emotion-zoo" / "runs" / "expw_context"
 RECIPE = "expw_glamor_fer_cnn"
 #: variant -> model overrides
 VARIANTS: dict[str, dict] = {
@@ -50,15 +49,6 @@ VARIANTS: dict[str, dict] = {
 }
 LABELS = {"face": "face only", "none": "face + context, no attention (pooled)", "ca": "face + context, CA",
           "gla": "face + context, GLA", "gla_guided": "GLA context_guided (context vector only)"}
-
-
-def find_expw() -> Path | None:
-    """``shared/data/expw`` beside the checkout or a folder above it, when present (as ``find_fer2013``)."""
-    for parent in REPO.parents:
-        candidate = parent / "shared" / "data" / "expw"
-        if (candidate / "label.lst").is_file():
-            return candidate
-    return None
 
 
 def run_variant(variant: str, seed: int, args: argparse.Namespace) -> dict:

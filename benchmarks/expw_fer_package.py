@@ -254,7 +254,7 @@ def main() -> None:
         stage2(args.stage2)
         return
 
-    from benchmarks.expw_context import find_expw
+    from benchmarks.expw_paths import find_expw
 
     args.data = args.data or find_expw()
     if args.data is None or not (args.data / "label.lst").is_file():

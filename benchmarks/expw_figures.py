@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.expw_context import RESULTS, RUNS, find_expw
+from benchmarks.expw_paths import RESULTS, RUNS, find_expw
 from benchmarks.fer2013_real import REPO
 
 SCENES = ("group_sample1.jpg", "multi_face.jpg", "single_face.jpg")
@@ -118,7 +118,7 @@ def scene_figure(runs: dict[str, Path], scenes: Path, out: Path) -> Path:
             for face in pred.entry["faces"]:
                 x1, y1, x2, y2 = face["box"]
                 ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="cyan", lw=1.2))
-                ax.text(x1, y1 - 4, f"{face['label']} {face['score']:.0%}", color="cyan", fontsize=7)
+                ax.text(x1, y1 - 4, f"{face['label']} {face['detector_score']:.0%}", color="cyan", fontsize=7)
             ax.set_axis_off()
             if row == 0:
                 ax.set_title(title, fontsize=9)

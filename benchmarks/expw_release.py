@@ -28,7 +28,7 @@ import argparse
 import json
 from pathlib import Path
 
-from benchmarks.expw_context import find_expw
+from benchmarks.expw_paths import find_expw
 from benchmarks.fer2013_real import ARCHIVE, REPO, extract_once, find_fer2013, hardware, train_or_resume
 
 RESULTS = REPO / "benchmarks" / "results" / "expw_models"

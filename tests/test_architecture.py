@@ -4,7 +4,7 @@ models imports no torch.
 The package root ``zoo`` imports its API lazily (``_LAZY`` in zoo/__init__.py: name -> module), so no import
 statement shows what it depends on; the graph reads ``_LAZY`` instead, an edge from ``zoo`` to each module
 named there. The root is therefore not a foundation but the API façade: a layer of its own above everything it
-re-exports (up to ``inference``) and below ``apps`` and ``cli``, which may use ``zoo.create`` & co. A lower
+re-exports (up to ``training`` and ``publish``) and below ``apps`` and ``cli``, which may use ``zoo.create`` & co. A lower
 module that imports the bare ``zoo`` package (``from zoo import __version__``) both imports upwards and closes
 a cycle through the root, and both tests below report it; the version lives in ``zoo.version`` for them."""
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -177,11 +178,11 @@ def test_a_lower_module_importing_the_package_root_is_a_cycle_and_an_upward_impo
 #: (the root ``zoo`` is the API façade over layers 0-5, see the module docstring)
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("version", "errors", "names", "labels", "runtime", "viz", "outputs"),
-    ("config", "registry"),
+    ("config", "registry", "builtin"),
     ("data", "models"),
     ("weights", "factory"),
-    ("ldl", "training"),
-    ("inference", "publish"),
+    ("inference",),
+    ("ldl", "training", "publish"),
     ("zoo",),
     ("apps",),
     ("cli", "__main__"),
@@ -238,3 +239,101 @@ def test_the_public_names_of_the_root_are_its_lazy_table_and_the_version():
     project = tomllib.loads((ZOO.parent / "pyproject.toml").read_text())
     assert "version" in project["project"]["dynamic"] and "version" not in project["project"]
     assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "zoo.version.__version__"}
+
+
+# ---- built-ins in one room, and no lower layer naming an upper module by string ---------------------------
+
+#: ``"zoo.pkg.module"`` or ``"zoo.pkg.module:attribute"``: a string that names a zoo module (an entry point's form)
+MODULE_STRING = re.compile(r"^zoo(\.[A-Za-z_]\w*)+(:[\w.]+)?$")
+
+
+def _is_lazy_factory(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and (
+        (isinstance(node.func, ast.Name) and node.func.id == "LazyFactory")
+        or (isinstance(node.func, ast.Attribute) and node.func.attr == "LazyFactory"))
+
+
+def named_modules(tree: ast.AST, modules: set[str]) -> tuple[set[str], list[str]]:
+    """The zoo modules a module names in string constants (``"zoo.a.b"``, ``"zoo.a.b:attr"``), and apart from
+    them the targets of its ``LazyFactory("...")`` calls, the deferred references a registration makes."""
+    lazy_nodes = {id(node.args[0]) for node in ast.walk(tree) if _is_lazy_factory(node) and node.args}
+    named, lazy = set(), []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, str) and MODULE_STRING.match(node.value)):
+            continue
+        if id(node) in lazy_nodes:
+            lazy.append(node.value)
+            continue
+        module = node.value.split(":")[0]
+        while module not in modules and "." in module:
+            module = module.rpartition(".")[0]
+        if module in modules:
+            named.add(module)
+    return named, lazy
+
+
+def string_references() -> tuple[dict[str, set[str]], dict[str, list[str]]]:
+    """Module -> the zoo modules it names by string; module -> its LazyFactory targets."""
+    paths = {module_name(p): p for p in ZOO.rglob("*.py")}
+    named, lazy = {}, {}
+    for name, path in paths.items():
+        named[name], lazy[name] = named_modules(ast.parse(path.read_text(), str(path)), set(paths))
+        named[name].discard(name)
+    return named, lazy
+
+
+def test_the_string_reader_finds_module_names_and_keeps_lazy_factories_apart():
+    source = ('X = "zoo.inference.predict"\nY = "zoo.factory:create"\nZ = "zoo is great"\n'
+              'F = LazyFactory("zoo.ldl.target:LDLVATarget")\n')
+    modules = {"zoo", "zoo.inference.predict", "zoo.factory", "zoo.ldl.target"}
+    assert named_modules(ast.parse(source), modules) == ({"zoo.inference.predict", "zoo.factory"},
+                                                         ["zoo.ldl.target:LDLVATarget"])
+    named, _ = string_references()
+    named["zoo.registry.plugins"] = named["zoo.registry.plugins"] | {"zoo.ldl.target"}  # the old DEFAULT_PLUGINS
+    assert upward_imports(named) == ["zoo.registry.plugins (layer 1) imports zoo.ldl.target (layer 5)"]
+
+
+def test_no_lower_layer_names_an_upper_module_by_string():
+    """A string naming a zoo module (``"zoo.a.b"``, ``"zoo.a.b:attr"``) is a dependency as an import is: it must
+    point to the same layer or a lower one. ``DEFAULT_PLUGINS`` (layer 1) names only ``zoo.builtin`` (layer 1)."""
+    named, _ = string_references()
+    upward = upward_imports(named)
+    assert not upward, "strings naming a module of a higher layer:\n" + "\n".join(upward)
+    assert named["zoo.registry.plugins"] >= {"zoo.builtin.presets", "zoo.builtin.targets"}
+
+
+def test_builtins_live_in_zoo_builtin_and_are_registered_as_plugins():
+    """Every built-in plugin is a module of ``zoo/builtin/`` named after itself, with module-level ``@hookimpl``
+    functions; ``DEFAULT_PLUGINS`` is exactly those modules; no other module of ``zoo/`` implements a hook or
+    makes a ``LazyFactory``; each lazy target (the one sanctioned reference to a higher layer, resolved when the
+    component is built) names an object that exists; the loader marks what they register ``builtin``."""
+    from zoo.registry import plugins
+    from zoo.registry.entries import import_object
+
+    folder = ZOO / "builtin"
+    modules = sorted(module_name(p) for p in folder.glob("*.py") if p.name != "__init__.py")
+    assert sorted(plugins.DEFAULT_PLUGINS) == modules and len(modules) == 7
+    assert {m.rpartition(".")[2] for m in modules} == {"backbones", "attention", "fusion", "targets", "presets",
+                                                       "datasets", "detectors"}
+    for path in ZOO.rglob("*.py"):
+        tree = ast.parse(path.read_text(), str(path))
+        hooks = [node for node in tree.body if isinstance(node, ast.FunctionDef)
+                 and any(isinstance(d, ast.Name) and d.id == "hookimpl" for d in node.decorator_list)]
+        nested = [node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.ClassDef)
+                  and node not in hooks and any(isinstance(d, ast.Name) and d.id == "hookimpl"
+                                                for d in getattr(node, "decorator_list", []))]
+        lazy = [node for node in ast.walk(tree) if _is_lazy_factory(node)]
+        if path.parent == folder and path.name != "__init__.py":
+            assert hooks and not nested, f"{path}: a built-in plugin is module-level @hookimpl functions"
+        else:
+            assert not hooks and not nested and not lazy, f"{path}: registrations belong in zoo/builtin/"
+    _, lazy = string_references()
+    targets = [t for name in modules for t in lazy[name]]
+    assert len(targets) > 20 and all(not lazy[m] for m in lazy if m not in modules)
+    for target in targets:
+        assert callable(import_object(target)), target
+    plugins.load_plugins()
+    infos = {info.name: info for info in plugins.plugin_infos()}
+    assert all(infos[m].builtin and infos[m].error is None for m in modules)
+    for registry in plugins.all_registries().values():
+        assert all(entry.builtin == (entry.plugin in modules) for entry in registry.entries())

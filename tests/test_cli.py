@@ -43,7 +43,7 @@ def test_list_pretrained_shows_the_bundled_models_and_nothing_else():
 
 def test_components():
     out = invoke("components", "attention")
-    assert "gla" in out and "zoo.models.components.attention" in out and "backbone" not in out
+    assert "gla" in out and "zoo.builtin.attention" in out and "backbone" not in out
     rows = json.loads(invoke("components", "--json"))
     assert {"kind": "backbone", "name": "timm:<name>"}.items() <= next(r for r in rows if r["name"] == "timm:<name>").items()
 
@@ -61,7 +61,7 @@ def test_info_reports_parameters_and_flops():
 
 def test_plugins_lists_builtins_with_all():
     rows = json.loads(invoke("plugins", "--all", "--json"))
-    assert {r["name"] for r in rows} >= {"zoo.models.components.attention", "zoo.models.presets"}
+    assert {r["name"] for r in rows} >= {"zoo.builtin.attention", "zoo.builtin.presets"}
     assert all(r["error"] is None for r in rows)
     assert "no third-party plugins" in invoke("plugins")
 
@@ -103,7 +103,7 @@ def test_cli_log_lines_go_to_the_stderr_of_the_moment_not_the_one_the_handler_wa
 
 def test_predict_help_names_the_default_model(run_cli):
     """The help text names the model ``zoo-cli predict`` uses without ``--model`` (it once still said FER2013)."""
-    from zoo.factory import DEFAULT_MODEL
+    from zoo.inference.defaults import DEFAULT_MODEL
 
     code, out, _ = run_cli(["predict", "--help"])
     assert code == 0 and DEFAULT_MODEL in " ".join(out.replace("│", " ").split())

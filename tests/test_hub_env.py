@@ -1,6 +1,7 @@
-"""The Hub settings are read when a model is created, whatever the process started with: no request at all
-under HF_HUB_OFFLINE=1 (a server that records every request), the endpoint / cache / token passed explicitly
-on every huggingface_hub call, and published configs that differ from their preset refused field by field.
+"""The Hub settings are read when a model is created (one frozen ``HubSettings``): no request at all under
+HF_HUB_OFFLINE=1 (a server that records every request), the endpoint / cache / token passed explicitly on every
+huggingface_hub call, huggingface_hub's own offline switch never flipped (a process that imported it offline
+stays offline), and published configs that differ from their preset refused field by field.
 
 Downloads run against the in-memory Hub double (``tests/hub_double.py``) on 127.0.0.1."""
 
@@ -52,10 +53,15 @@ def import_time_offline(request, monkeypatch):
 def test_offline_makes_no_request_at_all(double, import_time_offline, monkeypatch):
     from huggingface_hub import constants
 
-    online = zoo.create(f"hf-hub:{REPO}")  # online now, even in a process started with HF_HUB_OFFLINE=1
+    if import_time_offline:  # huggingface_hub owns its offline mode: a process that imported it offline stays so
+        with pytest.raises(hub.HubError, match="HF_HUB_OFFLINE is set"):
+            zoo.create(f"hf-hub:{REPO}")
+        assert double.requests == [] and constants.HF_HUB_OFFLINE is True
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # the same process, had it started online
+    online = zoo.create(f"hf-hub:{REPO}")
     torch.testing.assert_close(eval_logits(online), double.logits, rtol=0, atol=0)
     assert online.pretrained_cfg["commit"] == double.sha
-    assert constants.HF_HUB_OFFLINE is import_time_offline  # huggingface_hub's own setting is left as it was
+    assert constants.HF_HUB_OFFLINE is False  # huggingface_hub's own setting is left as it was
     seen = len(double.requests)
     assert seen > 0
 
@@ -69,12 +75,12 @@ def test_offline_makes_no_request_at_all(double, import_time_offline, monkeypatc
     with pytest.raises(hub.HubError, match="HF_HUB_OFFLINE is set"):
         zoo.create(f"hf-hub:{REPO}@v9")  # a revision never fetched
     assert len(double.requests) == seen, double.requests[seen:]  # not one request while offline
-    assert constants.HF_HUB_OFFLINE is import_time_offline
+    assert constants.HF_HUB_OFFLINE is False
 
 
 def test_every_download_passes_the_settings_read_now(double, import_time_offline, monkeypatch, tmp_path):
     """local_files_only, endpoint, cache_dir and token go explicitly into every hf_hub_download call, and
-    huggingface_hub's HTTP-layer offline switch follows HF_HUB_OFFLINE during the call."""
+    huggingface_hub's HTTP-layer offline switch is never flipped (offline at its import: every call stays local)."""
     import huggingface_hub
     from huggingface_hub import constants
 
@@ -88,6 +94,12 @@ def test_every_download_passes_the_settings_read_now(double, import_time_offline
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", spy)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache-now"))
     monkeypatch.setenv("HF_TOKEN", "hf_token_now")
+    if import_time_offline:  # nothing cached yet: the first model cannot be fetched, and nothing is asked
+        with pytest.raises(hub.HubError, match="HF_HUB_OFFLINE is set"):
+            zoo.create(f"hf-hub:{REPO}")
+        assert double.requests == [] and calls and all(c["local_files_only"] and c["http_offline"] for c in calls)
+        calls.clear()
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     zoo.create(f"hf-hub:{REPO}")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     zoo.create(f"hf-hub:{REPO}@{double.sha}")
@@ -95,7 +107,7 @@ def test_every_download_passes_the_settings_read_now(double, import_time_offline
     assert len(calls) == 4  # config.json, then the weights at its commit; twice
     for i, call in enumerate(calls):
         offline = i >= 2
-        assert call["local_files_only"] is offline and call["http_offline"] is offline
+        assert call["local_files_only"] is offline and call["http_offline"] is False
         assert call["endpoint"] == double.url
         assert call["cache_dir"] == str(tmp_path / "cache-now")
         assert call["token"] == "hf_token_now"
@@ -185,3 +197,27 @@ def test_published_config_with_other_labels_size_or_normalisation_is_refused(var
     with pytest.raises(hub.HubError, match=rf"tiny_env.{tag} \(zoo-env/{tag}@[0-9a-f]{{40}}\): the published "
                                            rf"config.json does not describe this preset \({message}"):
         zoo.create(f"tiny_env.{tag}", pretrained=True)
+
+
+def test_hub_settings_are_one_frozen_reading_of_the_environment(tmp_path, monkeypatch):
+    import dataclasses
+
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # as a process started online
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "token").write_text("hf_file\n")
+    env = {"HF_HOME": str(home), "HF_ENDPOINT": "http://mirror.invalid/", "TRANSFORMERS_OFFLINE": "yes"}
+    settings = hub.HubSettings.from_env(env)
+    assert settings == hub.HubSettings("http://mirror.invalid", str(home / "hub"), True, "hf_file")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.offline = False
+    assert hub.HubSettings.from_env({**env, "HF_HUB_CACHE": str(tmp_path / "c")}, token="hf_arg").token == "hf_arg"
+    assert hub.HubSettings.from_env({**env, "HF_HUB_CACHE": str(tmp_path / "c")}).cache_dir == str(tmp_path / "c")
+    bare = hub.HubSettings.from_env({"XDG_CACHE_HOME": str(tmp_path / "xdg")})
+    assert bare.cache_dir == str(tmp_path / "xdg" / "huggingface" / "hub") and bare.token is None
+    assert bare.endpoint == hub.DEFAULT_ENDPOINT and bare.offline is False
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # huggingface_hub imported under HF_HUB_OFFLINE=1
+    assert hub.HubSettings.from_env({}).offline is True

@@ -130,6 +130,56 @@ def test_resolve_packaged_tag_and_prefetch():
     assert row["weights"] == str(resolved.weights) and row["note"].startswith("shipped with the package")
 
 
+def test_each_bundled_tag_is_published_with_its_presets_config():
+    """The preset's table is the one source of truth for a bundled tag: its weights are not checked against the
+    shipped config.json at run time, so this keeps that file equal to the preset (classes, labels, components,
+    input sizes, normalisation)."""
+    from zoo.config import ModelConfig
+    from zoo.registry.plugins import preset_registry
+    from zoo.weights.files import read_config
+    from zoo.weights.sources import check_pretrained_config, packaged_folder
+
+    bundled = [(preset, cfg) for preset in preset_registry().entries() for cfg in preset.pretrained if cfg.file]
+    assert {f"{p.name}.{c.tag}" for p, c in bundled} >= {"fer_cnn.fer2013", "fer_cnn.expw", "glamor_fer_cnn.expw"}
+    for preset, cfg in bundled:
+        assert cfg.file == f"pretrained/{preset.name}.{cfg.tag}"
+        shipped, _ = read_config(packaged_folder(cfg) / cfg.config_filename)
+        ours = ModelConfig.from_dict({**preset.model_args, "architecture": preset.name})
+        check_pretrained_config(ours, shipped, f"{preset.name}.{cfg.tag}")  # raises naming each difference
+        resolved = resolve(f"{preset.name}.{cfg.tag}", pretrained=True)
+        assert resolved.published is resolved.config and resolved.config.to_dict() == ours.to_dict()
+
+
+def test_a_name_resolves_once_with_its_tag_and_whether_it_has_weights(monkeypatch):
+    """One parse, one tag lookup and one ModelConfig per model loaded; the resolved name carries the tag chosen
+    and whether weights exist."""
+    from zoo.config import ModelConfig
+    from zoo.inference.loading import create_for_inference
+    from zoo.registry.entries import Preset
+    from zoo.weights import sources
+
+    assert resolve("fer_cnn").has_weights and resolve("fer_cnn").pretrained_cfg is None
+    assert resolve("fer_cnn", pretrained=None).pretrained_cfg.tag == "fer2013"
+    assert resolve("fer_cnn.expw").pretrained_cfg.tag == "expw" and resolve("fer_cnn.expw").weights is None
+    assert not resolve("glamor_net", pretrained=None).has_weights and resolve("glamor_net", pretrained=None).weights is None
+    counts = {"parse": 0, "tag": 0, "config": 0}
+
+    def counting(key, function):
+        def wrapper(*args, **kwargs):
+            counts[key] += 1
+            return function(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(sources, "parse", counting("parse", sources.parse))
+    monkeypatch.setattr(Preset, "pretrained_cfg", counting("tag", Preset.pretrained_cfg))
+    monkeypatch.setattr(ModelConfig, "__post_init__", counting("config", ModelConfig.__post_init__))
+    model = create_for_inference("fer_cnn.expw")
+    assert counts == {"parse": 1, "tag": 1, "config": 1} and model.pretrained_cfg["tag"] == "expw"
+    counts.update(parse=0, tag=0, config=0)
+    zoo.create("fer_cnn", pretrained=True, num_classes=3, label_names=None)
+    assert counts == {"parse": 1, "tag": 1, "config": 2}  # the preset's config (the published one) and the merged one
+
+
 def test_resolve_local_dir(tmp_path):
     model = zoo.create(streams="face", backbone_args={"channels": [4, 4, 4, 4, 4]}, num_classes=3)
     directory = zoo.save_pretrained(model, tmp_path / "m")

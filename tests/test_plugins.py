@@ -111,7 +111,7 @@ def test_a_clash_between_two_plugins_names_both(site):
 
 def test_a_clash_with_a_builtin_names_both(site, monkeypatch):
     make_distribution(site, "zp-gla", {"gla": "zp_gla"}, {"zp_gla": GOOD_PLUGIN.format(name="adaptive")})
-    with pytest.warns(PluginLoadWarning, match="'zoo.models.components.fusion' and 'gla'; 'gla' was refused"):
+    with pytest.warns(PluginLoadWarning, match="'zoo.builtin.fusion' and 'gla'; 'gla' was refused"):
         assert "glamor_net" in zoo.list_models()
     zoo.create("glamor_net", backbone_args={"channels": [4, 4, 4, 4, 4]})  # the built-in 'adaptive' is intact
     assert "RegistryClashError" in {i.name: i.error for i in zoo.plugin_infos()}["gla"]
@@ -119,7 +119,7 @@ def test_a_clash_with_a_builtin_names_both(site, monkeypatch):
 
     reset()
     monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
-    with pytest.raises(PluginLoadError, match="'zoo.models.components.fusion' and 'gla'"):
+    with pytest.raises(PluginLoadError, match="'zoo.builtin.fusion' and 'gla'"):
         zoo.list_models()
 
 
@@ -261,7 +261,7 @@ def test_register_plugin_follows_the_isolation_policy_and_refuses_a_name_twice(f
             register("adaptive", lambda face_dim, context_dim: None)
 
     with pytest.warns(PluginLoadWarning, match=r"fusion 'adaptive' is registered by two plugins: "
-                                               r"'zoo.models.components.fusion' and 'clash'; 'clash' was refused"):
+                                               r"'zoo.builtin.fusion' and 'clash'; 'clash' was refused"):
         info = register_plugin(Clash, "clash")
     assert info.error.startswith("RegistryClashError")
     unregister_plugin("clash")
@@ -664,7 +664,7 @@ def test_a_clash_with_a_builtin_leaves_every_registry_and_plugins_command_workin
                 "def register_fusions(register):\n    register('adaptive', ConcatFusion)\n"
                 "    register('extra_fusion', ConcatFusion)\n")
     with pytest.warns(PluginLoadWarning, match=r"fusion 'adaptive' is registered by two plugins: "
-                                               r"'zoo.models.components.fusion' and 'clash'; 'clash' was refused"):
+                                               r"'zoo.builtin.fusion' and 'clash'; 'clash' was refused"):
         code, out, err = run_cli(["plugins"])
     assert code == 0 and "clash" in out and "RegistryClashError" in out
     fusions = zoo.list_components("fusion")["fusion"]
@@ -695,3 +695,28 @@ def test_keyboard_interrupt_in_a_plugin_hook_is_one_error_line(site, run_cli):
     make_plugin(site, "interrupting", HOOK + "@hookimpl\ndef register_commands(app):\n    raise KeyboardInterrupt\n")
     code, out, err = run_cli(["list"])
     assert code == 130 and err.strip() == "error: interrupted (KeyboardInterrupt)." and "Traceback" not in err
+
+
+def test_family_tables_generate_presets_with_their_tags_in_order():
+    """The built-in presets' tables (timm's generate_default_cfgs): ``"preset"`` keys are models, ``"preset.tag"``
+    keys their weights in order (the first the default); a bundled tag's folder follows from its key."""
+    from zoo.builtin.presets import PRESETS, bundled, generate_presets, hub, preset
+
+    table = {
+        "tiny": preset("a tiny model", {"streams": "face"}),
+        "tiny.v1": bundled(dataset="fer2013", metrics={"accuracy": 0.5}),
+        "tiny.v2": hub("org/tiny", "a" * 40, license="MIT"),
+        "bare": preset("no weights", {"streams": "face"}, without_weights="train it: zoo-cli train bare"),
+    }
+    generated = generate_presets(table)
+    assert generated["tiny"]["pretrained"] == [
+        {"tag": "v1", "file": "pretrained/tiny.v1", "dataset": "fer2013", "metrics": {"accuracy": 0.5}},
+        {"tag": "v2", "hf_hub_id": "org/tiny", "revision": "a" * 40, "license": "MIT"}]
+    assert generated["bare"] == {"description": "no weights", "model_args": {"streams": "face"},
+                                 "without_weights": "train it: zoo-cli train bare", "pretrained": []}
+    with pytest.raises(ValueError, match="define the preset 'late' before its tags"):
+        generate_presets({"late.v1": bundled()})
+    with pytest.raises(ValueError, match="'tiny' is defined twice"):
+        generate_presets(table, {"tiny": preset("again", {})})
+    assert [c["tag"] for c in PRESETS["fer_cnn"]["pretrained"]] == ["fer2013", "expw"]
+    assert zoo.get_preset("fer_cnn").pretrained[0].tag == "fer2013"  # the first tag is the default

@@ -72,15 +72,16 @@ def test_predict_probabilities_are_the_models_output_on_each_face(tmp_path, tiny
     (entry,) = json.loads(result.stdout)
     assert entry["image"] == str(image)
     assert [f["box"] for f in entry["faces"]] == [[20.0, 30.0, 60.0, 80.0], [110.0, 25.0, 150.0, 75.0]]
-    assert [f["score"] for f in entry["faces"]] == [0.9, 0.8]
+    assert [f["detector_score"] for f in entry["faces"]] == [0.9, 0.8]
     for face, (probs, fusion) in zip(entry["faces"], expected, strict=True):
         assert list(face["probs"]) == list(names) == list(zoo.labels.CAER)
         torch.testing.assert_close(torch.tensor(list(face["probs"].values())), probs, rtol=0, atol=1e-6)
         assert face["label"] == names[int(probs.argmax())]
         assert face["probability"] == pytest.approx(float(probs.max()), abs=1e-6)
         torch.testing.assert_close(torch.tensor(face["fusion_weights"]), fusion, rtol=0, atol=1e-6)
-    assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == ["two_faces_face0.png", "two_faces_face1.png"]
-    assert Image.open(tmp_path / "vis/two_faces_face0.png").size[0] > 100
+    # one annotated picture per photo (issue 32), not one per face
+    assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == ["two_faces.png"]
+    assert entry["vis"] == str(tmp_path / "vis/two_faces.png") and Image.open(entry["vis"]).size[0] >= 200
 
     table = _invoke(["predict", str(image), "--model", f"local-dir:{tiny_model_dir}", "--device", "cpu"])
     assert table.exit_code == 0, table.output
@@ -100,6 +101,6 @@ def test_python_predict_with_known_boxes_skips_detection(tmp_path, tiny_model_di
     names, expected = _expected(image, tiny_model_dir)
     boxes = [[(b["x1"], b["y1"], b["x2"], b["y2"]) for b in BOXES]]
     (entry,) = zoo.predict([image], model=f"local-dir:{tiny_model_dir}", device="cpu", boxes=boxes)
-    assert [f["score"] for f in entry["faces"]] == [1.0, 1.0]  # no detector score for a given box
+    assert [f["detector_score"] for f in entry["faces"]] == [1.0, 1.0]  # no detector score for a given box
     for face, (probs, _) in zip(entry["faces"], expected, strict=True):
         torch.testing.assert_close(torch.tensor([face["probs"][n] for n in names]), probs, rtol=0, atol=1e-6)

@@ -208,18 +208,20 @@ def test_cli_folder_and_glob_with_table_json_and_csv(tmp_path, model_dir, stub_d
     assert [e["image"] for e in entries] == [str(tmp_path / "in/sub/a.png"), str(tmp_path / "in/b.jpg")]
     rows = list(csv.DictReader(out_csv.open()))
     names = list(zoo.labels.CAER)
-    assert list(rows[0]) == ["source", "frame", "timestamp", "face", "track", "x1", "y1", "x2", "y2", "det_score",
-                             "label", "score", *(f"prob_{n}" for n in names)]
-    assert [(r["source"], r["face"]) for r in rows] == [(str(tmp_path / "in/sub/a.png"), "0"),
+    # the one result schema (issue 32): the CSV's names are the JSON's
+    assert list(rows[0]) == ["image", "frame", "timestamp", "width", "height", "model", "tag", "detector", "face",
+                             "track", "x1", "y1", "x2", "y2", "clipped", "detector_score", "label", "probability",
+                             "landmarks", "error", *(f"prob_{n}" for n in names)]
+    assert [(r["image"], r["face"]) for r in rows] == [(str(tmp_path / "in/sub/a.png"), "0"),
                                                         (str(tmp_path / "in/sub/a.png"), "1"),
                                                         (str(tmp_path / "in/b.jpg"), "0")]
     for row, face in zip(rows, [f for e in entries for f in e["faces"]], strict=True):
         assert row["frame"] == row["timestamp"] == row["track"] == ""
         assert [float(row[k]) for k in ("x1", "y1", "x2", "y2")] == pytest.approx(face["box"], abs=0.01)
-        assert float(row["det_score"]) == pytest.approx(0.99)
+        assert float(row["detector_score"]) == pytest.approx(0.99)
         assert sum(float(row[f"prob_{n}"]) for n in names) == pytest.approx(1.0, abs=1e-4)
         assert row["label"] == max(names, key=lambda n: float(row[f"prob_{n}"]))
-        assert float(row["score"]) == pytest.approx(float(row[f"prob_{row['label']}"]))
+        assert float(row["probability"]) == pytest.approx(float(row[f"prob_{row['label']}"]))
 
 
 def test_cli_boxes_file_skips_detection(tmp_path, model_dir, monkeypatch):
@@ -239,7 +241,7 @@ def test_cli_boxes_file_skips_detection(tmp_path, model_dir, monkeypatch):
     assert result.exit_code == 0, result.output
     a, b = json.loads(result.stdout)
     assert [f["box"] for f in a["faces"]] == [[10, 15, 50, 65], [60, 10, 100, 60]]
-    assert [f["score"] for f in a["faces"]] == [1.0, 1.0]
+    assert [f["detector_score"] for f in a["faces"]] == [1.0, 1.0]
     assert b["faces"] == [] and b["note"].startswith("no face found")
     # with INPUTS, an image the file does not list has no face (detection still does not run)
     draw_faces((120, 90), [(10, 15, 50, 65)]).save(tmp_path / "imgs" / "c.png")
@@ -271,7 +273,7 @@ def test_missing_face_rules(model):
     kwargs = {"detector": skin_detector, "device": "cpu"}
     (entry,) = zoo.predict(blank, model=model, **kwargs)
     assert entry["faces"] == [] and entry["note"] == (
-        "no face found; missing_face='whole' classifies the whole image as a face")
+        "no face found; missing_face='whole' (--missing-face whole) classifies the whole image as a face")
     (entry,) = zoo.predict(blank, model=model, missing_face="whole", **kwargs)
     assert len(entry["faces"]) == 1 and entry["faces"][0]["box"] is None and "whole image" in entry["note"]
     (zeros,) = zoo.predict(blank, model=model, missing_face="zeros", **kwargs)
@@ -295,7 +297,7 @@ def test_cut_off_faces_are_clipped_and_known_boxes_wholly_outside_are_an_error(m
     image = draw_faces((80, 60), [(50, 10, 95, 60)])  # the face runs off the right border
     (entry,) = zoo.predict(image, model=model, boxes=[[(50, 10, 95, 60)]], device="cpu")
     (face,) = entry["faces"]
-    assert face["box"] == [50, 10, 95, 60] and face["clipped"] is True
+    assert face["box"] == [50, 10, 80, 60] and face["clipped"] is True  # reported inside the image (issue 32)
     # a known box is a claim that a face is there; one wholly off the image is a mistake, not "no face found"
     for boxes in ([[(50, 10, 95, 60), (200, 0, 240, 40)]], [[(200, 0, 240, 40)]]):
         with pytest.raises(ZooError, match=r"box \[200.0, 0.0, 240.0, 40.0\] lies wholly outside the 80×60 image"):
@@ -375,7 +377,7 @@ def test_webcam_path_reads_a_camera_the_same_way(tmp_path, model_dir, stub_detec
     assert result.exit_code == 0, result.output
     assert opened[0] == 0
     rows = list(csv.DictReader(out_csv.open()))
-    assert [r["source"] for r in rows] == ["camera:0"] * 5 and [r["frame"] for r in rows] == ["0", "1", "2", "3", "4"]
+    assert [r["image"] for r in rows] == ["camera:0"] * 5 and [r["frame"] for r in rows] == ["0", "1", "2", "3", "4"]
     assert {r["track"] for r in rows} == {"0"}
     assert all(float(r["timestamp"]) >= 0 for r in rows)
     with pytest.raises(VideoError, match="Could not open camera 7"):
@@ -392,7 +394,9 @@ def test_video_errors(tmp_path):
     make_clip(tmp_path / "c.mp4", frames=2)
     with pytest.raises(ZooError, match="known boxes apply to images"):
         list(iter_frames([tmp_path / "c.mp4"], boxes={str(tmp_path / "c.mp4"): [(0, 0, 5, 5)]}))
-    assert len(list(iter_frames([tmp_path / "c.mp4"], boxes={"other.png": []}))) == 2  # not listed: detected
+    # known boxes and a video: refused, never silently ignored (issue 32)
+    with pytest.raises(ZooError, match="known boxes apply to images"):
+        list(iter_frames([tmp_path / "c.mp4"], boxes={"other.png": []}))
 
 
 def test_memory_stays_flat_on_a_long_video(tmp_path, model):
@@ -436,7 +440,7 @@ def test_zoo_cli_predict_on_a_photo_uses_the_default_face_and_context_model_and_
     import subprocess
     import sys
 
-    from zoo.factory import DEFAULT_MODEL
+    from zoo.inference.defaults import DEFAULT_MODEL
 
     assert DEFAULT_MODEL == "glamor_fer_cnn.expw" and zoo.create(DEFAULT_MODEL, pretrained=True).config.uses_context
     rng = np.random.default_rng(0)
@@ -484,14 +488,14 @@ def test_save_vis_keeps_every_image_when_stems_repeat(tmp_path):
     model = tiny_face_model()
     results = zoo.predict([a, b], model=model, boxes=[[[5, 5, 30, 30]], [[5, 5, 30, 30]]], device="cpu",
                           save_vis=tmp_path / "vis")
-    paths = [r["faces"][0]["vis"] for r in results]
+    paths = [r["vis"] for r in results]  # one picture per photo (issue 32)
     assert len(set(paths)) == 2 and all(Path(p).exists() for p in paths)
-    assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == ["x_2_face0.png", "x_face0.png"]
+    assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == ["x.png", "x_2.png"]
     with pytest.raises(ZooError, match="save_vis .*the folder is not empty. Pass --force \\(overwrite=True\\)"):
         zoo.predict([a], model=model, boxes=[[[5, 5, 30, 30]]], device="cpu", save_vis=tmp_path / "vis")
     again = zoo.predict([a], model=model, boxes=[[[5, 5, 30, 30]]], device="cpu", save_vis=tmp_path / "vis",
                         overwrite=True)
-    assert again[0]["faces"][0]["vis"] == paths[0]
+    assert again[0]["vis"] == paths[0]
 
 
 def test_save_vis_into_an_unwritable_path_is_a_clear_error(tmp_path):
@@ -538,7 +542,7 @@ def test_an_existing_output_is_replaced_only_with_force_and_only_through_a_tempo
     assert code == 1 and "is a folder" in err
     code, out, err = run_cli(["predict", str(photo), *model, "--csv", str(out_csv), "--force"])
     assert code == 0, err
-    assert out_csv.read_text().startswith("source,frame") and [p.name for p in out_csv.parent.iterdir()] == ["faces.csv"]
+    assert out_csv.read_text().startswith("image,frame") and [p.name for p in out_csv.parent.iterdir()] == ["faces.csv"]
 
 
 def test_the_save_vis_folder_inside_an_input_folder_is_no_input(tmp_path, model_dir, run_cli):
@@ -553,7 +557,7 @@ def test_the_save_vis_folder_inside_an_input_folder_is_no_input(tmp_path, model_
         code, out, err = run_cli([*args, *extra])
         assert code == 0, err
         assert [Path(e["image"]).name for e in json.loads(out)] == ["p0.png", "p1.png"]
-    assert sorted(p.name for p in (photos / "vis").iterdir()) == ["p0_face0.png", "p1_face0.png"]
+    assert sorted(p.name for p in (photos / "vis").iterdir()) == ["p0.png", "p1.png"]  # one picture per photo
 
 
 def test_sampling_values_are_checked_and_bounded(tmp_path):
@@ -569,6 +573,7 @@ def test_sampling_values_are_checked_and_bounded(tmp_path):
 
 def test_one_unreadable_or_over_size_image_in_a_folder_is_skipped_and_named(tmp_path, model_dir, run_cli, monkeypatch,
                                                                            caplog):
+    """The run goes on past them (issue 30: 18); each is recorded with its error and the exit code is 1 (issue 32)."""
     import logging
 
     import zoo.data.images
@@ -583,8 +588,12 @@ def test_one_unreadable_or_over_size_image_in_a_folder_is_skipped_and_named(tmp_
     with caplog.at_level(logging.WARNING, logger="zoo"):
         code, out, err = run_cli(["predict", str(photos), "--model", f"local-dir:{model_dir}", "--device", "cpu",
                                   "--boxes", str(boxes), "--json"])
-    assert code == 0, err
-    assert [Path(e["image"]).name for e in json.loads(out)] == ["a.png"]
+    assert code == 1, err
+    entries = {Path(e["image"]).name: e for e in json.loads(out)}
+    assert sorted(entries) == ["a.png", "big.png", "broken.png"]
+    assert len(entries["a.png"]["faces"]) == 1 and entries["a.png"].get("error") is None
+    assert "more than" in entries["big.png"]["error"] and entries["broken.png"]["error"]
     assert "skipped" in caplog.text and "big.png" in caplog.text and "broken.png" in caplog.text
+    assert "2 of 3 inputs failed" in err
     code, _, err = run_cli(["predict", str(photos / "big.png"), "--model", f"local-dir:{model_dir}"])
     assert code == 1 and "more than" in err  # named alone, the image is the error

@@ -19,6 +19,7 @@ from zoo.errors import ZooError
 from zoo.inference import batching, run
 from zoo.inference.batching import FaceBatcher, Prediction, VideoTracks, face_entries, find_faces, no_face
 from zoo.inference.inputs import read_boxes_csv
+from zoo.inference.options import PredictOptions
 from zoo.inference.video import Frame
 from zoo.inference.writers import CsvWriter, JsonStreamWriter, PredictionTable
 from zoo.training.eval_plots import write_eval_plots
@@ -27,7 +28,7 @@ NAMES = ["Happy", "Sad"]
 
 
 def face(index, box, label, probs, score=0.99, **extra):
-    return {"face": index, "box": box, "score": score, **extra, "label": label, "probability": max(probs),
+    return {"face": index, "box": box, "detector_score": score, **extra, "label": label, "probability": max(probs),
             "probs": dict(zip(NAMES, probs, strict=True))}
 
 
@@ -82,10 +83,12 @@ def test_the_csv_writer_writes_one_rounded_row_per_face_as_entries_arrive(tmp_pa
     assert sorted(p.name for p in path.parent.iterdir()) == ["faces.csv"]
     assert writer.rows == 3
     assert path.read_text().splitlines() == [
-        "source,frame,timestamp,face,track,x1,y1,x2,y2,det_score,label,score,prob_Happy,prob_Sad",
-        "a.png,,,0,,10.4,20.6,50.0,60.2,0.99,Happy,0.75,0.75,0.25",
-        "a.png,,,1,,,,,,,Sad,0.875,0.125,0.875",
-        "clip.mp4,3,0.3,0,7,1.0,2.0,3.0,4.0,0.99,Sad,0.6,0.4,0.6",
+        # the one result schema (issue 32): det_score -> detector_score, score -> probability, source -> image
+        "image,frame,timestamp,width,height,model,tag,detector,face,track,x1,y1,x2,y2,clipped,detector_score,label,"
+        "probability,landmarks,error,prob_Happy,prob_Sad",
+        "a.png,,,,,,,,0,,10.4,20.6,50.0,60.2,False,0.99,Happy,0.75,,,0.75,0.25",
+        "a.png,,,,,,,,1,,,,,,False,,Sad,0.875,,,0.125,0.875",
+        "clip.mp4,3,0.3,,,,,,0,7,1.0,2.0,3.0,4.0,False,0.99,Sad,0.6,,,0.4,0.6",
     ]
 
 
@@ -127,8 +130,10 @@ def test_find_faces_keeps_known_boxes_refuses_those_off_the_image_and_keeps_dete
 def test_face_entries_mark_cut_off_faces_and_carry_track_ids():
     frame = Frame("a.png", Image.new("RGB", (100, 80)))
     (inside, _), (cut, box) = face_entries(frame, [(10, 10, 40, 40, 0.9), (-5, 50, 30, 90, 0.8)], [4, 9])
-    assert inside == {"face": 0, "box": [10, 10, 40, 40], "score": 0.9, "track": 4}
-    assert cut == {"face": 1, "box": [-5, 50, 30, 90], "score": 0.8, "track": 9, "clipped": True}
+    # the reported box of a cut-off face is clipped to the image (issue 32); the model still gets the box found
+    assert inside == {"face": 0, "box": [10, 10, 40, 40], "detector_score": 0.9, "landmarks": None, "track": 4}
+    assert cut == {"face": 1, "box": [0, 50, 30, 80], "detector_score": 0.8, "landmarks": None, "track": 9,
+                   "clipped": True}
     assert box == {"x1": -5, "y1": 50, "x2": 30, "y2": 90, "score": 0.8}
     assert "track" not in face_entries(frame, [(10, 10, 40, 40, 0.9)], None)[0][0]
 
@@ -147,7 +152,9 @@ def test_no_face_follows_the_missing_face_policy():
     frame = Frame("a.png", Image.new("RGB", (10, 10)))
     entry: dict = {}
     assert no_face(frame, entry, "skip", cfg) == [] and entry["note"].startswith("no face found; missing_face='whole'")
-    assert no_face(frame, entry, "whole", cfg) == [({"face": 0, "box": None, "score": None}, None)]
+    assert "--missing-face whole" in entry["note"]  # the CLI's spelling too (issue 32)
+    assert no_face(frame, entry, "whole", cfg) == [({"face": 0, "box": None, "detector_score": None,
+                                                     "landmarks": None}, None)]
     assert "missing_face='whole'" in entry["note"]
     assert no_face(frame, entry, "zeros", cfg)[0][1] is None and "black face" in entry["note"]
     with pytest.raises(MissingFaceError, match=r"clip\.mp4 frame 2: no face found"):
@@ -201,10 +208,13 @@ def test_the_batcher_refuses_non_finite_outputs_naming_the_inputs():
 
 
 def test_the_loop_checks_its_settings_when_iterated():
+    # the settings travel as one PredictOptions (issue 32), checked when it is made
     with pytest.raises(ZooError, match="batch_size must be at least 1, got 0"):
-        next(batching.classify_frames([], tiny_face_model(), "auto", "cpu", 0.0, 0, "skip", 0.3, None, False))
+        PredictOptions(batch_size=0)
+    with pytest.raises(ZooError, match="on_error must be one of auto, skip, raise"):
+        PredictOptions(on_error="ignore")
     with pytest.raises(ZooError, match="this model has no context stream"):
-        next(batching.classify_frames([], tiny_face_model(), "auto", "cpu", 0.0, 1, "zeros", 0.3, None, False))
+        next(batching.classify_frames([], tiny_face_model(), PredictOptions(device="cpu", missing_face="zeros")))
 
 
 # ------------------------------------------------------------------------------------- predict_and_write
@@ -244,6 +254,34 @@ def test_ctrl_c_stops_predict_and_write_with_its_files_closed(tmp_path, tiny_mod
     assert err == ["stopped"]
     assert [e["image"] for e in json.loads("\n".join(out))] == [str(image)]  # the array was closed
     assert len((tmp_path / "faces.csv").read_text().splitlines()) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "faces.csv", "m"]  # renamed into place
+
+
+def test_an_error_mid_run_keeps_the_finished_rows_yet_replaces_a_file_only_with_force(tmp_path, tiny_model_dir,
+                                                                                      monkeypatch):
+    """Rows go to a temporary file as they are produced, renamed into place in a ``finally`` (also when the run
+    fails: issue 32's finished work), while an existing CSV is replaced only with ``force`` (issue 30)."""
+    image = png(tmp_path / "a.png")
+    out_csv = tmp_path / "faces.csv"
+    out_csv.write_text("mine\n")
+
+    def failing_frames(inputs, **kwargs):
+        yield Frame(str(image), Image.open(image).convert("RGB"), boxes=[(5, 5, 30, 30)])
+        raise ZooError("b.png: broken")
+
+    monkeypatch.setattr(run, "iter_frames", failing_frames)
+    args = {"model": f"local-dir:{tiny_model_dir}", "device": "cpu", "batch_size": 1, "csv_out": out_csv,
+            "echo": lambda text: None}
+    with pytest.raises(ZooError, match="the file exists. Pass --force"):
+        run.predict_and_write([str(image)], **args)
+    assert out_csv.read_text() == "mine\n"
+    with pytest.raises(ZooError, match="also an input of the command"):
+        run.predict_and_write([str(image)], **{**args, "csv_out": image}, force=True)
+    with pytest.raises(ZooError, match="b.png: broken"):
+        run.predict_and_write([str(image)], **args, force=True)
+    rows = out_csv.read_text().splitlines()
+    assert len(rows) == 2 and rows[0].startswith("image,") and rows[1].startswith(f"{image},")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "faces.csv", "m"]  # no temporary file left
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

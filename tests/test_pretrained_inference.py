@@ -14,7 +14,7 @@ import zoo
 import zoo.cli
 from zoo.cli import app
 from zoo.errors import HubError, UntrainedModelError, UntrainedModelWarning
-from zoo.factory import create_for_inference
+from zoo.inference.loading import create_for_inference
 from zoo.registry.hookspecs import hookimpl
 from zoo.weights.sources import prefetch
 

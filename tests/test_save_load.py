@@ -14,7 +14,7 @@ from tiny_face import SMALL_DATA, nan_weights_dir, timm_face_config, tiny_face_m
 import zoo
 from zoo.config import ModelConfig
 from zoo.errors import ConfigError, UntrainedModelError, WeightsError, ZooError
-from zoo.factory import create_for_inference, has_trained_weights
+from zoo.inference.loading import create_for_inference, has_trained_weights
 from zoo.models.model import EmotionModel
 from zoo.weights.files import load_state_dict
 

@@ -40,7 +40,7 @@ def packaged_models() -> list[str]:
 
 @pytest.mark.skipif(not (REPO / "pyproject.toml").is_file(), reason="needs the source checkout")
 def test_wheel_ships_the_bundled_models_and_they_predict_offline(tmp_path):
-    from zoo.factory import DEFAULT_MODEL
+    from zoo.inference.defaults import DEFAULT_MODEL
 
     bundled = packaged_models()
     assert DEFAULT_MODEL in bundled and {"fer_cnn.fer2013", "fer_cnn.expw", "glamor_fer_cnn.expw"} <= set(bundled)

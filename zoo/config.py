@@ -31,6 +31,8 @@ MAX_IMAGE_SIDE = 2048
 #: nesting depth of the component argument dicts read from a model file
 MAX_ARGS_DEPTH = 8
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box")
+#: the one component-field table: each component field of :class:`ModelConfig` -> the field of its arguments
+#: (validation, ``zoo.create``'s overrides, the saved config.json and the model-file checks all read it)
 COMPONENT_FIELDS = {
     "backbone": "backbone_args",
     "context_backbone": "context_backbone_args",
@@ -102,6 +104,9 @@ class DataConfig:
     #: annotation boxes (ExpW, MTCNN) like another dataset's crops; on ExpW it did not help (docs/real-photos.md,
     #: margin 0 was best)
     face_margin: float = 0.0
+    #: how the face crop is framed: "none" crops the (grown) box; "eyes" aligns it on the five landmarks (eyes
+    #: level at a fixed distance and position, :mod:`zoo.data.align`), found by MTCNN or by O-Net in the box
+    align: str = "none"
 
     def __post_init__(self) -> None:
         for name in ("face_size", "context_size", "context_resize"):
@@ -120,6 +125,8 @@ class DataConfig:
             raise ConfigError(f"data.face_margin must be a number in -0.4..1 (a fraction of the face box; negative "
                               f"shrinks it), got {margin!r}.")
         self.face_margin = float(margin)
+        if self.align not in ("none", "eyes"):
+            raise ConfigError(f"data.align must be 'none' or 'eyes', got {self.align!r}.")
         quality = self.context_jpeg_quality
         if quality is not None and (not is_int(quality) or not 1 <= quality <= 100):
             raise ConfigError(f"data.context_jpeg_quality must be null or a JPEG quality in 1..100, got {quality!r}.")
@@ -155,6 +162,9 @@ class ModelConfig:
     init: str = "torch"
     architecture: str | None = None
     data: DataConfig = field(default_factory=DataConfig)
+    #: probabilities are softmax(logits / temperature): a temperature fitted on held-out data calibrates them
+    #: (Guo et al., ICML 2017, §4.2; :func:`zoo.training.calibration.fit_temperature`); logits are unchanged
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.data, dict):
@@ -201,6 +211,9 @@ class ModelConfig:
             )
         if not is_real(self.head_dropout) or not 0.0 <= float(self.head_dropout) < 1.0:
             raise ConfigError(f"head_dropout must be a probability in [0, 1), got {self.head_dropout!r}.")
+        if not is_real(self.temperature) or not 0.01 <= float(self.temperature) <= 100.0:
+            raise ConfigError(f"temperature must be a number in 0.01..100 (1 = uncalibrated), got {self.temperature!r}.")
+        self.temperature = float(self.temperature)
         if self.init not in ("torch", "keras"):
             raise ConfigError(f"init must be 'torch' or 'keras', got {self.init!r}.")
         if self.architecture is not None and not isinstance(self.architecture, str):
@@ -229,6 +242,17 @@ class ModelConfig:
     @property
     def resolved_label_names(self) -> tuple[str, ...]:
         return self.label_names or tuple(f"class_{i}" for i in range(self.num_classes))
+
+    @property
+    def context_backbone_spec(self) -> tuple[str, dict[str, Any]]:
+        """The context encoder's backbone name and arguments: ``context_backbone`` defaults to the face
+        backbone, ``context_backbone_args`` to the face backbone's arguments when the names are the same (else
+        to none)."""
+        name = self.context_backbone or self.backbone
+        args = self.context_backbone_args
+        if args is None:
+            args = self.backbone_args if name == self.backbone else {}
+        return name, args
 
     @property
     def uses_face(self) -> bool:
@@ -369,10 +393,7 @@ def used_components(config: ModelConfig) -> list[tuple[str, str, str, dict[str, 
     if config.uses_face:
         used.append(("backbone", "backbone", config.backbone, config.backbone_args))
     if config.uses_context:
-        name = config.context_backbone or config.backbone
-        args = config.context_backbone_args
-        if args is None:
-            args = config.backbone_args if name == config.backbone else {}
+        name, args = config.context_backbone_spec
         used.append(("backbone", "context_backbone" if config.context_backbone else "backbone", name, args))
         used.append(("attention", "attention", config.attention, config.attention_args))
     if config.streams == "both":

@@ -1,4 +1,4 @@
-"""The errors this package raises on purpose, shared across layers. Imports nothing.
+"""The errors this package raises on purpose, shared across layers. Imports nothing of the package.
 
 Every message names what was wrong (file, key or value) and what to do. Errors that only one layer raises
 (``RecipeError``, ``CheckpointError``, ``VideoError``, ...) live beside the code that raises them and subclass
@@ -61,3 +61,23 @@ class AnnotationError(DataError):
 
 class UnknownClassError(DataError):
     """A class folder or label name that the dataset family does not define."""
+
+
+#: the network error classes huggingface_hub may let through (requests, httpx, httpx2: by version), for
+#: :func:`optional_exceptions`
+TRANSPORT_ERRORS = ("requests:RequestException", "httpx:HTTPError", "httpx2:HTTPError")
+
+
+def optional_exceptions(*names: str) -> tuple[type[BaseException], ...]:
+    """The exception classes named ``"module:Class"`` whose module can be imported here (an optional
+    dependency, or one whose name changed between versions: requests, httpx, httpx2); the others are left out."""
+    import importlib
+
+    found: list[type[BaseException]] = []
+    for name in names:
+        module, _, attribute = name.partition(":")
+        try:
+            found.append(getattr(importlib.import_module(module), attribute))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)

@@ -2,7 +2,7 @@
 
 =============================  ==========================================================================
 ``preset[.tag]``               a registered preset, optionally one of its pretrained tags (timm's rule:
-                               split on the first dot): ``glamor_net``, ``glamor_net.caer_s``
+                               split on the first dot): ``glamor_net``, ``fer_cnn.expw``
 ``hf-hub:ORG/NAME[@REV]``      a Hugging Face Hub repo, optionally pinned to a branch, tag or commit
                                (timm's ``hf-hub:`` names; ``hf_hub:`` is accepted too)
 ``local-dir:DIR``              a directory written by ``zoo.save_pretrained`` (``local_dir:`` too)
@@ -66,7 +66,7 @@ def split_spec(spec: str) -> tuple[str, str | None]:
 
 
 def split_model_name_tag(name: str) -> tuple[str, str | None]:
-    """``"glamor_net.caer_s"`` -> ``("glamor_net", "caer_s")`` (timm's rule: split on the first dot)."""
+    """``"fer_cnn.expw"`` -> ``("fer_cnn", "expw")`` (timm's rule: split on the first dot)."""
     arch, _, tag = name.partition(".")
     return arch, (tag or None)
 
@@ -140,8 +140,8 @@ def parse_model_name(name: str) -> tuple[str | None, str]:
 def parse(name: str) -> ModelName:
     """Parse a model name into its parts; a Hub repo id and revision are checked (:func:`split_repo_revision`).
 
-    >>> parse("glamor_net.caer_s").tag
-    'caer_s'
+    >>> parse("fer_cnn.expw").tag
+    'expw'
     """
     if not isinstance(name, str) or not name:
         raise ModelNameError(f"A model name must be a non-empty string, got {name!r}.")

@@ -100,7 +100,7 @@ def discard(temp: PathLike) -> None:
     else:
         try:
             temp.unlink()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # never created (its folder may be a file)
             pass
 
 

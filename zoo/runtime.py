@@ -240,3 +240,24 @@ class GlobalBatchNorm1d(torch.nn.BatchNorm1d):
                 self.running_var.mul_(1 - m).add_(m * var.detach() * n / (n - 1).clamp_min(1.0))
         out = (x - mean) / torch.sqrt(var + self.eps)
         return out * self.weight + self.bias if self.affine else out
+
+
+def show_progress(enabled: bool | None) -> bool:
+    """Whether to draw a progress bar: ``enabled`` as given; None: when stderr is a terminal."""
+    if enabled is not None:
+        return enabled
+    import sys
+
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+
+def progress_bar(enabled: bool | None, total: int | None = None, unit: str = "it", desc: str | None = None) -> Any:
+    """A ``tqdm`` bar on stderr (never stdout, so ``--json`` output and pipes stay clean), a context manager
+    with ``update(n)``; disabled unless :func:`show_progress` (predict over several inputs and video frames,
+    eval)."""
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=not show_progress(enabled),
+                leave=False, dynamic_ncols=True)

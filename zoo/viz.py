@@ -4,21 +4,20 @@ confusion matrices and training curves. Every function writes one PNG and return
 * :func:`attention_figure` — GLAMOR-Net Figure 5: image, masked-face context, one overlay per attention map.
 * :func:`prediction_grid_figure` — GLAMOR-Net Figure 6: one column per sample, ground truth and two models.
 * :func:`uncertainty_grid_figure` — LDLVA Figure 4: training images per class sorted by λ.
-* :func:`prediction_figure` — one predicted face: the image with its box | the context with the attention map.
+* :func:`annotated_photo` — one photo's prediction (every face boxed and labelled, probability bars, context
+  attention), drawn by the web app's functions (:func:`draw_face_boxes`, :func:`probability_bars`,
+  :func:`attention_panel`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from zoo.errors import ZooError
-
-if TYPE_CHECKING:  # pragma: no cover
-    import torch
 
 
 def pyplot():
@@ -208,49 +207,188 @@ def training_curves_figure(
     return save_figure(fig, path)
 
 
-def _to_display(tensor: torch.Tensor, data_config) -> np.ndarray:
-    """A normalised 3×H×W model input back to H×W×3 in [0, 1] (the model's mean/std undone)."""
-    import torch
+# --------------------------------------------------------------- annotated photos (web app and predict --save-vis)
 
-    mean = torch.tensor(data_config.mean).view(3, 1, 1)
-    std = torch.tensor(data_config.std).view(3, 1, 1)
-    return (tensor.float() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
+#: box / bar colours, one per face number (matplotlib's tab10)
+COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf"]
+#: drawn photos are scaled so that their longer side is at most this (the analysis runs at full size)
+DISPLAY_SIDE = 1024
 
 
-def prediction_figure(path: Path, image: Any, box, context: torch.Tensor | None, face: torch.Tensor | None,
-                      attention: torch.Tensor | None, data_config, face_entry: dict[str, Any]) -> Path:
-    """``zoo-cli predict --save-vis``: the image with the face box | the context crop with the attention map
-    overlaid (or the face input). ``context`` / ``face`` are the model's normalised 3×H×W inputs."""
-    import torch
+def face_colour(number: int) -> str:
+    """The colour of face ``number`` (numbered from 0, as in every result)."""
+    return COLOURS[number % len(COLOURS)]
+
+
+def display_copy(image: Any, side: int = DISPLAY_SIDE) -> tuple[Any, float]:
+    """A copy of the PIL ``image`` whose longer side is at most ``side``, and the scale applied."""
+    from PIL import Image
+
+    scale = min(1.0, side / max(image.size))
+    if scale < 1.0:
+        image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
+    else:
+        image = image.copy()
+    return image, scale
+
+
+def _font(size: int) -> Any:
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has only the bitmap font
+        return ImageFont.load_default()
+
+
+def draw_face_boxes(image: Any, faces: Sequence[Any], boxes: bool = True) -> Any:
+    """The photo (scaled by :func:`display_copy`) with each face boxed in its colour and tagged
+    ``#i Label 62%``. ``faces`` have ``face`` (number), ``box``, ``label`` and ``probability``; ``boxes``
+    False leaves the rectangles out (a whole-scene result)."""
+    from PIL import ImageDraw
+
+    image, scale = display_copy(image)
+    draw = ImageDraw.Draw(image)
+    width = max(2, round(max(image.size) / 300))
+    font = _font(max(12, round(max(image.size) / 45)))
+    for face in faces:
+        colour = face_colour(face.face)
+        x1, y1, x2, y2 = (v * scale for v in (face.box or (0, 0, *image.size)))
+        if boxes and face.box is not None:
+            draw.rectangle((x1, y1, x2, y2), outline=colour, width=width)
+        text = f"#{face.face} {face.label} {100 * face.probability:.0f}%"
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        tw, th = right - left, bottom - top
+        ty = y1 - th - 2 * width if y1 - th - 2 * width >= 0 else y2
+        tx = min(max(0, x1), max(0, image.width - tw - 2 * width))
+        draw.rectangle((tx, ty, tx + tw + 2 * width, ty + th + 2 * width), fill=colour)
+        draw.text((tx + width - left, ty + width - top), text, fill="white", font=font)
+    return image
+
+
+def figure_to_image(fig: Any) -> Any:
+    """A matplotlib figure as a PIL RGB image (the figure is closed)."""
+    import io
+
+    from PIL import Image
 
     plt = pyplot()
+    buffer = io.BytesIO()
+    # the padding keeps the first title clear of the label Gradio draws over an image's top-left corner
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight", pad_inches=0.4)
+    plt.close(fig)
+    buffer.seek(0)
+    return Image.open(buffer).convert("RGB")
+
+
+def probability_bars(faces: Sequence[Any], max_faces: int = 8) -> Any:
+    """One horizontal bar chart of class probabilities per face, in the face's colour (None: no face);
+    fusion weights ``[w_f, w_c]`` in the title when the face has them."""
+    if not faces:
+        return None
+    plt = pyplot()
+    faces = list(faces)[:max_faces]
+    names = list(faces[0].probs)
+    cols = 1 if len(faces) == 1 else 2
+    rows = (len(faces) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 0.32 * len(names) * rows + 0.9 * rows),
+                             squeeze=False)
+    for ax in axes.flat[len(faces):]:
+        ax.axis("off")
+    for ax, face in zip(axes.flat, faces, strict=False):
+        colour = face_colour(face.face)
+        values = [face.probs[n] for n in names]
+        bars = ax.barh(range(len(names)), values, color=[colour if n == face.label else "#c8ccd2" for n in names])
+        ax.set_yticks(range(len(names)), names, fontsize=9)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        ax.tick_params(axis="x", labelsize=8)
+        for bar, value in zip(bars, values, strict=True):
+            ax.text(min(value + 0.02, 0.85), bar.get_y() + bar.get_height() / 2, f"{100 * value:.0f}%",
+                    va="center", fontsize=8)
+        title = f"#{face.face}: {face.label} ({100 * face.probability:.0f}%)"
+        if face.fusion_weights is not None:
+            w_f, w_c = face.fusion_weights
+            title += f"\nfusion: face {w_f:.2f} · context {w_c:.2f}"
+        ax.set_title(title, fontsize=10, color=colour, loc="left")
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    return figure_to_image(fig)
+
+
+def context_window(image_size: tuple[int, int], data_config: Any) -> tuple[float, float, float, float]:
+    """The part of the photo (x1, y1, x2, y2 in pixels) that the context stream sees at inference.
+
+    The context is the photo resized to ``context_resize`` and centre-cropped to ``context_size``
+    (``zoo.data.transforms.crop_context``); this maps that crop back to photo coordinates.
+    """
+    width, height = image_size
+    rh, rw = data_config.context_resize
+    ch, cw = data_config.context_size
+    top, left = (rh - ch) // 2, (rw - cw) // 2
+    return left / rw * width, top / rh * height, (left + cw) / rw * width, (top + ch) / rh * height
+
+
+def attention_panel(image: Any, face: Any, attention: np.ndarray, data_config: Any, box: bool = True) -> Any:
+    """The photo, dimmed, with ``face``'s context attention map (bilinear, jet) over the window the context
+    stream sees; the face's own box (masked out of the context) is outlined unless ``box`` is False."""
+    from matplotlib import colormaps
+    from PIL import Image, ImageDraw
+
+    shown, scale = display_copy(image)
+    x1, y1, x2, y2 = (round(v * scale) for v in context_window(image.size, data_config))
+    x2, y2 = min(x2, shown.width), min(y2, shown.height)
+    heat = upsample_map(attention, (max(1, y2 - y1), max(1, x2 - x1)))
+    colour = (colormaps["jet"](heat)[..., :3] * 255).astype(np.float32)
+    base = np.asarray(shown, dtype=np.float32) * 0.45
+    alpha = (0.35 + 0.5 * heat)[..., None]
+    region = base[y1:y2, x1:x2]
+    base[y1:y2, x1:x2] = region * (1 - alpha) + colour * alpha
+    out = Image.fromarray(base.clip(0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(out)
+    width = max(2, round(max(out.size) / 300))
+    draw.rectangle((x1, y1, x2 - 1, y2 - 1), outline="white", width=1)
+    if box and face.box is not None:
+        fx1, fy1, fx2, fy2 = (v * scale for v in face.box)
+        draw.rectangle((fx1, fy1, fx2, fy2), outline=face_colour(face.face), width=width)
+    return out
+
+
+def annotated_photo(image: Any, faces: Sequence[Any], attention: Sequence[np.ndarray | None] = (),
+                    data_config: Any = None, bars: bool = True, attention_panels: bool = True) -> Any:
+    """``zoo-cli predict --save-vis``: one picture per photo, the web app's drawings stacked: the photo with
+    every face boxed and labelled (:func:`draw_face_boxes`), then the probability bars
+    (:func:`probability_bars`) and each face's context attention (:func:`attention_panel`) when asked for
+    and available."""
+    from PIL import Image
+
+    parts = [draw_face_boxes(image, faces)]
+    if bars and faces:
+        parts.append(probability_bars(faces))
+    if attention_panels and data_config is not None:
+        parts += [attention_panel(image, face, a, data_config)
+                  for face, a in zip(faces, attention, strict=False) if a is not None]
+    width = max(p.width for p in parts)
+    out = Image.new("RGB", (width, sum(p.height for p in parts)), "white")
+    top = 0
+    for part in parts:
+        out.paste(part, (0, top))
+        top += part.height
+    return out
+
+
+def save_picture(picture: Any, path: str | Path) -> Path:
+    """Write a PIL picture as a PNG (folders created); a folder or file that cannot be written is a
+    :class:`zoo.errors.ZooError` naming it."""
+    path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ZooError(f"--save-vis: cannot create the folder {path.parent} ({exc.strerror or exc}).") from None
-    fig, axes = plt.subplots(1, 2, figsize=(8, 4))
-    array = image.permute(1, 2, 0).numpy() if isinstance(image, torch.Tensor) and image.shape[0] == 3 \
-        else np.asarray(image)
-    axes[0].imshow(array)
-    x1, y1, x2, y2 = box
-    axes[0].add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="lime", linewidth=2))
-    axes[0].set_title(f"{face_entry['label']} ({face_entry['probability']:.2f})")
-    if context is not None:
-        shown = _to_display(context, data_config)
-        axes[1].imshow(shown)
-        if attention is not None:
-            axes[1].imshow(upsample_map(attention, shown.shape[:2]), cmap="jet", alpha=0.5)
-        axes[1].set_title("context attention" if attention is not None else "context")
-    elif face is not None:
-        axes[1].imshow(_to_display(face, data_config))
-        axes[1].set_title("face input")
-    for ax in axes:
-        ax.axis("off")
-    fig.tight_layout()
     try:
-        fig.savefig(path, dpi=80)
+        picture.save(path)
     except OSError as exc:
         raise ZooError(f"--save-vis: cannot write {path} ({exc.strerror or exc}).") from None
-    finally:
-        plt.close(fig)
     return path

@@ -229,7 +229,7 @@ def run_demo(
 
     # 4. figures
     result.figures = make_figures(out / "figures", runs, ldl, settings)
-    result.figures["predict overlay"] = Path(face["vis"])
+    result.figures["predict overlay"] = Path(result.prediction[0]["vis"])
     result.seconds = time.perf_counter() - start
     (out / "demo_results.json").write_text(json.dumps(
         {"comparison": result.comparison, "noise": result.noise, "cue_share": result.cue_share, "prediction": result.prediction,

@@ -35,25 +35,22 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from zoo import data as zdata
 from zoo.data.boxes import as_face_box
+from zoo.data.detection import AUTO, resolve_detector_name
 from zoo.errors import UntrainedModelWarning, ZooError
-from zoo.factory import create_for_inference
+from zoo.inference.loading import create_for_inference
 from zoo.inference.predict import predict
+from zoo.inference.results import FaceResult as SchemaFace
 from zoo.registry.plugins import list_components
 from zoo.runtime import resolve_device
-from zoo.viz import upsample_map
+from zoo.viz import COLOURS, DISPLAY_SIDE, attention_panel, context_window, draw_face_boxes, probability_bars  # noqa: F401  (this module's names before zoo.viz had them)
 from zoo.weights.files import CONFIG_NAME, WEIGHTS_NAME
 
 #: environment that keeps Gradio and huggingface_hub from calling home (set before gradio is imported)
 OFFLINE_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1", "GRADIO_SSR_MODE": "False"}
-#: box / bar colours, one per face (matplotlib's tab10)
-COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf"]
-#: output images are scaled so that their longer side is at most this (the analysis runs at full size)
-DISPLAY_SIDE = 1024
 
 
 class AppError(ZooError):
@@ -62,24 +59,30 @@ class AppError(ZooError):
 
 @dataclass
 class FaceResult:
-    """One face: box in image pixels, detector score, label, probabilities and, for context models, the
-    attention map over the context cells and the fusion weights."""
+    """One face: its number (from 0, as in every result), box in image pixels, detector score, label,
+    probabilities, MTCNN's five landmarks (or None) and, for context models, the attention map over the
+    context cells and the fusion weights. :meth:`as_dict` is the face of the shared result schema
+    (:class:`zoo.inference.results.FaceResult`, docs/prediction.md)."""
 
-    index: int
+    face: int
     box: tuple[float, float, float, float]
-    score: float
+    detector_score: float | None
     label: str
     probability: float
     probs: dict[str, float]
     fusion_weights: list[float] | None = None
     attention: np.ndarray | None = None
+    landmarks: tuple[tuple[float, float], ...] | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        d = {"face": self.index, "box": [round(v, 1) for v in self.box], "score": round(self.score, 4),
-             "label": self.label, "probability": round(self.probability, 4),
-             "probs": {k: round(v, 4) for k, v in self.probs.items()}}
-        if self.fusion_weights is not None:
-            d["fusion_weights"] = [round(w, 4) for w in self.fusion_weights]
+    def as_dict(self, whole_scene: bool = False) -> dict[str, Any]:
+        d = SchemaFace(
+            face=self.face, box=None if whole_scene else tuple(round(v, 1) for v in self.box),
+            detector_score=None if self.detector_score is None else round(self.detector_score, 4),
+            label=self.label, probability=round(self.probability, 4),
+            probs={k: round(v, 4) for k, v in self.probs.items()},
+            landmarks=None if self.landmarks is None else tuple((round(x, 1), round(y, 1)) for x, y in self.landmarks),
+            fusion_weights=None if self.fusion_weights is None else tuple(round(w, 4) for w in self.fusion_weights),
+        ).to_json()
         if self.attention is not None:
             d["attention_shape"] = list(self.attention.shape)
         return d
@@ -129,7 +132,7 @@ def analyse(image: Image.Image | str | os.PathLike, model: torch.nn.Module, dete
         from zoo.data.images import to_rgb
 
         image = to_rgb(image)
-    detector = detector or default_detector()
+    detector = resolve_detector_name(detector or default_detector())
     cfg = model.config
     boxes = zdata.detect_faces(image, detector=detector, min_score=min_score)
     notes = []
@@ -151,13 +154,14 @@ def analyse(image: Image.Image | str | os.PathLike, model: torch.nn.Module, dete
         names = model.label_names
         for i, b in enumerate(boxes):
             box = as_face_box(b)
-            x1, y1, x2, y2, score = (box.x1, box.y1, box.x2, box.y2, box.score) if box else (0, 0, *image.size, 1.0)
+            x1, y1, x2, y2, score = (box.x1, box.y1, box.x2, box.y2, box.score) if box else (0, 0, *image.size, None)
             top = int(probs[i].argmax())
             faces.append(FaceResult(
-                index=i + 1, box=(x1, y1, x2, y2), score=score, label=names[top], probability=float(probs[i, top]),
+                face=i, box=(x1, y1, x2, y2), detector_score=score, label=names[top], probability=float(probs[i, top]),
                 probs={n: float(p) for n, p in zip(names, probs[i].tolist(), strict=True)},
                 fusion_weights=None if output.fusion_weights is None else output.fusion_weights[i].float().tolist(),
                 attention=None if output.attention is None else output.attention[i].float().cpu().numpy(),
+                landmarks=getattr(box, "landmarks", None),
             ))
     return Analysis(image, faces, detector, time.perf_counter() - start, whole_scene, notes)
 
@@ -165,131 +169,21 @@ def analyse(image: Image.Image | str | os.PathLike, model: torch.nn.Module, dete
 # ------------------------------------------------------------------------------------------------ drawing
 
 
-def _display_copy(image: Image.Image, side: int = DISPLAY_SIDE) -> tuple[Image.Image, float]:
-    scale = min(1.0, side / max(image.size))
-    if scale < 1.0:
-        image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
-    else:
-        image = image.copy()
-    return image, scale
-
-
-def _font(size: int) -> ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1 has only the bitmap font
-        return ImageFont.load_default()
-
-
 def render_faces(analysis: Analysis) -> Image.Image:
-    """The photo with each face boxed in its colour and tagged ``#i Label 62%``."""
-    image, scale = _display_copy(analysis.image)
-    draw = ImageDraw.Draw(image)
-    width = max(2, round(max(image.size) / 300))
-    font = _font(max(12, round(max(image.size) / 45)))
-    for face in analysis.faces:
-        colour = COLOURS[(face.index - 1) % len(COLOURS)]
-        x1, y1, x2, y2 = (v * scale for v in face.box)
-        if not analysis.whole_scene:
-            draw.rectangle((x1, y1, x2, y2), outline=colour, width=width)
-        text = f"#{face.index} {face.label} {100 * face.probability:.0f}%"
-        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-        tw, th = right - left, bottom - top
-        ty = y1 - th - 2 * width if y1 - th - 2 * width >= 0 else y2
-        tx = min(max(0, x1), max(0, image.width - tw - 2 * width))
-        draw.rectangle((tx, ty, tx + tw + 2 * width, ty + th + 2 * width), fill=colour)
-        draw.text((tx + width - left, ty + width - top), text, fill="white", font=font)
-    return image
-
-
-def _figure_to_image(fig) -> Image.Image:
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    # the padding keeps the first title clear of the label Gradio draws over an image's top-left corner
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight", pad_inches=0.4)
-    plt.close(fig)
-    buffer.seek(0)
-    return Image.open(buffer).convert("RGB")
+    """The photo with each face boxed in its colour and tagged ``#i Label 62%`` (:func:`zoo.viz.draw_face_boxes`,
+    the drawing of ``zoo-cli predict --save-vis`` too)."""
+    return draw_face_boxes(analysis.image, analysis.faces, boxes=not analysis.whole_scene)
 
 
 def render_bars(analysis: Analysis, max_faces: int = 8) -> Image.Image | None:
     """One horizontal bar chart of class probabilities per face, in the face's colour (None: no face)."""
-    if not analysis.faces:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    faces = analysis.faces[:max_faces]
-    names = list(faces[0].probs)
-    cols = 1 if len(faces) == 1 else 2
-    rows = (len(faces) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 0.32 * len(names) * rows + 0.9 * rows),
-                             squeeze=False)
-    for ax in axes.flat[len(faces):]:
-        ax.axis("off")
-    for ax, face in zip(axes.flat, faces, strict=False):
-        colour = COLOURS[(face.index - 1) % len(COLOURS)]
-        values = [face.probs[n] for n in names]
-        bars = ax.barh(range(len(names)), values, color=[colour if n == face.label else "#c8ccd2" for n in names])
-        ax.set_yticks(range(len(names)), names, fontsize=9)
-        ax.invert_yaxis()
-        ax.set_xlim(0, 1)
-        ax.tick_params(axis="x", labelsize=8)
-        for bar, value in zip(bars, values, strict=True):
-            ax.text(min(value + 0.02, 0.85), bar.get_y() + bar.get_height() / 2, f"{100 * value:.0f}%",
-                    va="center", fontsize=8)
-        title = f"#{face.index}: {face.label} ({100 * face.probability:.0f}%)"
-        if face.fusion_weights is not None:
-            w_f, w_c = face.fusion_weights
-            title += f"\nfusion: face {w_f:.2f} · context {w_c:.2f}"
-        ax.set_title(title, fontsize=10, color=colour, loc="left")
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
-    fig.tight_layout()
-    return _figure_to_image(fig)
-
-
-def context_window(image_size: tuple[int, int], data_config) -> tuple[float, float, float, float]:
-    """The part of the photo (x1, y1, x2, y2 in pixels) that the context stream sees at inference.
-
-    The context is the photo resized to ``context_resize`` and centre-cropped to ``context_size``
-    (``zoo.data.transforms.crop_context``); this maps that crop back to photo coordinates.
-    """
-    width, height = image_size
-    rh, rw = data_config.context_resize
-    ch, cw = data_config.context_size
-    top, left = (rh - ch) // 2, (rw - cw) // 2
-    return left / rw * width, top / rh * height, (left + cw) / rw * width, (top + ch) / rh * height
+    return probability_bars(analysis.faces, max_faces=max_faces)
 
 
 def render_attention(analysis: Analysis, face: FaceResult, data_config) -> Image.Image:
-    """The photo, dimmed, with ``face``'s context attention map (bilinear, jet) over the window the context
-    stream sees; the face's own box (masked out of the context) is outlined."""
-    from matplotlib import colormaps
-
-
-    image, scale = _display_copy(analysis.image)
-    x1, y1, x2, y2 = (round(v * scale) for v in context_window(analysis.image.size, data_config))
-    x2, y2 = min(x2, image.width), min(y2, image.height)
-    heat = upsample_map(face.attention, (max(1, y2 - y1), max(1, x2 - x1)))
-    colour = (colormaps["jet"](heat)[..., :3] * 255).astype(np.float32)
-    base = np.asarray(image, dtype=np.float32) * 0.45
-    alpha = (0.35 + 0.5 * heat)[..., None]
-    region = base[y1:y2, x1:x2]
-    base[y1:y2, x1:x2] = region * (1 - alpha) + colour * alpha
-    out = Image.fromarray(base.clip(0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(out)
-    width = max(2, round(max(out.size) / 300))
-    draw.rectangle((x1, y1, x2 - 1, y2 - 1), outline="white", width=1)
-    if not analysis.whole_scene:
-        fx1, fy1, fx2, fy2 = (v * scale for v in face.box)
-        draw.rectangle((fx1, fy1, fx2, fy2), outline=COLOURS[(face.index - 1) % len(COLOURS)], width=width)
-    return out
+    """The photo, dimmed, with ``face``'s context attention map over the window the context stream sees
+    (:func:`zoo.viz.attention_panel`)."""
+    return attention_panel(analysis.image, face, face.attention, data_config, box=not analysis.whole_scene)
 
 
 # ------------------------------------------------------------------------------------------------- models
@@ -321,7 +215,7 @@ def model_choices(model: str | None = None, models_dirs: list[str | os.PathLike]
     """The picker's names: ``model``, the default model, the other preset tags with published weights, then
     ``local-dir:`` models."""
     import zoo
-    from zoo.factory import DEFAULT_MODEL
+    from zoo.inference.defaults import DEFAULT_MODEL
 
     names = [model] if model else []
     names += [DEFAULT_MODEL, *zoo.list_models(pretrained=True)]
@@ -425,11 +319,13 @@ def run_request(cache: ModelCache, image_path: str | None, model_name: str, dete
     if cfg.uses_context and analysis.faces and analysis.faces[0].attention is not None:
         for face in analysis.faces[:6]:
             gallery.append((render_attention(analysis, face, cfg.data),
-                            f"#{face.index} {face.label}: context attention ({cfg.attention})"))
+                            f"#{face.face} {face.label}: context attention ({cfg.attention})"))
     details = {
         "model": model_name, "untrained": is_untrained(model), "label_names": list(model.label_names),
+        "tag": (getattr(model, "pretrained_cfg", None) or {}).get("tag"),
+        "width": analysis.image.size[0], "height": analysis.image.size[1],  # as zoo.predict's frames
         "detector": analysis.detector, "image_size": list(analysis.image.size), "whole_scene": analysis.whole_scene,
-        "faces": [f.as_dict() for f in analysis.faces],
+        "faces": [f.as_dict(analysis.whole_scene) for f in analysis.faces],
     }
     return "\n\n".join(lines), render_faces(analysis), render_bars(analysis), gallery, details
 
@@ -457,7 +353,8 @@ def build_app(model: str | None = None, models_dirs: list[str | os.PathLike] = (
     if not choices:
         choices = ["glamor_net"]
     selected = model or choices[0]
-    detectors = list_components("face_detector").get("face_detector", [])
+    # "auto" (MTCNN when its weights are present, else Haar) as zoo.predict and zoo-cli predict take it
+    detectors = [AUTO, *list_components("face_detector").get("face_detector", [])]
     examples_dir = Path(examples_dir or tempfile.mkdtemp(prefix="emotion-zoo-examples-"))
     examples = example_images(examples_dir)
 
@@ -483,7 +380,7 @@ def build_app(model: str | None = None, models_dirs: list[str | os.PathLike] = (
                 model_in = gr.Dropdown(choices=choices, value=selected, allow_custom_value=True, label="model",
                                        info="a pretrained tag, local-dir:DIR or hf-hub:ORG/NAME", elem_id="model")
                 with gr.Row():
-                    detector_in = gr.Dropdown(choices=detectors, value=default_detector(), label="face detector",
+                    detector_in = gr.Dropdown(choices=detectors, value=AUTO, label="face detector",
                                               elem_id="detector")
                     score_in = gr.Number(value=0, label="minimum detector score (0 = the detector's own)",
                                          elem_id="min-score")

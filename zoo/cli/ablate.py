@@ -12,12 +12,12 @@ from zoo.cli.common import OVERRIDES_HELP, configure_logging, split_model_and_ov
 
 def ablate_command(
     base: str = typer.Argument("glamor_net", help="recipe or preset every cell starts from"),
-    overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP),  # noqa: UP045
+    overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP),
     data: str = typer.Option(..., "--data", help="training data spec"),
     grid: list[str] = typer.Option(..., "--grid", help="KEY=V1,V2,... (repeat for more axes)"),
-    val: Optional[str] = typer.Option(None, "--val", help="validation data spec"),  # noqa: UP045
+    val: Optional[str] = typer.Option(None, "--val", help="validation data spec"),
     out: str = typer.Option("runs/ablate", "--out", help="directory for the cells and the tables"),
-    recipe: Optional[str] = typer.Option(None, "--recipe"),  # noqa: UP045
+    recipe: Optional[str] = typer.Option(None, "--recipe"),
 ) -> None:
     """Train every cell of a grid (seeded, resumable) and write ablation.md and ablation.csv."""
     from zoo.training.ablate import ablate

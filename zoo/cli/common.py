@@ -3,7 +3,6 @@ KEY=VALUE settings and metrics lines of the training commands."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import sys
@@ -72,18 +71,12 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     an unreachable server), shown as one ``error:`` line; anything else is a bug and keeps its traceback."""
     import json
 
-    from zoo.errors import ZooError
+    from zoo.errors import TRANSPORT_ERRORS, ZooError, optional_exceptions
 
-    found: list[type[BaseException]] = [ZooError, ValueError, TypeError, OSError, KeyError, IndexError,
-                                        json.JSONDecodeError, UnicodeError, RecursionError, MemoryError]
-    for module, name in (("PIL.Image", "DecompressionBombError"), ("safetensors", "SafetensorError"),
-                         ("requests", "RequestException"), ("httpx", "HTTPError"), ("httpx2", "HTTPError"),
-                         ("huggingface_hub.errors", "HfHubHTTPError")):
-        try:
-            found.append(getattr(importlib.import_module(module), name))
-        except (ImportError, AttributeError):
-            continue
-    return tuple(found)
+    found: tuple[type[BaseException], ...] = (ZooError, ValueError, TypeError, OSError, KeyError, IndexError,
+                                              json.JSONDecodeError, UnicodeError, RecursionError, MemoryError)
+    return found + optional_exceptions("PIL.Image:DecompressionBombError", "safetensors:SafetensorError",
+                                       *TRANSPORT_ERRORS, "huggingface_hub.errors:HfHubHTTPError")
 
 
 #: where a bug is reported (pyproject.toml's Homepage)

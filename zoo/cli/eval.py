@@ -16,14 +16,14 @@ def eval_command(
                                           "hf-hub:REPO"),
     data: str = typer.Option(..., "--data", help="data spec"),
     tta: str = typer.Option("none", "--tta", help="test-time augmentation: none or flip (reported apart)"),
-    data_options: Optional[list[str]] = typer.Option(  # noqa: UP045
+    data_options: Optional[list[str]] = typer.Option(
         None, "--option", "-o", help="dataset reader option KEY=VALUE (repeat), e.g. -o votes=ferplus.csv"),
-    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="weights file to load into MODEL"),  # noqa: UP045
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="weights file to load into MODEL"),
     allow_untrained: bool = typer.Option(False, "--allow-untrained", help="evaluate a preset without weights"),
-    split: Optional[str] = typer.Option(  # noqa: UP045
+    split: Optional[str] = typer.Option(
         None, "--split", help="split to evaluate (default val; a dataset with one split folder, e.g. only test/, "
                               "uses that one and says so)"),
-    class_map: Optional[str] = typer.Option(  # noqa: UP045
+    class_map: Optional[str] = typer.Option(
         None, "--class-map", help="JSON object or a JSON file: dataset class -> model class, null to leave a class out, "
                                   "e.g. '{\"contempt\": null, \"happiness\": \"Happy\"}'; only for names the "
                                   "built-in synonyms (Anger/Angry, Happiness/Happy, ...) do not match"),
@@ -31,7 +31,8 @@ def eval_command(
     device: str = typer.Option("auto", "--device"),
     amp: str = typer.Option("none", "--amp", help="none, bf16 or fp16 (CUDA)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
-    plots: Optional[Path] = typer.Option(  # noqa: UP045
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar (it shows only on a terminal)"),
+    plots: Optional[Path] = typer.Option(
         None, "--plots", help="write the confusion matrix (and, for a run's best/, its training curves) here"
     ),
 ) -> None:
@@ -40,7 +41,7 @@ def eval_command(
     The dataset's classes are matched to the model's by name (Anger/Angry, Happiness/Happy, Sadness/Sad, ...);
     classes the model lacks (FER+'s Contempt for a 7-class model) are left out and counted; --class-map says what
     the names that cannot be matched are."""
-    from zoo.factory import create_for_inference
+    from zoo.inference.loading import create_for_inference
     from zoo.training.eval_plots import write_eval_plots
     from zoo.training.evaluate import evaluate
     from zoo.training.settings import parse_key_values
@@ -50,7 +51,7 @@ def eval_command(
 
     options = parse_key_values(data_options or [], "--option")
     metrics = evaluate(net, data, split=split, batch_size=batch_size, device=device, amp=amp, tta=tta,
-                       options=options, class_map=mapping)
+                       options=options, class_map=mapping, progress=False if quiet else None)
     split = metrics["split"]
     metrics["model"] = model
     if plots is not None:

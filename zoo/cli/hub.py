@@ -11,7 +11,7 @@ from zoo.cli.common import echo_fields
 
 
 def pull_command(
-    names: list[str] = typer.Argument(..., help="presets with a tag (glamor_net.caer_s) or hf-hub:ORG/NAME[@REV]"),
+    names: list[str] = typer.Argument(..., help="presets with a tag (fer_cnn.expw) or hf-hub:ORG/NAME[@REV]"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Download models' config.json and weights into the Hugging Face cache, for offline use."""
@@ -22,7 +22,10 @@ def pull_command(
         typer.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
-        typer.echo(f"{row['name']}: {row['hf_hub_id']}@{row['revision']} -> commit {row['commit']}")
+        if "package" in row:  # weights shipped inside the package: nothing was downloaded
+            typer.echo(f"{row['name']}: {row['note']}")
+        else:
+            typer.echo(f"{row['name']}: {row['hf_hub_id']}@{row['revision']} -> commit {row['commit']}")
         typer.echo(f"  {Path(row['weights']).parent}")
 
 

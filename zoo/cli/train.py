@@ -35,12 +35,12 @@ def _sigterm_unwinds() -> Iterator[None]:
 
 
 def train_command(
-    model: Optional[str] = typer.Argument(None, help="recipe, preset or local-dir:DIR (see --list-recipes)"),  # noqa: UP045
-    overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP),  # noqa: UP045
-    data: Optional[str] = typer.Option(None, "--data", help="training data spec, e.g. caer_s:/data/CAER-S"),  # noqa: UP045
-    val: Optional[str] = typer.Option(None, "--val", help="validation data spec (default: --data, split val)"),  # noqa: UP045
-    out: Optional[str] = typer.Option(None, "--out", help="run directory (default runs/<recipe>)"),  # noqa: UP045
-    recipe: Optional[str] = typer.Option(None, "--recipe", help="train MODEL with this recipe's settings"),  # noqa: UP045
+    model: Optional[str] = typer.Argument(None, help="recipe, preset or local-dir:DIR (see --list-recipes)"),
+    overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP),
+    data: Optional[str] = typer.Option(None, "--data", help="training data spec, e.g. caer_s:/data/CAER-S"),
+    val: Optional[str] = typer.Option(None, "--val", help="validation data spec (default: --data, split val)"),
+    out: Optional[str] = typer.Option(None, "--out", help="run directory (default runs/<recipe>)"),
+    recipe: Optional[str] = typer.Option(None, "--recipe", help="train MODEL with this recipe's settings"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its last checkpoint"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace the run in a non-empty --out"),
     list_recipes: bool = typer.Option(False, "--list-recipes", help="list the recipes and exit"),

@@ -10,7 +10,7 @@ annotation error, never swapped silently.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo.errors import AnnotationError
@@ -25,6 +25,9 @@ class FaceBox:
     x2: float
     y2: float
     score: float = 1.0
+    #: five facial landmarks ``((x, y), ...)`` in pixels when the detector gives them (MTCNN: eyes, nose,
+    #: mouth corners); not part of the box's identity
+    landmarks: tuple[tuple[float, float], ...] | None = field(default=None, compare=False)
 
     @property
     def width(self) -> float:

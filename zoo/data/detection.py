@@ -11,12 +11,13 @@ Built in:
 * ``auto`` (the default everywhere a detector is chosen for you): ``mtcnn`` when its weights are present,
   else ``haar`` (:func:`default_face_detector`).
 
-Other detectors (dlib MMOD as GLAMOR-Net's data_utils.py, RetinaFace, ...) can come from plugins through
-``register_face_detectors``.
+Both are registered by :mod:`zoo.builtin.detectors`. Other detectors (dlib MMOD as GLAMOR-Net's
+data_utils.py, RetinaFace, ...) can come from plugins through ``register_face_detectors``.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,6 @@ from PIL import Image
 
 from zoo.data.boxes import FaceBox, as_face_box
 from zoo.errors import AnnotationError, DataError
-from zoo.registry.hookspecs import hookimpl
 from zoo.registry.plugins import get_component
 
 #: the detector name that means "the best built-in detector available here"
@@ -157,6 +157,8 @@ def detect_faces(
             checked = as_face_box((box.x1, box.y1, box.x2, box.y2, box.score) if isinstance(box, FaceBox) else box)
         except AnnotationError as exc:
             raise DetectorError(f"face detector {detector!r} returned a bad box: {exc}") from None
+        if checked is not None and isinstance(box, FaceBox) and box.landmarks is not None:
+            checked = replace(checked, landmarks=box.landmarks)  # the check keeps the detector's landmarks
         if checked is not None and (min_score is None or checked.score >= min_score):
             boxes.append(checked)
     return sorted(boxes, key=lambda b: -b.score)
@@ -164,15 +166,3 @@ def detect_faces(
 
 class DetectorError(AnnotationError):
     """A face detector (often a plugin's) returned something that is not a list of valid boxes."""
-
-
-def _mtcnn(**args: Any):
-    from zoo.data.mtcnn import MTCNNFaceDetector
-
-    return MTCNNFaceDetector(**args)
-
-
-@hookimpl
-def register_face_detectors(register):
-    register("mtcnn", _mtcnn, "MTCNN cascade (Zhang et al. 2016); weights shipped in zoo/data/weights/mtcnn")
-    register("haar", HaarFaceDetector, "OpenCV frontal-face Haar cascade (ships with opencv-python-headless)")

@@ -339,8 +339,29 @@ class MTCNNFaceDetector:
         if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
             raise DataError(f"MTCNN expects an RGB image (H×W×3 uint8), got {array.shape} {array.dtype}.")
         boxes, points = self._cascade(array)
-        faces = [FaceBox(float(b[0]), float(b[1]), float(b[2]), float(b[3]), float(b[4])) for b in boxes]
+        faces = [FaceBox(float(b[0]), float(b[1]), float(b[2]), float(b[3]), float(b[4]),
+                         landmarks=tuple((float(x), float(y)) for x, y in p)) for b, p in zip(boxes, points, strict=True)]
         return faces, points
+
+    @torch.inference_mode()
+    def landmarks(self, image: Image.Image | np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """O-Net's five landmarks inside given boxes (N×4 x1, y1, x2, y2 pixels; e.g. a dataset's labelled
+        faces or another detector's), each box made square first as the cascade does: (N×5×2 pixels, N face
+        probabilities). The probability says how face-like O-Net found the window, i.e. how far to trust the
+        points."""
+        array = np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image)
+        if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+            raise DataError(f"MTCNN expects an RGB image (H×W×3 uint8), got {array.shape} {array.dtype}.")
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        if len(boxes) == 0:
+            return np.zeros((0, 5, 2)), np.zeros(0)
+        windows = _square(boxes)
+        windows = np.round(windows)  # _crops cuts whole pixels: keep the landmark frame the crop's
+        prob, _, marks = (t.cpu().numpy() for t in self.onet(_normalise(_crops([array], windows, 48)).to(self.device)))
+        w = (windows[:, 2] - windows[:, 0])[:, None]
+        h = (windows[:, 3] - windows[:, 1])[:, None]
+        points = np.stack([windows[:, :1] + marks[:, :5] * w, windows[:, 1:2] + marks[:, 5:] * h], axis=2)
+        return points, prob
 
     def _stage1(self, image: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """P-Net over the pyramid -> (candidate boxes N×5: x1, y1, x2, y2, score, regressed and squared;

@@ -74,7 +74,7 @@ class ExportableModel(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = self.model(**dict(zip(self.input_names, inputs, strict=True)))
-        values = {"logits": out.logits, "probs": torch.softmax(out.logits.float(), dim=-1),
+        values = {"logits": out.logits, "probs": out.probs,
                   "attention": out.attention, "fusion_weights": out.fusion_weights}
         return tuple(values[n] for n in self.output_names)
 
@@ -110,6 +110,8 @@ def export_metadata(model: nn.Module, wrapper: ExportableModel, dynamic_batch: b
         "mean": list(data.mean),
         "std": list(data.std),
         "interpolation": data.interpolation,
+        # grey models read one channel repeated three times: an RGB input gives other numbers
+        "grayscale": data.grayscale,
         "mask_face_in_context": data.mask_face_in_context,
         "batch": "dynamic" if dynamic_batch else batch_size,
     }
@@ -189,7 +191,7 @@ def export_model(
     else:
         out = check_output(out, inputs=sources, force=overwrite, option="--out")
     if isinstance(model, str):
-        from zoo.factory import create_for_inference
+        from zoo.inference.loading import create_for_inference
 
         model = create_for_inference(model, allow_untrained=allow_untrained)
     model = model.eval()

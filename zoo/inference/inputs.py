@@ -13,6 +13,8 @@ import csv
 import glob
 import io
 import os
+import re
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,9 +24,11 @@ import torch
 
 from zoo.data import load_image
 from zoo.data.boxes import make_box
-from zoo.data.images import image_from_array, to_rgb
+from zoo.data.images import ImageReadError, image_from_array, to_rgb
 from zoo.errors import ZooError
+from zoo.inference.options import ON_ERROR_CHOICES
 from zoo.inference.video import VIDEO_EXTENSIONS, Frame, check_sampling, is_video, iter_video_frames
+from zoo.outputs import is_inside
 
 _GLOB_CHARS = set("*?[")
 
@@ -64,6 +68,25 @@ def expand_inputs(items: Iterable[str | os.PathLike[str]]) -> list[str]:
     return out
 
 
+def _expand(item: str | os.PathLike[str], outputs_folder: str | os.PathLike[str] | None) -> list[str]:
+    """:func:`expand_inputs` of one item, less the files inside ``outputs_folder``; nothing left is an error."""
+    expanded = expand_inputs([item])
+    if outputs_folder is None:
+        return expanded
+    kept = [f for f in expanded if not is_inside(f, outputs_folder)]
+    if not kept:
+        raise ZooError(f"{item}: holds only files inside the --save-vis folder {outputs_folder}, which are outputs "
+                       f"(an earlier run's pictures), not inputs.")
+    return kept
+
+
+def input_files(inputs: Any, outputs_folder: str | os.PathLike[str] | None = None) -> list[str]:
+    """The files that the paths among ``inputs`` stand for, as :func:`iter_frames` reads them (folders and globs
+    expanded, ``outputs_folder`` left out): the files that no output of the command may be."""
+    given = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    return [f for item in given if isinstance(item, (str, os.PathLike)) for f in _expand(item, outputs_folder)]
+
+
 def array_to_image(array: Any, channels: str = "RGB", source: str = "<array>"):
     """A PIL RGB image from an H×W×3 / H×W uint8 array or a 3×H×W / H×W tensor (uint8 or float in [0, 1])."""
     from PIL import Image
@@ -99,6 +122,10 @@ def array_to_image(array: Any, channels: str = "RGB", source: str = "<array>"):
     return image_from_array(np.ascontiguousarray(array), source=source)
 
 
+class InputSkippedWarning(UserWarning):
+    """An input could not be read and was skipped (``on_error="skip"``); its entry has an ``error``."""
+
+
 def iter_frames(
     inputs: Any,
     channels: str = "RGB",
@@ -106,40 +133,67 @@ def iter_frames(
     fps: float | None = None,
     max_frames: int | None = None,
     boxes: Sequence[Sequence[Any]] | dict[str, Sequence[Any]] | None = None,
+    on_error: str = "auto",
+    outputs_folder: str | os.PathLike[str] | None = None,
 ) -> Iterator[Frame]:
     """Every image / sampled video frame of ``inputs`` (see this module's docstring), one at a time.
 
     ``boxes``: a list with one list of boxes per input (stills only), or ``{path: boxes}`` (as
     :func:`read_boxes_csv` returns; a path not in it has no face). Both skip detection.
+
+    ``on_error``: a file that cannot be read raises (``"raise"``) or is skipped with an
+    :class:`InputSkippedWarning` and passed on as a frame with ``error`` set and no image (``"skip"``);
+    ``"auto"`` skips files found in folders or globs and videos, and raises for an image named directly.
+
+    ``outputs_folder`` (the ``save_vis`` folder): files inside it are an earlier run's pictures, no inputs.
     """
     from PIL import Image
 
     check_sampling(every, fps)
+    if on_error not in ON_ERROR_CHOICES:
+        raise ZooError(f"on_error must be one of {', '.join(ON_ERROR_CHOICES)}, got {on_error!r}.")
     given = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     if isinstance(boxes, (list, tuple)) and len(boxes) != len(given):
         raise ZooError(f"boxes: one list of boxes per image is needed ({len(given)} images, {len(boxes)} lists).")
-    items: list[tuple[int, Any]] = []  # (position among the inputs given, item)
+    items: list[tuple[int, Any, bool]] = []  # (position among the inputs given, item, found in a folder / glob)
     for position, item in enumerate(given):
         if not isinstance(item, (str, os.PathLike)):
-            items.append((position, item))
+            items.append((position, item, False))
             continue
-        expanded = expand_inputs([item])
+        expanded = _expand(item, outputs_folder)
         if isinstance(boxes, (list, tuple)) and (len(expanded) != 1 or expanded[0] != str(item)):
             raise ZooError(f"boxes given as a list need one file per input; input {position} ({item}) is a folder "
                            f"or pattern. Pass boxes as {{path: boxes}} instead.")
-        items.extend((position, path) for path in expanded)
+        found = len(expanded) != 1 or expanded[0] != str(item)
+        for path in expanded:
+            if boxes is not None and is_video(path):
+                raise ZooError(f"{path}: known boxes apply to images, not to videos (--boxes); predict the video "
+                               f"without boxes (its faces are then detected).")
+            items.append((position, path, found))
     by_path = {_path_key(k): v for k, v in boxes.items()} if isinstance(boxes, dict) else None
-    for position, item in items:
+    for position, item, found in items:
         known = boxes[position] if isinstance(boxes, (list, tuple)) else None
         if isinstance(item, (str, os.PathLike)):
+            skip = on_error == "skip" or (on_error == "auto" and (found or is_video(item)))
             if is_video(item):
-                if known is not None or (by_path is not None and _path_key(item) in by_path):
-                    raise ZooError(f"{item}: known boxes apply to images, not to videos; detect the faces instead.")
-                yield from iter_video_frames(str(item), every=every, fps=fps, max_frames=max_frames)
-            else:
-                if by_path is not None:  # an image the boxes file does not list has no face
-                    known = by_path.get(_path_key(item), [])
-                yield Frame(str(item), load_image(item), boxes=_box_list(known))
+                yield from _video_frames(str(item), every, fps, max_frames, skip)
+                continue
+            if by_path is not None:  # an image the boxes file does not list has no face
+                known = by_path.get(_path_key(item), [])
+            try:
+                image = load_image(item)
+            except ImageReadError as exc:
+                if not skip:  # the reader's advice names the datasets' option; predict has its own
+                    raise ImageReadError(f"{_without_dataset_hint(exc)} To record such a file and go on, predict "
+                                         f"with on_error='skip' (zoo-cli predict --on-error skip).") from None
+                yield _skipped(str(item), exc)
+                continue
+            except (ZooError, OSError) as exc:
+                if not skip:
+                    raise
+                yield _skipped(str(item), exc)
+                continue
+            yield Frame(str(item), image, boxes=_box_list(known))
         elif isinstance(item, Image.Image):
             yield Frame(f"<input {position}>", to_rgb(item), boxes=_box_list(known))
         elif isinstance(item, (np.ndarray, torch.Tensor)):
@@ -151,6 +205,28 @@ def iter_frames(
         else:
             raise ZooError(f"input {position}: expected a path, PIL image, numpy array or tensor, got "
                            f"{type(item).__name__}.")
+
+
+def _video_frames(path: str, every: int | None, fps: float | None, max_frames: int | None,
+                  skip: bool) -> Iterator[Frame]:
+    """The frames of one video; a video that fails to open or to decode ends with an error frame when ``skip``."""
+    try:
+        yield from iter_video_frames(path, every=every, fps=fps, max_frames=max_frames)
+    except (ZooError, OSError) as exc:
+        if not skip:
+            raise
+        yield _skipped(path, exc)
+
+
+def _without_dataset_hint(exc: BaseException) -> str:
+    """An image reader's message without its advice for datasets (``open the dataset with on_error='skip'``)."""
+    return re.sub(r",? or open the dataset with on_error='skip'( to skip it)?", "", str(exc))
+
+
+def _skipped(source: str, exc: BaseException) -> Frame:
+    message = _without_dataset_hint(exc)
+    warnings.warn(f"skipped {source}: {message}", InputSkippedWarning, stacklevel=3)
+    return Frame(source, None, error=message)
 
 
 def _path_key(path: str | os.PathLike[str]) -> str:

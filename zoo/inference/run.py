@@ -5,21 +5,22 @@ when Ctrl-C stops it."""
 from __future__ import annotations
 
 import logging
-import math
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from zoo.errors import ZooError
-from zoo.factory import DEFAULT_MODEL, create_for_inference
-from zoo.inference.inputs import expand_inputs, iter_frames, read_boxes_csv
-from zoo.inference.predict import iter_predictions
+from zoo.inference.batching import classify_frames
+from zoo.inference.inputs import InputSkippedWarning, input_files, iter_frames, read_boxes_csv
+from zoo.inference.loading import DEFAULT_MODEL, create_for_inference, model_files
+from zoo.inference.options import PredictOptions, PredictOutputs
 from zoo.inference.video import check_camera, check_max_frames, check_sampling, is_video, iter_video_frames
 from zoo.inference.writers import CsvWriter, JsonStreamWriter, PredictionTable, VisualisationWriter
-from zoo.outputs import check_folder_output, check_output, is_inside
+from zoo.runtime import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -27,12 +28,13 @@ logger = logging.getLogger(__name__)
 @dataclass
 class PredictSummary:
     """What :func:`predict_and_write` did: frames and faces classified, CSV rows written (None without a
-    CSV), and whether Ctrl-C stopped it."""
+    CSV), the inputs that failed (``on_error`` skip) and whether Ctrl-C stopped it."""
 
     frames: int = 0
     faces: int = 0
     csv_rows: int | None = None
     stopped: bool = False
+    failed: list[str] = field(default_factory=list)
 
 
 def _print_to_stderr(text: str) -> None:
@@ -59,22 +61,32 @@ def predict_and_write(
     csv_out: str | os.PathLike[str] | None = None,
     as_json: bool = False,
     force: bool = False,
+    on_error: str = "auto",
+    tta: str = "none",
+    vis_attention: bool = True,
+    progress: bool | None = False,
+    options: PredictOptions | None = None,
+    outputs: PredictOutputs | None = None,
     echo: Callable[[str], None] = print,
     echo_err: Callable[[str], None] = _print_to_stderr,
 ) -> PredictSummary:
     """Predict on ``inputs`` (images, videos, folders, globs; or the images a ``boxes`` CSV lists) or webcam
-    ``camera``, with ``model`` (None: :data:`zoo.factory.DEFAULT_MODEL`), and write each frame as it comes:
+    ``camera``, with ``model`` (None: :data:`zoo.inference.defaults.DEFAULT_MODEL`), and write each frame as it comes:
     the table (or, ``as_json``, a JSON array) through ``echo``, one CSV row per face to ``csv_out``, and
-    ``save_vis`` (a folder, or an ``.mp4`` / ``.avi`` for one video or the webcam). Options that contradict
-    each other are a :class:`zoo.errors.ZooError` before the model loads. Outputs follow :mod:`zoo.outputs`:
+    ``save_vis`` (a folder, or an ``.mp4`` / ``.avi`` for one video or the webcam). ``options`` / ``outputs``
+    replace the corresponding keyword arguments when given. Options that contradict each other are a
+    :class:`zoo.errors.ZooError` before the model loads. An input that fails under ``on_error`` skip is
+    reported, written with its error, and listed in the summary's ``failed``. Outputs follow :mod:`zoo.outputs`:
     none may be an input, an existing ``csv_out`` or video file (or a non-empty ``save_vis`` folder) is refused
-    unless ``force``, and files are written under a temporary name, renamed into place at the end (also after
-    Ctrl-C, which ends the run with ``"stopped"`` through ``echo_err``; an error discards them)."""
+    unless ``force``, and files are written under a temporary name, row by row, and renamed into place when the
+    run ends, also after an error or Ctrl-C (which ends the run with ``"stopped"`` through ``echo_err``), so
+    every row finished before is kept."""
+    options = options or PredictOptions(detector=detector, device=device, min_score=min_score, batch_size=batch_size,
+                                        missing_face=missing_face, on_error=on_error, tta=tta)
+    outputs = outputs or PredictOutputs(save_vis=save_vis, vis_attention=vis_attention, csv=csv_out,
+                                        as_json=as_json, progress=progress, overwrite=force)
     check_sampling(every, fps)
     check_max_frames(max_frames)
-    if isinstance(min_score, bool) or not isinstance(min_score, (int, float)) or not math.isfinite(min_score):
-        raise ZooError(f"min_score (--min-score) must be a finite detector score (0 keeps every face), got "
-                       f"{min_score!r}.")
     if camera is not None:
         check_camera(camera)
     known = read_boxes_csv(boxes) if boxes is not None else None
@@ -84,102 +96,54 @@ def predict_and_write(
         if known is None:
             raise ZooError("Nothing to predict: give images, videos, folders or globs, --boxes FILE, or --camera N.")
         inputs = list(known)
-    video_file = _video_file(save_vis, inputs, camera)
-    files = _input_files(inputs, save_vis if video_file is None else None)
-    sources = [*(f for f in files or () if isinstance(f, (str, os.PathLike))),
-               *(p for p in (boxes, checkpoint) if p is not None), *_model_files(model)]
-    if csv_out is not None:
-        csv_out = check_output(csv_out, inputs=sources, force=force, option="--csv")
-    if video_file is not None:
-        video_file = check_output(video_file, inputs=sources, force=force, option="--save-vis")
-    elif save_vis is not None:
-        check_folder_output(save_vis, inputs=sources, force=force, option="--save-vis")
-    if files is not None:
-        inputs = files
+    video_file = _video_file(outputs.save_vis, inputs, camera)
+    vis_folder = outputs.save_vis if video_file is None else None
+    # zoo.outputs: no output is an input, nothing existing is replaced without --force; before the model loads
+    outputs.check([*(input_files(inputs, vis_folder) if inputs else ()),
+                   *(p for p in (boxes, checkpoint) if p is not None), *model_files(model)], video_file)
+    # the one trained-weights check: create_for_inference refuses (or, allow_untrained, warns once)
     net = create_for_inference(model or DEFAULT_MODEL, checkpoint=checkpoint, allow_untrained=allow_untrained)
     logger.info("model: %s%s, %s", model or DEFAULT_MODEL, " (the default)" if model is None else "",
                 "face + context" if net.config.uses_context else "face only")
     if camera is not None:
         frames = iter_video_frames(camera, every=every, fps=fps, max_frames=max_frames)
     else:
-        frames = iter_frames(inputs, every=every, fps=fps, max_frames=max_frames, boxes=known)
+        frames = iter_frames(inputs, every=every, fps=fps, max_frames=max_frames, boxes=known,
+                             on_error=options.on_error, outputs_folder=vis_folder)
     names = list(net.label_names)
-    vis = VisualisationWriter(Path(save_vis), net.config.data, video_file=video_file) if save_vis is not None else None
-    csv_writer = CsvWriter(csv_out, names) if csv_out is not None else None
-    printer = (JsonStreamWriter(echo) if as_json
+    vis = (VisualisationWriter(Path(outputs.save_vis), net.config.data, video_file=video_file,
+                               attention=outputs.vis_attention, bars=outputs.vis_bars)
+           if outputs.save_vis is not None else None)
+    csv_writer = CsvWriter(outputs.csv, names) if outputs.csv is not None else None
+    printer = (JsonStreamWriter(echo) if outputs.as_json
                else PredictionTable(names, [str(s) for s in inputs or [f"camera:{camera}"]], echo))
     summary = PredictSummary()
-    failed = True
     try:
-        for pred in iter_predictions(frames, net, detector=detector, device=device, min_score=min_score,
-                                     batch_size=batch_size, missing_face=missing_face,
-                                     keep_inputs=lambda frame: vis is not None and not frame.is_video):
-            if vis is not None:
-                vis.write(pred)
-            summary.frames += 1
-            summary.faces += len(pred.entry["faces"])
-            if csv_writer is not None:
-                csv_writer.write(pred.entry)
-            printer.write(pred.entry)
-        failed = False
+        # a skipped input is one log line here (the table or JSON records it too), not a Python warning
+        with progress_bar(outputs.progress, unit="frame", desc="predict") as bar, warnings.catch_warnings():
+            warnings.simplefilter("ignore", InputSkippedWarning)
+            for pred in classify_frames(frames, net, options):
+                result = vis.write(pred) if vis is not None else pred.result
+                summary.frames += 1
+                summary.faces += len(result.faces)
+                if result.error is not None:
+                    logger.warning("skipped %s: %s", result.image, result.error)
+                    summary.failed.append(result.image)
+                if csv_writer is not None:
+                    csv_writer.write(result)
+                printer.write(result)
+                bar.update(1)
     except KeyboardInterrupt:
-        summary.stopped, failed = True, False
+        summary.stopped = True
         echo_err("stopped")
-    finally:
+    finally:  # also after an error: the rows and frames finished so far are renamed into place, not lost
         if vis is not None:
-            vis.close(commit=not failed)
+            vis.close()
         if csv_writer is not None:
-            csv_writer.close(commit=not failed)
+            csv_writer.close()
             summary.csv_rows = csv_writer.rows
         printer.close()
     return summary
-
-
-def _input_files(inputs: Sequence[Any] | None, vis_folder: str | os.PathLike[str] | None) -> list[Any] | None:
-    """The files that path inputs expand to (objects such as arrays stay as they are), less those inside the
-    ``--save-vis`` folder (the figures of an earlier run are no input); None for the webcam."""
-    if inputs is None:
-        return None
-    files: list[Any] = []
-    for item in inputs:
-        if not isinstance(item, (str, os.PathLike)):
-            files.append(item)
-            continue
-        found = expand_inputs([item])
-        kept = [f for f in found if vis_folder is None or not is_inside(f, vis_folder)]
-        if not kept:
-            raise ZooError(f"{item}: holds only files inside the --save-vis folder {vis_folder}, which are outputs.")
-        if kept != [str(item)]:  # a folder or pattern: one unreadable or over-size image is skipped, and said so
-            kept = [f for f in kept if is_video(f) or _readable_header(f)]
-            if not kept:
-                raise ZooError(f"{item}: none of its images can be read (each is named above).")
-        files.extend(kept)
-    return files
-
-
-def _model_files(model: str | None) -> list[Path]:
-    """A ``local-dir:`` model's folder and its files: inputs that no output may be."""
-    if not str(model or "").startswith("local-dir:"):
-        return []
-    folder = Path(os.path.expanduser(str(model).removeprefix("local-dir:")))
-    return [folder, *(folder.iterdir() if folder.is_dir() else ())]
-
-
-def _readable_header(path: str) -> bool:
-    """Whether an image's header shows it can be read; if not, the reason is logged and it is skipped."""
-    from zoo.data.images import MAX_IMAGE_PIXELS, load_image
-    from zoo.data.records import image_header_size
-    from zoo.errors import ImageReadError
-
-    size = image_header_size(path)
-    if size is not None and size[0] * size[1] <= MAX_IMAGE_PIXELS:
-        return True
-    try:
-        load_image(path)
-    except ImageReadError as exc:
-        logger.warning("skipped %s: %s", path, exc)
-        return False
-    return True
 
 
 def _video_file(save_vis: str | os.PathLike[str] | None, inputs: Sequence[str | os.PathLike[str]] | None,

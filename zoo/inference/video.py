@@ -41,13 +41,15 @@ class Frame:
     """One image to run on: a still image (``index`` None) or a video / webcam frame."""
 
     source: str
-    image: Image.Image
+    image: Image.Image | None
     index: int | None = None
     timestamp: float | None = None
     #: frames per second after sampling (videos); the annotated video is written at this rate
     rate: float | None = None
     #: known face boxes (skip detection); None = detect
     boxes: list[Any] | None = None
+    #: why this input could not be read (``on_error`` skip): ``image`` is then None
+    error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -13,20 +13,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from zoo.inference.batching import Prediction
+from zoo.inference.results import CSV_COLUMNS, FrameResult, csv_header
 from zoo.inference.video import VideoVisWriter, is_video
-from zoo.outputs import AtomicFile, replace_into, temp_path_for
-from zoo.viz import prediction_figure
+from zoo.outputs import AtomicFile, discard, replace_into, temp_path_for
+from zoo.viz import annotated_photo, save_picture
 
-CSV_COLUMNS = ("source", "frame", "timestamp", "face", "track", "x1", "y1", "x2", "y2", "det_score", "label", "score")
+__all__ = ["CSV_COLUMNS", "CsvWriter", "JsonStreamWriter", "PredictionTable", "VisualisationWriter"]
+
+
+def as_json(result: FrameResult | dict[str, Any]) -> dict[str, Any]:
+    return result.to_json() if isinstance(result, FrameResult) else result
 
 
 class CsvWriter:
-    """``--csv FILE``: one row per face: source, frame, timestamp, face index, track, box, detector score,
-    label, its probability (``score``) and ``prob_<class>`` per class. Rows are written (and flushed) as
-    frames arrive."""
+    """``--csv FILE``: one row per face (:data:`zoo.inference.results.CSV_COLUMNS`, then ``prob_<class>``), and
+    one row with its ``error`` per input that failed. Rows are written (and flushed) as frames arrive to a
+    temporary file beside ``path`` (:mod:`zoo.outputs`), which :meth:`close` renames into place; callers close in
+    a ``finally``, so an interrupted or failing run keeps every row finished before."""
 
     def __init__(self, path: str | os.PathLike[str], label_names: Sequence[str]) -> None:
         self.path = Path(path)
@@ -34,22 +39,21 @@ class CsvWriter:
         self._atomic = AtomicFile(self.path, "w", newline="", encoding="utf-8")  # renamed into place by close()
         self._file = self._atomic.file
         self._csv = csv.writer(self._file)
-        self._csv.writerow([*CSV_COLUMNS, *(f"prob_{n}" for n in self.names)])
+        self._csv.writerow(csv_header(self.names))
+        self._file.flush()
         self.rows = 0
 
-    def write(self, entry: dict[str, Any]) -> None:
-        for face in entry["faces"]:
-            box = face["box"] or [None] * 4
-            values = [entry["image"], entry.get("frame"), entry.get("timestamp"), face["face"], face.get("track"),
-                      *(None if v is None else round(v, 2) for v in box),
-                      None if face["score"] is None else round(face["score"], 4), face["label"],
-                      round(face["probability"], 6), *(round(face["probs"][n], 6) for n in self.names)]
+    def write(self, result: FrameResult | dict[str, Any]) -> None:
+        if not isinstance(result, FrameResult):
+            result = FrameResult.from_json(result)
+        for values in result.to_csv_rows(self.names):
             self._csv.writerow(["" if v is None else v for v in values])
             self.rows += 1
         self._file.flush()
 
     def close(self, commit: bool = True) -> None:
-        """Rename the rows written into place (``commit``), or drop them."""
+        """Rename the rows written into place (``commit``; a run does so also after an error or Ctrl-C, so that
+        finished rows are kept), or drop them."""
         if commit:
             self._atomic.commit()
         else:
@@ -63,8 +67,8 @@ class JsonStreamWriter:
         self.echo = echo
         self.count = 0
 
-    def write(self, entry: dict[str, Any]) -> None:
-        text = json.dumps(entry, indent=2, allow_nan=False)  # strict JSON: NaN is no JSON value
+    def write(self, result: FrameResult | dict[str, Any]) -> None:
+        text = json.dumps(as_json(result), indent=2, allow_nan=False)  # strict JSON: NaN is no JSON value
         self.echo(("[\n" if self.count == 0 else ",\n") + "\n".join("  " + line for line in text.splitlines()))
         self.count += 1
 
@@ -89,10 +93,14 @@ class PredictionTable:
     def _row(self, cells: list[str]) -> None:
         self.echo("  ".join(c.ljust(w) for c, w in zip(cells, self.widths, strict=True)).rstrip())
 
-    def write(self, entry: dict[str, Any]) -> None:
+    def write(self, result: FrameResult | dict[str, Any]) -> None:
+        entry = as_json(result)
         source = entry["image"]
         if "frame" in entry:
             source = f"{source}#{entry['frame']}@{entry['timestamp']:.2f}s"
+        if entry.get("error") is not None:
+            self.echo(f"{source}: error: {entry['error']}")
+            return
         if not entry["faces"]:
             if "frame" not in entry:
                 self.echo(f"{source}: {entry.get('note', 'no face found')}")
@@ -115,36 +123,46 @@ def _may_be_video(source: str) -> bool:
 
 
 class VisualisationWriter:
-    """``--save-vis``: per-face PNGs of a still image (``out/<name>_face<i>.png``, whose path goes into the
-    face entry as ``"vis"``); the frames of each video go to ``video_file`` or ``out/<name>_vis.mp4``. Photos
-    with the same name in different folders get ``<name>_2``, ``<name>_3``, ..."""
+    """``--save-vis``: one annotated picture per photo (``out/<name>.png``: every face boxed with its label
+    and probability, with ``bars`` the probability bars and with ``attention`` the context attention panels;
+    the web app's drawings, :func:`zoo.viz.annotated_photo`), whose path goes into the result as ``vis``; the
+    frames of each video go to ``video_file`` or ``out/<name>_vis.mp4`` (the attention overlay only with
+    ``attention``). Photos with the same name in different folders get ``<name>_2``, ``<name>_3``, ..."""
 
     def __init__(self, out: str | os.PathLike[str], data_config: Any, video_file: str | os.PathLike[str] | None = None,
-                 ) -> None:
+                 attention: bool = True, bars: bool = True) -> None:
         self.out = Path(out)
         self.data_config = data_config
         self.video_file = Path(video_file) if video_file is not None else None
+        self.attention = attention
+        self.bars = bars
         self._names: dict[str, str] = {}  # source -> its unique file name stem
         self._videos: dict[str, VideoVisWriter] = {}
 
-    def write(self, pred: Prediction) -> None:
-        frame = pred.frame
+    def write(self, pred: Prediction) -> FrameResult:
+        """Draw ``pred``; its result, with the picture's path in ``vis`` for a photo."""
+        from dataclasses import replace
+
+        frame, result = pred.frame, pred.result
+        if frame.error is not None:
+            return result
         name = self._name(frame.source)
         if frame.is_video:
             if frame.source not in self._videos:
                 self._videos[frame.source] = VideoVisWriter(self.video_file or self.out / f"{name}_vis.mp4")
-            self._videos[frame.source].write(pred.image, pred.entry["faces"], attention_overlay(pred, self.data_config),
-                                             frame.rate)
-            return
-        for i, face_entry in enumerate(pred.entry["faces"]):
-            inputs = pred.inputs[i] if pred.inputs else {}
-            attention = torch.from_numpy(pred.attention[i]) if pred.attention[i] is not None else None
-            box = face_entry["box"] or [0, 0, pred.image.size[0], pred.image.size[1]]
-            final = self.out / f"{name}_face{i}.png"
-            temp = temp_path_for(final)
-            prediction_figure(temp, pred.image, box, inputs.get("context"), inputs.get("face"),
-                attention, self.data_config, face_entry)
-            face_entry["vis"] = str(replace_into(temp, final))
+            overlay = attention_overlay(pred, self.data_config) if self.attention else None
+            self._videos[frame.source].write(pred.image, [f.to_json() for f in result.faces], overlay, frame.rate)
+            return result
+        picture = annotated_photo(pred.image, result.faces, pred.attention, self.data_config, bars=self.bars,
+                                  attention_panels=self.attention)
+        final = self.out / f"{name}.png"
+        temp = temp_path_for(final)  # written whole, then renamed into place (zoo.outputs)
+        try:
+            save_picture(picture, temp)
+        except BaseException:
+            discard(temp)
+            raise
+        return replace(result, vis=str(replace_into(temp, final)))
 
     def _name(self, source: str) -> str:
         if source not in self._names:

@@ -36,7 +36,7 @@ from torch import nn
 
 from zoo.data import VA_ATTRIBUTE
 from zoo.errors import ZooError
-from zoo.factory import create_for_inference
+from zoo.inference.loading import create_for_inference
 from zoo.names import ModelNameError, parse_auxiliary
 
 #: class -> (source word in Russell 1980, angle in degrees, radius); see the module docstring

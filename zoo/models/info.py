@@ -45,7 +45,7 @@ def describe(model: EmotionModel) -> dict[str, Any]:
     if c.uses_face or c.uses_context:
         components["backbone"] = c.backbone
     if c.uses_context:
-        components["context_backbone"] = c.context_backbone or c.backbone
+        components["context_backbone"] = c.context_backbone_spec[0]
         components["attention"] = c.attention
     if c.streams == "both":
         components["fusion"] = c.fusion

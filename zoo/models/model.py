@@ -23,7 +23,7 @@ from torch import nn
 
 from zoo.config import ModelConfig
 from zoo.errors import ComponentBuildError, ZooError
-from zoo.registry.plugins import DEFAULT_PLUGINS, get_component
+from zoo.registry.plugins import get_component
 
 
 @dataclass
@@ -39,10 +39,12 @@ class EmotionOutput:
     context_vector: torch.Tensor | None = None
     #: the vector fed to the classifier (face vector for face-only models)
     features: torch.Tensor | None = None
+    #: the model's calibration temperature (``ModelConfig.temperature``): ``probs`` is softmax(logits / T)
+    temperature: float = 1.0
 
     @property
     def probs(self) -> torch.Tensor:
-        return torch.softmax(self.logits.float(), dim=-1)
+        return torch.softmax(self.logits.float() / self.temperature, dim=-1)
 
 
 def build_component(kind: str, name: str, *args: Any, **kwargs: Any) -> nn.Module:
@@ -78,7 +80,7 @@ def check_attention_contract(attention: nn.Module, name: str, context_dim: int, 
     the shapes expected and those returned. Built-in heads are not probed; the probe leaves the module's
     training mode, buffers and the random state as they were."""
     entry, _ = get_component("attention", name)
-    if entry.plugin in DEFAULT_PLUGINS:
+    if entry.builtin:
         return
     batch, height, width = ATTENTION_PROBE
     parameter = next(attention.parameters(), None)
@@ -135,10 +137,7 @@ class EmotionModel(nn.Module):
             self.face_encoder = build_component("backbone", config.backbone, **config.backbone_args)
             face_dim = int(self.face_encoder.out_channels)
         if config.uses_context:
-            ctx_name = config.context_backbone or config.backbone
-            ctx_args = config.context_backbone_args
-            if ctx_args is None:
-                ctx_args = config.backbone_args if ctx_name == config.backbone else {}
+            ctx_name, ctx_args = config.context_backbone_spec
             self.context_encoder = build_component("backbone", ctx_name, **ctx_args)
             context_dim = int(self.context_encoder.out_channels)
             self.attention = build_component(
@@ -191,7 +190,7 @@ class EmotionModel(nn.Module):
             features = v_f
         else:  # "context", "context_guided": the face vector (if any) only guided the attention
             features = v_c
-        return EmotionOutput(self.classifier(features), attention, weights, v_f, v_c, features)
+        return EmotionOutput(self.classifier(features), attention, weights, v_f, v_c, features, cfg.temperature)
 
     def extra_repr(self) -> str:
         c = self.config

@@ -181,10 +181,7 @@ def _components(config: ModelConfig, parameters: int | None, weights: str | None
     if config.uses_face:
         rows.append(("face backbone", f"`{config.backbone}`{args(config.backbone_args)}"))
     if config.uses_context:
-        ctx = config.context_backbone or config.backbone
-        ctx_args = config.context_backbone_args
-        if ctx_args is None and ctx == config.backbone:
-            ctx_args = config.backbone_args
+        ctx, ctx_args = config.context_backbone_spec
         rows.append(("context backbone", f"`{ctx}`{args(ctx_args)} (weights not shared with the face stream)"))
         rows.append(("attention", f"`{config.attention}`{args(config.attention_args)}"))
     if config.streams == "both":

@@ -22,7 +22,7 @@ from zoo.publish.cards import render_card, weights_file_summary
 from zoo.training.rundir import BEST_DIR, EVAL_JSON, RUN_CONFIG
 from zoo.version import __version__
 from zoo.weights.files import CONFIG_NAME, WEIGHTS_NAME, load_weights, read_config
-from zoo.weights.hub import LIBRARY_NAME, hub_call, hub_endpoint, hub_offline, hub_token, transport_errors
+from zoo.weights.hub import LIBRARY_NAME, HubSettings, transport_errors
 
 README_NAME = "README.md"
 
@@ -139,7 +139,6 @@ def _write_push_folder(
     return {"source": str(model_dir), "out": str(out), "files": files, "parameters": parameters}
 
 
-@hub_call()  # huggingface_hub's offline switch as HF_HUB_OFFLINE is now (set: refused below, before any request)
 def push_to_hub(
     path: str | os.PathLike,
     repo_id: str,
@@ -175,12 +174,13 @@ def push_to_hub(
         raise HubError(f"--create-pr opens a pull request against the default branch; drop --revision {revision}.")
     source = resolve_push_source(path, evaluations)
     model_dir = source[0]
-    if hub_offline():
+    settings = HubSettings.from_env(token=token)
+    if settings.offline:
         raise HubError(f"HF_HUB_OFFLINE is set: pushing {model_dir} to {repo_id!r} needs the network; unset it.")
     checked = checked_model_dir(model_dir)  # refuse bad weights before any request; staged from this load below
 
-    token = token or hub_token()
-    api = HfApi(endpoint=hub_endpoint(), token=token, library_name=LIBRARY_NAME, library_version=__version__)
+    api = HfApi(endpoint=settings.endpoint, token=settings.token, library_name=LIBRARY_NAME,
+                library_version=__version__)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         if revision not in (None, "main"):
@@ -201,7 +201,7 @@ def push_to_hub(
         if tag:
             api.create_tag(repo_id, tag=tag, revision=info.oid, repo_type="model")
     except (hf_errors.HfHubHTTPError, *transport_errors()) as exc:
-        raise HubError(f"Pushing {model_dir} to {repo_id!r} at {hub_endpoint() or 'huggingface.co'} failed: {exc}. "
+        raise HubError(f"Pushing {model_dir} to {repo_id!r} at {settings.endpoint} failed: {exc}. "
                        f"Check the repo id, that you are logged in with write access (`hf auth login` or "
                        f"HF_TOKEN).") from exc
     return {

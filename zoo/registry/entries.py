@@ -37,6 +37,8 @@ class ComponentEntry:
     plugin: str
     description: str = ""
     prefix: bool = False  # a family such as "timm:" that accepts any suffix
+    #: registered by a built-in plugin (:data:`zoo.registry.plugins.DEFAULT_PLUGINS`); set by the loader
+    builtin: bool = False
 
 
 def import_object(target: str) -> Any:
@@ -106,14 +108,12 @@ class Preset:
     pretrained: tuple[PretrainedCfg, ...] = ()
     #: for a preset without weights: what to use or run instead (shown when pretrained weights are asked for)
     without_weights: str = ""
+    #: registered by a built-in plugin; set by the loader
+    builtin: bool = False
 
     @property
     def tags(self) -> list[str]:
         return [cfg.tag for cfg in self.pretrained]
-
-    @property
-    def default_tag(self) -> str | None:
-        return self.pretrained[0].tag if self.pretrained else None
 
     def pretrained_cfg(self, tag: str | None = None) -> PretrainedCfg:
         if not self.pretrained:

@@ -1,7 +1,7 @@
 """Plugin hook specifications (llm-style: the registration hooks receive a ``register`` callback).
 
 A plugin is any module or object with ``@hookimpl``-decorated functions named like the specs below.
-Built-in components are registered through exactly these hooks (see ``zoo.registry.plugins.DEFAULT_PLUGINS``);
+Built-in components are registered through exactly these hooks (the modules of :mod:`zoo.builtin`);
 third-party packages expose a module under the entry-point group ``emotion_zoo``. ``register_commands`` is
 called later, when ``zoo-cli`` builds its app, and receives the app itself.
 """
@@ -52,7 +52,11 @@ def register_targets(register):
 
 @hookspec
 def register_presets(register):
-    """Register named models: ``register(name, model_args, description=..., pretrained=...)``."""
+    """Register named models: ``register(name, model_args, description=..., pretrained=..., without_weights=...)``.
+
+    ``pretrained`` is a sequence of :class:`~zoo.registry.entries.PretrainedCfg` (or dicts of its fields), the
+    first the default tag; ``without_weights`` says, for a preset without weights, what to use or run instead.
+    """
 
 
 @hookspec

@@ -44,18 +44,18 @@ from zoo.registry.entries import (
 
 ENTRY_POINT_GROUP = "emotion_zoo"
 
-#: built-in plugin name -> where its hook implementations are ("module" or "module:attribute"). None of them
-#: imports torch: the component factories are :class:`~zoo.registry.entries.LazyFactory` references.
-DEFAULT_PLUGINS: dict[str, str] = {
-    "zoo.models.components.backbones": "zoo.models.builtin:Backbones",
-    "zoo.models.components.attention": "zoo.models.builtin:Attention",
-    "zoo.models.components.fusion": "zoo.models.builtin:Fusion",
-    "zoo.models.components.targets": "zoo.models.builtin:Targets",
-    "zoo.models.presets": "zoo.models.presets",
-    "zoo.ldl.plugin": "zoo.ldl.plugin",
-    "zoo.data.detection": "zoo.data.detection",
-    "zoo.data.builtin": "zoo.data.builtin",
-}
+#: the built-in plugins, one module per kind (:mod:`zoo.builtin`), each named after its module and registered
+#: exactly as an installed plugin is. None of them imports torch: their factories are
+#: :class:`~zoo.registry.entries.LazyFactory` strings.
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "zoo.builtin.backbones",
+    "zoo.builtin.attention",
+    "zoo.builtin.fusion",
+    "zoo.builtin.targets",
+    "zoo.builtin.presets",
+    "zoo.builtin.datasets",
+    "zoo.builtin.detectors",
+)
 
 HOOKS: dict[str, str] = {**COMPONENT_KINDS, "model": "register_presets"}
 #: hooks called after loading, by the code that needs them (not by :func:`load_plugins`)
@@ -169,9 +169,8 @@ def load_plugins() -> None:
     _state.loading = True
     try:
         _state.manager = _new_manager()
-        for name, target in DEFAULT_PLUGINS.items():
-            plugin = import_object(target)
-            _register_plugin(plugin, name, version=_zoo_version(), builtin=True)
+        for name in DEFAULT_PLUGINS:
+            _register_plugin(import_object(name), name, version=_zoo_version(), builtin=True)
         for ep in _selected_entry_points():
             dist_name = ep.dist.name if ep.dist is not None else None
             version = ep.dist.version if ep.dist is not None else None
@@ -216,7 +215,8 @@ def _record_failure(info: PluginInfo, exc: BaseException, strict: bool | None = 
 
 def _check_staged(staged: list[tuple[str, Any]], name: str) -> None:
     """A plugin's registrations, before any is added: no name twice, no clash with what is already registered
-    (a built-in or another plugin), no preset name with a dot (it separates the pretrained tag)."""
+    (a built-in or another plugin). Each name's own form (a preset name without a dot, ...) was checked by the
+    ``register`` callback that staged it (:func:`_make_register`)."""
     registries = all_registries()
     seen: set[tuple[str, str]] = set()
     for kind, entry in staged:
@@ -246,7 +246,7 @@ def _register_plugin(
         manager.check_pending()
         for kind, hook_name in HOOKS.items():
             for impl in _implementations(manager, hook_name, name):
-                impl.function(register=_make_register(kind, name, staged))
+                impl.function(register=_make_register(kind, name, staged, builtin))
                 if hook_name not in info.hooks:
                     info.hooks.append(hook_name)
         _check_staged(staged, name)
@@ -265,7 +265,9 @@ def _register_plugin(
     return info
 
 
-def _make_register(kind: str, plugin_name: str, staged: list[tuple[str, Any]]):
+def _make_register(kind: str, plugin_name: str, staged: list[tuple[str, Any]], builtin: bool):
+    """The ``register`` callback a plugin's hook receives; every entry it stages carries the plugin's name and
+    ``builtin`` (set here, by the loader, never by the plugin)."""
     if kind == "model":
 
         def register_preset(
@@ -277,13 +279,14 @@ def _make_register(kind: str, plugin_name: str, staged: list[tuple[str, Any]]):
         ) -> None:
             if not isinstance(name, str) or not name or "." in name or ":" in name or "/" in name:
                 raise ValueError(f"preset name {name!r} is not allowed: a preset name is a non-empty string without "
-                                 f"'.', ':' or '/' ('.' separates the pretrained tag: 'glamor_net.caer_s').")
+                                 f"'.', ':' or '/' ('.' separates the pretrained tag: 'fer_cnn.expw').")
             if not isinstance(model_args, dict):
                 raise TypeError(f"preset {name!r}: model_args must be a dict, got {type(model_args).__name__}.")
             cfgs = tuple(c if isinstance(c, PretrainedCfg) else PretrainedCfg(**c) for c in pretrained)
             if not isinstance(without_weights, str):
                 raise TypeError(f"preset {name!r}: without_weights must be a string (what to use or run instead).")
-            staged.append(("model", Preset(name, dict(model_args), plugin_name, description, cfgs, without_weights)))
+            staged.append(("model", Preset(name, dict(model_args), plugin_name, description, cfgs, without_weights,
+                                           builtin=builtin)))
 
         return register_preset
 
@@ -294,7 +297,7 @@ def _make_register(kind: str, plugin_name: str, staged: list[tuple[str, Any]]):
             raise ValueError(f"A prefix {kind} name must end with ':' (got {name!r}).")
         if not callable(factory):
             raise TypeError(f"{kind} {name!r}: factory must be callable, got {factory!r}.")
-        staged.append((kind, ComponentEntry(kind, name, factory, plugin_name, description, prefix)))
+        staged.append((kind, ComponentEntry(kind, name, factory, plugin_name, description, prefix, builtin=builtin)))
 
     return register_component
 

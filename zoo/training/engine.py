@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import random
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,17 +28,18 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
-from zoo import runtime as D
+from zoo import runtime
 from zoo.data import open_dataset
 from zoo.errors import ZooError
-from zoo.factory import create, create_for_inference
+from zoo.factory import create
+from zoo.inference.loading import create_for_inference
 from zoo.models.model import build_target
 from zoo.training import checkpoint as ckpt
 from zoo.training.evaluate import (
     _IndexSampler,
-    check_dataset_matches,
     eval_loader,
     evaluate,
+    match_training_classes,
     run_evaluation,
     to_device,
 )
@@ -181,6 +183,22 @@ def train(
         out = Path("runs") / str(config.recipe if config.recipe != "default" else config.model).replace(
             ":", "_").replace("/", "_")
     main_process = int(os.environ.get("RANK", "0")) == 0
+    # a run that fails before its first epoch leaves no directory it created: nothing in it would be a result
+    fresh = main_process and not out.exists()
+    runs: list[_Run] = []
+    try:
+        return _train_locked(out, main_process, model_or_recipe, data, val, overrides, recipe, resume, overwrite,
+                             config, runs)
+    except BaseException:
+        if fresh and out.is_dir() and not any(r.started for r in runs):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _train_locked(out: Path, main_process: bool, model_or_recipe: str | None, data: str | None, val: str | None,
+                  overrides: dict[str, Any] | list[str] | None, recipe: str | None, resume: bool, overwrite: bool,
+                  config: RunSettings | None, runs: list[_Run]) -> TrainResult:
+    """:func:`train` under the run directory's lock; the run made is appended to ``runs``."""
     with run_lock(out, enabled=main_process):
         stored = read_run_config(out / RUN_CONFIG) if resume and (out / RUN_CONFIG).exists() else None
         if config is None:
@@ -210,7 +228,8 @@ def train(
         # --overwrite removes the previous run's files only once the new run has built its model, opened and
         # checked its data (zoo.outputs: every check that can fail comes before anything is deleted)
         clear = not resume and bool(directory_entries(out)) and main_process
-        return _Run(config, out, found if resume else None, clear=clear).fit()
+        runs.append(_Run(config, out, found if resume else None, clear=clear))
+        return runs[-1].fit()
 
 
 def _check_out_is_no_input(out: Path, config: RunSettings) -> None:
@@ -225,17 +244,55 @@ def _check_out_is_no_input(out: Path, config: RunSettings) -> None:
 
 
 class _Run:
+    """One training run: :meth:`fit` sets it up (:meth:`_setup`: process group, model, data, optimisers, the
+    state restored from a checkpoint), trains and evaluates. The state it holds, all set by :meth:`_setup`:"""
+
+    info: runtime.DistInfo
+    device: torch.device
+    model: nn.Module
+    #: the model the forward pass runs (``model``, wrapped by DDP and/or ``torch.compile``)
+    forward_model: nn.Module
+    memory_format: torch.memory_format
+    #: the label target (loss, and for LDL-VA its own state and optimisers)
+    target: Any
+    train_ds: Any
+    #: ``train_ds`` as the target wraps it for the loader
+    train_data: Any
+    val_spec: str
+    val_ds: Any
+    rank_batch: int
+    steps_per_epoch: int
+    main_params: list[Any]
+    optimizer: torch.optim.Optimizer
+    base_lrs: list[float]
+    target_optimizers: list[torch.optim.Optimizer]
+    target_params: list[nn.Parameter]
+    scaler: torch.amp.GradScaler
+    #: progress, saved in and restored from each checkpoint
+    epoch: int
+    step_in_epoch: int
+    global_step: int
+    best_value: float | None
+    #: the epoch whose weights OUT/best holds (the last one under ``keep="last"``)
+    best_epoch: int | None
+    bad_epochs: int
+    partial: dict[str, Any] | None
+    history: list[dict[str, Any]]
+    writer: Any
+
     def __init__(self, config: RunSettings, out: Path, resume_from: Path | None, clear: bool = False) -> None:
         self.config = config
         self.out = out
         self.resume_from = resume_from
         self.clear = clear  # remove the previous run's files once the setup (model, data, checks) has passed
         self._stash: Path | None = None
+        #: set when the set-up succeeded and the run began writing its results
+        self.started = False
 
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
         cfg = self.config
-        self.info = D.setup(cfg.device)
+        self.info = runtime.setup(cfg.device)
         self.device = self.info.device
         if self.config.amp == "fp16" and self.device.type != "cuda":
             raise RecipeError("amp=fp16 needs a CUDA device; use amp=bf16 or amp=none on CPU.")
@@ -264,8 +321,8 @@ class _Run:
         self.val_spec = cfg.dataset.val or spec
         self.val_ds = open_dataset(self.val_spec, cfg.dataset.val_split, data_config=data_cfg, train=False,
                                    streams=streams, **options)
-        check_dataset_matches(self.train_ds, model, spec)
-        check_dataset_matches(self.val_ds, model, self.val_spec)
+        self.train_ds = match_training_classes(self.train_ds, model, spec)
+        self.val_ds = match_training_classes(self.val_ds, model, self.val_spec)
         if model.config.label_names is None:
             model.config.label_names = tuple(self.train_ds.label_names)
         target_extra = {}
@@ -307,7 +364,7 @@ class _Run:
         self.target_params = [p for p in self.target.parameters() if p.requires_grad]
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.amp == "fp16")
 
-        self.forward_model: nn.Module = self.model
+        self.forward_model = self.model
         if self.info.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -316,11 +373,11 @@ class _Run:
             self.forward_model = torch.compile(self.forward_model)
 
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
-        self.best_value: float | None = None
-        self.best_epoch: int | None = None
+        self.best_value = None
+        self.best_epoch = None
         self.bad_epochs = 0
-        self.partial: dict[str, Any] | None = None
-        self.history: list[dict[str, Any]] = []
+        self.partial = None
+        self.history = []
         self.writer = None
 
     # ------------------------------------------------------------------ checkpoints
@@ -346,7 +403,7 @@ class _Run:
         tensors, meta = self._checkpoint_state()  # every rank: RNG states are per process
         if self.info.is_main:
             ckpt.save_checkpoint(self.out / LAST_CHECKPOINT, tensors, meta)
-        D.barrier(self.info)
+        runtime.barrier(self.info)
 
     def _load_checkpoint(self, directory: Path) -> None:
         tensors, meta = ckpt.load_checkpoint(directory)
@@ -403,7 +460,7 @@ class _Run:
                           generator=generator, pin_memory=self.device.type == "cuda")
 
     def _autocast(self):
-        return D.autocast(self.device, self.config.amp)
+        return runtime.autocast(self.device, self.config.amp)
 
     def _set_lr(self, epoch: int) -> float:
         schedule = self.config.schedule
@@ -451,10 +508,10 @@ class _Run:
         if bar is not None:
             bar.close()
         count_t = torch.tensor(float(max(count, 1)), dtype=torch.float64, device=self.device)
-        mean_loss = D.all_reduce_mean(total / count_t, self.info)
+        mean_loss = runtime.all_reduce_mean(total / count_t, self.info)
         result = {"train_loss": float(mean_loss), "lr": lr}
         for k, v in terms.items():
-            result[f"train_{k}"] = float(D.all_reduce_mean(torch.as_tensor(v, device=self.device) / count_t, self.info))
+            result[f"train_{k}"] = float(runtime.all_reduce_mean(torch.as_tensor(v, device=self.device) / count_t, self.info))
         return result
 
     def _train_step(self, batch: dict[str, Any], epoch: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -464,7 +521,7 @@ class _Run:
             result = self.target(output, batch, self.model)
         loss = result.loss
         bad = torch.tensor(0.0 if torch.isfinite(loss.detach()).all() else 1.0, device=self.device)
-        if float(D.all_reduce_sum(bad, self.info)) > 0:
+        if float(runtime.all_reduce_sum(bad, self.info)) > 0:
             last = ckpt.find_checkpoint(self.out / LAST_CHECKPOINT)
             raise NonFiniteLossError(
                 f"The training loss became {loss.item()} at epoch {epoch + 1}, step {self.step_in_epoch + 1} "
@@ -476,7 +533,7 @@ class _Run:
         for opt in (self.optimizer, *self.target_optimizers):
             opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        D.average_gradients(self.target_params, self.info)
+        runtime.average_gradients(self.target_params, self.info)
         if self.config.grad_clip:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.main_params, float(self.config.grad_clip))
@@ -493,7 +550,7 @@ class _Run:
     def fit(self) -> TrainResult:
         threads_before = torch.get_num_threads()
         if self.config.threads is not None:
-            torch.set_num_threads(D.cpu_threads(self.config.threads))
+            torch.set_num_threads(runtime.cpu_threads(self.config.threads))
         try:
             try:
                 if self.clear:  # --overwrite: the previous run's files move aside, deleted once the setup passed
@@ -508,7 +565,7 @@ class _Run:
             finally:
                 if self.writer is not None:
                     self.writer.close()
-                D.teardown(self.info)
+                runtime.teardown(self.info)
         finally:
             torch.set_num_threads(threads_before)
 
@@ -530,6 +587,7 @@ class _Run:
     def _fit(self) -> TrainResult:
         cfg = self.config
         out = self.out
+        self.started = True
         if self.info.is_main:
             out.mkdir(parents=True, exist_ok=True)
             (out / RUN_CONFIG).write_text(cfg.to_json())
@@ -597,11 +655,11 @@ class _Run:
                                     split=cfg.dataset.val_split, batch_size=int(cfg.eval_batch_size or
                                                                                    cfg.batch_size),
                                     device=str(self.device), options=cfg.dataset.options,
-                                    amp=cfg.amp, _dist=D.DistInfo(device=self.device))
+                                    amp=cfg.amp, _dist=runtime.DistInfo(device=self.device))
             eval_metrics["model"] = f"local-dir:{out / BEST_DIR}"  # the model these metrics are of
             eval_metrics["best_epoch"] = self.best_epoch
             (out / EVAL_JSON).write_text(json.dumps(eval_metrics, indent=2) + "\n")
-        D.barrier(self.info)
+        runtime.barrier(self.info)
         best = next((h["val"] for h in self.history if h["epoch"] == self.best_epoch), {})
         return TrainResult(out, self.best_epoch, best, self.history, stopped_early, eval_metrics)
 

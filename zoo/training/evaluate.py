@@ -13,12 +13,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from zoo import runtime as D
+from zoo import runtime
 from zoo.data import open_dataset
 from zoo.data.classes import ClassMatch, match_class_names
 from zoo.data.records import SplitNotFoundError
 from zoo.errors import ZooError
-from zoo.factory import create_for_inference
+from zoo.inference.loading import create_for_inference
 from zoo.training.metrics import DISTRIBUTION_KEY, classification_metrics, distribution_metrics
 from zoo.training.settings import RecipeError, check_eval_settings
 
@@ -41,7 +41,8 @@ class _IndexSampler(Sampler[int]):
 def check_dataset_matches(dataset: Any, model: nn.Module, spec: str) -> None:
     """Training: the dataset's classes must be the model's, in the model's order (each output learns the class
     at its index). A mismatch is an error whose advice gives the model the dataset's classes; it never renames
-    classes to fit, which would teach an output a class under another class's name."""
+    classes to fit, which would teach an output a class under another class's name. (:func:`match_training_classes`
+    first maps classes that are the model's under another spelling.)"""
     cfg = model.config
     names = list(dataset.label_names)
     override = f"'label_names={json.dumps(names)}'"
@@ -62,6 +63,27 @@ def check_dataset_matches(dataset: Any, model: nn.Module, spec: str) -> None:
             f"learns; the data are not relabelled), or use a model of this dataset's family. To measure a trained "
             f"model on this data, use zoo.evaluate / zoo-cli eval, which map the classes by name."
         )
+
+
+def match_training_classes(dataset: Any, model: nn.Module, spec: str) -> Any:
+    """Training (fine-tuning a trained head): the dataset relabelled onto the model's classes by name, as
+    evaluation matches them (ignoring case, with the synonyms Anger/Angry, Happiness/Happy, ...), the head kept
+    in its own order. Every dataset class must be a different model class (model classes the data lacks are
+    fine); otherwise :func:`check_dataset_matches` says what to do. A model without class names, or with the
+    dataset's own, trains on the dataset as it is."""
+    cfg = model.config
+    names = tuple(dataset.label_names)
+    if cfg.label_names is None or tuple(cfg.label_names) == names:
+        check_dataset_matches(dataset, model, spec)
+        return dataset
+    match = match_class_names(names, cfg.label_names)
+    targets = [t for t in match.targets if t is not None]
+    if match.unmatched or len(targets) != len(names) or len(set(targets)) != len(targets):
+        check_dataset_matches(dataset, model, spec)  # raises, with the advice
+    renamed = [f"{a}→{b}" for a, b in match.mapping.items() if a != b]
+    logger.info("%s: the dataset's classes matched to the model's by name (%s); the model's class order is kept",
+                spec, ", ".join(renamed) or "same names")
+    return _MappedClasses(dataset, match)
 
 
 class _MappedClasses(Dataset):
@@ -174,7 +196,7 @@ def to_device(batch: dict[str, Any], device: torch.device, memory_format=torch.c
     return moved
 
 
-def eval_loader(dataset: Any, batch_size: int, info: D.DistInfo, num_workers: int = 0) -> DataLoader:
+def eval_loader(dataset: Any, batch_size: int, info: runtime.DistInfo, num_workers: int = 0) -> DataLoader:
     """Each rank takes indices ``rank::world`` (no padding, so no sample counts twice)."""
     indices = list(range(info.rank, len(dataset), info.world_size))
     return DataLoader(dataset, batch_size=batch_size, sampler=_IndexSampler(indices), num_workers=num_workers)
@@ -184,12 +206,14 @@ TTA_MODES = ("none", "flip")
 
 
 @torch.no_grad()
-def run_evaluation(model: nn.Module, loader: DataLoader, info: D.DistInfo, autocast, memory_format,
-                   num_classes: int, label_names: tuple[str, ...], tta: str = "none") -> dict[str, Any]:
+def run_evaluation(model: nn.Module, loader: DataLoader, info: runtime.DistInfo, autocast, memory_format,
+                   num_classes: int, label_names: tuple[str, ...], tta: str = "none",
+                   progress: bool | None = False) -> dict[str, Any]:
     """Metrics over the whole loader, gathered from every rank.
 
     ``tta="flip"``: each sample's probabilities are the mean over the input and its horizontal mirror
-    (face and context mirrored together); the metrics then use ``log`` of that mean as logits.
+    (face and context mirrored together); the metrics then use ``log`` of that mean as logits. ``progress``: a
+    bar over the batches on stderr (None: when stderr is a terminal).
     """
     if tta not in TTA_MODES:
         raise RecipeError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}.")
@@ -197,23 +221,28 @@ def run_evaluation(model: nn.Module, loader: DataLoader, info: D.DistInfo, autoc
     model.eval()
     device = next(model.parameters()).device
     index, labels, logits, refs = [], [], [], []
+    bar = runtime.progress_bar(progress if info.rank == 0 else False, total=len(loader), unit="batch", desc="eval")
     for batch in loader:
+        bar.update(1)
         batch = to_device(batch, device, memory_format)
         with autocast():
             output = model(face=batch.get("face"), context=batch.get("context"))
-            out_logits = output.logits.float()
+            # calibrated log-probabilities (log softmax(z / T)): the argmax is the logits', the distribution
+            # metrics see what predict shows
+            out_logits = output.probs.log()
             if tta == "flip":
                 mirrored = {k: batch[k].flip(-1) if batch.get(k) is not None else None for k in ("face", "context")}
-                flipped = model(**mirrored).logits.float()
-                out_logits = ((out_logits.softmax(1) + flipped.softmax(1)) / 2).log()
+                flipped = model(**mirrored).probs
+                out_logits = ((out_logits.exp() + flipped) / 2).log()
         logits.append(out_logits.cpu())
         labels.append(batch["label"].cpu())
         index.append(batch["index"].cpu() if "index" in batch else torch.arange(len(batch["label"])))
         if DISTRIBUTION_KEY in batch:
             refs.append(batch[DISTRIBUTION_KEY].float().cpu())
+    bar.close()
     model.train(was_training)
     local = (torch.cat(index), torch.cat(labels), torch.cat(logits), torch.cat(refs) if refs else None)
-    parts = D.gather_objects(local, info)
+    parts = runtime.gather_objects(local, info)
     index = torch.cat([p[0] for p in parts])
     order = index.argsort()
     labels = torch.cat([p[1] for p in parts])[order]
@@ -232,9 +261,10 @@ def evaluate(
     device: str = "auto",
     options: dict[str, Any] | None = None,
     amp: str = "none",
-    _dist: D.DistInfo | None = None,
+    _dist: runtime.DistInfo | None = None,
     tta: str = "none",
     class_map: Mapping[str, str | None] | None = None,
+    progress: bool | None = False,
 ) -> dict[str, Any]:
     """Validation metrics of ``model`` (an EmotionModel, a preset with published weights, ``local-dir:DIR``,
     ``hf-hub:REPO``) on dataset ``data``; ``tta="flip"`` averages the prediction with the mirrored input's.
@@ -243,10 +273,11 @@ def evaluate(
     model's by name (Anger/Angry, Happiness/Happy, ...); classes the model lacks (FER+'s Contempt for a 7-class
     model) are dropped and counted in ``metrics["dropped"]``; ``class_map`` (dataset name -> model name, or None
     to drop) says what names the table cannot match. ``metrics["class_mapping"]`` records the mapping used; the
-    metrics are in the model's class order."""
+    metrics are in the model's class order. ``progress``: a bar over the batches on stderr (None: when stderr is
+    a terminal)."""
 
     check_eval_settings(batch_size, amp)
-    info = _dist or D.DistInfo(device=D.resolve_device(device))
+    info = _dist or runtime.DistInfo(device=runtime.resolve_device(device))
     model_obj = create_for_inference(model, allow_untrained=True) if isinstance(model, str) else model
     model_obj = model_obj.to(info.device)
     dataset, split = open_eval_split(data, split, data_config=model_obj.config.data, train=False,
@@ -255,11 +286,11 @@ def evaluate(
     dataset, dropped = apply_class_match(dataset, match, data)
 
     def autocast():
-        return D.autocast(info.device, amp)
+        return runtime.autocast(info.device, amp)
 
     loader = eval_loader(dataset, batch_size, info)
     metrics = run_evaluation(model_obj, loader, info, autocast, torch.contiguous_format,
-                             model_obj.config.num_classes, model_obj.label_names, tta=tta)
+                             model_obj.config.num_classes, model_obj.label_names, tta=tta, progress=progress)
     return {**metrics, "dataset": data, "split": split, "tta": tta,
             "model": model if isinstance(model, str) else None,
             "class_mapping": match.mapping, "dropped": dropped}

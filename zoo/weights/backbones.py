@@ -87,8 +87,7 @@ def init_backbones(
     backbone with the same arguments (the ResNet-18 GLAMOR-Net starts both from ImageNet); ``False`` leaves that encoder as built.
     """
     config = model.config
-    same_backbone = ((config.context_backbone or config.backbone) == config.backbone
-                     and config.context_backbone_args in (None, config.backbone_args))
+    same_backbone = config.context_backbone_spec == (config.backbone, config.backbone_args)
     if context_backbone_pretrained is None:
         context_backbone_pretrained = backbone_pretrained if same_backbone else False
     records = []

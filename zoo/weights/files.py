@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from zoo.config import DataConfig, ModelConfig, check_file_config, is_loading_arg
+from zoo.config import COMPONENT_FIELDS, DataConfig, ModelConfig, check_file_config, is_loading_arg
 from zoo.errors import ConfigError, WeightsError, ZooError
 from zoo.version import __version__
 
@@ -36,8 +36,8 @@ def config_to_json_dict(config: ModelConfig, pretrained_cfg: dict[str, Any] | No
     (``pretrained``, ``checkpoint_path``, ...: :func:`zoo.config.is_loading_arg`) are left out: the weights
     are saved next to the config, and a model file may not carry them (:func:`zoo.config.check_file_config`)."""
     model_args = config.to_dict()
-    for key in ("backbone_args", "context_backbone_args", "attention_args", "fusion_args"):
-        if isinstance(model_args.get(key), dict):
+    for field, key in COMPONENT_FIELDS.items():
+        if field != "target" and isinstance(model_args.get(key), dict):
             model_args[key] = {k: v for k, v in model_args[key].items() if not is_loading_arg(k)}
     data = model_args.pop("data")
     architecture = model_args.pop("architecture")

@@ -5,6 +5,7 @@ check and ``prefetch`` (``zoo-cli pull``). Names are parsed by :mod:`zoo.names`;
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from zoo.config import ModelConfig
 from zoo.errors import HubError, ZooError
 from zoo.names import ModelName, parse
+from zoo.registry.entries import Preset, PretrainedCfg
 from zoo.registry.plugins import get_preset
 from zoo.weights.files import CONFIG_NAME, WEIGHTS_NAME, load_local_dir, read_config
 from zoo.weights.hub import fetch_file, fetch_model_files
@@ -22,9 +24,13 @@ class Resolved:
     """What a model name resolves to (timm ``create_model``'s pretrained_cfg resolution, in one place).
 
     ``model_args`` are the arguments to build (a preset's, or a saved ``config.json``'s; ``{}`` to compose from
-    components); ``weights`` the file to load, or None; ``record`` where the weights came from, the
-    ``model.pretrained_cfg`` of the model; ``published`` a preset tag's published config, which
-    :meth:`check_published` compares with the preset's.
+    components) and :attr:`config` their :class:`ModelConfig`, built once; ``weights`` the file to load, or
+    None; ``record`` where the weights came from, the ``model.pretrained_cfg`` of the model; ``published`` the
+    config the weights were published with: a Hub tag's config.json, which :meth:`check_published` compares with
+    the preset's, or for weights shipped in a package the preset's own config (its table is the one source of
+    truth; a test keeps the shipped config.json equal to it). ``pretrained_cfg`` is the preset tag chosen (the
+    one named, or the default one when weights were asked for), ``has_weights`` whether the name has trained
+    weights to load (a preset with a pretrained tag, a local directory, a Hub repo).
     """
 
     name: ModelName | None
@@ -33,23 +39,38 @@ class Resolved:
     config_file: Path | None = None
     record: dict[str, Any] = field(default_factory=dict)
     published: ModelConfig | None = None
+    pretrained_cfg: PretrainedCfg | None = None
+    has_weights: bool = False
+    #: :attr:`config` when it is built already (read from a model file, or a packaged tag's preset config)
+    known_config: ModelConfig | None = field(default=None, repr=False, compare=False)
+
+    @functools.cached_property
+    def config(self) -> ModelConfig:
+        """The model config of :attr:`model_args`, built once (a model file's: the one read from it)."""
+        if self.known_config is not None:
+            return self.known_config
+        return ModelConfig.from_dict(self.model_args, source=f"create({self.text!r})")
+
+    @property
+    def text(self) -> str | None:
+        """The name as given (None: composed from components)."""
+        return self.name.text if self.name is not None else None
 
     def check_published(self) -> None:
-        """Refuse a pretrained tag whose published config.json describes another model than the preset."""
-        if self.published is None:
+        """Refuse a Hub tag whose published config.json describes another model than the preset."""
+        if self.published is None or self.published is self.config:
             return
-        record = self.record
-        where = (f"{self.name.text} ({record['path']})" if record.get("source") == "package"
-                 else f"{self.name.text} ({record['hf_hub_id']}@{record['commit']})")
-        check_pretrained_config(ModelConfig.from_dict(self.model_args), self.published, where)
+        where = f"{self.text} ({self.record['hf_hub_id']}@{self.record['commit']})"
+        check_pretrained_config(self.config, self.published, where)
 
 
-def resolve(name: str | ModelName | None, *, pretrained: bool = False, weights_only: bool = False) -> Resolved:
+def resolve(name: str | ModelName | None, *, pretrained: bool | None = False, weights_only: bool = False) -> Resolved:
     """Resolve a model name (:mod:`zoo.names`) to model arguments and weights; serves ``create``, ``prefetch``
     and ``backbone_pretrained``.
 
     * ``preset[.tag]`` — the preset's arguments; with ``pretrained`` its tag's published weights (the default
-      tag when none is named), from the package or the Hub;
+      tag when none is named), from the package or the Hub; ``pretrained=None``: those weights when the preset
+      has any (what inference loads);
     * ``hf-hub:ORG/NAME[@REV]`` — the repo's ``config.json`` and weights of one commit;
     * ``local-dir:DIR`` — a directory written by ``zoo.save_pretrained``;
     * None — nothing (compose from components).
@@ -69,7 +90,8 @@ def resolve(name: str | ModelName | None, *, pretrained: bool = False, weights_o
             return Resolved(parsed, weights=path, record={"source": "local-dir", "path": str(path)})
         config, extra, weights = load_local_dir(parsed.path)
         return Resolved(parsed, config.to_dict(), weights, weights.parent / CONFIG_NAME,
-                        {**extra, "source": "local-dir", "path": str(weights.parent)})
+                        {**extra, "source": "local-dir", "path": str(weights.parent)}, has_weights=True,
+                        known_config=config)
     if parsed.source == "hf-hub":
         revision = parsed.revision
         if weights_only:
@@ -80,16 +102,20 @@ def resolve(name: str | ModelName | None, *, pretrained: bool = False, weights_o
         config, _ = read_config(config_path)
         record = {"source": "hf-hub", "hf_hub_id": parsed.repo_id, "revision": revision or "main", "commit": commit,
                   "filename": WEIGHTS_NAME, "config_filename": CONFIG_NAME}
-        return Resolved(parsed, config.to_dict(), weights, config_path, record)
+        return Resolved(parsed, config.to_dict(), weights, config_path, record, has_weights=True, known_config=config)
     preset = get_preset(parsed.arch)
-    if parsed.tag is not None:
-        preset.pretrained_cfg(parsed.tag)  # validates the tag
     model_args = {**preset.model_args, "architecture": preset.name}
+    if pretrained is None:
+        pretrained = bool(preset.pretrained)
+    cfg = preset.pretrained_cfg(parsed.tag) if pretrained or parsed.tag is not None else None  # checks the tag
     if not pretrained:
-        return Resolved(parsed, model_args)
-    weights, record, published = fetch_pretrained(preset, parsed.tag)
-    config_file = weights.parent / preset.pretrained_cfg(parsed.tag).config_filename
-    return Resolved(parsed, model_args, weights, config_file, record, published)
+        return Resolved(parsed, model_args, pretrained_cfg=cfg, has_weights=bool(preset.pretrained))
+    weights, record, published = fetch_pretrained(preset, cfg)
+    config = None
+    if published is None:  # shipped in a package: published with the preset's own config
+        published = config = ModelConfig.from_dict(model_args, source=f"create({parsed.text!r})")
+    return Resolved(parsed, model_args, weights, weights.parent / cfg.config_filename, record, published,
+                    pretrained_cfg=cfg, has_weights=True, known_config=config)
 
 
 def check_pretrained_config(preset_config: ModelConfig, published: ModelConfig, where: str) -> None:
@@ -116,13 +142,14 @@ def check_pretrained_config(preset_config: ModelConfig, published: ModelConfig, 
         )
 
 
-def fetch_pretrained(preset: Any, tag: str | None = None) -> tuple[Path, dict[str, Any], ModelConfig]:
-    """Fetch the weights published for ``preset`` (its default tag when ``tag`` is None).
+def fetch_pretrained(preset: Preset, cfg: PretrainedCfg) -> tuple[Path, dict[str, Any], ModelConfig | None]:
+    """Fetch the weights of ``preset``'s pretrained tag ``cfg``.
 
-    Returns the weights path, the record of where they came from (repo, revision, resolved commit) and the
-    published config, which :func:`check_pretrained_config` compares with the model being built.
+    Returns the weights path, the record of where they came from (repo, revision, resolved commit) and, for a
+    Hub tag, the published config, which :func:`check_pretrained_config` compares with the preset's (None for
+    weights shipped in a package: the preset is their config, and tests/test_names.py keeps the shipped
+    config.json equal to it).
     """
-    cfg = preset.pretrained_cfg(tag)
     where = f"{preset.name}.{cfg.tag}"
     if cfg.file is not None:
         folder = packaged_folder(cfg)
@@ -131,9 +158,8 @@ def fetch_pretrained(preset: Any, tag: str | None = None) -> tuple[Path, dict[st
             if not path.is_file():
                 raise HubError(f"{where}: the packaged weights file {path} is missing; this installation of "
                                f"{cfg.package!r} is incomplete (reinstall it).")
-        published, _ = read_config(config_path)
         source = {"source": "package", "architecture": preset.name, **cfg.to_dict(), "path": str(folder)}
-        return weights_path, source, published
+        return weights_path, source, None
     if not cfg.hf_hub_id or not cfg.revision:
         raise HubError(
             f"{where}: the pretrained tag names no Hub repo and pinned revision (hf_hub_id={cfg.hf_hub_id!r}, "

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo.models.components import IR_DEPTHS
+from zoo.builtin.backbones import IR_DEPTHS
 
 STAGE_CHANNELS = (64, 128, 256, 512)
 #: total stride of the four stages (the input block keeps the resolution)
@@ -118,5 +118,5 @@ class IResNet(nn.Module):
 
 
 def iresnet(depth: int, **kwargs: Any) -> IResNet:
-    """The ``iresnet<depth>`` backbones' factory (registered per depth in :mod:`zoo.models.builtin`)."""
+    """The ``iresnet<depth>`` backbones' factory (registered per depth in :mod:`zoo.builtin.backbones`)."""
     return IResNet(depth, **kwargs)

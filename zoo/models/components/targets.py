@@ -131,6 +131,54 @@ class OneHotTarget(TargetBuilder):
         return TargetResult(loss, target, {"cls": loss.detach()})
 
 
+class VoteTarget(TargetBuilder):
+    """Soft cross-entropy against each sample's vote distribution (Barsoum et al., ICMI 2016, "Training deep
+    networks for facial expression recognition with crowd-sourced label distribution", eq. 3, the "PLD"
+    scheme): l_i = -Σ_c p_ic log q_ic with p_i the sample's votes normalised to sum 1 (FER+'s 10 annotators)
+    and q_i the softmax of the logits.
+
+    The batch entry ``votes`` (B×C vote counts or probabilities) is optional; a row that is missing, all zero,
+    or holds a NaN falls back to the sample's one-hot ``label``, smoothed by ``label_smoothing``. The same
+    entry distils a teacher: pass its probabilities as ``votes``. ``vote_smoothing`` mixes the vote
+    distributions with the uniform one (FER+'s votes are counts of 10, so zeros are common).
+    """
+
+    batch_keys = ("label", "votes")
+
+    def __init__(self, num_classes: int, feature_dim: int | None = None, num_samples: int | None = None,
+                 label_smoothing: float = 0.0, vote_smoothing: float = 0.0) -> None:
+        super().__init__()
+        for name, value in (("label_smoothing", label_smoothing), ("vote_smoothing", vote_smoothing)):
+            if not 0.0 <= float(value) < 1.0:
+                raise ValueError(f"votes target: {name} must be in [0, 1), got {value!r}.")
+        self.num_classes = num_classes
+        self.label_smoothing = float(label_smoothing)
+        self.vote_smoothing = float(vote_smoothing)
+
+    def targets(self, labels: torch.Tensor, votes: torch.Tensor | None) -> torch.Tensor:
+        """The B×C distribution each sample is trained towards (votes where usable, else the smoothed label)."""
+        onehot = F.one_hot(labels, self.num_classes).float()
+        target = onehot * (1 - self.label_smoothing) + self.label_smoothing / self.num_classes
+        if votes is None:
+            return target
+        votes = votes.to(target.dtype)
+        if votes.shape != target.shape:
+            raise ValueError(f"votes target: the batch's votes are {tuple(votes.shape)}, expected "
+                             f"{tuple(target.shape)} (one vote count per class).")
+        total = votes.nan_to_num(0.0).clamp(min=0).sum(dim=1, keepdim=True)
+        usable = torch.isfinite(votes).all(dim=1, keepdim=True) & (total > 0) & (votes.nan_to_num(0.0) >= 0).all(
+            dim=1, keepdim=True)
+        dist = votes.nan_to_num(0.0).clamp(min=0) / total.clamp(min=1e-12)
+        dist = dist * (1 - self.vote_smoothing) + self.vote_smoothing / self.num_classes
+        return torch.where(usable, dist, target)
+
+    def forward(self, output: Any, batch: dict[str, Any], model: nn.Module | None = None) -> TargetResult:
+        logits = output.logits if hasattr(output, "logits") else output
+        target = self.targets(batch["label"], batch.get("votes"))
+        loss = -(target * F.log_softmax(logits.float(), dim=-1)).sum(dim=1).mean()
+        return TargetResult(loss, target, {"cls": loss.detach()})
+
+
 def resolve_class_weights(
     class_weights: Sequence[float] | str | None, class_counts: Sequence[int] | None, num_classes: int
 ) -> torch.Tensor | None:
