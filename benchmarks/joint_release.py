@@ -38,18 +38,14 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.expw_context import find_expw
+from benchmarks.expw_paths import find_expw
 from benchmarks.fer2013_real import ARCHIVE, REPO, extract_once, find_fer2013
+from zoo.data.align import BOX_MARGIN
 
 CACHE = Path(os.environ.get("ZOO_JOINT_CACHE", Path.home() / ".cache" / "emotion-zoo" / "data" / "joint-v1"))
 RUNS = Path.home() / ".cache" / "emotion-zoo" / "runs" / "joint"
 FER2013_CACHE = Path.home() / ".cache" / "emotion-zoo" / "data" / "fer2013"
 RESULTS = REPO / "benchmarks" / "results" / "joint"
-CANVAS = 96
-#: the canvas is the square of this many box sides around the box's centre
-CANVAS_SPAN = 2.0
-#: the box framing used without alignment: the box grown by this fraction per side (FER2013-like looseness)
-BOX_MARGIN = 0.12
 FERPLUS_ORDER = ["anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral"]
 
 
@@ -68,6 +64,7 @@ def prepare(expw: Path, fer2013_dir: Path, archive: Path, votes_csv: Path, cache
     from PIL import Image
 
     from zoo.data import open_dataset
+    from zoo.data.align import face_canvas
     from zoo.data.mtcnn import MTCNNFaceDetector, _normalise
 
     cache.mkdir(parents=True, exist_ok=True)
@@ -104,8 +101,6 @@ def prepare(expw: Path, fer2013_dir: Path, archive: Path, votes_csv: Path, cache
     print(f"fer2013: {len(fer)} crops ({time.time() - started:.0f} s)", flush=True)
 
     # ExpW: per photo, each face's canvas (edges replicated), its box and O-Net landmarks in canvas pixels
-    import cv2
-
     canvases, labels, splits, boxes, marks, probs, photos = [], [], [], [], [], [], []
     for split in ("train", "val"):
         ds = open_dataset(f"expw:{expw}", split=split)
@@ -117,29 +112,23 @@ def prepare(expw: Path, fer2013_dir: Path, archive: Path, votes_csv: Path, cache
             xyxy = np.array([[f.box.x1, f.box.y1, f.box.x2, f.box.y2] for f in faces], dtype=np.float64)
             points, prob = detector.landmarks(photo, xyxy)
             for f, box, pts, p in zip(faces, xyxy, points, prob, strict=True):
-                side = CANVAS_SPAN * max(box[2] - box[0], box[3] - box[1])
-                cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-                scale = CANVAS / side
-                x0, y0 = cx - side / 2, cy - side / 2
-                matrix = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]])
-                canvas = cv2.warpAffine(photo, matrix, (CANVAS, CANVAS), flags=cv2.INTER_AREA if scale < 1 else
-                                        cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                canvas, matrix = face_canvas(photo, box)
                 canvases.append(canvas.transpose(2, 0, 1))
-                boxes.append((box - [x0, y0, x0, y0]) * scale)
-                marks.append((pts - [x0, y0]) * scale)
+                boxes.append(box.reshape(2, 2) @ matrix[:, :2].T + matrix[:, 2])
+                marks.append(pts @ matrix[:, :2].T + matrix[:, 2])
                 probs.append(p)
                 labels.append(f.label)
                 splits.append(0 if split == "train" else 1)
                 photos.append(Path(path).name)
     np.savez(cache / "expw.npz", images=np.stack(canvases).astype(np.uint8), labels=np.array(labels, np.int64),
-             split=np.array(splits, np.int8), boxes=np.array(boxes, np.float32),
+             split=np.array(splits, np.int8), boxes=np.array(boxes, np.float32).reshape(-1, 4),
              landmarks=np.array(marks, np.float32), onet_prob=np.array(probs, np.float32), photos=np.array(photos))
     manifest = {
         "label_names": label_names,
         "fer2013": {"archive_sha256": _sha256(archive), "votes_sha256": _sha256(votes_csv), **fer_counts},
         "expw": {"label_lst_sha256": _sha256(expw / "label.lst"), "split": "val_fraction=0.2, split_seed=0, by photo",
                  "train_faces": int((np.array(splits) == 0).sum()), "val_faces": int((np.array(splits) == 1).sum())},
-        "canvas": CANVAS, "canvas_span": CANVAS_SPAN, "prepare_s": round(time.time() - started, 1),
+        "canvas": "zoo.data.align.face_canvas (96², 2 box sides)", "prepare_s": round(time.time() - started, 1),
     }
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"expw: {len(canvases)} faces ({time.time() - started:.0f} s)", flush=True)
@@ -259,24 +248,13 @@ VARIANTS: dict[str, Variant] = {
 
 
 # ------------------------------------------------------------------------------------------------ data
-def plausible_landmarks(landmarks: np.ndarray, boxes: np.ndarray, prob: np.ndarray) -> np.ndarray:
-    """Which landmark sets to align on: O-Net found a face (p ≥ 0.5), the eyes are 20–60% of the box's width
-    apart, level within ±35°, and above the mouth. The others keep the box framing (counted in the run's log)."""
-    width = boxes[:, 2] - boxes[:, 0]
-    eyes = landmarks[:, 1] - landmarks[:, 0]
-    distance = np.hypot(eyes[:, 0], eyes[:, 1]) / np.maximum(width, 1e-6)
-    roll = np.degrees(np.arctan2(eyes[:, 1], eyes[:, 0]))
-    above = landmarks[:, :2, 1].mean(1) < landmarks[:, 3:, 1].mean(1)
-    return (prob >= 0.5) & (distance >= 0.2) & (distance <= 0.6) & (np.abs(roll) <= 35) & above
-
-
 class JointData:
     """The cached faces as tensors, and each face's framing transform (alignment or box) for a variant."""
 
     def __init__(self, variant: Variant, cache: Path = CACHE, device: str = "cpu") -> None:
         import torch
 
-        from zoo.data.align import alignment_theta, box_theta
+        from zoo.data.align import alignment_theta, box_theta, plausible_landmarks
 
         fer, expw = np.load(cache / "fer2013.npz"), np.load(cache / "expw.npz", allow_pickle=False)
         self.manifest = json.loads((cache / "manifest.json").read_text())
@@ -292,7 +270,7 @@ class JointData:
         self.theta, self.aligned = {}, {}
         for name in ("fer2013", "expw"):
             size = tuple(self.images[name].shape[2:])
-            margin = 0.0 if name == "fer2013" else BOX_MARGIN
+            margin = 0.0 if name == "fer2013" else BOX_MARGIN  # FER2013's framing is the whole crop
             framed = box_theta(torch.from_numpy(boxes[name]), size, margin)
             ok = plausible_landmarks(marks[name], boxes[name], probs[name]) if variant.align else np.zeros(
                 len(boxes[name]), bool)
@@ -543,6 +521,145 @@ def train(name: str, variant: Variant, runs: Path = RUNS, device: str = "cpu", t
     return out
 
 
+# ------------------------------------------------------------------------------------------------ release
+RELEASE_NAME = "fer_resnet18_slim.fer2013_expw"
+PACKAGE = REPO / "zoo" / "pretrained" / RELEASE_NAME
+LIMITS = [
+    "7 classes in the FER2013 order (Angry, Disgust, Fear, Happy, Sad, Surprise, Neutral). Faces are aligned on "
+    "the eyes (MTCNN's landmarks, or O-Net's inside a given box); a face O-Net does not find keeps its box.",
+    "FER2013's crops are grey and from a 2013 web search; ExpW's photos were found with emotion words (posed, "
+    "exaggerated expressions are common). Both carry the demographic skews of such collections; accuracy on other "
+    "populations, poses, spontaneous or subtle expressions will be lower. FER2013's labels are single-annotator "
+    "(FER+'s 10 votes were used where they exist).",
+    "An expression is not an emotion: the model labels facial configurations, not inner states. Do not use it for "
+    "decisions about people.",
+    "Research use only: FER2013, FER+ votes (MIT labels on FER2013 images) and ExpW are distributed for research; "
+    "these weights inherit that restriction.",
+]
+
+
+def _row(metrics: dict) -> dict:
+    return {"expw_val_accuracy": metrics["expw"]["accuracy"], "expw_val_balanced_accuracy":
+            metrics["expw"]["balanced_accuracy"], "expw_val_ece": metrics["expw"]["ece"],
+            "publictest_accuracy": metrics["fer2013"]["accuracy"], "publictest_ece": metrics["fer2013"]["ece"],
+            "ferplus_majority_accuracy": metrics["ferplus"]["majority_accuracy"], "ferplus_kl": metrics["ferplus"]["kl"],
+            "expw_per_class_recall": metrics["expw"]["per_class_recall"]}
+
+
+def evaluate_run(run: Path, cache: Path = CACHE) -> dict:
+    """The run's kept epoch on the dev references: raw, calibrated (temperature fitted on ExpW val + PublicTest),
+    and with flip test-time augmentation."""
+    import torch
+    from safetensors.torch import load_file
+
+    from zoo.training.calibration import fit_temperature
+
+    variant = Variant(**{k: tuple(v) if isinstance(v, list) else v
+                         for k, v in json.loads((run / "variant.json").read_text()).items()})
+    model = build_model(variant).to(memory_format=torch.channels_last)
+    model.load_state_dict(load_file(str(run / "best.safetensors")))
+    data = JointData(variant, cache)
+    out = {"variant": asdict(variant), "state": json.loads((run / "state.json").read_text())["best"]}
+    for name, flip in (("single", False), ("flip", True)):
+        logits, labels = calibration_logits(model, data, "cpu", flip)
+        temperature = fit_temperature(logits, labels)
+        out[name] = {"raw": _row(dev_metrics(model, data, "cpu", 1.0, flip)),
+                     "calibrated": _row(dev_metrics(model, data, "cpu", temperature, flip)),
+                     "temperature": temperature}
+    return out
+
+
+def package(runs: Path, run_name: str = "release") -> dict:
+    """Calibrate the release run, write ``zoo/pretrained/fer_resnet18_slim.fer2013_expw/`` (config with the fitted
+    temperature, float16 weights, card, release.json) and the results JSON."""
+    from safetensors.torch import load_file
+
+    from zoo.weights.files import save_pretrained
+
+    run = runs / run_name
+    state = json.loads((run / "state.json").read_text())
+    result = evaluate_run(run)
+    temperature = round(result["single"]["temperature"], 4)
+    variant = Variant(**{k: tuple(v) if isinstance(v, list) else v for k, v in result["variant"].items()})
+    model = build_model(variant)
+    model.load_state_dict(load_file(str(run / "best.safetensors")))
+    model.config.temperature = temperature
+    model.config.architecture = "fer_resnet18_slim"
+    PACKAGE.mkdir(parents=True, exist_ok=True)
+    model.half()
+    save_pretrained(model, PACKAGE)
+    weights = PACKAGE / "model.safetensors"
+    manifest = json.loads((CACHE / "manifest.json").read_text())
+    finished = (run / "done.json").is_file()
+    release = {
+        "name": RELEASE_NAME, "command": "python -m benchmarks.joint_release --variant release --package",
+        "variant": result["variant"], "epochs_trained": state["epoch"], "finished": finished,
+        "kept_epoch": state["best"]["epoch"], "selection": "best mean of ExpW val, PublicTest and FER+ majority accuracy",
+        "temperature": temperature, "train_wall_s": round(state["wall_s"]), "hardware": _hardware(state),
+        "data": manifest, "evaluations": {k: result[k] for k in ("single", "flip")},
+        "weights": {"file": "model.safetensors", "dtype": "float16", "bytes": weights.stat().st_size,
+                    "sha256": _sha256(weights), "parameters": sum(p.numel() for p in model.parameters())},
+    }
+    (PACKAGE / "release.json").write_text(json.dumps(release, indent=1) + "\n")
+    (PACKAGE / "README.md").write_text(card(release))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{RELEASE_NAME}.json").write_text(json.dumps(release, indent=1) + "\n")
+    return release
+
+
+def _hardware(state: dict) -> str:
+    import torch
+
+    from zoo.apps.bench.timing import cpu_model
+
+    return f"{cpu_model()}, {state.get('threads', 1)} torch thread, torch {torch.__version__}, bf16 autocast"
+
+
+def card(release: dict) -> str:
+    c, f = release["evaluations"]["single"]["calibrated"], release["evaluations"]["flip"]["calibrated"]
+    return f"""---
+license: other
+library_name: emotion-zoo
+tags: [facial-expression-recognition, fer2013, ferplus, expw]
+---
+# {RELEASE_NAME}
+
+One face model for real photos: a ResNet-18 at 5/8 width (He et al., CVPR 2016; timm `resnet18` with
+40-80-160-320 channels, {release["weights"]["parameters"] / 1e6:.2f} M parameters) reading one of 7 expressions from a
+64×64 colour face aligned on the eyes, trained jointly on FER2013 (with FER+'s annotator votes, Barsoum et al.,
+ICMI 2016) and the faces of ExpW's training photos (Zhang et al., IJCV 2018), every batch holding both. Its
+probabilities are calibrated by temperature scaling (T = {release["temperature"]}, Guo et al., ICML 2017).
+
+```python
+import zoo
+model = zoo.create("{RELEASE_NAME}", pretrained=True)
+zoo.predict("photo.jpg", model="{RELEASE_NAME}")
+```
+
+## Results (development splits; the labelled boxes given)
+
+| | ExpW val (860 faces) | balanced | ECE (15 bins) | FER2013 PublicTest | FER+ majority | FER+ KL |
+|---|---|---|---|---|---|---|
+| single crop | {c["expw_val_accuracy"]:.1%} | {c["expw_val_balanced_accuracy"]:.1%} | {c["expw_val_ece"]:.3f} | {c["publictest_accuracy"]:.1%} | {c["ferplus_majority_accuracy"]:.1%} | {c["ferplus_kl"]:.3f} |
+| flip TTA | {f["expw_val_accuracy"]:.1%} | {f["expw_val_balanced_accuracy"]:.1%} | {f["expw_val_ece"]:.3f} | {f["publictest_accuracy"]:.1%} | {f["ferplus_majority_accuracy"]:.1%} | {f["ferplus_kl"]:.3f} |
+
+The epoch kept ({release["kept_epoch"]} of {release["epochs_trained"]}) had the best mean of the three dev
+accuracies; the temperature was fitted on ExpW val and PublicTest. ExpW val is 20% of the development photos,
+carved by photo (`expw:` reader, `split_seed=0`); PublicTest is FER2013's.
+
+## Training
+
+`{release["command"]}` (resumable; data from `../shared/data`, hashes in `release.json`). Batches of 128: 90
+FER2013 crops and 38 ExpW faces, drawn without replacement per domain; random similarity (±12°, scale
+0.88–1.12, shift ±5%, mirror), colour jitter, greyscale, blur, down-and-up sampling and random erasing; SGD
+(Nesterov, lr 0.1, one warm-up epoch, cosine), weight decay 5e-4; soft cross-entropy on FER+ votes, smoothed
+one-hot labels elsewhere. Trained {release["train_wall_s"] / 60:.0f} min on {release["hardware"]}.
+
+## Limits
+
+""" + "\n".join(f"- {line}" for line in LIMITS) + "\n"
+
+
 # ------------------------------------------------------------------------------------------------ main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -585,7 +702,7 @@ def main() -> None:
             f"_s{variant.seed}" if args.seed is not None else "")
         train(run_name, variant, args.runs, args.device, args.threads, CACHE, args.max_minutes)
     if args.package:
-        package(args.runs)
+        print(json.dumps(package(args.runs), indent=1))
 
 
 if __name__ == "__main__":

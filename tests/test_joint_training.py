@@ -193,3 +193,39 @@ def test_a_model_applies_its_temperature_to_probabilities_only():
     assert torch.allclose(out.probs, torch.softmax(out.logits / 2.0, dim=-1))
     with pytest.raises(zoo.errors.ConfigError, match="temperature"):
         zoo.create("fer_cnn", temperature=0.0)
+
+
+# ------------------------------------------------------------------------------------------------ one crop path
+def test_an_aligned_model_is_fed_the_crop_its_training_made():
+    """``DataConfig.align="eyes"``: preprocess (predict, eval, the readers) crops through the same function as
+    the training cache, with the detector's landmarks when the box carries them."""
+    from PIL import Image
+
+    from zoo.config import DataConfig
+    from zoo.data.align import aligned_face
+    from zoo.data.boxes import FaceBox
+    from zoo.data.transforms import preprocess
+
+    rng = np.random.default_rng(1)
+    array = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    points = ((60.0, 50.0), (90.0, 54.0), (75.0, 65.0), (63.0, 80.0), (88.0, 82.0))
+    box = FaceBox(45.0, 30.0, 105.0, 95.0, landmarks=points)
+    config = DataConfig(face_size=(32, 32), align="eyes", mean=(0.0,) * 3, std=(1.0,) * 3)
+    face = preprocess(Image.fromarray(array), box, config, streams="face")["face"]
+    expected, aligned = aligned_face(array, (45, 30, 105, 95), np.array(points), (32, 32))
+    assert aligned
+    assert torch.allclose(face, expected.float() / 255, atol=1e-6)
+
+
+def test_implausible_landmarks_keep_the_box_framing():
+    from zoo.data.align import BOX_MARGIN, aligned_face, box_theta, face_canvas
+
+    array = np.random.default_rng(2).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    eyes_below_mouth = np.array([[20, 50], [40, 50], [30, 40], [22, 20], [38, 20]], dtype=np.float64)
+    crop, aligned = aligned_face(array, (10, 10, 50, 54), eyes_below_mouth, (16, 16))
+    assert not aligned
+    canvas, matrix = face_canvas(array, (10, 10, 50, 54))
+    corners = np.array([[10, 10], [50, 54]]) @ matrix[:, :2].T + matrix[:, 2]
+    theta = box_theta(torch.tensor([[*corners[0], *corners[1]]]), canvas.shape[:2], BOX_MARGIN)
+    expected = warp(torch.from_numpy(canvas).permute(2, 0, 1)[None].float(), theta, (16, 16))[0]
+    assert torch.equal(crop, expected.round().clamp(0, 255).to(torch.uint8))

@@ -144,7 +144,7 @@ def test_each_bundled_tag_is_published_with_its_presets_config():
     for preset, cfg in bundled:
         assert cfg.file == f"pretrained/{preset.name}.{cfg.tag}"
         shipped, _ = read_config(packaged_folder(cfg) / cfg.config_filename)
-        ours = ModelConfig.from_dict({**preset.model_args, "architecture": preset.name})
+        ours = ModelConfig.from_dict({**preset.model_args, **cfg.model_args, "architecture": preset.name})
         check_pretrained_config(ours, shipped, f"{preset.name}.{cfg.tag}")  # raises naming each difference
         resolved = resolve(f"{preset.name}.{cfg.tag}", pretrained=True)
         assert resolved.published is resolved.config and resolved.config.to_dict() == ours.to_dict()

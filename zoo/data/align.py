@@ -20,11 +20,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["ALIGNMENTS", "EYE_TEMPLATE", "alignment_theta", "box_theta", "compose_theta", "eye_roll_degrees",
-           "rotation_theta", "warp"]
+__all__ = ["ALIGNMENTS", "BOX_MARGIN", "CANVAS", "EYE_TEMPLATE", "aligned_face", "alignment_theta", "box_theta",
+           "compose_theta", "eye_roll_degrees", "face_canvas", "plausible_landmarks", "rotation_theta", "warp"]
 
 #: the alignments a model's ``DataConfig.align`` may name: ``"none"`` crops the box, ``"eyes"`` aligns
 ALIGNMENTS = ("none", "eyes")
@@ -128,3 +129,59 @@ def rotation_theta(degrees: torch.Tensor, scale: torch.Tensor, shift: torch.Tens
         torch.stack([sin * mirror, cos, 2 * shift[:, 1]], dim=1),
     ], dim=1)
     return theta
+
+
+# ------------------------------------------------------------------------------------------------ one face crop
+#: the canvas a face is first resampled to: the square of ``CANVAS_SPAN`` box sides around the box's centre,
+#: ``CANVAS`` pixels wide (area-averaged when it shrinks, so a large face is not aliased by the final warp)
+CANVAS = 96
+CANVAS_SPAN = 2.0
+#: without usable landmarks a face is framed by its box grown by this fraction per side (FER2013-like margin)
+BOX_MARGIN = 0.12
+
+
+def face_canvas(image: np.ndarray, box: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The face's canvas (``CANVAS``² × C uint8, edges replicated beyond the image) and the 2×3 matrix that
+    maps image pixels to canvas pixels."""
+    import cv2
+
+    x1, y1, x2, y2 = (float(v) for v in box[:4])
+    side = CANVAS_SPAN * max(x2 - x1, y2 - y1, 1.0)
+    scale = CANVAS / side
+    x0, y0 = (x1 + x2) / 2 - side / 2, (y1 + y2) / 2 - side / 2
+    matrix = np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]])
+    canvas = cv2.warpAffine(image, matrix, (CANVAS, CANVAS), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REPLICATE)
+    return canvas.reshape(CANVAS, CANVAS, -1), matrix
+
+
+def plausible_landmarks(landmarks: np.ndarray, boxes: np.ndarray, prob: np.ndarray | None = None) -> np.ndarray:
+    """Which landmark sets (N×5×2) to align on: the eyes 20–60% of the box's width apart, level within ±35°,
+    above the mouth, and (``prob``) O-Net found a face (p ≥ 0.5). Faces failing it keep the box framing."""
+    width = boxes[:, 2] - boxes[:, 0]
+    eyes = landmarks[:, 1] - landmarks[:, 0]
+    distance = np.hypot(eyes[:, 0], eyes[:, 1]) / np.maximum(width, 1e-6)
+    roll = np.degrees(np.arctan2(eyes[:, 1], eyes[:, 0]))
+    above = landmarks[:, :2, 1].mean(1) < landmarks[:, 3:, 1].mean(1)
+    ok = np.isfinite(landmarks).all(axis=(1, 2)) & (distance >= 0.2) & (distance <= 0.6) & (np.abs(roll) <= 35) & above
+    return ok & (prob >= 0.5) if prob is not None else ok
+
+
+def aligned_face(image: np.ndarray, box: Sequence[float], landmarks: np.ndarray | None,
+                 size: tuple[int, int]) -> tuple[torch.Tensor, bool]:
+    """One face crop as the aligned models were trained on it: ``image`` (H×W×C uint8) -> its canvas
+    (:func:`face_canvas`) -> aligned on ``landmarks`` (5×2 image pixels) when they are plausible, else the box
+    grown by :data:`BOX_MARGIN`. Returns the C×size uint8 crop and whether it was aligned."""
+    canvas, matrix = face_canvas(image, box)
+    x1, y1, x2, y2 = (float(v) for v in box[:4])
+    corners = np.array([[x1, y1], [x2, y2]]) @ matrix[:, :2].T + matrix[:, 2]
+    canvas_box = torch.tensor([[*corners[0], *corners[1]]])
+    aligned = False
+    if landmarks is not None:
+        points = np.asarray(landmarks, dtype=np.float64).reshape(1, -1, 2) @ matrix[:, :2].T + matrix[:, 2]
+        aligned = bool(plausible_landmarks(points, canvas_box.numpy())[0])
+    theta = (alignment_theta(torch.from_numpy(points), (CANVAS, CANVAS)) if aligned
+             else box_theta(canvas_box, (CANVAS, CANVAS), BOX_MARGIN))
+    pixels = torch.from_numpy(np.ascontiguousarray(canvas)).permute(2, 0, 1)[None].float()
+    crop = warp(pixels, theta, size)[0]
+    return crop.round().clamp(0, 255).to(torch.uint8), aligned

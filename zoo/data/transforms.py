@@ -27,6 +27,7 @@ Readers count the samples each policy touched in ``dataset.report``.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -187,7 +188,9 @@ def prepare_streams(
     face = context = None
     if streams in ("both", "face"):
         fh, fw = _size(data_config.face_size, "face_size")
-        if clamped is not None:
+        if data_config.align == "eyes" and (clamped is not None or missing_face == "whole"):
+            face = aligned_face_crop(image, box if clamped is not None else None, (fh, fw))
+        elif clamped is not None:
             crop = clamped if not data_config.face_margin else box.expand(data_config.face_margin).clamp(*image.size)
             face = resize_image(image.crop(crop.as_tuple()), (fh, fw), data_config)
         elif missing_face == "whole":
@@ -210,6 +213,31 @@ def prepare_streams(
             masked = jpeg_round_trip(masked, data_config.context_jpeg_quality)
         context = resize_image(masked, (rh, rw), data_config)
     return PreparedStreams(face, context, clamped is not None)
+
+
+@functools.lru_cache(maxsize=1)
+def _landmark_finder():
+    from zoo.data.mtcnn import MTCNNFaceDetector
+
+    return MTCNNFaceDetector()
+
+
+def aligned_face_crop(image: Image.Image, box: FaceBox | None, size: tuple[int, int]) -> torch.Tensor:
+    """The face of an ``align="eyes"`` model (:func:`zoo.data.align.aligned_face`, as in its training): aligned on
+    the box's own landmarks when the detector gave them (MTCNN), else on O-Net's inside the box; ``box`` None is
+    the whole image (a face crop). Landmarks O-Net is unsure of (p < 0.5) leave the box framing."""
+    from zoo.data.align import aligned_face
+
+    array = np.asarray(image)
+    if box is None:
+        box = FaceBox(0.0, 0.0, float(image.size[0]), float(image.size[1]))
+    xyxy = np.array([box.x1, box.y1, box.x2, box.y2], dtype=np.float64)
+    landmarks = np.asarray(box.landmarks, dtype=np.float64) if box.landmarks is not None else None
+    if landmarks is None:
+        points, prob = _landmark_finder().landmarks(array, xyxy[None])
+        landmarks = points[0] if prob[0] >= 0.5 else None
+    crop, _ = aligned_face(array, xyxy, landmarks, size)
+    return crop
 
 
 def _normalise(pixels: torch.Tensor, data_config: DataConfig) -> torch.Tensor:

@@ -2,7 +2,7 @@
 how it was made.
 
 ``package_release(run, out, ...)`` writes ``out/config.json`` (the run's ``best/config.json``),
-``out/model.safetensors`` (the kept weights, optionally stored as float16 to fit the 5 MB package-data limit),
+``out/model.safetensors`` (the kept weights, optionally stored as float16 to fit the 10 MB package-data limit),
 ``out/README.md`` (the model card) and ``out/release.json`` (the same facts for machines). The card names the
 one command that retrains the model, the recipe, seed and epochs, the data (each split's label-file sha256,
 photo and face counts, split settings: the run's ``datasets.json``), the training wall time and hardware, the
@@ -33,7 +33,7 @@ from zoo.weights.files import CONFIG_NAME, WEIGHTS_NAME
 RELEASE_JSON = "release.json"
 CARD_NAME = "README.md"
 #: the most a weight file shipped as package data may hold
-PACKAGE_LIMIT_BYTES = 5_000_000
+PACKAGE_LIMIT_BYTES = 10_000_000
 
 
 def write_weights(source: Path, target: Path, dtype: str = "float32") -> None:

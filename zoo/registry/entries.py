@@ -92,6 +92,9 @@ class PretrainedCfg:
     license: str | None = None
     description: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
+    #: model arguments these weights were fitted with beyond the preset's (timm keeps per-weight settings such as
+    #: ``mean``/``std`` in its pretrained cfg): e.g. the calibration ``temperature``; never an architecture change
+    model_args: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -110,6 +110,7 @@ def resolve(name: str | ModelName | None, *, pretrained: bool | None = False, we
     cfg = preset.pretrained_cfg(parsed.tag) if pretrained or parsed.tag is not None else None  # checks the tag
     if not pretrained:
         return Resolved(parsed, model_args, pretrained_cfg=cfg, has_weights=bool(preset.pretrained))
+    model_args.update(cfg.model_args)  # the weights' own settings (a fitted temperature)
     weights, record, published = fetch_pretrained(preset, cfg)
     config = None
     if published is None:  # shipped in a package: published with the preset's own config
