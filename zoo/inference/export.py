@@ -176,6 +176,7 @@ def export_model(
     file (a non-empty folder for ``timm``) is replaced only with ``overwrite``, and the file is written under a
     temporary name, renamed into place once every check has passed.
     """
+    from zoo.inference.loading import model_files
     from zoo.outputs import check_folder_output, check_output, discard, replace_into, temp_path_for
 
     if format not in FORMATS:
@@ -185,7 +186,7 @@ def export_model(
         raise ExportError(f"tolerance (--tolerance) must be a finite number >= 0, got {tolerance!r}.")
     if format != "timm" and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise ExportError(f"batch_size must be >= 1, got {batch_size}.")
-    sources = _model_files(model)
+    sources = model_files(model)
     if format == "timm":
         out = check_folder_output(out, inputs=sources, force=overwrite, option="--out")
     else:
@@ -234,14 +235,6 @@ def export_model(
         discard(temp)
         raise
     return result
-
-
-def _model_files(model: Any) -> list[Path]:
-    """The files a ``local-dir:`` model name reads (its folder and what is in it): no output may be one."""
-    if not isinstance(model, str) or not model.startswith("local-dir:"):
-        return []
-    folder = Path(os.path.expanduser(model.removeprefix("local-dir:")))
-    return [folder, *(folder.iterdir() if folder.is_dir() else ())]
 
 
 def _export_onnx(wrapper: ExportableModel, example, out: Path, dynamic_batch: bool, opset: int | None,
