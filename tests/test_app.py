@@ -183,3 +183,45 @@ def test_page_over_http(tmp_path, photos, tiny_model, monkeypatch):
         assert len(details["faces"]) == 1
     finally:
         demo.close()
+
+
+def test_bad_serve_values_are_one_error_line_before_the_page_starts(run_cli):
+    from zoo.apps.webapp import ModelCache
+
+    for args, needle in ((["--port", "99999"], "must be a TCP port 1..65535, got 99999"),
+                         (["--port", "-1"], "got -1"), (["--max-upload-mb", "nan"], "--max-upload-mb"),
+                         (["--model", "bogus_model"], "bogus_model")):
+        code, _, err = run_cli(["serve", *args])
+        assert code == 1 and err.startswith("error:") and needle in err and "Traceback" not in err, (args, err)
+    for name in (None, 5, "  "):  # a request without a model name (the API allows any JSON)
+        with pytest.raises(AppError, match="No model chosen"):
+            ModelCache(device="cpu").get(name)
+
+
+@pytest.mark.skipif(not HAS_APP, reason="the app extra is not installed: pip install -e '.[app]'")
+@pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")
+def test_uploads_have_a_size_limit_and_are_deleted_when_the_page_stops(tmp_path, photos, tiny_model, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    from gradio_client import Client, handle_file
+
+    from zoo.apps.webapp import serve
+
+    name = f"local-dir:{zoo.save_pretrained(tiny_model, tmp_path / 'm')}"
+    port = _free_port()
+    demo = serve(model=name, host="127.0.0.1", port=port, block=False, examples_dir=tmp_path / "examples",
+                 max_upload_mb=0.05)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=str(tmp_path / "downloads"))
+        big = tmp_path / "big.png"
+        Image.fromarray(np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8)).save(big)
+        assert big.stat().st_size > 50_000
+        with pytest.raises(Exception, match="(?i)file size|too large|exceed"):
+            client.predict(handle_file(str(big)), name, "haar", 0, api_name="/analyse")
+        small = tmp_path / "small.png"
+        Image.open(photos[0]).convert("RGB").resize((90, 60)).save(small)
+        client.predict(handle_file(str(small)), name, "haar", 0, api_name="/analyse")
+        assert any(p.is_file() for p in (tmp_path / "gradio").rglob("*"))  # the upload, while the page runs
+    finally:
+        demo.close()
+    assert not any(p.is_file() and p.name.startswith("small") for p in (tmp_path / "gradio").rglob("*"))

@@ -177,7 +177,7 @@ def test_a_lower_module_importing_the_package_root_is_a_cycle_and_an_upward_impo
 #: the layers, bottom up (docs/architecture.md); a module imports only from its own layer or lower ones
 #: (the root ``zoo`` is the API façade over layers 0-5, see the module docstring)
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("version", "errors", "names", "labels", "runtime", "viz"),
+    ("version", "errors", "names", "labels", "runtime", "viz", "outputs"),
     ("config", "registry", "builtin"),
     ("data", "models"),
     ("weights", "factory"),

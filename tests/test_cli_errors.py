@@ -63,6 +63,8 @@ CONFIG_CASES = {
     "unknown-target": (_mutated(_set("model_args.target", "bogus_target")), "bogus_target"),
     "duplicate-labels": (_mutated(_set("label_names", ["a", "b", "c", "d", "e", "f", "a"])), "'a'"),
     "labels-a-string": (_mutated(_set("label_names", "abcdefg")), "'abcdefg'"),
+    "labels-zero-width": (_mutated(_set("label_names", ["a", "b", "c", "d", "e", "f", "Happy\u200b"])), "U+200B"),
+    "labels-fullwidth": (_mutated(_set("label_names", ["a", "b", "c", "d", "e", "f", "\uff28appy"])), "'Happy'"),
     "labels-not-strings": (_mutated(_set("label_names", [1, 2, 3, 4, 5, 6, 7])), "non-empty strings, got 1"),
     "num_classes-1e9": (_mutated(lambda c: (c.update(num_classes=10**9, label_names=None),
                                             c["model_args"].update(num_classes=10**9))), "1000000000"),
@@ -87,6 +89,11 @@ CONFIG_CASES = {
     "timm-overlay-url": (timm_face_config({"pretrained_cfg_overlay": {"url": "http://x"}}), "pretrained_cfg_overlay"),
     "timm-url-value": (timm_face_config({"anything": "https://example.invalid/w"}), "https://example.invalid/w"),
     "timm-deep-args": (timm_face_config({"a": _nest(30)}), "config.json: backbone_args.a.a"),
+    # the model part of a component name naming a Hub repo or a file would make timm fetch or read it (issue 30)
+    **{f"backbone-{prefix}": ({**timm_face_config({}), "model_args": {**timm_face_config({})["model_args"],
+                                                                      "backbone": f"timm:{prefix}evil/x"}},
+                              f"timm:{prefix}evil/x")
+       for prefix in ("hf-hub:", "hf_hub:", "HF-HUB:", " hf-hub:", "local-dir:", "/")},
     "deep-json": ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
     "not-json": ("{ not json", "not valid JSON"),
     "not-utf8": (b"\xff\xfe{\"x\": 1}", "not UTF-8"),
@@ -95,6 +102,8 @@ CONFIG_CASES = {
     "nan-weights": ("NAN_WEIGHTS", "classifier.weight"),
     "int-weights": ("INT_WEIGHTS", "torch.int64"),
     "wrong-shape-weights": ("SHAPE_WEIGHTS", "classifier.weight"),
+    "weights-fifo": ("FIFO_WEIGHTS", "not a regular file"),  # reading a FIFO would block for ever
+    "config-fifo": ("FIFO_CONFIG", "not a regular file"),
 }
 
 
@@ -108,6 +117,10 @@ def _write_config_case(directory: Path, case) -> None:
         config_path.mkdir()
     elif case == "MISSING":
         config_path.unlink()
+    elif case in ("FIFO_WEIGHTS", "FIFO_CONFIG"):
+        target = directory / ("model.safetensors" if case == "FIFO_WEIGHTS" else "config.json")
+        target.unlink()
+        os.mkfifo(target)
     elif case in ("NAN_WEIGHTS", "INT_WEIGHTS", "SHAPE_WEIGHTS"):
         state = load_file(str(directory / "model.safetensors"))
         weight = state["classifier.weight"]
@@ -221,6 +234,20 @@ def CLI_CASES(w: Path) -> dict[str, tuple[list[str], str]]:
         "predict-device-bogus": (["predict", str(w / "image.png"), "--model", model, "--device", "bogus"], "'bogus'"),
         "predict-bad-detector": (["predict", str(w / "image.png"), "--model", model, "--detector", "bogus_det"],
                                  "bogus_det"),
+        "predict-max-frames-0": (["predict", str(w / "image.png"), "--model", model, "--max-frames", "0"],
+                                 "max_frames must be a positive number"),
+        "predict-max-frames-negative": (["predict", str(w / "image.png"), "--model", model, "--max-frames", "-1"],
+                                        "got -1"),
+        "predict-min-score-nan": (["predict", str(w / "image.png"), "--model", model, "--min-score", "nan"],
+                                  "min_score (--min-score) must be a finite"),
+        "predict-fps-inf": (["predict", str(w / "image.png"), "--model", model, "--fps", "inf"], "fps must be"),
+        "predict-camera-negative": (["predict", "--camera", "-1", "--model", model, "--max-frames", "2"],
+                                    "camera must be a webcam index"),
+        "export-out-a-folder": (["export", model, "--format", "torchscript", "--out", str(w / "nonempty")],
+                                "is a folder"),
+        "export-tolerance-nan": (["export", model, "--format", "torchscript", "--out", str(w / "m.pt"),
+                                  "--tolerance", "nan"], "--tolerance"),
+        "serve-port-99999": (["serve", "--port", "99999"], "99999"),
         "bench-threads-bogus": (["bench", "--threads", "bogus", "--sections", "machine"], "'bogus'"),
         "info-unknown": (["info", "bogus_model"], "bogus_model"),
         "info-bare-path": (["info", "some/dir"], "some/dir"),
@@ -278,3 +305,43 @@ def test_a_real_process_prints_one_error_line_without_traceback(walk):
                           timeout=300, env={**os.environ, "PYTHONPATH": str(Path(zoo.__file__).parents[1])})
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == ["error: setting epochs='abc': must be an integer >= 1."]
+
+
+def test_a_local_model_naming_a_hub_backbone_never_reaches_timm(tmp_path, monkeypatch):
+    import timm
+
+    calls = []
+
+    def create_model(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("timm.create_model was reached")
+
+    monkeypatch.setattr(timm, "create_model", create_model)
+    zoo.save_pretrained(tiny_face_model(), tmp_path / "m")
+    for name in ("timm:hf-hub:evil/x", "timm:hf_hub:evil/x", "timm:HF-HUB:evil/x"):
+        config = timm_face_config({})
+        config["model_args"]["backbone"] = name
+        (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+        with pytest.raises(ConfigError, match="names a file, URL or Hub repo"):
+            zoo.create(f"local-dir:{tmp_path / 'm'}")
+    assert calls == []
+
+
+def test_a_bug_inside_the_library_keeps_its_traceback_and_asks_for_a_report(run_cli, monkeypatch):
+    """A KeyError that zoo's own code raised by an operation (not a check) is a bug: traceback + please report;
+    a check's bare ValueError (here or in a library) stays the user's one ``error:`` line."""
+    import zoo.factory
+    from zoo.cli.common import is_user_error
+
+    monkeypatch.setattr(zoo.factory, "model_info", lambda name: {})  # the info command then reads a missing key
+    code, out, err = run_cli(["info", "fer_cnn"])
+    assert code == 1 and "Traceback" in err and "KeyError: 'face_size'" in err
+    assert err.strip().splitlines()[-1].startswith("error: an internal error in emotion-zoo (KeyError: 'face_size')")
+    assert "Please report it at https://github.com/emotion-zoo/emotion-zoo/issues" in err
+    from zoo.runtime import cpu_threads
+
+    with pytest.raises(ValueError) as checked:
+        cpu_threads("bogus")  # a check of zoo's: raise ValueError(...)
+    with pytest.raises(ValueError) as failed:
+        int("abc")  # raised by an operation, but outside zoo (this test file)
+    assert is_user_error(checked.value) and is_user_error(failed.value)

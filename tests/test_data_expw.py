@@ -64,6 +64,14 @@ BAD_LINES = [
     ("happy_people_1.jpg 5 6 20 4 22 50.0 1", AnnotationError, "empty or inverted"),
     ("no_such_photo.jpg 0 6 4 20 22 50.0 1", ImageReadError, "missing or unreadable"),
     ("happy_people_0.jpg 1 6 4 20 22 50.0 1", AnnotationError, "face 1 of happy_people_0.jpg is already on line 2"),
+    # one photo however spelled, one face however numbered, one face under one id; names stay inside Images/
+    ("./happy_people_0.jpg 1 6 4 20 22 50.0 1", AnnotationError, "face 1 of happy_people_0.jpg is already on line 2"),
+    ("happy_people_0.jpg 01 6 4 20 22 50.0 1", AnnotationError, "face 1 of happy_people_0.jpg is already on line 2"),
+    ("happy_people_0.jpg 7 6 4 20 22 50.0 3", AnnotationError, "has the box of the face on line 1"),
+    ("../happy_people_1.jpg 0 6 4 20 22 50.0 1", AnnotationError, "points outside the dataset's Images/ folder"),
+    ("/etc/happy_people_1.jpg 0 6 4 20 22 50.0 1", AnnotationError, "points outside the dataset's Images/ folder"),
+    ("happy_people_1.jpg 5 -1e308 -1e308 1e308 1e308 50.0 1", AnnotationError, "does not fit the 64×48 image"),
+    ("happy_people_1.jpg 5 6 4 4.001 6.001 50.0 1", AnnotationError, "less than a pixel"),
 ]
 
 
@@ -101,3 +109,22 @@ def test_face_margin_grows_the_crop_but_not_the_mask(expw_root):
     # the 16-px face square fills the tight crop; with a 4-px margin on each side it covers the middle 16/24
     assert tight["face"].std().item() < 0.02 and grown["face"].std().item() > 0.05
     assert np.allclose(tight["context"].numpy(), grown["context"].numpy())
+
+
+def test_a_fifo_or_an_over_size_image_is_named_not_a_hang(expw_root, monkeypatch):
+    import os
+
+    import zoo.data.images
+
+    lines = (expw_root / "label.lst").read_text().splitlines()
+    os.mkfifo(expw_root / "Images" / "fifo.jpg")
+    lines.insert(2, "fifo.jpg 0 6 4 20 22 50.0 1")
+    (expw_root / "label.lst").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ImageReadError, match=r"label\.lst:3: .*fifo\.jpg is missing or unreadable \(or not a regular"):
+        open_dataset(f"expw:{expw_root}", "all", data_config=PLAIN)
+    del lines[2]
+    (expw_root / "label.lst").write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(zoo.data.images, "MAX_IMAGE_PIXELS", 1000)
+    monkeypatch.setattr("zoo.data.readers.MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(ImageReadError, match=r"label\.lst:1: .*64×48 = 3,072 pixels, more than"):
+        open_dataset(f"expw:{expw_root}", "all", data_config=PLAIN)

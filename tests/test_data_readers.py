@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 from tiny_face import png
 
+import zoo
 from zoo.config import DataConfig
 from zoo.data import AnnotationError, DataError, ImageReadError, UnknownClassError, open_dataset
 from zoo.data.records import DataWarning
@@ -450,6 +451,35 @@ def test_disk_cache_sees_an_image_replaced_at_the_same_path(tmp_path):
     assert torch.allclose(second, torch.full_like(second, 200 / 255), atol=1e-6)
 
 
+def test_disk_cache_sees_a_replaced_image_with_its_mtime_restored_and_rebuilds_a_damaged_file(tmp_path):
+    """``cp -p`` / ``rsync -t`` put the old mtime on a new file of the same size; a damaged cache file is rebuilt
+    with a warning, not a raw ValueError."""
+    from zoo.data.records import DataWarning
+
+    for cls in ("a", "b"):
+        png(tmp_path / "data/train" / cls / "x.png", value=10)
+    cfg = DataConfig(face_size=(8, 8), context_size=(8, 8), context_resize=(8, 8), mean=(0, 0, 0), std=(1, 1, 1))
+    kw = {"data_config": cfg, "streams": "face", "cache": str(tmp_path / "cache")}
+    spec = f"folder:{tmp_path / 'data'}"
+    first = open_dataset(spec, "train", **kw)[0]["face"]
+    target = tmp_path / "data/train/a/x.png"
+    before = target.stat()
+    png(tmp_path / "other.png", value=200)
+    assert (tmp_path / "other.png").stat().st_size == before.st_size
+    os.replace(tmp_path / "other.png", target)  # a new file at the path, same size ...
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # ... with the old mtime restored
+    second = open_dataset(spec, "train", **kw)
+    assert torch.allclose(first, torch.full_like(first, 10 / 255), atol=1e-6)
+    assert torch.allclose(second[0]["face"], torch.full_like(first, 200 / 255), atol=1e-6)
+    cached = second.cache_dir() / "0.npy"
+    cached.write_bytes(b"not a numpy file")
+    third = open_dataset(spec, "train", **kw)
+    with pytest.warns(DataWarning, match=r"0\.npy is damaged .* rebuilt from the image"):
+        again = third[0]["face"]
+    assert torch.allclose(again, torch.full_like(first, 200 / 255), atol=1e-6)
+    assert third[0]["face"].shape == (3, 8, 8)  # the rebuilt file reads back
+
+
 def test_class_names_differing_in_case_or_spaces_do_not_make_phantom_classes(tmp_path):
     for cls in ("Happy", "happy", "Sad"):
         png(tmp_path / "folders/train" / cls / "x.png")
@@ -481,3 +511,20 @@ def test_boxes_outside_the_image_and_nan_boxes_are_checked_at_open(tmp_path):
     (tmp_path / "n.csv").write_text("path,label,x1,y1,x2,y2\nx.png,a,1,1,20,20\nx.png,b,nan,1,20,20\n")
     with pytest.raises(AnnotationError, match=r"n\.csv:3: face box x1=nan.*NaN or infinite"):
         open_dataset(f"csv:{tmp_path / 'n.csv'}", "train", streams="face")
+
+
+def test_on_error_skip_alone_skips_unreadable_images_and_options_and_bom_are_checked(tmp_path):
+    for cls in ("calm", "excited"):
+        for k in range(2):
+            _png(tmp_path / "f" / "train" / cls / f"{k}.png", size=(16, 16))
+    (tmp_path / "f" / "train" / "calm" / "broken.png").write_bytes(b"not a png")
+    spec = f"folder:{tmp_path / 'f'}"
+    with pytest.warns(DataWarning, match="skipped=1"):
+        ds = open_dataset(spec, "train", data_config=SMALL, on_error="skip")
+    assert len(ds) == 4 and all(ds[i]["face"].shape == (3, 8, 8) for i in range(len(ds)))  # nothing raises later
+    with pytest.raises(DataError, match=r"split_seed must be an integer >= 0, got 'abc'"):
+        open_dataset(spec, "train", data_config=SMALL, val_fraction=0.5, split_seed="abc")
+    (tmp_path / "f" / "bom.csv").write_bytes("\ufeffpath,label\ntrain/calm/0.png,calm\n".encode())
+    assert open_dataset(f"csv:{tmp_path / 'f' / 'bom.csv'}", "train").label_names == ("calm",)
+    with pytest.raises(zoo.ZooError, match="names no user's home directory"):
+        zoo.create("local-dir:~no_such_user_xyz/model")

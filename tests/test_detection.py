@@ -191,3 +191,13 @@ def test_benchmark_annotations_and_matching_rules(tmp_path):
     m = bench.match(dets, faces, ignore=[(580, 0, 700, 100)])
     assert m == {"found": [0], "false": [1, 2], "ignored": [3], "missed": [1]}
     assert bench.main(["--scenes", str(tmp_path / "absent")]) == 0  # no photos: exits cleanly
+
+
+def test_a_detector_returning_tuples_or_nan_boxes_gives_checked_boxes_or_a_clear_error():
+    """A plugin's detector may return tuples, dicts or FaceBoxes; each is checked (NaN is an error naming it)."""
+    image = Image.new("RGB", (40, 30))
+    found = detect_faces(image, detector=lambda img: [(1, 2, 11, 12, 0.5), {"x1": 0, "y1": 0, "x2": 9, "y2": 9}])
+    assert found == [FaceBox(0, 0, 9, 9, 1.0), FaceBox(1, 2, 11, 12, 0.5)]
+    for bad in ([FaceBox(float("nan"), 0, 5, 5, 0.9)], [(1, 2, float("nan"), 4)], [(1, 2)], 5):
+        with pytest.raises(DataError, match="face detector .* returned"):
+            detect_faces(image, detector=lambda img, bad=bad: bad)

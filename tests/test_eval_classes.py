@@ -48,7 +48,8 @@ class GreyLevelModel(nn.Module):
     def forward(self, face: torch.Tensor | None = None, context: torch.Tensor | None = None) -> SimpleNamespace:
         level = face.mean((1, 2, 3)) * 255
         index = (level / 30).floor().long().clamp(0, 6)
-        return SimpleNamespace(logits=self.scale * nn.functional.one_hot(index, 7).float())
+        logits = self.scale * nn.functional.one_hot(index, 7).float()
+        return SimpleNamespace(logits=logits, probs=torch.softmax(logits, -1))  # as EmotionModel's output
 
 
 def _grey(path, level: int) -> None:

@@ -205,3 +205,52 @@ def test_export_by_name_writes_the_trained_weights_and_refuses_an_untrained_pres
     with pytest.raises(zoo.ZooError, match="'fer_resnet18' has no trained weights"):
         export_model("fer_resnet18", tmp_path / "r.pt2", "exported-program")
     assert not (tmp_path / "r.pt2").exists()
+
+
+# ------------------------------------------------------------------------------------ outputs (zoo.outputs)
+
+
+def test_export_keeps_an_existing_file_unless_forced_and_never_writes_into_the_model(tiny_dir, tmp_path, run_cli):
+    photo = tmp_path / "in" / "face.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes(b"\xff\xd8 a jpeg")
+    model = f"local-dir:{tiny_dir}"
+    code, _, err = run_cli(["export", model, "--format", "torchscript", "--out", str(photo)])
+    assert code == 1 and "the file exists. Pass --force" in err and photo.read_bytes() == b"\xff\xd8 a jpeg"
+    weights = (tiny_dir / "model.safetensors").read_bytes()
+    code, _, err = run_cli(["export", model, "--format", "torchscript", "--out", str(tiny_dir / "model.safetensors"),
+                            "--force"])
+    assert code == 1 and "also an input of the command" in err and (tiny_dir / "model.safetensors").read_bytes() == weights
+    for format in ("onnx", "torchscript", "exported-program"):  # a folder as --out: one error line, no traceback
+        code, _, err = run_cli(["export", model, "--format", format, "--out", str(tmp_path / "in")])
+        assert code == 1 and err.startswith("error: --out") and "is a folder" in err and "Traceback" not in err
+    code, out, err = run_cli(["export", model, "--format", "torchscript", "--out", str(photo), "--force"])
+    assert code == 0, err
+    assert read_metadata(photo, "torchscript")["inputs"] == ["face", "context"] and sorted(p.name for p in photo.parent.iterdir()) == [
+        "face.jpg"]
+
+
+def test_export_tolerance_is_checked_before_anything_is_written(tiny_dir, tmp_path, run_cli, monkeypatch):
+    out = tmp_path / "m.pt"
+    for value in ("nan", "-1", "inf"):
+        code, _, err = run_cli(["export", f"local-dir:{tiny_dir}", "--format", "torchscript", "--out", str(out),
+                                "--tolerance", value])
+        assert code == 1 and "--tolerance" in err and "finite number >= 0" in err, err
+    import zoo.inference.export as export
+
+    real = export.run_exported
+    monkeypatch.setattr(export, "run_exported", lambda *a, **k: tuple(t + 1 for t in real(*a, **k)))
+    code, _, err = run_cli(["export", f"local-dir:{tiny_dir}", "--format", "torchscript", "--out", str(out)])
+    assert code == 1 and "differs from PyTorch by 1 > --tolerance 0.0001" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_timm_export_refuses_a_non_empty_folder_unless_forced(face_only_model, tmp_path):
+    out = tmp_path / "timm_model"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(zoo.ZooError, match="the folder is not empty"):
+        export_model(face_only_model, out, "timm")
+    export_model(face_only_model, out, "timm", check=False, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors", "notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["timm_model"]

@@ -571,6 +571,19 @@ def test_a_plugin_attention_whose_forward_raises_is_named(fresh_plugins):
             zoo.create("glamor_net", attention="bad", **SMALL_GLAMOR)
 
 
+def test_a_plugin_attention_returning_nan_is_refused_when_the_model_is_built(fresh_plugins):
+    from zoo.errors import ComponentBuildError
+    from zoo.registry.plugins import use_plugin
+
+    def forward(context_map, face_vector):
+        return context_map.mean((2, 3)) * float("nan"), context_map.mean(1)
+
+    with use_plugin(_attention_plugin(forward), "nan-attention"):
+        with pytest.raises(ComponentBuildError, match=r"attention 'bad' \(from plugin 'nan-attention'\).*returned NaN "
+                                                      r"or infinite values in its context vector;"):
+            zoo.create("glamor_net", attention="bad", **SMALL_GLAMOR)
+
+
 def test_the_attention_probe_changes_no_random_state_nor_mode(fresh_plugins):
     """A plugin attention that keeps the contract: the model built is the one built without the probe."""
     from zoo.registry.plugins import use_plugin
@@ -676,6 +689,12 @@ def test_a_component_factory_that_raises_or_returns_none_is_a_clean_error(site, 
                 "    register('bad_net', factory)\n")
     with pytest.raises(ComponentBuildError, match=rf"backbone 'bad_net' \(from plugin 'bad'\).*{match}"):
         zoo.create("caer_net_s", backbone="bad_net")
+
+
+def test_keyboard_interrupt_in_a_plugin_hook_is_one_error_line(site, run_cli):
+    make_plugin(site, "interrupting", HOOK + "@hookimpl\ndef register_commands(app):\n    raise KeyboardInterrupt\n")
+    code, out, err = run_cli(["list"])
+    assert code == 130 and err.strip() == "error: interrupted (KeyboardInterrupt)." and "Traceback" not in err
 
 
 def test_family_tables_generate_presets_with_their_tags_in_order():

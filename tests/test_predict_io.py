@@ -293,15 +293,15 @@ def test_missing_face_rules(model):
     assert len(entry["faces"]) == 1 and "unmasked scene" in entry["note"]
 
 
-def test_cut_off_faces_are_clipped_and_boxes_outside_are_missing(model):
+def test_cut_off_faces_are_clipped_and_known_boxes_wholly_outside_are_an_error(model):
     image = draw_faces((80, 60), [(50, 10, 95, 60)])  # the face runs off the right border
-    (entry,) = zoo.predict(image, model=model, boxes=[[(50, 10, 95, 60), (200, 0, 240, 40)]], device="cpu")
+    (entry,) = zoo.predict(image, model=model, boxes=[[(50, 10, 95, 60)]], device="cpu")
     (face,) = entry["faces"]
     assert face["box"] == [50, 10, 80, 60] and face["clipped"] is True  # reported inside the image (issue 32)
-    (entry,) = zoo.predict(image, model=model, boxes=[[(200, 0, 240, 40)]], device="cpu")
-    assert entry["faces"] == [] and entry["note"].startswith("no face found")
-    with pytest.raises(MissingFaceError):
-        zoo.predict(image, model=model, boxes=[[(200, 0, 240, 40)]], device="cpu", missing_face="error")
+    # a known box is a claim that a face is there; one wholly off the image is a mistake, not "no face found"
+    for boxes in ([[(50, 10, 95, 60), (200, 0, 240, 40)]], [[(200, 0, 240, 40)]]):
+        with pytest.raises(ZooError, match=r"box \[200.0, 0.0, 240.0, 40.0\] lies wholly outside the 80×60 image"):
+            zoo.predict(image, model=model, boxes=boxes, device="cpu")
 
 
 # ----------------------------------------------------------------------------------------------- videos
@@ -491,6 +491,11 @@ def test_save_vis_keeps_every_image_when_stems_repeat(tmp_path):
     paths = [r["vis"] for r in results]  # one picture per photo (issue 32)
     assert len(set(paths)) == 2 and all(Path(p).exists() for p in paths)
     assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == ["x.png", "x_2.png"]
+    with pytest.raises(ZooError, match="save_vis .*the folder is not empty. Pass --force \\(overwrite=True\\)"):
+        zoo.predict([a], model=model, boxes=[[[5, 5, 30, 30]]], device="cpu", save_vis=tmp_path / "vis")
+    again = zoo.predict([a], model=model, boxes=[[[5, 5, 30, 30]]], device="cpu", save_vis=tmp_path / "vis",
+                        overwrite=True)
+    assert again[0]["vis"] == paths[0]
 
 
 def test_save_vis_into_an_unwritable_path_is_a_clear_error(tmp_path):
@@ -499,3 +504,96 @@ def test_save_vis_into_an_unwritable_path_is_a_clear_error(tmp_path):
     with pytest.raises(ZooError, match=r"--save-vis: cannot create the folder .*file/vis"):
         zoo.predict([image], model=tiny_face_model(), boxes=[[[5, 5, 30, 30]]], device="cpu",
                     save_vis=tmp_path / "file/vis")
+
+
+# ------------------------------------------------------------------------------------ outputs (zoo.outputs)
+
+
+def test_an_output_that_is_an_input_is_refused_even_with_force_and_the_input_is_kept(tmp_path, model_dir, run_cli,
+                                                                                       stub_detector):
+    photo = png(tmp_path / "w" / "face.jpg")
+    clip = make_clip(tmp_path / "w" / "clip.mp4", frames=4)
+    photo_bytes, clip_bytes = photo.read_bytes(), clip.read_bytes()
+    model = ["--model", f"local-dir:{model_dir}", "--device", "cpu"]
+    for args in ([str(photo), "--csv", str(photo)], [str(tmp_path / "w"), "--csv", str(tmp_path / "w/./face.jpg")],
+                 [str(clip), "--save-vis", str(clip)], [str(photo), "--csv", str(photo), "--force"],
+                 [str(clip), "--save-vis", str(clip), "--force"],
+                 [str(photo), "--csv", str(model_dir / "config.json"), "--force"]):
+        code, _, err = run_cli(["predict", *args, *model])
+        assert code == 1 and "also an input of the command" in err, (args, err)
+    assert photo.read_bytes() == photo_bytes and clip.read_bytes() == clip_bytes
+    assert sorted(p.name for p in (tmp_path / "w").iterdir()) == ["clip.mp4", "face.jpg"]  # no temporary left
+
+
+def test_an_existing_output_is_replaced_only_with_force_and_only_through_a_temporary_file(tmp_path, model_dir,
+                                                                                          run_cli, stub_detector):
+    photo = png(tmp_path / "a.png")
+    out_csv, vis = tmp_path / "out" / "faces.csv", tmp_path / "vis"
+    out_csv.parent.mkdir()
+    out_csv.write_text("mine\n")
+    (vis / "notes.txt").parent.mkdir()
+    (vis / "notes.txt").write_text("mine")
+    model = ["--model", f"local-dir:{model_dir}", "--device", "cpu"]
+    code, _, err = run_cli(["predict", str(photo), *model, "--csv", str(out_csv)])
+    assert code == 1 and "the file exists. Pass --force" in err and out_csv.read_text() == "mine\n"
+    code, _, err = run_cli(["predict", str(photo), *model, "--save-vis", str(vis)])
+    assert code == 1 and "the folder is not empty" in err
+    code, _, err = run_cli(["predict", str(photo), *model, "--csv", str(tmp_path / "vis"), "--force"])
+    assert code == 1 and "is a folder" in err
+    code, out, err = run_cli(["predict", str(photo), *model, "--csv", str(out_csv), "--force"])
+    assert code == 0, err
+    assert out_csv.read_text().startswith("image,frame") and [p.name for p in out_csv.parent.iterdir()] == ["faces.csv"]
+
+
+def test_the_save_vis_folder_inside_an_input_folder_is_no_input(tmp_path, model_dir, run_cli):
+    photos = tmp_path / "photos"
+    for i in range(2):
+        png(photos / f"p{i}.png", seed=i)
+    boxes = tmp_path / "boxes.csv"
+    boxes.write_text("".join(f"{photos / f'p{i}.png'},5,5,30,30\n" for i in range(2)))
+    args = ["predict", str(photos), "--model", f"local-dir:{model_dir}", "--device", "cpu", "--boxes", str(boxes),
+            "--json", "--save-vis", str(photos / "vis")]
+    for extra in ([], ["--force"]):  # the second run finds the first run's figures in photos/vis
+        code, out, err = run_cli([*args, *extra])
+        assert code == 0, err
+        assert [Path(e["image"]).name for e in json.loads(out)] == ["p0.png", "p1.png"]
+    assert sorted(p.name for p in (photos / "vis").iterdir()) == ["p0.png", "p1.png"]  # one picture per photo
+
+
+def test_sampling_values_are_checked_and_bounded(tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4", frames=4)
+    for kwargs, needle in (({"fps": float("inf")}, "fps must be"), ({"fps": float("nan")}, "fps must be"),
+                           ({"fps": 1e300}, "fps must be"), ({"max_frames": 0}, "max_frames must be"),
+                           ({"max_frames": -1}, "max_frames must be")):
+        with pytest.raises(VideoError, match=needle):
+            next(iter_video_frames(clip, **kwargs))
+    with pytest.raises(VideoError, match="camera must be a webcam index"):
+        next(iter_video_frames(-1))
+
+
+def test_one_unreadable_or_over_size_image_in_a_folder_is_skipped_and_named(tmp_path, model_dir, run_cli, monkeypatch,
+                                                                           caplog):
+    """The run goes on past them (issue 30: 18); each is recorded with its error and the exit code is 1 (issue 32)."""
+    import logging
+
+    import zoo.data.images
+
+    photos = tmp_path / "photos"
+    png(photos / "a.png", size=(40, 40))
+    png(photos / "big.png", size=(60, 60))
+    (photos / "broken.png").write_bytes(b"not a png")
+    monkeypatch.setattr(zoo.data.images, "MAX_IMAGE_PIXELS", 2000)  # big.png (3600 px) is over the limit
+    boxes = tmp_path / "boxes.csv"
+    boxes.write_text(f"{photos / 'a.png'},5,5,30,30\n")
+    with caplog.at_level(logging.WARNING, logger="zoo"):
+        code, out, err = run_cli(["predict", str(photos), "--model", f"local-dir:{model_dir}", "--device", "cpu",
+                                  "--boxes", str(boxes), "--json"])
+    assert code == 1, err
+    entries = {Path(e["image"]).name: e for e in json.loads(out)}
+    assert sorted(entries) == ["a.png", "big.png", "broken.png"]
+    assert len(entries["a.png"]["faces"]) == 1 and entries["a.png"].get("error") is None
+    assert "more than" in entries["big.png"]["error"] and entries["broken.png"]["error"]
+    assert "skipped" in caplog.text and "big.png" in caplog.text and "broken.png" in caplog.text
+    assert "2 of 3 inputs failed" in err
+    code, _, err = run_cli(["predict", str(photos / "big.png"), "--model", f"local-dir:{model_dir}"])
+    assert code == 1 and "more than" in err  # named alone, the image is the error

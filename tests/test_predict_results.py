@@ -75,6 +75,8 @@ def test_a_corrupt_file_in_a_folder_keeps_the_finished_rows_records_the_error_an
     assert "1 of 2 inputs failed" in result.stderr and "truncated.jpg" in result.stderr
     assert f"their rows in {out} have an 'error'" in result.stderr
     assert f"{messy / 'ok.png'}" in result.stdout  # the table still shows the good photo
+    # the rows went to a temporary file as produced, renamed into place at the end (zoo.outputs): none is left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["messy", "messy.csv", "whole.jpg"]
 
 
 def test_python_predict_skips_or_raises_as_on_error_says(messy, model_dir):

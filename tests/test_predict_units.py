@@ -76,10 +76,12 @@ def test_the_csv_writer_writes_one_rounded_row_per_face_as_entries_arrive(tmp_pa
     path = tmp_path / "out" / "faces.csv"
     writer = CsvWriter(path, NAMES)
     writer.write(PHOTO)
-    assert path.read_text().count("\n") == 3  # flushed before close
+    # rows are flushed as they arrive, into a temporary file beside the CSV that close() renames into place
+    assert writer._atomic.temp.read_text().count("\n") == 3 and not path.exists()
     writer.write(EMPTY_PHOTO)
     writer.write(FRAME)
     writer.close()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["faces.csv"]
     assert writer.rows == 3
     assert path.read_text().splitlines() == [
         # the one result schema (issue 32): det_score -> detector_score, score -> probability, source -> image
@@ -113,10 +115,13 @@ def test_the_json_stream_refuses_nan():
 # ----------------------------------------------------------------------------------------- the loop's parts
 
 
-def test_find_faces_keeps_known_boxes_inside_the_image_and_detections_above_min_score(monkeypatch):
+def test_find_faces_keeps_known_boxes_refuses_those_off_the_image_and_keeps_detections_above_min_score(monkeypatch):
     image = Image.new("RGB", (100, 80))
-    known = Frame("a.png", image, boxes=[(10, 10, 40, 40), (90, 70, 130, 120), (200, 200, 240, 240)])
-    assert find_faces(known, "auto", 0.5) == [(10, 10, 40, 40, 1.0), (90, 70, 130, 120, 1.0)]  # the third is outside
+    known = Frame("a.png", image, boxes=[(10, 10, 40, 40), (90, 70, 130, 120)])
+    assert find_faces(known, "auto", 0.5) == [(10, 10, 40, 40, 1.0), (90, 70, 130, 120, 1.0)]  # the second is cut off
+    off = Frame("a.png", image, boxes=[(10, 10, 40, 40), (200, 200, 240, 240)])  # a known box wholly off the image
+    with pytest.raises(ZooError, match=r"a\.png: the known face box \[200.0, 200.0, 240.0, 240.0\] lies wholly outside"):
+        find_faces(off, "auto", 0.5)
     monkeypatch.setattr(zoo.data, "detect_faces",
                         lambda img, detector: [FaceBox(1, 2, 30, 40, 0.9), FaceBox(50, 5, 80, 40, 0.3)])
     assert find_faces(Frame("a.png", image), "auto", 0.5) == [(1, 2, 30, 40, 0.9)]
@@ -269,6 +274,34 @@ def test_ctrl_c_stops_predict_and_write_with_its_files_closed(tmp_path, tiny_mod
     assert err == ["stopped"]
     assert [e["image"] for e in json.loads("\n".join(out))] == [str(image)]  # the array was closed
     assert len((tmp_path / "faces.csv").read_text().splitlines()) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "faces.csv", "m"]  # renamed into place
+
+
+def test_an_error_mid_run_keeps_the_finished_rows_yet_replaces_a_file_only_with_force(tmp_path, tiny_model_dir,
+                                                                                      monkeypatch):
+    """Rows go to a temporary file as they are produced, renamed into place in a ``finally`` (also when the run
+    fails: issue 32's finished work), while an existing CSV is replaced only with ``force`` (issue 30)."""
+    image = png(tmp_path / "a.png")
+    out_csv = tmp_path / "faces.csv"
+    out_csv.write_text("mine\n")
+
+    def failing_frames(inputs, **kwargs):
+        yield Frame(str(image), Image.open(image).convert("RGB"), boxes=[(5, 5, 30, 30)])
+        raise ZooError("b.png: broken")
+
+    monkeypatch.setattr(run, "iter_frames", failing_frames)
+    args = {"model": f"local-dir:{tiny_model_dir}", "device": "cpu", "batch_size": 1, "csv_out": out_csv,
+            "echo": lambda text: None}
+    with pytest.raises(ZooError, match="the file exists. Pass --force"):
+        run.predict_and_write([str(image)], **args)
+    assert out_csv.read_text() == "mine\n"
+    with pytest.raises(ZooError, match="also an input of the command"):
+        run.predict_and_write([str(image)], **{**args, "csv_out": image}, force=True)
+    with pytest.raises(ZooError, match="b.png: broken"):
+        run.predict_and_write([str(image)], **args, force=True)
+    rows = out_csv.read_text().splitlines()
+    assert len(rows) == 2 and rows[0].startswith("image,") and rows[1].startswith(f"{image},")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "faces.csv", "m"]  # no temporary file left
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

@@ -195,6 +195,19 @@ def test_other_classes_without_label_names_is_the_fresh_models_error():
     assert generic.label_names == tuple(f"class_{i}" for i in range(8))
 
 
+def test_other_names_for_the_same_trained_head_are_refused(tmp_path):
+    """A pretrained model's class names are its own: new names for the same count would rename trained outputs."""
+    renamed = ["Happy", "Anger", "Disgust", "Fear", "Neutral", "Sad", "Surprise"]
+    with pytest.raises(ConfigError, match=r"the trained classifier's outputs are \['Angry', 'Disgust'.*--class-map"):
+        zoo.create("fer_cnn.expw", pretrained=True, label_names=renamed)
+    own = zoo.create("fer_cnn.expw", pretrained=True)
+    assert zoo.create("fer_cnn.expw", pretrained=True, label_names=list(own.label_names)).label_names == own.label_names
+    zoo.save_pretrained(own, tmp_path / "m")
+    with pytest.raises(ConfigError, match="new names would rename them"):
+        zoo.create(f"local-dir:{tmp_path / 'm'}", label_names=renamed)
+    assert zoo.create("fer_cnn", label_names=renamed).label_names == tuple(renamed)  # no weights: free to name
+
+
 def test_only_the_classifier_output_may_differ_from_the_weights(tmp_path):
     """A mismatch outside the output layer still raises the strict load's report, with or without new classes;
     so does a mis-shaped output layer when the classes did not change."""

@@ -4,6 +4,7 @@ run's validation metrics, and bad inputs fail with clear errors."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -452,6 +453,53 @@ def test_a_finished_run_is_not_overwritten_without_overwrite(tiny_plugin, tmp_pa
     assert (out / "best/model.safetensors").read_bytes() != before["best/model.safetensors"]
     with pytest.raises(ZooError, match="pass only one of them"):
         engine.train("caer_net_s", data="tiny:caer", out=out, overrides=ONE_EPOCH, overwrite=True, resume=True)
+
+
+def test_overwrite_deletes_nothing_before_the_new_run_has_checked_its_data(tiny_plugin, tmp_path):
+    from zoo.outputs import OutputError
+    from zoo.training import engine
+
+    out = tmp_path / "run"
+    engine.train("caer_net_s", data="tiny:caer", out=out, overrides=ONE_EPOCH)
+    before = {p: (out / p).read_bytes() for p in ("eval.json", "metrics.jsonl", "best/model.safetensors")}
+    # classes no dataset class matches by name: refused at setup (the same names in another order would be
+    # mapped by name since issue 32, and train)
+    unmatched = [f"class{i}" for i in range(len(zoo.labels.CAER))]
+    with pytest.raises(ZooError, match="training would teach the model's output"):
+        engine.train("caer_net_s", data="tiny:caer", out=out, overrides={**ONE_EPOCH, "label_names": unmatched},
+                     overwrite=True)
+    assert {p: (out / p).read_bytes() for p in before} == before
+    with pytest.raises(ZooError, match="class_weights has 1 values for 7 classes"):  # fails after the data opened
+        engine.train("caer_net_s", data="tiny:caer", out=out,
+                     overrides={**ONE_EPOCH, "target_args": {"class_weights": [1.0]}}, overwrite=True)
+    assert {p: (out / p).read_bytes() for p in before} == before
+    assert sorted(p.name for p in out.iterdir()) == ["best", "checkpoints", "datasets.json", "eval.json",
+                                                      "metrics.jsonl", "run_config.json"]
+    dataset = tmp_path / "dsroot"
+    (dataset / "happy").mkdir(parents=True)
+    (dataset / "metrics.jsonl").write_text("mine")
+    for where in (dataset, dataset / "happy"):  # the dataset's folder, or one inside it, is no run directory
+        with pytest.raises(OutputError, match="lies inside it"):
+            engine.train("caer_net_s", data=f"folder:{dataset}", out=where, overrides=ONE_EPOCH, overwrite=True)
+    assert (dataset / "metrics.jsonl").read_text() == "mine"
+
+
+def test_resume_from_a_checkpoint_past_the_end_says_so(tiny_plugin, tmp_path, caplog):
+    from zoo.training import engine
+    from zoo.training.checkpoint import CheckpointError
+
+    out = tmp_path / "run"
+    engine.train("caer_net_s", data="tiny:caer", out=out, overrides=ONE_EPOCH)
+    state_file = out / "checkpoints/last/state.json"
+    state = json.loads(state_file.read_text())
+    with caplog.at_level(logging.WARNING, logger="zoo"):
+        engine.train(out=out, resume=True)  # a finished run: nothing to train, and the log says so
+    assert "holds a finished run (epoch 1 of 1); nothing is left to train" in caplog.text
+    for epoch, needle in ((5, "past the end of this run"), (-1, "epoch must be an integer >= 0"),
+                          ("1", "epoch must be an integer >= 0")):
+        state_file.write_text(json.dumps({**state, "epoch": epoch}))
+        with pytest.raises(CheckpointError, match=needle):
+            engine.train(out=out, resume=True)
 
 
 def test_cli_overwrite_flag(tiny_plugin, tmp_path):

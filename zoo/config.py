@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -192,6 +193,10 @@ class ModelConfig:
             optional = name == "context_backbone"
             if not (isinstance(value, str) and value.strip()) and not (optional and value is None):
                 raise ConfigError(f"{name} must be a component name (a non-empty string), got {value!r}.")
+            if isinstance(value, str) and names_a_location(value):
+                raise ConfigError(f"{name} {value!r} names a file, URL or Hub repo, which the backbone would fetch or "
+                                  f"read; a component name is a registered name (timm: a timm model name without "
+                                  f"a prefix). Load a model from the Hub by its model name: hf-hub:ORG/NAME.")
             if not isinstance(args, dict) and not (optional and args is None):
                 raise ConfigError(f"{args_name} must be a dict of argument names to values, got {args!r}.")
             if isinstance(args, dict) and not all(isinstance(k, str) for k in args):
@@ -295,6 +300,13 @@ def _check_label_names(names: tuple[Any, ...]) -> None:
     for name in names:
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(f"label_names must be non-empty strings, got {name!r} in {list(names)!r}.")
+        hidden = [c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Co", "Cs", "Zl", "Zp")]
+        if hidden:
+            raise ConfigError(f"label_names: {name!r} holds invisible characters "
+                              f"({', '.join(f'U+{ord(c):04X}' for c in hidden)}); a class name is printable text.")
+        if unicodedata.normalize("NFKC", name) != name:  # fullwidth letters, ligatures, decomposed accents
+            raise ConfigError(f"label_names: {name!r} is spelled with look-alike characters; write it as "
+                              f"{unicodedata.normalize('NFKC', name)!r} (Unicode NFKC).")
         key = name.strip().casefold()
         if key in seen:
             raise ConfigError(
@@ -330,6 +342,15 @@ _LOADING_SUFFIXES = ("_path", "_file", "_dir", "_url", "_filename")
 _LOCATION_PREFIXES = ("/", "~", "\\", "file:", "http:", "https:", "ftp:", "hf-hub:", "hf_hub:", "local-dir:", "s3:", "gs:")
 #: positional arguments each kind's factory takes before its keyword arguments (zoo.registry.hookspecs)
 _POSITIONAL = {"backbone": 0, "attention": 2, "fusion": 2, "target": 3}
+
+
+def names_a_location(name: str) -> bool:
+    """Whether a component name's part after its kind (``timm:``) names a file, URL or Hub repo, however spelled
+    (``timm:hf-hub:org/x``, ``timm:HF_HUB:x``, ``timm: local-dir:d``, ``timm:/path``): timm would fetch or read it,
+    even from a ``local-dir:`` model. Nothing reaches the network unless the *model* name says ``hf-hub:``."""
+    _, _, rest = name.strip().partition(":")
+    rest = rest.strip()
+    return ":" in rest or "\\" in rest or rest.lower().startswith(_LOCATION_PREFIXES)
 
 
 def is_loading_arg(name: str) -> bool:

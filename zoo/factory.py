@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from zoo.config import COMPONENT_FIELDS, ModelConfig
+from zoo.errors import ConfigError
 from zoo.models.info import describe
 from zoo.models.model import EmotionModel
 from zoo.weights.backbones import init_backbones
@@ -87,6 +88,17 @@ def build(
     config = resolved.config if not overrides else ModelConfig.from_dict(
         merge_model_args(resolved.model_args, overrides), source=f"create({resolved.text!r})")
     resolved.check_published()
+    # A pretrained model's class names are its own: other names for the same trained head would rename its
+    # outputs (output 0, trained as Angry, called Happy). Ask for a new head (num_classes) or map classes by name.
+    trained_names = resolved.model_args.get("label_names")
+    if (resolved.weights is not None and overrides.get("label_names") is not None and trained_names is not None
+            and config.num_classes == resolved.model_args.get("num_classes", ModelConfig.num_classes)
+            and tuple(config.label_names or ()) != tuple(trained_names)):
+        raise ConfigError(
+            f"create({resolved.text!r}, label_names={list(config.label_names or ())}): the trained classifier's outputs are "
+            f"{list(trained_names)}, in that order; new names would rename them, not retrain them. Keep the model's "
+            f"names (zoo.evaluate / zoo-cli eval --class-map map a dataset's classes by name), or build a head for "
+            f"your classes and train it: another num_classes gives a fresh one, or pretrained=False.")
     model = EmotionModel(config)
     backbone_records = []
     if backbone_pretrained or context_backbone_pretrained:

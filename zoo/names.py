@@ -19,6 +19,7 @@ Resolving a parsed name to files is :func:`zoo.weights.sources.resolve`.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
@@ -149,6 +150,9 @@ def parse(name: str) -> ModelName:
         repo_id, revision = split_repo_revision(rest)
         return ModelName(name, source, rest, repo_id=repo_id, revision=revision)
     if source == "local-dir":
+        if rest.startswith("~") and os.path.expanduser(rest) == rest:  # Path.expanduser would raise RuntimeError
+            raise ModelNameError(f"{name!r}: {rest.split('/')[0]!r} names no user's home directory here; give the "
+                                 f"directory's full path.")
         return ModelName(name, source, rest, path=rest)
     arch, tag = split_model_name_tag(rest)
     return ModelName(name, "preset", rest, arch=arch, tag=tag)

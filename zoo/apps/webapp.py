@@ -238,7 +238,7 @@ class ModelCache:
         import warnings
 
 
-        name = name.strip()
+        name = name.strip() if isinstance(name, str) else ""
         if not name:
             raise AppError("No model chosen: pick one in the model list or type a name (preset, local-dir:DIR).")
         with self._lock:
@@ -344,13 +344,15 @@ def build_app(model: str | None = None, models_dirs: list[str | os.PathLike] = (
               examples_dir: str | os.PathLike | None = None, device: str = "auto"):
     """The Gradio ``Blocks`` page. ``model`` is preselected (default: the first pretrained tag or model
     directory, else the untrained ``glamor_net``); ``examples_dir`` receives the example photos."""
+    cache = ModelCache(device=device)
+    if model is not None:
+        cache.get(model)  # a model that cannot load is an error now, not on the first request
     gr = _require_gradio()
 
     choices = model_choices(model, models_dirs)
     if not choices:
         choices = ["glamor_net"]
     selected = model or choices[0]
-    cache = ModelCache(device=device)
     # "auto" (MTCNN when its weights are present, else Haar) as zoo.predict and zoo-cli predict take it
     detectors = [AUTO, *list_components("face_detector").get("face_detector", [])]
     examples_dir = Path(examples_dir or tempfile.mkdtemp(prefix="emotion-zoo-examples-"))
@@ -363,7 +365,8 @@ def build_app(model: str | None = None, models_dirs: list[str | os.PathLike] = (
         except ZooError as exc:
             raise gr.Error(str(exc)) from exc
 
-    with gr.Blocks(title="emotion-zoo", analytics_enabled=False) as demo:
+    # uploads older than an hour are deleted every 10 minutes, and all of this page's files when it stops
+    with gr.Blocks(title="emotion-zoo", analytics_enabled=False, delete_cache=UPLOAD_CLEANUP) as demo:
         gr.Markdown(
             "# emotion-zoo: emotions from faces and their context\n"
             "Drop a photo: every face is found, boxed and classified. For context models (CAER-Net-S, GLAMOR-Net) "
@@ -404,17 +407,30 @@ def build_app(model: str | None = None, models_dirs: list[str | os.PathLike] = (
     return demo
 
 
+#: the largest upload the page accepts, in MB (``zoo-cli serve --max-upload-mb``)
+MAX_UPLOAD_MB = 20.0
+#: Gradio's ``delete_cache``: every 600 s, delete this page's files older than 3600 s (all of them at shutdown)
+UPLOAD_CLEANUP = (600, 3600)
+
+
 def serve(model: str | None = None, host: str = "127.0.0.1", port: int | None = None,
           models_dirs: list[str | os.PathLike] = (), device: str = "auto", block: bool = True,
-          examples_dir: str | os.PathLike | None = None):
+          examples_dir: str | os.PathLike | None = None, max_upload_mb: float = MAX_UPLOAD_MB):
     """Start the page on ``host:port`` (``port=None``: Gradio picks a free one from 7860 on).
 
     ``block=False`` returns the running ``Blocks`` at once (``demo.close()`` stops it); ``demo.local_url``
-    is its address.
+    is its address. Uploads over ``max_upload_mb`` are refused; uploads are deleted after an hour and when the
+    page stops. ``model`` is loaded before the page starts, so a bad name is an error at once.
     """
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
+        raise AppError(f"port (--port) must be a TCP port 1..65535, got {port!r}.")
+    if (isinstance(max_upload_mb, bool) or not isinstance(max_upload_mb, (int, float))
+            or not 0 < max_upload_mb <= 10_000):
+        raise AppError(f"max_upload_mb (--max-upload-mb) must be a number of MB in (0, 10000], got {max_upload_mb!r}.")
     demo = build_app(model, models_dirs, examples_dir=examples_dir, device=device)
     demo.queue(default_concurrency_limit=1)
     demo.launch(server_name=host, server_port=port, share=False, inbrowser=False, prevent_thread_lock=not block,
                 quiet=False, ssr_mode=False, mcp_server=False, pwa=False, show_error=True,
+                max_file_size=int(max_upload_mb * 1_000_000),
                 allowed_paths=[str(demo.zoo_examples_dir)], footer_links=["api", "settings"])
     return demo

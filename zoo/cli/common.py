@@ -79,6 +79,53 @@ def expected_errors() -> tuple[type[BaseException], ...]:
                                        *TRANSPORT_ERRORS, "huggingface_hub.errors:HfHubHTTPError")
 
 
+#: where a bug is reported (pyproject.toml's Homepage)
+ISSUES_URL = "https://github.com/emotion-zoo/emotion-zoo/issues"
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """Whether an :func:`expected_errors` exception is the user's (a bad value or file, the environment) rather
+    than a bug. Errors raised on purpose are the user's: every :class:`zoo.errors.ZooError`, ``OSError`` and the
+    libraries' own error types. A bare ``ValueError``, ``TypeError``, ``KeyError`` or ``IndexError`` is the
+    user's only when a ``raise`` statement raised it (a check, here or in a library); one that an operation
+    inside ``zoo`` raised (``int(...)``, ``d[key]``, ``None + 1``) is the library's own logic failing: a bug."""
+    import json
+
+    from zoo.errors import ZooError
+
+    if isinstance(exc, (ZooError, OSError, json.JSONDecodeError, UnicodeError, RecursionError, MemoryError)):
+        return True
+    if not isinstance(exc, (ValueError, TypeError, KeyError, IndexError)) or type(exc).__module__ != "builtins":
+        return True  # a library's own error type (SafetensorError, DecompressionBombError, HTTPError, ...)
+    return _raised_on_purpose(exc)
+
+
+def _raised_on_purpose(exc: BaseException) -> bool:
+    """Whether the innermost frame of ``exc``'s traceback is a ``raise`` statement, or lies outside ``zoo``."""
+    import linecache
+
+    tb = exc.__traceback__
+    if tb is None:
+        return True
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    filename = tb.tb_frame.f_code.co_filename
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../zoo
+    if not os.path.abspath(filename).startswith(package + os.sep):
+        return True  # a library checked the value it was given
+    return linecache.getline(filename, tb.tb_lineno).lstrip().startswith("raise")
+
+
+def report_bug(exc: BaseException) -> None:
+    """Print ``exc``'s traceback and a line asking to report it, on stderr."""
+    import traceback
+
+    traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    typer.secho(f"error: an internal error in emotion-zoo ({type(exc).__name__}: {exc}); this is a bug, not "
+                f"your mistake. Please report it at {ISSUES_URL} with the command and the traceback above.",
+                err=True, fg=typer.colors.RED)
+
+
 def error_message(exc: BaseException) -> str:
     from zoo.errors import ZooError
 

@@ -49,6 +49,8 @@ def predict_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar (it shows only on a terminal)"),
     csv_out: Optional[Path] = typer.Option(None, "--csv", help="write one row per face to this CSV"),  # noqa: UP045
     as_json: bool = typer.Option(False, "--json", help="print JSON (a list with one entry per image / frame)"),
+    force: bool = typer.Option(False, "--force", help="replace an existing --csv / --save-vis file, or write into "
+                                                      "a non-empty --save-vis folder"),
 ) -> None:
     """Find the faces in images, videos or the webcam and print each face's emotion probabilities.
 
@@ -64,7 +66,7 @@ def predict_command(
         min_score=min_score, device=device, batch_size=batch_size, boxes=boxes, missing_face=missing_face,
         every=every, fps=fps, camera=camera, max_frames=max_frames, save_vis=save_vis, csv_out=csv_out,
         as_json=as_json, on_error=on_error, tta=tta, vis_attention=vis_attention, progress=False if quiet else None,
-        echo=typer.echo, echo_err=lambda text: typer.echo(text, err=True))
+        force=force, echo=typer.echo, echo_err=lambda text: typer.echo(text, err=True))
     if not as_json:  # stdout stays pure JSON with --json
         if csv_out is not None:
             typer.echo(f"wrote {summary.csv_rows} rows to {csv_out}")

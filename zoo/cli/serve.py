@@ -17,12 +17,15 @@ def serve_command(
                                           help="offer every model directory (config.json + model.safetensors) "
                                                "under this folder; repeatable"),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
+    max_upload_mb: float = typer.Option(None, "--max-upload-mb",
+                                        help="largest upload accepted, in MB (default: 20)"),
 ) -> None:
     """A web page: upload a photo, take a webcam shot or pick an example; see each face's emotion and, for
     context models, where the model looked."""
     from zoo.apps.webapp import serve
 
-    serve(model, host=host, port=port, models_dirs=list(models_dir or []), device=device, block=True)
+    limit = {} if max_upload_mb is None else {"max_upload_mb": max_upload_mb}
+    serve(model, host=host, port=port, models_dirs=list(models_dir or []), device=device, block=True, **limit)
 
 
 def register(app: typer.Typer) -> None:

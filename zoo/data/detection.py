@@ -17,13 +17,14 @@ data_utils.py, RetinaFace, ...) can come from plugins through ``register_face_de
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from zoo.data.boxes import FaceBox
-from zoo.errors import DataError
+from zoo.data.boxes import FaceBox, as_face_box
+from zoo.errors import AnnotationError, DataError
 from zoo.registry.plugins import get_component
 
 #: the detector name that means "the best built-in detector available here"
@@ -145,5 +146,23 @@ def detect_faces(
     if image.mode != "RGB":
         image = image.convert("RGB")
     find = get_face_detector(detector, **args) if isinstance(detector, str) else detector
-    boxes = [b for b in find(image) if min_score is None or b.score >= min_score]
+    found = find(image)
+    try:
+        found = list(found)
+    except TypeError:
+        raise DetectorError(f"face detector {detector!r} returned {type(found).__name__}, not a list of boxes.") from None
+    boxes = []
+    for box in found:  # a plugin's detector may return tuples, dicts or NaN: each becomes a checked FaceBox
+        try:
+            checked = as_face_box((box.x1, box.y1, box.x2, box.y2, box.score) if isinstance(box, FaceBox) else box)
+        except AnnotationError as exc:
+            raise DetectorError(f"face detector {detector!r} returned a bad box: {exc}") from None
+        if checked is not None and isinstance(box, FaceBox) and box.landmarks is not None:
+            checked = replace(checked, landmarks=box.landmarks)  # the check keeps the detector's landmarks
+        if checked is not None and (min_score is None or checked.score >= min_score):
+            boxes.append(checked)
     return sorted(boxes, key=lambda b: -b.score)
+
+
+class DetectorError(AnnotationError):
+    """A face detector (often a plugin's) returned something that is not a list of valid boxes."""

@@ -142,7 +142,12 @@ class ReaderCall:
 
     @property
     def split_seed(self) -> int:
-        return int(self.own.get("split_seed", 0))
+        value = self.own.get("split_seed", 0)
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise DataError(f"{self.name}: split_seed must be an integer >= 0, got {value!r}.")
+        return value
 
     @property
     def source_split(self) -> str:
@@ -172,8 +177,10 @@ class ReaderCall:
                               **self.dataset_options, **dataset_args)
         if not len(dataset):
             raise DataError(f"{self.name}: no samples left (report: {self.report}).")
-        if self.verify:
-            dataset.verify_images(self.on_error)
+        if self.verify or self.on_error == "skip":  # skip: at least what a file's header shows is skipped now
+            dataset.verify_images(self.on_error, headers_only=not self.verify)
+            if not len(dataset):
+                raise DataError(f"{self.name}: no samples left (report: {self.report}).")
         return dataset
 
 
@@ -261,7 +268,7 @@ def attach_votes(samples: list[Sample], votes_csv: Path, root: Path, label_names
                         f"one vote-count column per class.")
     folded = {n.lower(): i for i, n in enumerate(label_names)}
     folded.update({a.lower(): label_names.index(t) for a, t in aliases.items() if t in label_names})
-    with votes_csv.open(newline="", encoding="utf-8") as handle:
+    with votes_csv.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         fields = reader.fieldnames or []
         columns = {f: folded[f.strip().lower()] for f in fields if f.strip().lower() in folded}

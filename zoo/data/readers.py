@@ -19,6 +19,7 @@ import numpy as np
 
 from zoo.data import classes
 from zoo.data.boxes import FaceBox, make_box, read_box_file, read_list_file
+from zoo.data.images import MAX_IMAGE_PIXELS, load_image
 from zoo.data.reader_kit import (
     SPLIT_ALIASES,
     SPLIT_OPTIONS,
@@ -187,7 +188,7 @@ def affectnet(path: str | None, split: str = "train", **options: Any) -> FaceDat
 def _affectnet_rows(csv_file: Path, required: Sequence[str], images_dir: Path, num_classes: int,
                     call: ReaderCall) -> list[Sample]:
     samples = []
-    with csv_file.open(newline="", encoding="utf-8") as handle:
+    with csv_file.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in required if c not in (reader.fieldnames or [])]
         if missing:
@@ -231,7 +232,7 @@ def rafdb(path: str | None, split: str = "train", **options: Any) -> FaceDataset
         raise DataError(f"{name}: split must be train, val or test, got {split!r}.")
     samples = []
     try:
-        text = list_file.read_text(encoding="utf-8")
+        text = list_file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise not_utf8(list_file, exc) from None
     for number, line in enumerate(text.splitlines(), start=1):
@@ -290,7 +291,7 @@ def _fer_pixel_rows(csv_file: Path, call: ReaderCall, keep_rows: bool = False):
 
 
 def _fer_rows(csv_file: Path, usage: str, call: ReaderCall, keep_rows: bool):
-    with csv_file.open(newline="", encoding="utf-8") as handle:
+    with csv_file.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in ("emotion", "pixels", "Usage") if c not in (reader.fieldnames or [])]
         if missing:
@@ -361,7 +362,7 @@ def ferplus(path: str | None, split: str = "train", **options: Any) -> FaceDatas
             f"under {root}."
         )
     try:
-        with votes_file.open(newline="", encoding="utf-8") as handle:
+        with votes_file.open(newline="", encoding="utf-8-sig") as handle:
             votes_rows = list(csv.reader(handle))
     except UnicodeDecodeError as exc:
         raise not_utf8(votes_file, exc) from None
@@ -421,7 +422,7 @@ def _ferplus_folders(base: Path, call: ReaderCall) -> FaceDataset:
             f"{', '.join(f'{FERPLUS_FOLDERS[s]} (= {s})' for s in splits)}: ask for one of them as the split.",
             split, splits)
     samples = []
-    with label_file.open(newline="", encoding="utf-8") as handle:
+    with label_file.open(newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.reader(handle))
     for number, row in enumerate(rows, start=1):
         if not any(cell.strip() for cell in row):
@@ -500,7 +501,7 @@ def csv_reader(path: str | None, split: str = "train", **options: Any) -> FaceDa
     opts = call.own
     image_root = Path(opts.get("image_root", csv_file.parent))
     try:
-        with csv_file.open(newline="", encoding="utf-8") as handle:
+        with csv_file.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             fields = reader.fieldnames or []
             if "path" not in fields or "label" not in fields:
@@ -608,12 +609,27 @@ def expw(path: str | None, split: str = "train", **options: Any) -> FaceDataset:
     return dataset
 
 
+def _expw_image_name(name: str, where: str) -> str:
+    """An image name of ``label.lst``, normalised (``./a.jpg`` is ``a.jpg``: one photo, however spelled); one
+    that is absolute or climbs out of the images folder (``..``) is an error."""
+    import posixpath
+
+    text = name.replace("\\", "/")
+    normal = posixpath.normpath(text)
+    if text.startswith("/") or normal == ".." or normal.startswith("../") or (len(text) > 1 and text[1] == ":"):
+        raise AnnotationError(f"{where}: image name {name!r} points outside the dataset's Images/ folder; image "
+                              f"names are relative to it (e.g. angry_actor_104.jpg).")
+    return normal
+
+
 def _expw_sample(line: str, where: str, images_dir: Path, sizes: dict, seen: dict) -> Sample:
     fields = line.split()
     if len(fields) != len(EXPW_COLUMNS):
         raise AnnotationError(f"{where}: {len(fields)} fields, expected {len(EXPW_COLUMNS)} "
                               f"({' '.join(EXPW_COLUMNS)}).")
-    image_name, face_id = fields[0], fields[1]
+    image_name, face_id = _expw_image_name(fields[0], where), fields[1]
+    if face_id.isdigit():
+        face_id = str(int(face_id))  # 01 and 1 are the same face
     try:
         top, left, right, bottom, confidence = (float(v) for v in fields[2:7])
         label = int(fields[7])
@@ -626,19 +642,33 @@ def _expw_sample(line: str, where: str, images_dir: Path, sizes: dict, seen: dic
     if not right > left or not bottom > top or not all(map(math.isfinite, (top, left, right, bottom))):
         raise AnnotationError(f"{where}: face box top {top:g} left {left:g} right {right:g} bottom {bottom:g} is "
                               f"empty or inverted (ExpW's column order is top left right bottom).")
+    if right - left < 1 or bottom - top < 1:
+        raise AnnotationError(f"{where}: face box top {top:g} left {left:g} right {right:g} bottom {bottom:g} is "
+                              f"less than a pixel wide or high; fix the line or remove it.")
     box = FaceBox(left, top, right, bottom)
     image_path = images_dir / image_name
     if image_name not in sizes:
         sizes[image_name] = image_header_size(image_path)
     size = sizes[image_name]
-    if size is None:
-        raise ImageReadError(f"{where}: image {image_path} is missing or unreadable.")
+    if size is None or size[0] * size[1] > MAX_IMAGE_PIXELS:
+        if image_path.is_file():
+            try:
+                load_image(image_path)  # raises the reason: over-size, corrupt, unsupported
+            except ImageReadError as exc:
+                raise ImageReadError(f"{where}: {exc}") from None
+        raise ImageReadError(f"{where}: image {image_path} is missing or unreadable (or not a regular file).")
     width, height = size
-    tol_x, tol_y = EXPW_BOX_TOLERANCE * box.width, EXPW_BOX_TOLERANCE * box.height
+    # the overhang allowed is a fraction of the box's side, but never more than of the image's own side
+    tol_x = EXPW_BOX_TOLERANCE * min(box.width, width)
+    tol_y = EXPW_BOX_TOLERANCE * min(box.height, height)
     if box.x1 < -tol_x or box.y1 < -tol_y or box.x2 > width + tol_x or box.y2 > height + tol_y:
         raise AnnotationError(f"{where}: face box left {left:g} top {top:g} right {right:g} bottom {bottom:g} does "
                               f"not fit the {width}×{height} image {image_name}; fix the line or remove it.")
     box = FaceBox(max(0.0, box.x1), max(0.0, box.y1), min(float(width), box.x2), min(float(height), box.y2))
-    seen[image_name, face_id] = where.rsplit(":", 1)[-1]
+    same_box = (image_name, box.as_tuple())
+    if same_box in seen:  # one face listed twice under two ids (with the same or a conflicting label)
+        raise AnnotationError(f"{where}: face {face_id} of {image_name} has the box of the face on line "
+                              f"{seen[same_box]}; one face is one line.")
+    seen[image_name, face_id] = seen[same_box] = where.rsplit(":", 1)[-1]
     return Sample(label, str(image_path), box=box,
                   extra={"photo": image_name, "face_id": face_id, "confidence": confidence})

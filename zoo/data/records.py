@@ -206,7 +206,9 @@ def seeded_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nda
 
 def image_header_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     """(width, height) of an image file as :func:`load_image` will return it (EXIF orientation applied), read
-    from the header only; None when the file is missing or unreadable."""
+    from the header only; None when the file is missing or unreadable (or not a regular file: a FIFO would block)."""
+    if not Path(path).is_file():
+        return None
     try:
         with Image.open(path) as image:
             width, height = image.size
@@ -387,7 +389,8 @@ class FaceDataset(Dataset):
                     st = os.stat(path) if path is not None else None
                 except OSError:
                     return None
-                return None if st is None else [st.st_size, st.st_mtime_ns]
+                # ctime and inode too: cp -p / rsync -t restore the mtime of a replaced image, never its ctime
+                return None if st is None else [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
             key = {
                 "version": 2,
@@ -414,7 +417,18 @@ class FaceDataset(Dataset):
         path = self.cache_dir() / f"{index}.npy"
         if not path.is_file():
             return None
-        flat = torch.from_numpy(np.load(path))
+        expected = 1 + sum(3 * h * w for h, w, used in (
+            (*self.data_config.face_size, self.streams in ("both", "face")),
+            (*self.data_config.context_resize, self.streams in ("both", "context"))) if used)
+        try:
+            array = np.load(path, allow_pickle=False)
+            if array.dtype != np.uint8 or array.shape != (expected,):
+                raise ValueError(f"{array.dtype} array of shape {array.shape}, expected uint8 ({expected},)")
+        except (OSError, ValueError, EOFError) as exc:
+            warnings.warn(f"{self.name}: the cache file {path} is damaged ({exc}); it is rebuilt from the image.",
+                          DataWarning, stacklevel=3)
+            return None
+        flat = torch.from_numpy(array)
         face = context = None
         offset = 0
         if self.streams in ("both", "face"):
@@ -448,12 +462,21 @@ class FaceDataset(Dataset):
             item["label_distribution"] = item["distribution"] = self.label_distribution[index]
         return item
 
-    def verify_images(self, on_error: str = "raise") -> None:
-        """Decode every image now; unreadable ones raise, or are dropped and counted with ``on_error='skip'``."""
+    def verify_images(self, on_error: str = "raise", headers_only: bool = False) -> None:
+        """Decode every image now; unreadable ones raise, or are dropped and counted with ``on_error='skip'``.
+        ``headers_only``: read each file's header only (missing, not an image, over-size), which is what
+        ``on_error='skip'`` alone does when a dataset is opened; ``verify=True`` decodes them all."""
+        from zoo.data.images import MAX_IMAGE_PIXELS
+
         kept = []
         for i, sample in enumerate(self.samples):
             try:
-                self.load_image(i)
+                if not headers_only:
+                    self.load_image(i)
+                elif sample.pixels is None and self._image_loader is None and sample.path is not None:
+                    size = image_header_size(sample.path)
+                    if size is None or size[0] * size[1] > MAX_IMAGE_PIXELS:
+                        self.load_image(i)  # raises the reason
             except ImageReadError as exc:
                 fail_or_skip(self.report, on_error, exc, sample.where)
                 continue

@@ -134,6 +134,12 @@ def find_faces(frame: Frame, detector: str | Callable[..., Any], min_score: floa
     their landmarks when the detector gives them); those that show inside the image."""
     if frame.boxes is not None:
         found = [as_face_box(b) for b in frame.boxes]
+        width, height = frame.image.size
+        for box in found:  # a given box is the user's claim that a face is there: one off the image is a mistake
+            if box is not None and box.clamp(width, height) is None:
+                raise ZooError(f"{frame.source}: the known face box {[box.x1, box.y1, box.x2, box.y2]} lies wholly "
+                               f"outside the {width}×{height} image; check its x1,y1,x2,y2 (pixels) and the image "
+                               f"it belongs to.")
     else:
         detected = zdata.detect_faces(frame.image, detector=detector)
         found = [_with_landmarks(as_face_box(b), getattr(b, "landmarks", None)) for b in detected]

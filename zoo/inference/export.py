@@ -157,6 +157,8 @@ def export_model(
     opset: int | None = None,
     check: bool = True,
     allow_untrained: bool = False,
+    overwrite: bool = False,
+    tolerance: float | None = None,
 ) -> ExportResult:
     """Write ``model`` (an ``EmotionModel`` or any name ``zoo.create`` takes) to ``out`` in ``format``.
 
@@ -167,10 +169,28 @@ def export_model(
     ``torchscript`` (``torch.jit.trace``), ``exported-program`` (``torch.export.save``) or ``timm`` (a
     directory, see :func:`export_timm`). ``dynamic_batch`` makes the batch dimension symbolic; otherwise
     the graph is fixed to ``batch_size``. With ``check`` the exported file is loaded back and run on the
-    example inputs; the result carries the largest absolute difference from PyTorch per output.
+    example inputs; the result carries the largest absolute difference from PyTorch per output, and one over
+    ``tolerance`` (a finite number >= 0) is an :class:`ExportError` that writes nothing.
+
+    Outputs follow :mod:`zoo.outputs`: ``out`` may not be a file of the model's ``local-dir:`` folder, an existing
+    file (a non-empty folder for ``timm``) is replaced only with ``overwrite``, and the file is written under a
+    temporary name, renamed into place once every check has passed.
     """
+    from zoo.inference.loading import model_files
+    from zoo.outputs import check_folder_output, check_output, discard, replace_into, temp_path_for
+
     if format not in FORMATS:
         raise ExportError(f"Unknown export format {format!r}; choose one of {', '.join(FORMATS)}.")
+    if tolerance is not None and (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float))
+                                  or not 0 <= tolerance < float("inf")):
+        raise ExportError(f"tolerance (--tolerance) must be a finite number >= 0, got {tolerance!r}.")
+    if format != "timm" and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ExportError(f"batch_size must be >= 1, got {batch_size}.")
+    sources = model_files(model)
+    if format == "timm":
+        out = check_folder_output(out, inputs=sources, force=overwrite, option="--out")
+    else:
+        out = check_output(out, inputs=sources, force=overwrite, option="--out")
     if isinstance(model, str):
         from zoo.inference.loading import create_for_inference
 
@@ -178,35 +198,42 @@ def export_model(
     model = model.eval()
     if format == "timm":
         return export_timm(model, out, check=check)
-    if batch_size < 1:
-        raise ExportError(f"batch_size must be >= 1, got {batch_size}.")
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    example = _example_for_export(model, dynamic_batch, batch_size)
-    wrapper = ExportableModel(model, example).eval()
-    metadata = export_metadata(model, wrapper, dynamic_batch, batch_size)
-    with _quiet_exporters():
-        if format == "onnx":
-            _export_onnx(wrapper, example, out, dynamic_batch, opset, metadata)
-        elif format == "torchscript":
-            _export_torchscript(wrapper, example, out, metadata)
-        else:
-            _export_program(wrapper, example, out, dynamic_batch, metadata)
-    result = ExportResult(out, format, list(wrapper.input_names), list(wrapper.output_names))
-    if check:
-        # a dynamic batch is checked at another batch size than the one it was traced with
-        inputs = example_inputs_for(model, example[0].shape[0] + 1, seed=1) if dynamic_batch else example
-        with torch.no_grad():
-            expected = wrapper(*inputs)
-        try:
-            got = run_exported(out, inputs, format)
-        except ExportError as exc:
-            result.check_skipped = str(exc)
-        else:
-            result.max_abs_diff = {
-                name: float((torch.as_tensor(g).float() - e.float()).abs().max())
-                for name, g, e in zip(wrapper.output_names, got, expected, strict=True)
-            }
+    temp = temp_path_for(out)
+    try:
+        example = _example_for_export(model, dynamic_batch, batch_size)
+        wrapper = ExportableModel(model, example).eval()
+        metadata = export_metadata(model, wrapper, dynamic_batch, batch_size)
+        with _quiet_exporters():
+            if format == "onnx":
+                _export_onnx(wrapper, example, temp, dynamic_batch, opset, metadata)
+            elif format == "torchscript":
+                _export_torchscript(wrapper, example, temp, metadata)
+            else:
+                _export_program(wrapper, example, temp, dynamic_batch, metadata)
+        result = ExportResult(out, format, list(wrapper.input_names), list(wrapper.output_names))
+        if check:
+            # a dynamic batch is checked at another batch size than the one it was traced with
+            inputs = example_inputs_for(model, example[0].shape[0] + 1, seed=1) if dynamic_batch else example
+            with torch.no_grad():
+                expected = wrapper(*inputs)
+            try:
+                got = run_exported(temp, inputs, format)
+            except ExportError as exc:
+                result.check_skipped = str(exc)
+            else:
+                result.max_abs_diff = {
+                    name: float((torch.as_tensor(g).float() - e.float()).abs().max())
+                    for name, g, e in zip(wrapper.output_names, got, expected, strict=True)
+                }
+        worst = max(result.max_abs_diff.values(), default=0.0)
+        if tolerance is not None and not worst <= tolerance:
+            raise ExportError(f"the exported file differs from PyTorch by {worst:.3g} > --tolerance {tolerance:g}; "
+                              f"nothing was written to {out}.")
+        replace_into(temp, out)
+    except BaseException:
+        discard(temp)
+        raise
     return result
 
 
@@ -471,17 +498,32 @@ def export_timm(model: nn.Module, out: str | os.PathLike, check: bool = True) ->
     model = model.eval()
     arch, kwargs, state, full = timm_state_dict(model)
     config = timm_config(model, arch, kwargs)
+    from zoo.outputs import discard, replace_into, temp_path_for
+
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out}: timm's layout is a directory; {out} is a file.")
-    out.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
-    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    temp = temp_path_for(out)  # a folder beside out; its files move into out once checked
+    try:
+        temp.mkdir(parents=True)
+        save_file(state, str(temp / "model.safetensors"), metadata={"format": "pt"})
+        (temp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        result = _check_timm(model, temp, arch, check, out)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("model.safetensors", "config.json"):
+            replace_into(temp / name, out / name)
+    finally:
+        discard(temp)
+    return result
+
+
+def _check_timm(model: nn.Module, folder: Path, arch: str, check: bool, out: Path) -> ExportResult:
+    """timm's model rebuilt from ``folder`` against ``model`` on a random face batch (when ``check``)."""
     result = ExportResult(out, "timm", ["face"], ["logits"])
     if check:
         import timm
 
-        loaded = timm.create_model(f"local-dir:{out}", pretrained=True).eval()
+        loaded = timm.create_model(f"local-dir:{folder}", pretrained=True).eval()
         (face,) = example_inputs_for(model, batch_size=2)
         with torch.no_grad():
             expected = model(face=face.to(next(model.parameters()).device)).logits.cpu()

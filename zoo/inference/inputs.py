@@ -28,6 +28,7 @@ from zoo.data.images import ImageReadError, image_from_array, to_rgb
 from zoo.errors import ZooError
 from zoo.inference.options import ON_ERROR_CHOICES
 from zoo.inference.video import VIDEO_EXTENSIONS, Frame, check_sampling, is_video, iter_video_frames
+from zoo.outputs import is_inside
 
 _GLOB_CHARS = set("*?[")
 
@@ -65,6 +66,25 @@ def expand_inputs(items: Iterable[str | os.PathLike[str]]) -> list[str]:
         else:
             raise ZooError(f"{text}: no such image, video or folder.")
     return out
+
+
+def _expand(item: str | os.PathLike[str], outputs_folder: str | os.PathLike[str] | None) -> list[str]:
+    """:func:`expand_inputs` of one item, less the files inside ``outputs_folder``; nothing left is an error."""
+    expanded = expand_inputs([item])
+    if outputs_folder is None:
+        return expanded
+    kept = [f for f in expanded if not is_inside(f, outputs_folder)]
+    if not kept:
+        raise ZooError(f"{item}: holds only files inside the --save-vis folder {outputs_folder}, which are outputs "
+                       f"(an earlier run's pictures), not inputs.")
+    return kept
+
+
+def input_files(inputs: Any, outputs_folder: str | os.PathLike[str] | None = None) -> list[str]:
+    """The files that the paths among ``inputs`` stand for, as :func:`iter_frames` reads them (folders and globs
+    expanded, ``outputs_folder`` left out): the files that no output of the command may be."""
+    given = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    return [f for item in given if isinstance(item, (str, os.PathLike)) for f in _expand(item, outputs_folder)]
 
 
 def array_to_image(array: Any, channels: str = "RGB", source: str = "<array>"):
@@ -114,6 +134,7 @@ def iter_frames(
     max_frames: int | None = None,
     boxes: Sequence[Sequence[Any]] | dict[str, Sequence[Any]] | None = None,
     on_error: str = "auto",
+    outputs_folder: str | os.PathLike[str] | None = None,
 ) -> Iterator[Frame]:
     """Every image / sampled video frame of ``inputs`` (see this module's docstring), one at a time.
 
@@ -123,6 +144,8 @@ def iter_frames(
     ``on_error``: a file that cannot be read raises (``"raise"``) or is skipped with an
     :class:`InputSkippedWarning` and passed on as a frame with ``error`` set and no image (``"skip"``);
     ``"auto"`` skips files found in folders or globs and videos, and raises for an image named directly.
+
+    ``outputs_folder`` (the ``save_vis`` folder): files inside it are an earlier run's pictures, no inputs.
     """
     from PIL import Image
 
@@ -137,7 +160,7 @@ def iter_frames(
         if not isinstance(item, (str, os.PathLike)):
             items.append((position, item, False))
             continue
-        expanded = expand_inputs([item])
+        expanded = _expand(item, outputs_folder)
         if isinstance(boxes, (list, tuple)) and (len(expanded) != 1 or expanded[0] != str(item)):
             raise ZooError(f"boxes given as a list need one file per input; input {position} ({item}) is a folder "
                            f"or pattern. Pass boxes as {{path: boxes}} instead.")

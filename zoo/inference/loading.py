@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 from typing import Any
 
 from zoo.errors import UntrainedModelError, UntrainedModelWarning
@@ -19,7 +20,15 @@ from zoo.models.model import EmotionModel
 from zoo.registry.plugins import list_models
 from zoo.weights.sources import resolve
 
-__all__ = ["DEFAULT_MODEL", "create_for_inference", "has_trained_weights"]
+__all__ = ["DEFAULT_MODEL", "create_for_inference", "has_trained_weights", "model_files"]
+
+
+def model_files(name: Any) -> list[Path]:
+    """A ``local-dir:`` model's folder and the files in it (inputs that no output may be); none for other names."""
+    if not isinstance(name, str) or not name.startswith("local-dir:"):
+        return []
+    folder = Path(os.path.expanduser(name.removeprefix("local-dir:")))
+    return [folder, *(folder.iterdir() if folder.is_dir() else ())]
 
 
 def has_trained_weights(model: EmotionModel) -> bool:

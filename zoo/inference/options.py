@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from zoo.errors import ZooError
+from zoo.outputs import check_folder_output, check_output
 
 MISSING_FACE_CHOICES = ("skip", "whole", "zeros", "error")
 #: ``auto``: skip a bad file found in a folder or glob and a bad video, raise for an input named directly
@@ -34,6 +36,10 @@ class PredictOptions:
     max_faces: int | None = None
 
     def __post_init__(self) -> None:
+        score = self.min_score
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+            raise ZooError(f"min_score (--min-score) must be a finite detector score (0 keeps every face), got "
+                           f"{score!r}.")
         if self.batch_size < 1:
             raise ZooError(f"batch_size must be at least 1, got {self.batch_size}.")
         if self.missing_face not in MISSING_FACE_CHOICES:
@@ -60,7 +66,8 @@ class PredictOptions:
 class PredictOutputs:
     """Where ``zoo-cli predict`` / ``zoo.predict`` write: ``save_vis`` (a folder, or a video file for one video
     or the webcam) with probability bars and attention panels on the pictures, a CSV, JSON or the table on
-    stdout, and a progress bar on stderr (``progress`` None: when stderr is a terminal)."""
+    stdout, and a progress bar on stderr (``progress`` None: when stderr is a terminal). ``overwrite``
+    (``--force``) replaces an existing CSV or video file and writes into a non-empty ``save_vis`` folder."""
 
     save_vis: str | os.PathLike[str] | None = None
     vis_attention: bool = True
@@ -68,3 +75,18 @@ class PredictOutputs:
     csv: str | os.PathLike[str] | None = None
     as_json: bool = False
     progress: bool | None = None
+    overwrite: bool = False
+
+    def check(self, inputs: Sequence[str | os.PathLike[str]], video_file: str | os.PathLike[str] | None = None,
+              cli: bool = True) -> None:
+        """The rules of :mod:`zoo.outputs`, checked before the model loads: no output is one of ``inputs`` (the
+        files read: images, videos, a boxes CSV, a checkpoint, a model's files), and an existing CSV or
+        ``video_file`` (the ``save_vis`` video), or a non-empty ``save_vis`` folder, only with ``overwrite``.
+        ``cli`` names the outputs by their options in messages (``--csv``), else by their arguments."""
+        csv_name, vis_name = ("--csv", "--save-vis") if cli else ("outputs.csv", "save_vis")
+        if self.csv is not None:
+            check_output(self.csv, inputs=inputs, force=self.overwrite, option=csv_name)
+        if video_file is not None:
+            check_output(video_file, inputs=inputs, force=self.overwrite, option=vis_name)
+        elif self.save_vis is not None:
+            check_folder_output(self.save_vis, inputs=inputs, force=self.overwrite, option=vis_name)

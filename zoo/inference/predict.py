@@ -37,8 +37,8 @@ from typing import Any
 
 from zoo.errors import UntrainedModelWarning, ZooError
 from zoo.inference.batching import Prediction, classify_frames
-from zoo.inference.inputs import iter_frames
-from zoo.inference.loading import DEFAULT_MODEL, create_for_inference, has_trained_weights
+from zoo.inference.inputs import input_files, iter_frames
+from zoo.inference.loading import DEFAULT_MODEL, create_for_inference, has_trained_weights, model_files
 from zoo.inference.options import PredictOptions, PredictOutputs
 from zoo.inference.results import FrameResult, Predictions
 from zoo.inference.video import Frame
@@ -99,6 +99,7 @@ def predict(
     on_error: str = "auto",
     tta: str = "none",
     progress: bool = False,
+    overwrite: bool = False,
     options: PredictOptions | None = None,
     outputs: PredictOutputs | None = None,
 ) -> Predictions:
@@ -111,7 +112,10 @@ def predict(
     gives an :class:`zoo.errors.UntrainedModelWarning`. ``detector``: a registered
     name (``"auto"``: MTCNN when its weights are present, else Haar) or a callable. ``boxes`` (one list of
     ``(x1, y1, x2, y2)`` per input, or ``{path: boxes}``) gives known face boxes and skips detection.
-    ``save_vis``: a folder for one annotated PNG per image and ``<name>_vis.mp4`` per video.
+    ``save_vis``: a folder for one annotated PNG per image and ``<name>_vis.mp4`` per video; one that is not
+    empty is refused unless ``overwrite=True`` (files of the same name are then replaced), and one inside an
+    input folder is left out of the inputs. Files are written under a temporary name and renamed into place,
+    also when an error or Ctrl-C ends the run, so finished work is kept (:mod:`zoo.outputs`).
     ``on_error``: ``"skip"`` records an unreadable file as an entry with an ``error`` and goes on, ``"raise"``
     stops; ``"auto"`` skips files found in folders / globs and videos. ``tta="flip"`` averages each face with its
     mirror image. ``options`` / ``outputs`` (:class:`PredictOptions`, :class:`PredictOutputs`) replace the
@@ -123,12 +127,15 @@ def predict(
     """
     options = options or PredictOptions(detector=detector, device=device, min_score=min_score, batch_size=batch_size,
                                         missing_face=missing_face, on_error=on_error, tta=tta)
-    outputs = outputs or PredictOutputs(save_vis=save_vis, progress=progress)
+    outputs = outputs or PredictOutputs(save_vis=save_vis, progress=progress, overwrite=overwrite)
     if outputs.as_json:
         raise ZooError("PredictOutputs(as_json=True) prints JSON in zoo-cli predict; zoo.predict returns the results "
                        "(results.frames[i].to_json(), or json.dumps(results)).")
+    # zoo.outputs: no output is an input, nothing existing is replaced without overwrite; before the model loads
+    outputs.check([*input_files(images, outputs.save_vis), *model_files(model)], cli=False)
     net = resolve_model(model)
-    frames = iter_frames(images, channels=channels, every=every, fps=fps, boxes=boxes, on_error=options.on_error)
+    frames = iter_frames(images, channels=channels, every=every, fps=fps, boxes=boxes, on_error=options.on_error,
+                         outputs_folder=outputs.save_vis)
     vis = (VisualisationWriter(Path(outputs.save_vis), net.config.data, attention=outputs.vis_attention,
                                bars=outputs.vis_bars) if outputs.save_vis is not None else None)
     csv_writer = CsvWriter(outputs.csv, list(net.label_names)) if outputs.csv is not None else None

@@ -15,10 +15,10 @@ from typing import Any
 
 from zoo.errors import ZooError
 from zoo.inference.batching import classify_frames
-from zoo.inference.inputs import InputSkippedWarning, iter_frames, read_boxes_csv
-from zoo.inference.loading import DEFAULT_MODEL, create_for_inference
+from zoo.inference.inputs import InputSkippedWarning, input_files, iter_frames, read_boxes_csv
+from zoo.inference.loading import DEFAULT_MODEL, create_for_inference, model_files
 from zoo.inference.options import PredictOptions, PredictOutputs
-from zoo.inference.video import check_sampling, is_video, iter_video_frames
+from zoo.inference.video import check_camera, check_max_frames, check_sampling, is_video, iter_video_frames
 from zoo.inference.writers import CsvWriter, JsonStreamWriter, PredictionTable, VisualisationWriter
 from zoo.runtime import progress_bar
 
@@ -60,6 +60,7 @@ def predict_and_write(
     save_vis: str | os.PathLike[str] | None = None,
     csv_out: str | os.PathLike[str] | None = None,
     as_json: bool = False,
+    force: bool = False,
     on_error: str = "auto",
     tta: str = "none",
     vis_attention: bool = True,
@@ -75,13 +76,19 @@ def predict_and_write(
     ``save_vis`` (a folder, or an ``.mp4`` / ``.avi`` for one video or the webcam). ``options`` / ``outputs``
     replace the corresponding keyword arguments when given. Options that contradict each other are a
     :class:`zoo.errors.ZooError` before the model loads. An input that fails under ``on_error`` skip is
-    reported, written with its error, and listed in the summary's ``failed``. Ctrl-C ends the run with
-    ``"stopped"`` through ``echo_err``; the files are closed either way, with every row finished before."""
+    reported, written with its error, and listed in the summary's ``failed``. Outputs follow :mod:`zoo.outputs`:
+    none may be an input, an existing ``csv_out`` or video file (or a non-empty ``save_vis`` folder) is refused
+    unless ``force``, and files are written under a temporary name, row by row, and renamed into place when the
+    run ends, also after an error or Ctrl-C (which ends the run with ``"stopped"`` through ``echo_err``), so
+    every row finished before is kept."""
     options = options or PredictOptions(detector=detector, device=device, min_score=min_score, batch_size=batch_size,
                                         missing_face=missing_face, on_error=on_error, tta=tta)
     outputs = outputs or PredictOutputs(save_vis=save_vis, vis_attention=vis_attention, csv=csv_out,
-                                        as_json=as_json, progress=progress)
+                                        as_json=as_json, progress=progress, overwrite=force)
     check_sampling(every, fps)
+    check_max_frames(max_frames)
+    if camera is not None:
+        check_camera(camera)
     known = read_boxes_csv(boxes) if boxes is not None else None
     if camera is not None and (inputs or known is not None):
         raise ZooError("--camera reads the webcam; give no INPUTS and no --boxes with it.")
@@ -90,6 +97,10 @@ def predict_and_write(
             raise ZooError("Nothing to predict: give images, videos, folders or globs, --boxes FILE, or --camera N.")
         inputs = list(known)
     video_file = _video_file(outputs.save_vis, inputs, camera)
+    vis_folder = outputs.save_vis if video_file is None else None
+    # zoo.outputs: no output is an input, nothing existing is replaced without --force; before the model loads
+    outputs.check([*(input_files(inputs, vis_folder) if inputs else ()),
+                   *(p for p in (boxes, checkpoint) if p is not None), *model_files(model)], video_file)
     # the one trained-weights check: create_for_inference refuses (or, allow_untrained, warns once)
     net = create_for_inference(model or DEFAULT_MODEL, checkpoint=checkpoint, allow_untrained=allow_untrained)
     logger.info("model: %s%s, %s", model or DEFAULT_MODEL, " (the default)" if model is None else "",
@@ -98,7 +109,7 @@ def predict_and_write(
         frames = iter_video_frames(camera, every=every, fps=fps, max_frames=max_frames)
     else:
         frames = iter_frames(inputs, every=every, fps=fps, max_frames=max_frames, boxes=known,
-                             on_error=options.on_error)
+                             on_error=options.on_error, outputs_folder=vis_folder)
     names = list(net.label_names)
     vis = (VisualisationWriter(Path(outputs.save_vis), net.config.data, video_file=video_file,
                                attention=outputs.vis_attention, bars=outputs.vis_bars)
@@ -125,7 +136,7 @@ def predict_and_write(
     except KeyboardInterrupt:
         summary.stopped = True
         echo_err("stopped")
-    finally:
+    finally:  # also after an error: the rows and frames finished so far are renamed into place, not lost
         if vis is not None:
             vis.close()
         if csv_writer is not None:

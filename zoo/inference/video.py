@@ -8,6 +8,7 @@ for a webcam it is the time since its first frame.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from zoo.errors import ZooError
+from zoo.outputs import discard, replace_into, temp_path_for
 
 #: file extensions read as videos (everything else is read as an image)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
@@ -60,14 +62,32 @@ def check_sampling(every: int | None, fps: float | None) -> None:
         raise VideoError("Give --every N or --fps F, not both.")
     if every is not None and every < 1:
         raise VideoError(f"every must be a positive number of frames, got {every}.")
-    if fps is not None and not fps > 0:
-        raise VideoError(f"fps must be positive, got {fps}.")
+    if fps is not None and not 0 < fps <= MAX_FPS:  # NaN fails too; the sampling loop steps by 1/fps
+        raise VideoError(f"fps must be a number in (0, {MAX_FPS:g}] frames per second, got {fps}.")
+
+
+#: the largest ``--fps``: a bound on the sampling loop, which steps through a video's time by ``1 / fps``
+MAX_FPS = 1000.0
+
+
+def check_max_frames(max_frames: int | None) -> None:
+    """``max_frames`` is None (no limit) or a positive number of frames."""
+    if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
+        raise VideoError(f"max_frames must be a positive number of frames (or None for no limit), got {max_frames!r}.")
+
+
+def check_camera(camera: int) -> None:
+    """A webcam index is an integer >= 0 (OpenCV treats -1 as "any camera", which crashes some backends)."""
+    if isinstance(camera, bool) or not isinstance(camera, int) or not 0 <= camera <= 1023:
+        raise VideoError(f"camera must be a webcam index 0, 1, 2, ..., got {camera!r}.")
 
 
 def open_capture(source: str | int) -> Any:
     """``cv2.VideoCapture`` of a file or a camera index, opened, or a :class:`VideoError` saying why not."""
     import cv2
 
+    if isinstance(source, int):
+        check_camera(source)
     capture = cv2.VideoCapture(source if isinstance(source, int) else str(source))
     if not capture.isOpened():
         capture.release()
@@ -91,6 +111,7 @@ def iter_video_frames(
     import cv2
 
     check_sampling(every, fps)
+    check_max_frames(max_frames)
     camera = isinstance(source, int)
     capture = open_capture(source)
     name = name or (f"camera:{source}" if camera else str(source))
@@ -116,8 +137,8 @@ def iter_video_frames(
                 keep = index % every == 0
             elif fps is not None:
                 keep = timestamp >= next_time - 1e-9
-                while next_time <= timestamp + 1e-9:
-                    next_time += 1.0 / fps
+                if next_time <= timestamp + 1e-9:  # the first sampling time after this frame, in one step
+                    next_time += (math.floor((timestamp + 1e-9 - next_time) * fps) + 1) / fps
             else:
                 keep = True
             if not keep:
@@ -148,6 +169,7 @@ class VideoVisWriter:
         self.fps = fps
         self._writer: Any = None
         self._size: tuple[int, int] | None = None
+        self._temp = temp_path_for(self.path)  # renamed onto path by close() (zoo.outputs)
         self.frames = 0
 
     def write(self, image: Image.Image, faces: list[dict[str, Any]], overlay: np.ndarray | None = None,
@@ -159,7 +181,7 @@ class VideoVisWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._size = image.size
             fps = self.fps or rate or 25.0
-            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.codec), float(fps), image.size)
+            self._writer = cv2.VideoWriter(str(self._temp), cv2.VideoWriter_fourcc(*self.codec), float(fps), image.size)
             if not self._writer.isOpened():
                 raise VideoError(f"OpenCV cannot write {self.path} with codec {self.codec}; try an .avi file.")
         if image.size != self._size:
@@ -167,16 +189,21 @@ class VideoVisWriter:
         self._writer.write(draw_faces(np.asarray(image.convert("RGB")), faces, overlay)[:, :, ::-1].copy())
         self.frames += 1
 
-    def close(self) -> None:
+    def close(self, commit: bool = True) -> None:
+        """Finish the video and rename it into place (``commit``), or remove it."""
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+            if commit:
+                replace_into(self._temp, self.path)
+            else:
+                discard(self._temp)
 
     def __enter__(self) -> VideoVisWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(commit=exc_type is None)
 
 
 def draw_faces(rgb: np.ndarray, faces: list[dict[str, Any]], overlay: np.ndarray | None = None) -> np.ndarray:

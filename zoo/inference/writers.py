@@ -17,6 +17,7 @@ import numpy as np
 from zoo.inference.batching import Prediction
 from zoo.inference.results import CSV_COLUMNS, FrameResult, csv_header
 from zoo.inference.video import VideoVisWriter, is_video
+from zoo.outputs import AtomicFile, discard, replace_into, temp_path_for
 from zoo.viz import annotated_photo, save_picture
 
 __all__ = ["CSV_COLUMNS", "CsvWriter", "JsonStreamWriter", "PredictionTable", "VisualisationWriter"]
@@ -28,14 +29,15 @@ def as_json(result: FrameResult | dict[str, Any]) -> dict[str, Any]:
 
 class CsvWriter:
     """``--csv FILE``: one row per face (:data:`zoo.inference.results.CSV_COLUMNS`, then ``prob_<class>``), and
-    one row with its ``error`` per input that failed. Rows are written (and flushed) as frames arrive, so an
-    interrupted or failing run keeps every row finished before."""
+    one row with its ``error`` per input that failed. Rows are written (and flushed) as frames arrive to a
+    temporary file beside ``path`` (:mod:`zoo.outputs`), which :meth:`close` renames into place; callers close in
+    a ``finally``, so an interrupted or failing run keeps every row finished before."""
 
     def __init__(self, path: str | os.PathLike[str], label_names: Sequence[str]) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.names = list(label_names)
-        self._file = open(self.path, "w", newline="", encoding="utf-8")
+        self._atomic = AtomicFile(self.path, "w", newline="", encoding="utf-8")  # renamed into place by close()
+        self._file = self._atomic.file
         self._csv = csv.writer(self._file)
         self._csv.writerow(csv_header(self.names))
         self._file.flush()
@@ -49,8 +51,13 @@ class CsvWriter:
             self.rows += 1
         self._file.flush()
 
-    def close(self) -> None:
-        self._file.close()
+    def close(self, commit: bool = True) -> None:
+        """Rename the rows written into place (``commit``; a run does so also after an error or Ctrl-C, so that
+        finished rows are kept), or drop them."""
+        if commit:
+            self._atomic.commit()
+        else:
+            self._atomic.discard()
 
 
 class JsonStreamWriter:
@@ -148,7 +155,14 @@ class VisualisationWriter:
             return result
         picture = annotated_photo(pred.image, result.faces, pred.attention, self.data_config, bars=self.bars,
                                   attention_panels=self.attention)
-        return replace(result, vis=str(save_picture(picture, self.out / f"{name}.png")))
+        final = self.out / f"{name}.png"
+        temp = temp_path_for(final)  # written whole, then renamed into place (zoo.outputs)
+        try:
+            save_picture(picture, temp)
+        except BaseException:
+            discard(temp)
+            raise
+        return replace(result, vis=str(replace_into(temp, final)))
 
     def _name(self, source: str) -> str:
         if source not in self._names:
@@ -160,10 +174,10 @@ class VisualisationWriter:
             self._names[source] = unique
         return self._names[source]
 
-    def close(self) -> None:
-        """Finish the annotated videos."""
+    def close(self, commit: bool = True) -> None:
+        """Finish the annotated videos (``commit``: rename them into place; else remove them)."""
         for writer in self._videos.values():
-            writer.close()
+            writer.close(commit=commit)
 
 
 def _stem(source: str) -> str:

@@ -111,6 +111,11 @@ def check_attention_contract(attention: nn.Module, name: str, context_dim: int, 
                                                     if isinstance(output, torch.Tensor) else ""))
         raise ComponentBuildError(f"{where}, returned {got}; the attention contract expects {expected} (the fusion "
                                   f"and classifier are built for {context_dim} context channels).")
+    bad = [label for label, t in zip(("context vector", "attention map"), output, strict=True)
+           if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise ComponentBuildError(f"{where}, returned NaN or infinite values in its {' and '.join(bad)}; every "
+                                  f"prediction through it would be NaN. Fix the plugin's forward.")
 
 
 class EmotionModel(nn.Module):

@@ -51,9 +51,11 @@ from zoo.training.rundir import (
     LAST_CHECKPOINT,
     METRICS_LOG,
     RUN_CONFIG,
+    drop_stash,
     read_metrics_log,
     read_run_config,
-    remove_run_files,
+    restore_stash,
+    stash_run_files,
 )
 from zoo.training.runlock import RunDirectoryError, directory_entries, run_lock
 from zoo.training.settings import OPTIMIZERS, OptimizerSettings, RunSettings
@@ -163,7 +165,8 @@ def train(
 
     ``out`` defaults to ``runs/<recipe or model>``. The run holds an exclusive lock on ``out`` while it runs
     (:mod:`zoo.training.runlock`). ``resume=True`` continues from ``OUT/checkpoints/last``; otherwise a
-    non-empty ``out`` is refused unless ``overwrite=True``, which first removes the previous run's files.
+    non-empty ``out`` is refused unless ``overwrite=True``, which removes the previous run's files once the new
+    run has set up (model, data, checks): until then they are only moved aside, and put back if it cannot start.
     """
     if resume and overwrite:
         raise ZooError("--resume continues the run in --out and --overwrite replaces it; pass only one of them.")
@@ -221,10 +224,23 @@ def _train_locked(out: Path, main_process: bool, model_or_recipe: str | None, da
                     f"{out} is not empty: it holds {what}. Pass --resume to continue the run in it, --overwrite "
                     f"(overwrite=True) to replace it, or choose another --out."
                 )
-            if entries and main_process:
-                remove_run_files(out)
-        runs.append(_Run(config, out, found if resume else None))
+            _check_out_is_no_input(out, config)
+        # --overwrite removes the previous run's files only once the new run has built its model, opened and
+        # checked its data (zoo.outputs: every check that can fail comes before anything is deleted)
+        clear = not resume and bool(directory_entries(out)) and main_process
+        runs.append(_Run(config, out, found if resume else None, clear=clear))
         return runs[-1].fit()
+
+
+def _check_out_is_no_input(out: Path, config: RunSettings) -> None:
+    """A run directory may not be, or lie inside, a dataset's folder or file that the run reads."""
+    from zoo.outputs import OutputError, is_inside
+
+    for spec in (config.dataset.train, config.dataset.val):
+        _, _, location = str(spec or "").partition(":")
+        if location and Path(location).expanduser().exists() and is_inside(out, Path(location).expanduser()):
+            raise OutputError(f"--out {out}: this is the dataset {spec!r} or lies inside it; a run directory there "
+                              f"would mix run files into the data. Choose another --out.")
 
 
 class _Run:
@@ -264,10 +280,12 @@ class _Run:
     history: list[dict[str, Any]]
     writer: Any
 
-    def __init__(self, config: RunSettings, out: Path, resume_from: Path | None) -> None:
+    def __init__(self, config: RunSettings, out: Path, resume_from: Path | None, clear: bool = False) -> None:
         self.config = config
         self.out = out
         self.resume_from = resume_from
+        self.clear = clear  # remove the previous run's files once the setup (model, data, checks) has passed
+        self._stash: Path | None = None
         #: set when the set-up succeeded and the run began writing its results
         self.started = False
 
@@ -405,6 +423,20 @@ class _Run:
             ) from exc
         if meta.get("scaler"):
             self.scaler.load_state_dict(meta["scaler"])
+        epochs = int(self.config.epochs)
+        for key in ("epoch", "step_in_epoch", "global_step"):
+            value = meta.get(key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ckpt.CheckpointError(f"{directory / ckpt.META_NAME}: {key} must be an integer >= 0, got "
+                                           f"{value!r}; the checkpoint is damaged. Delete it to start afresh.")
+        if meta["epoch"] > epochs or (meta["epoch"] == epochs and meta["step_in_epoch"] > 0):
+            raise ckpt.CheckpointError(
+                f"{directory / ckpt.META_NAME}: the checkpoint is at epoch {meta['epoch']} (step "
+                f"{meta['step_in_epoch']}), past the end of this run (epochs={epochs}); nothing would be trained. "
+                f"Resume with epochs={meta['epoch'] + 1} or more, or check the checkpoint.")
+        if meta["epoch"] == epochs:
+            logger.warning("--resume: %s holds a finished run (epoch %d of %d); nothing is left to train. Resume "
+                           "with epochs=N > %d to train on.", directory, epochs, epochs, epochs)
         self.epoch, self.step_in_epoch, self.global_step = meta["epoch"], meta["step_in_epoch"], meta["global_step"]
         self.best_value, self.best_epoch, self.bad_epochs = meta["best_value"], meta["best_epoch"], meta["bad_epochs"]
         self.partial = meta.get("partial_epoch")
@@ -520,7 +552,14 @@ class _Run:
         if self.config.threads is not None:
             torch.set_num_threads(runtime.cpu_threads(self.config.threads))
         try:
-            self._setup()
+            try:
+                if self.clear:  # --overwrite: the previous run's files move aside, deleted once the setup passed
+                    self._stash = stash_run_files(self.out)
+                self._setup()
+            except BaseException:
+                restore_stash(self.out, self._stash)  # the run could not start: the previous one stays whole
+                raise
+            drop_stash(self._stash)
             try:
                 return self._fit()
             finally:

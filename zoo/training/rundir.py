@@ -27,15 +27,45 @@ RUN_FILES = (RUN_CONFIG, DATASETS_JSON, METRICS_LOG, EVAL_JSON, BEST_DIR, "check
              "label_noise.json")
 
 
-def remove_run_files(out: Path) -> None:
+def stash_run_files(out: Path) -> Path | None:
+    """Move the previous run's files (:data:`RUN_FILES`) into a hidden folder of ``out``, to be deleted by
+    :func:`drop_stash` once the new run has started, or put back by :func:`restore_stash` if it cannot start
+    (``--overwrite`` deletes nothing before every check has passed). None when there is nothing to move."""
+    import os
+
+    present = [name for name in RUN_FILES if (out / name).exists() or (out / name).is_symlink()]
+    if not present:
+        return None
+    stash = out / f".zoo-previous-run-{os.getpid()}"
+    stash.mkdir()
+    for name in present:
+        os.replace(out / name, stash / name)  # one file system: a rename, nothing copied or lost
+    return stash
+
+
+def restore_stash(out: Path, stash: Path | None) -> None:
+    """Put the stashed files back, replacing what the failed start wrote under the same names."""
+    import os
     import shutil
 
-    for name in RUN_FILES:
-        path = out / name
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
+    if stash is None or not stash.is_dir():
+        return
+    for entry in sorted(stash.iterdir()):
+        target = out / entry.name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+        os.replace(entry, target)
+    stash.rmdir()
+
+
+def drop_stash(stash: Path | None) -> None:
+    """Delete the previous run's stashed files (the new run has started)."""
+    import shutil
+
+    if stash is not None and stash.is_dir():
+        shutil.rmtree(stash)
 
 
 def read_run_config(path: Path) -> dict[str, Any]:

@@ -120,6 +120,8 @@ def _atomic_write(path: Path, write) -> None:
 def read_config(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, Any]]:
     """Read and check a ``config.json`` (see :func:`config_from_json_dict`); every failure names the file."""
     path = Path(path)
+    if path.exists() and not path.is_file():  # a folder, FIFO or device: reading it could block forever
+        raise ConfigError(f"{path}: not a regular file; {CONFIG_NAME} must be a JSON file.")
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -140,6 +142,8 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.exists():
         raise WeightsError(f"{path}: no such weights file.")
+    if not path.is_file():  # a folder, FIFO or device: reading it could block forever
+        raise WeightsError(f"{path}: not a regular file; a weights file is a .safetensors (or torch) file.")
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
