@@ -28,7 +28,6 @@ temperature is fitted on ExpW val + PublicTest (NLL, Guo et al. 2017) and stored
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -41,6 +40,7 @@ import numpy as np
 from benchmarks.expw_paths import find_expw
 from benchmarks.fer2013_real import ARCHIVE, REPO, extract_once, find_fer2013
 from zoo.data.align import BOX_MARGIN
+from zoo.data.mtcnn import file_sha256
 
 CACHE = Path(os.environ.get("ZOO_JOINT_CACHE", Path.home() / ".cache" / "emotion-zoo" / "data" / "joint-v1"))
 RUNS = Path.home() / ".cache" / "emotion-zoo" / "runs" / "joint"
@@ -50,14 +50,6 @@ FERPLUS_ORDER = ["anger", "disgust", "fear", "happiness", "sadness", "surprise",
 
 
 # ------------------------------------------------------------------------------------------------ the cache
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def prepare(expw: Path, fer2013_dir: Path, archive: Path, votes_csv: Path, cache: Path = CACHE) -> dict:
     """Write ``fer2013.npz`` and ``expw.npz`` under ``cache`` (once); returns the data manifest."""
     import torch
@@ -125,8 +117,8 @@ def prepare(expw: Path, fer2013_dir: Path, archive: Path, votes_csv: Path, cache
              landmarks=np.array(marks, np.float32), onet_prob=np.array(probs, np.float32), photos=np.array(photos))
     manifest = {
         "label_names": label_names,
-        "fer2013": {"archive_sha256": _sha256(archive), "votes_sha256": _sha256(votes_csv), **fer_counts},
-        "expw": {"label_lst_sha256": _sha256(expw / "label.lst"), "split": "val_fraction=0.2, split_seed=0, by photo",
+        "fer2013": {"archive_sha256": file_sha256(archive), "votes_sha256": file_sha256(votes_csv), **fer_counts},
+        "expw": {"label_lst_sha256": file_sha256(expw / "label.lst"), "split": "val_fraction=0.2, split_seed=0, by photo",
                  "train_faces": int((np.array(splits) == 0).sum()), "val_faces": int((np.array(splits) == 1).sum())},
         "canvas": "zoo.data.align.face_canvas (96², 2 box sides)", "prepare_s": round(time.time() - started, 1),
     }
@@ -603,7 +595,7 @@ def package(runs: Path, run_name: str = "release") -> dict:
         "temperature": temperature, "train_wall_s": round(state["wall_s"]), "hardware": _hardware(state),
         "data": manifest, "evaluations": {k: result[k] for k in ("single", "flip")},
         "weights": {"file": "model.safetensors", "dtype": "float16", "bytes": weights.stat().st_size,
-                    "sha256": _sha256(weights), "parameters": sum(p.numel() for p in model.parameters())},
+                    "sha256": file_sha256(weights), "parameters": sum(p.numel() for p in model.parameters())},
     }
     (PACKAGE / "release.json").write_text(json.dumps(release, indent=1) + "\n")
     (PACKAGE / "README.md").write_text(card(release))

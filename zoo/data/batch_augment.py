@@ -28,15 +28,21 @@ class FaceAugment:
     scale: tuple[float, float] = (0.88, 1.12)
     shift: float = 0.05
     flip: float = 0.5
+    """Geometry: rotation range (degrees), zoom range (> 1 shows more around the face), shift (a fraction of
+    the crop), mirror probability."""
     brightness: float = 0.3
     contrast: float = 0.3
     saturation: float = 0.3
     grayscale: float = 0.2
+    """Colour: brightness, contrast and saturation factors in 1 ± value; the probability of greyscale (FER2013 is
+    grey)."""
     blur: float = 0.15
     downsample: float = 0.2
     downsample_range: tuple[float, float] = (0.4, 0.8)
     erase: float = 0.25
     erase_area: tuple[float, float] = (0.02, 0.15)
+    """Quality: the probability of a Gaussian blur (σ 0.4–1.2 px), of a down-and-up sampling by a factor in
+    ``downsample_range`` (as FER2013's upsampled 48² crops), of random erasing over ``erase_area`` of the crop."""
 
     def geometry(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """Random crop similarities (N×2×3) in the crop's own coordinates."""
