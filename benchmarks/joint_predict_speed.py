@@ -1,6 +1,6 @@
 """How long ``zoo.predict`` takes on one 1920×1280 photo with the model loaded, on one CPU thread (not a test).
 
-    python -m benchmarks.joint_predict_speed [--model fer_resnet18_slim.fer2013_expw] [--repeat 7]
+    python -m benchmarks.joint_predict_speed [--model fer_cnn.fer2013_expw] [--repeat 7]
 
 Splits the time into detection (MTCNN, with its landmarks), the aligned crops and the model, and reports the
 median of ``--repeat`` runs after one warm-up. Reads ``group_sample1.jpg`` from ``../shared/data/scenes`` (MIT,
@@ -22,7 +22,7 @@ RESULTS = REPO / "benchmarks" / "results" / "joint"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="fer_resnet18_slim.fer2013_expw")
+    parser.add_argument("--model", default="fer_cnn.fer2013_expw")
     parser.add_argument("--photo", type=Path, default=None)
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()

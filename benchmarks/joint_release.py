@@ -203,6 +203,8 @@ class Variant:
     head_dropout: float = 0.2
     #: bf16 autocast (with channels_last); False trains in fp32, to show what bf16 costs
     bf16: bool = True
+    #: a bundled model whose weights start the run (same architecture), e.g. "fer_cnn.fer2013"
+    init: str | None = None
     seed: int = 0
     extra: dict = field(default_factory=dict, hash=False, compare=False)
 
@@ -235,6 +237,9 @@ VARIANTS: dict[str, Variant] = {
     "fer_cnn": replace(RELEASE, backbone="fer_cnn", channels=(32, 64, 128, 256), input_size=48, colour=False),
     "long": replace(RELEASE, epochs=60),
     "fp32": replace(RELEASE, bf16=False),
+    # the bundled FER2013 model (fer_cnn, 1.18 M parameters, 48² grey) fine-tuned by the joint recipe
+    "finetune_fer_cnn": replace(RELEASE, backbone="fer_cnn", channels=(32, 64, 128, 256), input_size=48, colour=False,
+                                init="fer_cnn.fer2013", lr=0.01, warmup_epochs=0.5, epochs=10, head_dropout=0.4),
     "full_width": replace(RELEASE, channels=(64, 128, 256, 512), stem_width=64),
 }
 
@@ -381,9 +386,13 @@ def lr_at(variant: Variant, step: int) -> float:
 
 
 def build_model(variant: Variant):
+    """The variant's model; with ``init``, every weight copied from that bundled model (strict)."""
     import zoo
 
-    return zoo.create("fer_resnet18_slim", **variant.model_kwargs())
+    model = zoo.create("fer_resnet18_slim", **variant.model_kwargs())
+    if variant.init:
+        model.load_state_dict(zoo.create(variant.init, pretrained=True).state_dict())
+    return model
 
 
 def _save_checkpoint(out: Path, model, optimizer, generator, state: dict) -> None:
@@ -519,8 +528,16 @@ def train(name: str, variant: Variant, runs: Path = RUNS, device: str = "cpu", t
 
 
 # ------------------------------------------------------------------------------------------------ release
-RELEASE_NAME = "fer_resnet18_slim.fer2013_expw"
-PACKAGE = REPO / "zoo" / "pretrained" / RELEASE_NAME
+#: what each packaged run becomes: (preset, tag, the model's one-line description for its card)
+RELEASES = {
+    "release": ("fer_resnet18_slim", "fer2013_expw",
+                "a ResNet-18 at 5/8 width (He et al., CVPR 2016; timm `resnet18` with 40-80-160-320 channels) reading "
+                "a 64×64 colour face aligned on the eyes, trained from scratch"),
+    "finetune_fer_cnn": ("fer_cnn", "fer2013_expw",
+                         "the compact `fer_cnn` (four VGG-style stages, 32-64-128-256 channels) reading a 48×48 grey "
+                         "face aligned on the eyes, every weight started from the bundled `fer_cnn.fer2013`"),
+}
+RELEASE_NAME = "fer_cnn.fer2013_expw"
 LIMITS = [
     "7 classes in the FER2013 order (Angry, Disgust, Fear, Happy, Sad, Surprise, Neutral). Faces are aligned on "
     "the eyes (MTCNN's landmarks, or O-Net's inside a given box); a face O-Net does not find keeps its box.",
@@ -566,41 +583,49 @@ def evaluate_run(run: Path, cache: Path = CACHE) -> dict:
     return out
 
 
-def package(runs: Path, run_name: str = "release") -> dict:
-    """Calibrate the release run, write ``zoo/pretrained/fer_resnet18_slim.fer2013_expw/`` (config with the fitted
-    temperature, float16 weights, card, release.json) and the results JSON."""
+def package(runs: Path, run_name: str = "finetune_fer_cnn") -> dict:
+    """Calibrate the run, write ``zoo/pretrained/<preset>.<tag>/`` (its config with the fitted temperature,
+    float16 weights, card, release.json) and the results JSON; print the table entry for
+    ``zoo/builtin/presets.py`` (the tag's ``model_args``: what differs from the preset, and the temperature)."""
     from safetensors.torch import load_file
 
+    import zoo
     from zoo.weights.files import save_pretrained
 
+    preset, tag, description = RELEASES[run_name]
+    name = f"{preset}.{tag}"
+    package_dir = REPO / "zoo" / "pretrained" / name
     run = runs / run_name
     state = json.loads((run / "state.json").read_text())
     result = evaluate_run(run)
     temperature = round(result["single"]["temperature"], 4)
     variant = Variant(**{k: tuple(v) if isinstance(v, list) else v for k, v in result["variant"].items()})
-    model = build_model(variant)
+    model = build_model(replace(variant, init=None))
     model.load_state_dict(load_file(str(run / "best.safetensors")))
     model.config.temperature = temperature
-    model.config.architecture = "fer_resnet18_slim"
-    PACKAGE.mkdir(parents=True, exist_ok=True)
+    model.config.architecture = preset
+    base = zoo.create(preset).config.to_dict()
+    ours = model.config.to_dict()
+    tag_args = {k: v for k, v in ours.items() if k != "architecture" and v != base.get(k)}
+    package_dir.mkdir(parents=True, exist_ok=True)
     model.half()
-    save_pretrained(model, PACKAGE)
-    weights = PACKAGE / "model.safetensors"
+    save_pretrained(model, package_dir)
+    weights = package_dir / "model.safetensors"
     manifest = json.loads((CACHE / "manifest.json").read_text())
-    finished = (run / "done.json").is_file()
     release = {
-        "name": RELEASE_NAME, "command": "python -m benchmarks.joint_release --variant release --package",
-        "variant": result["variant"], "epochs_trained": state["epoch"], "finished": finished,
-        "kept_epoch": state["best"]["epoch"], "selection": "best mean of ExpW val, PublicTest and FER+ majority accuracy",
-        "temperature": temperature, "train_wall_s": round(state["wall_s"]), "hardware": _hardware(state),
+        "name": name, "command": f"python -m benchmarks.joint_release --variant {run_name} --package",
+        "description": description, "variant": result["variant"], "epochs_trained": state["epoch"],
+        "finished": (run / "done.json").is_file(), "kept_epoch": state["best"]["epoch"],
+        "selection": "best mean of ExpW val, PublicTest and FER+ majority accuracy", "temperature": temperature,
+        "tag_model_args": tag_args, "train_wall_s": round(state["wall_s"]), "hardware": _hardware(state),
         "data": manifest, "evaluations": {k: result[k] for k in ("single", "flip")},
         "weights": {"file": "model.safetensors", "dtype": "float16", "bytes": weights.stat().st_size,
                     "sha256": file_sha256(weights), "parameters": sum(p.numel() for p in model.parameters())},
     }
-    (PACKAGE / "release.json").write_text(json.dumps(release, indent=1) + "\n")
-    (PACKAGE / "README.md").write_text(card(release))
+    (package_dir / "release.json").write_text(json.dumps(release, indent=1) + "\n")
+    (package_dir / "README.md").write_text(card(release))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{RELEASE_NAME}.json").write_text(json.dumps(release, indent=1) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(release, indent=1) + "\n")
     return release
 
 
@@ -619,18 +644,17 @@ license: other
 library_name: emotion-zoo
 tags: [facial-expression-recognition, fer2013, ferplus, expw]
 ---
-# {RELEASE_NAME}
+# {release["name"]}
 
-One face model for real photos: a ResNet-18 at 5/8 width (He et al., CVPR 2016; timm `resnet18` with
-40-80-160-320 channels, {release["weights"]["parameters"] / 1e6:.2f} M parameters) reading one of 7 expressions from a
-64×64 colour face aligned on the eyes, trained jointly on FER2013 (with FER+'s annotator votes, Barsoum et al.,
-ICMI 2016) and the faces of ExpW's training photos (Zhang et al., IJCV 2018), every batch holding both. Its
-probabilities are calibrated by temperature scaling (T = {release["temperature"]}, Guo et al., ICML 2017).
+One face model for real photos: {release["description"]} ({release["weights"]["parameters"] / 1e6:.2f} M parameters),
+one of 7 expressions, trained jointly on FER2013 (with FER+'s annotator votes, Barsoum et al., ICMI 2016) and the
+faces of ExpW's training photos (Zhang et al., IJCV 2018), every batch holding both. Its probabilities are
+calibrated by temperature scaling (T = {release["temperature"]}, Guo et al., ICML 2017).
 
 ```python
 import zoo
-model = zoo.create("{RELEASE_NAME}", pretrained=True)
-zoo.predict("photo.jpg", model="{RELEASE_NAME}")
+model = zoo.create("{release["name"]}", pretrained=True)
+zoo.predict("photo.jpg", model="{release["name"]}")
 ```
 
 ## Results (development splits; the labelled boxes given)
@@ -649,8 +673,9 @@ carved by photo (`expw:` reader, `split_seed=0`); PublicTest is FER2013's.
 `{release["command"]}` (resumable; data from `../shared/data`, hashes in `release.json`). Batches of 128: 90
 FER2013 crops and 38 ExpW faces, drawn without replacement per domain; random similarity (±12°, scale
 0.88–1.12, shift ±5%, mirror), colour jitter, greyscale, blur, down-and-up sampling and random erasing; SGD
-(Nesterov, lr 0.1, one warm-up epoch, cosine), weight decay 5e-4; soft cross-entropy on FER+ votes, smoothed
-one-hot labels elsewhere. Trained {release["train_wall_s"] / 60:.0f} min on {release["hardware"]}.
+(Nesterov, lr {release["variant"]["lr"]}, {release["variant"]["warmup_epochs"]} warm-up epoch, cosine, {release["variant"]["epochs"]} epochs of 250 steps), weight decay 5e-4;
+soft cross-entropy on FER+ votes, smoothed one-hot labels elsewhere. Trained {release["train_wall_s"] / 60:.0f} min on
+{release["hardware"]}.
 
 ## Limits
 
@@ -686,7 +711,9 @@ def compare(models: tuple[str, ...] = COMPARED) -> dict:
         rows[model] = row
         print(model, json.dumps(row), flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "compare.json").write_text(json.dumps(rows, indent=1) + "\n")
+    path = RESULTS / "compare.json"
+    earlier = json.loads(path.read_text()) if path.is_file() else {}
+    path.write_text(json.dumps({**earlier, **rows}, indent=1) + "\n")
     return rows
 
 
@@ -710,7 +737,9 @@ def posed(models: tuple[str, ...] = COMPARED) -> dict:
         out[model] = {"right": right, "of": len(photos), "answers": answers}
         print(model, right, "of", len(photos), answers, flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "posed.json").write_text(json.dumps(out, indent=1) + "\n")
+    path = RESULTS / "posed.json"
+    earlier = json.loads(path.read_text()) if path.is_file() else {}
+    path.write_text(json.dumps({**earlier, **out}, indent=1) + "\n")
     return out
 
 
@@ -750,6 +779,7 @@ def main() -> None:
     parser.add_argument("--package", action="store_true", help="calibrate, evaluate and package the release run")
     parser.add_argument("--table", action="store_true", help="print every run's kept epoch as a markdown table")
     parser.add_argument("--compare", action="store_true", help="every bundled model on the dev references")
+    parser.add_argument("--models", default=None, help="--compare these (comma-separated) instead")
     parser.add_argument("--export-portable", type=Path, default=None, help="write the cache as JPEG mosaics here")
     parser.add_argument("--import-portable", type=Path, default=None, help="rebuild the cache from such a folder")
     args = parser.parse_args()
@@ -757,8 +787,9 @@ def main() -> None:
         print(runs_table(args.runs))
         return
     if args.compare:
-        compare()
-        posed()
+        models = tuple(args.models.split(",")) if args.models else COMPARED
+        compare(models)
+        posed(models)
         return
     if args.import_portable is not None:
         import_portable(args.import_portable)
@@ -785,7 +816,8 @@ def main() -> None:
             f"_s{variant.seed}" if args.seed is not None else "")
         train(run_name, variant, args.runs, args.device, args.threads, CACHE, args.max_minutes)
     if args.package:
-        print(json.dumps(package(args.runs), indent=1))
+        for name in names or ["finetune_fer_cnn"]:
+            print(json.dumps(package(args.runs, name), indent=1))
 
 
 if __name__ == "__main__":

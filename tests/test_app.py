@@ -95,8 +95,8 @@ def test_untrained_flag_model_dirs_and_choices(tmp_path, tiny_model):
     (tmp_path / "runs" / "notes").mkdir()
     assert find_model_dirs(tmp_path / "runs") == [saved]
     assert not is_untrained(zoo.create(f"local-dir:{saved}"))
-    assert model_choices("glamor_net", [tmp_path / "runs"]) == ["glamor_net", "glamor_fer_cnn.expw", "fer_cnn.expw",
-                                                          "fer_cnn.fer2013", f"local-dir:{saved}"]
+    assert model_choices("glamor_net", [tmp_path / "runs"]) == ["glamor_net", "fer_cnn.fer2013_expw", "fer_cnn.expw",
+                                                          "fer_cnn.fer2013", "glamor_fer_cnn.expw", f"local-dir:{saved}"]
     with pytest.raises(AppError, match="no such directory"):
         find_model_dirs(tmp_path / "missing")
 

@@ -38,6 +38,7 @@ def test_list_pretrained_shows_the_bundled_models_and_nothing_else():
     assert "fer_cnn.fer2013" in out and "package:pretrained/fer_cnn.fer2013" in out and "accuracy=0.679" in out
     assert "fer_cnn.expw" in out and "package:pretrained/fer_cnn.expw" in out and "accuracy=0.459," in out
     assert "glamor_fer_cnn.expw" in out and "package:pretrained/glamor_fer_cnn.expw" in out
+    assert "fer_cnn.fer2013_expw" in out and "package:pretrained/fer_cnn.fer2013_expw" in out
     assert "no models match" in invoke("list", "*resnet*", "--pretrained")
 
 

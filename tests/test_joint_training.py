@@ -229,3 +229,24 @@ def test_implausible_landmarks_keep_the_box_framing():
     theta = box_theta(torch.tensor([[*corners[0], *corners[1]]]), canvas.shape[:2], BOX_MARGIN)
     expected = warp(torch.from_numpy(canvas).permute(2, 0, 1)[None].float(), theta, (16, 16))[0]
     assert torch.equal(crop, expected.round().clamp(0, 255).to(torch.uint8))
+
+
+def test_a_grey_aligned_model_gets_the_luma_of_the_colour_crop():
+    """A grey model's aligned crop is cut from the colour photo (O-Net's landmarks see colour, as in training) and
+    made grey after: three equal channels holding 0.299 R + 0.587 G + 0.114 B."""
+    from PIL import Image
+
+    from zoo.config import DataConfig
+    from zoo.data.align import aligned_face
+    from zoo.data.boxes import FaceBox
+    from zoo.data.transforms import preprocess
+
+    array = np.random.default_rng(3).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    points = ((60.0, 50.0), (90.0, 54.0), (75.0, 65.0), (63.0, 80.0), (88.0, 82.0))
+    box = FaceBox(45.0, 30.0, 105.0, 95.0, landmarks=points)
+    config = DataConfig(face_size=(24, 24), align="eyes", grayscale=True, mean=(0.0,) * 3, std=(1.0,) * 3)
+    face = preprocess(Image.fromarray(array), box, config, streams="face")["face"]
+    colour, _ = aligned_face(array, (45, 30, 105, 95), np.array(points), (24, 24))
+    luma = (colour.float() * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0).round() / 255
+    assert torch.equal(face[0], face[1]) and torch.equal(face[1], face[2])
+    assert torch.allclose(face[0], luma, atol=1e-6)

@@ -165,7 +165,8 @@ def test_list_models_filters_and_sorts():
     assert "fer_resnet18" in zoo.list_models(["fer*", "ldlva*"])
     assert zoo.list_models("*", exclude="ldlva*") == [n for n in zoo.list_models() if not n.startswith("ldlva")]
     # the bundled models; nothing on the Hub yet
-    assert zoo.list_models(pretrained=True) == ["fer_cnn.expw", "fer_cnn.fer2013", "glamor_fer_cnn.expw"]
+    assert zoo.list_models(pretrained=True) == ["fer_cnn.expw", "fer_cnn.fer2013", "fer_cnn.fer2013_expw",
+                                                "glamor_fer_cnn.expw"]
     assert zoo.list_models("glamor*", pretrained=True) == ["glamor_fer_cnn.expw"]
     assert zoo.list_models("*resnet*", pretrained=True) == []
 

@@ -143,7 +143,8 @@ def test_each_bundled_tag_is_published_with_its_presets_config():
     from zoo.weights.sources import check_pretrained_config, packaged_folder
 
     bundled = [(preset, cfg) for preset in preset_registry().entries() for cfg in preset.pretrained if cfg.file]
-    assert {f"{p.name}.{c.tag}" for p, c in bundled} >= {"fer_cnn.fer2013", "fer_cnn.expw", "glamor_fer_cnn.expw"}
+    assert {f"{p.name}.{c.tag}" for p, c in bundled} >= {"fer_cnn.fer2013", "fer_cnn.expw", "fer_cnn.fer2013_expw",
+                                                        "glamor_fer_cnn.expw"}
     for preset, cfg in bundled:
         assert cfg.file == f"pretrained/{preset.name}.{cfg.tag}"
         shipped, _ = read_config(packaged_folder(cfg) / cfg.config_filename)

@@ -434,22 +434,22 @@ def test_mtcnn_tracks_the_astronaut_through_a_generated_clip(tmp_path, model):
     assert xs[0] - xs[-1] == pytest.approx(28, abs=6)  # the face moves left with the pan
 
 
-def test_zoo_cli_predict_on_a_photo_uses_the_default_face_and_context_model_and_says_so(tmp_path):
-    """A whole photo with no --model: the bundled face + context model reads it, and stderr names it."""
+def test_zoo_cli_predict_on_a_photo_uses_the_default_model_and_says_so(tmp_path):
+    """A whole photo with no --model: the bundled joint face model reads it, and stderr names it."""
     import os
     import subprocess
     import sys
 
     from zoo.inference.defaults import DEFAULT_MODEL
 
-    assert DEFAULT_MODEL == "glamor_fer_cnn.expw" and zoo.create(DEFAULT_MODEL, pretrained=True).config.uses_context
+    assert DEFAULT_MODEL == "fer_cnn.fer2013_expw" and not zoo.create(DEFAULT_MODEL, pretrained=True).config.uses_context
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(tmp_path / "photo.png")
     (tmp_path / "boxes.csv").write_text(f"{tmp_path / 'photo.png'},40,20,88,68\n")
     run = subprocess.run([sys.executable, "-m", "zoo", "predict", "--boxes", str(tmp_path / "boxes.csv"), "--json"],
                          capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert run.returncode == 0, run.stderr
-    assert "model: glamor_fer_cnn.expw (the default), face + context" in run.stderr
+    assert "model: fer_cnn.fer2013_expw (the default), face only" in run.stderr
     (entry,) = json.loads(run.stdout)
     assert entry["faces"][0]["label"] in zoo.labels.FER2013
 

@@ -43,7 +43,7 @@ def test_wheel_ships_the_bundled_models_and_they_predict_offline(tmp_path):
     from zoo.inference.defaults import DEFAULT_MODEL
 
     bundled = packaged_models()
-    assert DEFAULT_MODEL in bundled and {"fer_cnn.fer2013", "fer_cnn.expw", "glamor_fer_cnn.expw"} <= set(bundled)
+    assert DEFAULT_MODEL in bundled and {"fer_cnn.fer2013", "fer_cnn.expw", "fer_cnn.fer2013_expw", "glamor_fer_cnn.expw"} <= set(bundled)
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                             "-w", str(tmp_path / "dist"), str(REPO)], capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr

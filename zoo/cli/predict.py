@@ -15,8 +15,8 @@ def predict_command(
         None, help="images, videos, folders (searched recursively) and quoted globs ('photos/**/*.jpg')"),
     model: Optional[str] = typer.Option(  # noqa: UP045
         None, "--model", help="preset with published weights, local-dir:DIR or hf-hub:REPO (default: "
-                              f"{DEFAULT_MODEL}, the bundled face + context model; fer_cnn.expw reads web "
-                              "photos' faces best, fer_cnn.fer2013 48x48 face crops)"),
+                              f"{DEFAULT_MODEL}, one face model for web photos and face crops alike; "
+                              "glamor_fer_cnn.expw adds the scene)"),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="weights file to load into MODEL"),  # noqa: UP045
     allow_untrained: bool = typer.Option(False, "--allow-untrained", help="run a preset without trained weights"),
     detector: str = typer.Option("auto", "--detector",

@@ -175,6 +175,7 @@ def prepare_streams(
     if image.mode != "RGB":
         raise DataError(f"preprocess expects an RGB image (use zoo.data.load_image), got mode {image.mode!r}.")
     _resample(data_config)  # an unknown interpolation is an error whichever path resizes
+    colour = image  # an aligned crop is cut from the colour image and made grey after, as in its training
     if data_config.grayscale:
         image = image.convert("L").convert("RGB")  # ITU-R 601-2 luma, as the grey datasets were made
     box = as_face_box(box)
@@ -189,7 +190,7 @@ def prepare_streams(
     if streams in ("both", "face"):
         fh, fw = _size(data_config.face_size, "face_size")
         if data_config.align == "eyes" and (clamped is not None or missing_face == "whole"):
-            face = aligned_face_crop(image, box if clamped is not None else None, (fh, fw))
+            face = aligned_face_crop(colour, box if clamped is not None else None, (fh, fw), data_config.grayscale)
         elif clamped is not None:
             crop = clamped if not data_config.face_margin else box.expand(data_config.face_margin).clamp(*image.size)
             face = resize_image(image.crop(crop.as_tuple()), (fh, fw), data_config)
@@ -222,10 +223,12 @@ def _landmark_finder():
     return MTCNNFaceDetector()
 
 
-def aligned_face_crop(image: Image.Image, box: FaceBox | None, size: tuple[int, int]) -> torch.Tensor:
+def aligned_face_crop(image: Image.Image, box: FaceBox | None, size: tuple[int, int],
+                      grayscale: bool = False) -> torch.Tensor:
     """The face of an ``align="eyes"`` model (:func:`zoo.data.align.aligned_face`, as in its training): aligned on
-    the box's own landmarks when the detector gave them (MTCNN), else on O-Net's inside the box; ``box`` None is
-    the whole image (a face crop). Landmarks O-Net is unsure of (p < 0.5) leave the box framing."""
+    the box's own landmarks when the detector gave them (MTCNN), else on O-Net's inside the colour box; ``box``
+    None is the whole image (a face crop). Landmarks O-Net is unsure of (p < 0.5) leave the box framing.
+    ``grayscale``: the aligned crop's luma (ITU-R 601-2) in three equal channels."""
     from zoo.data.align import aligned_face
 
     array = np.asarray(image)
@@ -237,6 +240,9 @@ def aligned_face_crop(image: Image.Image, box: FaceBox | None, size: tuple[int, 
         points, prob = _landmark_finder().landmarks(array, xyxy[None])
         landmarks = points[0] if prob[0] >= 0.5 else None
     crop, _ = aligned_face(array, xyxy, landmarks, size)
+    if grayscale:
+        luma = crop.float() * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
+        crop = luma.sum(0, keepdim=True).round().clamp(0, 255).to(torch.uint8).expand(3, -1, -1).contiguous()
     return crop
 
 
