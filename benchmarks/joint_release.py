@@ -670,7 +670,7 @@ carved by photo (`expw:` reader, `split_seed=0`); PublicTest is FER2013's.
 
 ## Training
 
-`{release["command"]}` (resumable; data from `../shared/data`, hashes in `release.json`). Batches of 128: 90
+`{release["command"]}` (resumable; the development data of docs/one-model.md, its hashes in `release.json`). Batches of 128: 90
 FER2013 crops and 38 ExpW faces, drawn without replacement per domain; random similarity (±12°, scale
 0.88–1.12, shift ±5%, mirror), colour jitter, greyscale, blur, down-and-up sampling and random erasing; SGD
 (Nesterov, lr {release["variant"]["lr"]}, {release["variant"]["warmup_epochs"]} warm-up epoch, cosine, {release["variant"]["epochs"]} epochs of 250 steps), weight decay 5e-4;
