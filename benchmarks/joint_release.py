@@ -240,6 +240,10 @@ VARIANTS: dict[str, Variant] = {
     # the bundled FER2013 model (fer_cnn, 1.18 M parameters, 48² grey) fine-tuned by the joint recipe
     "finetune_fer_cnn": replace(RELEASE, backbone="fer_cnn", channels=(32, 64, 128, 256), input_size=48, colour=False,
                                 init="fer_cnn.fer2013", lr=0.01, warmup_epochs=0.5, epochs=10, head_dropout=0.4),
+}
+VARIANTS |= {
+    "finetune_share_natural": replace(VARIANTS["finetune_fer_cnn"], expw_share=0.106),
+    "finetune_share_0.5": replace(VARIANTS["finetune_fer_cnn"], expw_share=0.5),
     "full_width": replace(RELEASE, channels=(64, 128, 256, 512), stem_width=64),
 }
 

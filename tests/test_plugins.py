@@ -718,5 +718,5 @@ def test_family_tables_generate_presets_with_their_tags_in_order():
         generate_presets({"late.v1": bundled()})
     with pytest.raises(ValueError, match="'tiny' is defined twice"):
         generate_presets(table, {"tiny": preset("again", {})})
-    assert [c["tag"] for c in PRESETS["fer_cnn"]["pretrained"]] == ["fer2013", "expw"]
+    assert [c["tag"] for c in PRESETS["fer_cnn"]["pretrained"]] == ["fer2013", "expw", "fer2013_expw"]
     assert zoo.get_preset("fer_cnn").pretrained[0].tag == "fer2013"  # the first tag is the default
