@@ -74,6 +74,10 @@ def _triple(value: Any, name: str, positive: bool) -> tuple[float, float, float]
     return tuple(value)  # type: ignore[return-value]
 
 
+#: how ``DataConfig.align`` may frame a face: ``"none"`` crops the box, ``"eyes"`` aligns it (:mod:`zoo.data.align`)
+ALIGNMENTS = ("none", "eyes")
+
+
 @dataclass
 class DataConfig:
     """How inputs are prepared for this model (ndkhanh360/CAER@93d2582:CAER/data_loader/data_loaders.py;
@@ -125,8 +129,8 @@ class DataConfig:
             raise ConfigError(f"data.face_margin must be a number in -0.4..1 (a fraction of the face box; negative "
                               f"shrinks it), got {margin!r}.")
         self.face_margin = float(margin)
-        if self.align not in ("none", "eyes"):
-            raise ConfigError(f"data.align must be 'none' or 'eyes', got {self.align!r}.")
+        if self.align not in ALIGNMENTS:
+            raise ConfigError(f"data.align must be one of {', '.join(map(repr, ALIGNMENTS))}, got {self.align!r}.")
         quality = self.context_jpeg_quality
         if quality is not None and (not is_int(quality) or not 1 <= quality <= 100):
             raise ConfigError(f"data.context_jpeg_quality must be null or a JPEG quality in 1..100, got {quality!r}.")

@@ -6,9 +6,8 @@ once inside each labelled box and cached with the data, ``benchmarks/joint_relea
 (MTCNN's landmarks, or O-Net's inside a given box), so a model sees the same framing in both.
 
 The template is FER2013's own framing: the mean O-Net eye centres of the 26,878 FER2013 training crops whose
-landmarks pass the plausibility rule of ``benchmarks/joint_release.py`` (x 0.318 and 0.686, y 0.376 and 0.369,
-levelled to their mean): aligned faces look like FER2013's roughly aligned
-crops, on which most of the training faces were taken.
+landmarks pass :func:`plausible_landmarks` (x 0.318 and 0.686, y 0.376 and 0.369, levelled to their mean):
+aligned faces look like FER2013's roughly aligned crops, on which most of the training faces were taken.
 
 Landmarks are ``N×5×2`` pixel coordinates (x, y) in MTCNN's order: left eye, right eye, nose, left and right
 mouth corner (Zhang et al., "Joint Face Detection and Alignment Using Multitask Cascaded Convolutional
@@ -24,11 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["ALIGNMENTS", "BOX_MARGIN", "CANVAS", "EYE_TEMPLATE", "aligned_face", "alignment_theta", "box_theta",
+__all__ = ["BOX_MARGIN", "CANVAS", "EYE_TEMPLATE", "aligned_face", "alignment_theta", "box_theta",
            "compose_theta", "eye_roll_degrees", "face_canvas", "plausible_landmarks", "rotation_theta", "warp"]
-
-#: the alignments a model's ``DataConfig.align`` may name: ``"none"`` crops the box, ``"eyes"`` aligns
-ALIGNMENTS = ("none", "eyes")
 
 #: (x, y) of the left and right eye centres in the crop's unit square: FER2013's mean O-Net eye positions
 EYE_TEMPLATE: tuple[tuple[float, float], tuple[float, float]] = ((0.318, 0.373), (0.686, 0.373))
@@ -168,9 +164,10 @@ def plausible_landmarks(landmarks: np.ndarray, boxes: np.ndarray, prob: np.ndarr
 
 
 def aligned_face(image: np.ndarray, box: Sequence[float], landmarks: np.ndarray | None,
-                 size: tuple[int, int]) -> tuple[torch.Tensor, bool]:
+                 size: tuple[int, int], prob: float | None = None) -> tuple[torch.Tensor, bool]:
     """One face crop as the aligned models were trained on it: ``image`` (H×W×C uint8) -> its canvas
-    (:func:`face_canvas`) -> aligned on ``landmarks`` (5×2 image pixels) when they are plausible, else the box
+    (:func:`face_canvas`) -> aligned on ``landmarks`` (5×2 image pixels) when they are plausible
+    (:func:`plausible_landmarks`, with O-Net's face probability ``prob`` when they are O-Net's), else the box
     grown by :data:`BOX_MARGIN`. Returns the C×size uint8 crop and whether it was aligned."""
     canvas, matrix = face_canvas(image, box)
     x1, y1, x2, y2 = (float(v) for v in box[:4])
@@ -179,7 +176,7 @@ def aligned_face(image: np.ndarray, box: Sequence[float], landmarks: np.ndarray 
     aligned = False
     if landmarks is not None:
         points = np.asarray(landmarks, dtype=np.float64).reshape(1, -1, 2) @ matrix[:, :2].T + matrix[:, 2]
-        aligned = bool(plausible_landmarks(points, canvas_box.numpy())[0])
+        aligned = bool(plausible_landmarks(points, canvas_box.numpy(), None if prob is None else np.array([prob]))[0])
     theta = (alignment_theta(torch.from_numpy(points), (CANVAS, CANVAS)) if aligned
              else box_theta(canvas_box, (CANVAS, CANVAS), BOX_MARGIN))
     pixels = torch.from_numpy(np.ascontiguousarray(canvas)).permute(2, 0, 1)[None].float()

@@ -27,7 +27,6 @@ Readers count the samples each policy touched in ``dataset.report``.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -216,13 +215,6 @@ def prepare_streams(
     return PreparedStreams(face, context, clamped is not None)
 
 
-@functools.lru_cache(maxsize=1)
-def _landmark_finder():
-    from zoo.data.mtcnn import MTCNNFaceDetector
-
-    return MTCNNFaceDetector()
-
-
 def aligned_face_crop(image: Image.Image, box: FaceBox | None, size: tuple[int, int],
                       grayscale: bool = False) -> torch.Tensor:
     """The face of an ``align="eyes"`` model (:func:`zoo.data.align.aligned_face`, as in its training): aligned on
@@ -230,16 +222,17 @@ def aligned_face_crop(image: Image.Image, box: FaceBox | None, size: tuple[int, 
     None is the whole image (a face crop). Landmarks O-Net is unsure of (p < 0.5) leave the box framing.
     ``grayscale``: the aligned crop's luma (ITU-R 601-2) in three equal channels."""
     from zoo.data.align import aligned_face
+    from zoo.data.detection import get_face_detector
 
     array = np.asarray(image)
     if box is None:
         box = FaceBox(0.0, 0.0, float(image.size[0]), float(image.size[1]))
     xyxy = np.array([box.x1, box.y1, box.x2, box.y2], dtype=np.float64)
-    landmarks = np.asarray(box.landmarks, dtype=np.float64) if box.landmarks is not None else None
-    if landmarks is None:
-        points, prob = _landmark_finder().landmarks(array, xyxy[None])
-        landmarks = points[0] if prob[0] >= 0.5 else None
-    crop, _ = aligned_face(array, xyxy, landmarks, size)
+    landmarks, prob = (np.asarray(box.landmarks, dtype=np.float64), None) if box.landmarks is not None else (None, None)
+    if landmarks is None:  # the MTCNN instance predict's detection uses, built once
+        points, probs = get_face_detector("mtcnn").landmarks(array, xyxy[None])
+        landmarks, prob = points[0], float(probs[0])
+    crop, _ = aligned_face(array, xyxy, landmarks, size, prob)
     if grayscale:
         luma = crop.float() * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
         crop = luma.sum(0, keepdim=True).round().clamp(0, 255).to(torch.uint8).expand(3, -1, -1).contiguous()
