@@ -32,7 +32,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -206,7 +206,6 @@ class Variant:
     #: a bundled model whose weights start the run (same architecture), e.g. "fer_cnn.fer2013"
     init: str | None = None
     seed: int = 0
-    extra: dict = field(default_factory=dict, hash=False, compare=False)
 
     def model_kwargs(self) -> dict:
         kwargs: dict = {"target": self.target if self.target == "votes" else "onehot",
@@ -459,7 +458,7 @@ def train(name: str, variant: Variant, runs: Path = RUNS, device: str = "cpu", t
                                  {"params": no_decay, "weight_decay": 0.0}], lr=variant.lr, momentum=0.9,
                                 nesterov=True)
     generator = torch.Generator().manual_seed(variant.seed)
-    state = {"variant": {k: v for k, v in asdict(variant).items() if k != "extra"}, "epoch": 0, "history": [],
+    state = {"variant": asdict(variant), "epoch": 0, "history": [],
              "best": None, "wall_s": 0.0, "device": device, "threads": threads}
     if (out / "state.json").is_file():
         state = _load_checkpoint(out, model, optimizer, generator)
