@@ -76,6 +76,9 @@ def _triple(value: Any, name: str, positive: bool) -> tuple[float, float, float]
 
 #: how ``DataConfig.align`` may frame a face: ``"none"`` crops the box, ``"eyes"`` aligns it (:mod:`zoo.data.align`)
 ALIGNMENTS = ("none", "eyes")
+#: what ``DataConfig.context_mask_fill`` may cover the face with in the context: zeros (CAER-Net-S, GLAMOR-Net),
+#: the image's mean colour, or the box's own pixels blurred
+CONTEXT_MASK_FILLS = ("black", "mean", "blur")
 
 
 @dataclass
@@ -92,9 +95,16 @@ class DataConfig:
     interpolation: str = "bilinear"
     #: False only for the "visible face" context ablations of GLAMOR-Net Table 2
     mask_face_in_context: bool = True
+    #: what covers the face box in the context: "black" (zeros, as both papers' code), "mean" (the image's mean
+    #: colour, so the hole has no dark square's edges to learn from) or "blur" (the box blurred with a Gaussian of
+    #: a quarter of its shorter side: the head's outline stays, the expression goes)
+    context_mask_fill: str = "black"
     #: convert every image to grey (kept as 3 equal channels) before cropping: models trained on grey
     #: datasets (FER2013) then see the same kind of input on colour photos
     grayscale: bool = False
+    #: the context stream's colour: None follows ``grayscale``; False keeps the scene in colour for a model whose
+    #: face stream is grey (a FER2013-trained face encoder with a colour context encoder)
+    context_grayscale: bool | None = None
     #: resize with antialiasing (PIL's filters; the CAER port's torchvision ``Resize`` on PIL images). False:
     #: ``tf.image.resize``'s way, sampling the nearest taps only (bilinear: half-pixel centres, 2×2 taps), as
     #: the official GLAMOR-Net and LDLVA code (minhnhatvt/glamor-net data_utils.py; minhnhatvt/
@@ -124,6 +134,12 @@ class DataConfig:
         for name in ("mask_face_in_context", "grayscale", "antialias"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"data.{name} must be true or false, got {getattr(self, name)!r}.")
+        if self.context_grayscale is not None and not isinstance(self.context_grayscale, bool):
+            raise ConfigError(f"data.context_grayscale must be true, false or null (follow data.grayscale), got "
+                              f"{self.context_grayscale!r}.")
+        if self.context_mask_fill not in CONTEXT_MASK_FILLS:
+            raise ConfigError(f"data.context_mask_fill must be one of {', '.join(map(repr, CONTEXT_MASK_FILLS))}, "
+                              f"got {self.context_mask_fill!r}.")
         margin = self.face_margin
         if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not -0.4 <= margin <= 1.0:
             raise ConfigError(f"data.face_margin must be a number in -0.4..1 (a fraction of the face box; negative "
@@ -134,6 +150,11 @@ class DataConfig:
         quality = self.context_jpeg_quality
         if quality is not None and (not is_int(quality) or not 1 <= quality <= 100):
             raise ConfigError(f"data.context_jpeg_quality must be null or a JPEG quality in 1..100, got {quality!r}.")
+
+    @property
+    def context_is_grey(self) -> bool:
+        """Whether the context stream reads grey (``context_grayscale``, else ``grayscale``)."""
+        return self.grayscale if self.context_grayscale is None else self.context_grayscale
 
 
 @dataclass

@@ -400,7 +400,10 @@ class FaceDataset(Dataset):
                          # appended only when set, so caches written before these settings keep their names
                          *([] if cfg.antialias and cfg.context_jpeg_quality is None
                            else [cfg.antialias, cfg.context_jpeg_quality]),
-                         *([cfg.face_margin] if cfg.face_margin else [])],
+                         *([cfg.face_margin] if cfg.face_margin else []),
+                         *([cfg.align] if cfg.align != "none" else []),
+                         *([] if cfg.context_mask_fill == "black" and cfg.context_grayscale is None
+                           else [cfg.context_mask_fill, cfg.context_grayscale])],
                 "samples": [
                     [s.path, s.box if isinstance(s.box, str) else (s.box.as_tuple() if s.box else None),
                      None if s.pixels is None else hashlib.sha1(s.pixels.tobytes()).hexdigest(),

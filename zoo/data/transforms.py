@@ -177,6 +177,8 @@ def prepare_streams(
     colour = image  # an aligned crop is cut from the colour image and made grey after, as in its training
     if data_config.grayscale:
         image = image.convert("L").convert("RGB")  # ITU-R 601-2 luma, as the grey datasets were made
+    scene = image if data_config.context_is_grey == data_config.grayscale else (
+        colour.convert("L").convert("RGB") if data_config.context_is_grey else colour)
     box = as_face_box(box)
     clamped = box.clamp(*image.size) if box is not None else None
     if clamped is None and missing_face in ("error", "skip"):
@@ -205,14 +207,37 @@ def prepare_streams(
                 f"DataConfig.context_size {(ch, cw)} is larger than context_resize {(rh, rw)}; the context is "
                 f"resized to context_resize and then cropped to context_size."
             )
-        masked = image
+        masked = scene
         if clamped is not None and data_config.mask_face_in_context:
-            masked = image.copy()
-            masked.paste((0, 0, 0), clamped.as_tuple())
+            masked = mask_face(scene, clamped, data_config.context_mask_fill)
         if data_config.context_jpeg_quality is not None:
             masked = jpeg_round_trip(masked, data_config.context_jpeg_quality)
         context = resize_image(masked, (rh, rw), data_config)
     return PreparedStreams(face, context, clamped is not None)
+
+
+def mask_face(image: Image.Image, box: FaceBox, fill: str = "black") -> Image.Image:
+    """A copy of ``image`` with the (clamped) face ``box`` covered: ``"black"`` zeros (CAER-Net-S, Lee et al.,
+    ICCV 2019, Sec. 3.2), ``"mean"`` the image's mean colour, ``"blur"`` the box's pixels under a Gaussian blur of
+    a quarter of its shorter side (``DataConfig.context_mask_fill``)."""
+    x1, y1, x2, y2 = box.as_tuple()
+    masked = image.copy()
+    if fill == "black":
+        masked.paste((0, 0, 0), (x1, y1, x2, y2))
+    elif fill == "mean":
+        mean = np.asarray(image, dtype=np.float64).reshape(-1, len(image.getbands())).mean(axis=0)
+        masked.paste(tuple(int(round(v)) for v in mean), (x1, y1, x2, y2))
+    elif fill == "blur":
+        from PIL import ImageFilter
+
+        radius = max(1.0, min(x2 - x1, y2 - y1) / 4)
+        pad = int(3 * radius)  # the blur reads beyond the box, so its edge blends into the scene
+        region = (max(0, x1 - pad), max(0, y1 - pad), min(image.size[0], x2 + pad), min(image.size[1], y2 + pad))
+        blurred = image.crop(region).filter(ImageFilter.GaussianBlur(radius))
+        masked.paste(blurred.crop((x1 - region[0], y1 - region[1], x2 - region[0], y2 - region[1])), (x1, y1))
+    else:
+        raise DataError(f"context_mask_fill must be one of 'black', 'mean', 'blur', got {fill!r}.")
+    return masked
 
 
 def aligned_face_crop(image: Image.Image, box: FaceBox | None, size: tuple[int, int],

@@ -112,7 +112,9 @@ def export_metadata(model: nn.Module, wrapper: ExportableModel, dynamic_batch: b
         "interpolation": data.interpolation,
         # grey models read one channel repeated three times: an RGB input gives other numbers
         "grayscale": data.grayscale,
+        "context_grayscale": data.context_is_grey if cfg.uses_context else None,
         "mask_face_in_context": data.mask_face_in_context,
+        "context_mask_fill": data.context_mask_fill if cfg.uses_context else None,
         "batch": "dynamic" if dynamic_batch else batch_size,
     }
 
