@@ -124,6 +124,49 @@ def init_from_trained(model: nn.Module, name: str) -> None:
     logger.info("initialised every weight from %s", name)
 
 
+def init_head_from_face_model(model: nn.Module, name: str) -> None:
+    """Start ``model``'s classifier from the face-only model ``name``'s (``head_init``), so training begins at
+    that model's predictions: a face-only model takes the classifier as it is; a two-stream model with
+    ``fusion="concat"`` or ``"adaptive"`` and no hidden layer gets the face model's weights on the face half of
+    the fused vector and zeros on the context half. For adaptive fusion the score nets' output layers start at
+    zero, so both weights are 1/2 (Eq. 5 of Lee et al., ICCV 2019, at equal scores) and the face half is doubled."""
+    config = model.config
+    source = create_for_inference(name)
+    source_layers = [m for m in source.classifier.modules() if isinstance(m, nn.Linear)]
+    if source.config.streams != "face" or len(source_layers) != 1:
+        raise RecipeError(f"head_init={name!r} must be a face-only model with a single linear classifier; it has "
+                          f"streams={source.config.streams!r} and {len(source_layers)} linear layers.")
+    weight, bias = source_layers[0].weight.detach(), source_layers[0].bias.detach()
+    face_dim = weight.shape[1]
+    if config.head_hidden or config.num_classes != weight.shape[0]:
+        raise RecipeError(f"head_init={name!r} needs a model with no hidden classifier layer (head_hidden=null) "
+                          f"and its {weight.shape[0]} classes; this one has head_hidden={config.head_hidden} and "
+                          f"{config.num_classes} classes.")
+    output = [m for m in model.classifier.modules() if isinstance(m, nn.Linear)][-1]
+    if config.streams == "face":
+        scale = 1.0
+    elif config.streams == "both" and config.fusion in ("concat", "adaptive"):
+        scale = 2.0 if config.fusion == "adaptive" else 1.0
+        if config.feature_norm:
+            raise RecipeError("head_init cannot start a model with feature_norm=true at its face model's predictions "
+                              "(the BatchNorm rescales the face vector); set feature_norm=false.")
+        if config.fusion == "adaptive":
+            for score in (model.fusion.face_score, model.fusion.context_score):
+                nn.init.zeros_(score[-1].weight)
+                nn.init.zeros_(score[-1].bias)
+    else:
+        raise RecipeError(f"head_init works for face-only models and two-stream models with fusion 'concat' or "
+                          f"'adaptive'; this one has streams={config.streams!r}, fusion={config.fusion!r}.")
+    if int(model.face_encoder.out_channels) != face_dim:
+        raise RecipeError(f"head_init={name!r}'s classifier reads {face_dim} face features; this model's face "
+                          f"encoder gives {int(model.face_encoder.out_channels)}.")
+    with torch.no_grad():
+        output.weight.zero_()
+        output.weight[:, :face_dim] = weight * scale
+        output.bias.copy_(bias)
+    logger.info("classifier started from %s's (face half ×%g, context half zero)", name, scale)
+
+
 def resolve_run_config(
     model_or_recipe: str | None,
     data: str | None = None,
@@ -301,6 +344,8 @@ class _Run:
         model = create(cfg.model, backbone_pretrained=cfg.backbone_pretrained or False, **cfg.model_args)
         if cfg.init_weights and self.resume_from is None:
             init_from_trained(model, cfg.init_weights)
+        if cfg.head_init and self.resume_from is None:
+            init_head_from_face_model(model, cfg.head_init)
         streams = model.config.data_streams
         data_cfg = model.config.data
         options = dict(cfg.dataset.options or {})

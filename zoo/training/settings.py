@@ -396,6 +396,9 @@ class RunSettings(_Section):
     #: the whole model starts from these trained weights (a preset's tag such as ``fer_cnn.fer2013``,
     #: ``local-dir:DIR``, ``hf-hub:ORG/NAME``), loaded strictly: fine-tuning; null = as built
     init_weights: str | None = setting(None, _str(optional=True))
+    #: the classifier starts from this face-only model's (a tag such as ``fer_cnn.fer2013_expw``): a two-stream
+    #: model then begins at the face model's predictions, its context half at zero; null = as built
+    head_init: str | None = setting(None, _str(optional=True))
     #: what the paper started from, for the record (the run uses backbone_pretrained)
     paper_backbone_init: str = setting("from scratch", _str())
 
