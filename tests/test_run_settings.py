@@ -74,6 +74,7 @@ STORED = """{
   "keep": "last",
   "backbone_pretrained": false,
   "init_weights": null,
+  "head_init": null,
   "paper_backbone_init": "from scratch"
 }
 """
@@ -98,6 +99,9 @@ def test_a_stored_run_config_round_trips_byte_for_byte():
     assert settings.dataset.options == {"cache": "memory"} and settings.optimizer.kwargs() == {
         "lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.0005}
     assert settings.changed_on_resume(json.loads(STORED)) == []
+    # a run stored before head_init existed resumes unchanged: a missing setting is its default
+    older = {k: v for k, v in json.loads(STORED).items() if k != "head_init"}
+    assert settings.changed_on_resume(older) == [] and RunSettings.from_dict(older) == settings
 
 
 def test_defaults_and_every_recipe_round_trip():
