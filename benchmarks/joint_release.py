@@ -746,23 +746,38 @@ def posed(models: tuple[str, ...] = COMPARED) -> dict:
     return out
 
 
-def runs_table(runs: Path = RUNS) -> str:
-    """Markdown: every run's kept epoch on the dev references (uncalibrated, single crop), for docs/one-model.md."""
-    lines = ["| run | differs from `release` | epochs | kept | ExpW val | balanced | PublicTest | FER+ majority | "
-             "FER+ KL | wall |", "|---|---|---|---|---|---|---|---|---|---|"]
+def runs_table(runs: Path = RUNS, results: Path | None = RESULTS) -> str:
+    """Markdown: every run's kept epoch on the dev references (uncalibrated, single crop), for docs/one-model.md;
+    with ``results``, every run's variant, size, curve and wall time also go to ``results/runs.json`` (the runs
+    themselves live in ``~/.cache``)."""
+    import statistics
+
+    lines = ["| run | differs from `release` | parameters | epochs | kept | ExpW val | balanced | PublicTest | "
+             "FER+ majority | FER+ KL | s/epoch | wall |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     base = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(RELEASE).items()}
+    records = []
     for state_file in sorted(runs.glob("*/state.json")):
         state = json.loads(state_file.read_text())
         best = state["best"]
         if best is None:
             continue
+        variant = Variant(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["variant"].items()})
+        parameters = sum(p.numel() for p in build_model(replace(variant, init=None)).parameters())
         diff = ", ".join(f"{k}={v}" for k, v in state["variant"].items() if k in base and base[k] != v and
                          k not in ("epochs", "seed")) or "–"
         total = state["variant"]["epochs"]
         done = f"{state['epoch']}/{total}" if state["epoch"] < total else str(total)
-        lines.append(f"| `{state_file.parent.name}` | {diff} | {done} | {best['epoch']} | {best['expw_acc']:.1%} | "
-                     f"{best['expw_bal']:.1%} | {best['public_acc']:.1%} | {best['ferplus_major']:.1%} | "
-                     f"{best['ferplus_kl']:.3f} | {state['wall_s'] / 60:.0f} min |")
+        epoch_s = statistics.median(r["epoch_s"] for r in state["history"])
+        lines.append(f"| `{state_file.parent.name}` | {diff} | {parameters / 1e6:.2f} M | {done} | {best['epoch']} | "
+                     f"{best['expw_acc']:.1%} | {best['expw_bal']:.1%} | {best['public_acc']:.1%} | "
+                     f"{best['ferplus_major']:.1%} | {best['ferplus_kl']:.3f} | {epoch_s:.0f} | "
+                     f"{state['wall_s'] / 60:.0f} min |")
+        records.append({"run": state_file.parent.name, "variant": state["variant"], "parameters": parameters,
+                        "epochs_done": state["epoch"], "kept": best, "median_epoch_s": epoch_s,
+                        "wall_s": state["wall_s"], "threads": state.get("threads"), "history": state["history"]})
+    if results is not None:
+        results.mkdir(parents=True, exist_ok=True)
+        (results / "runs.json").write_text(json.dumps({"hardware": _hardware({}), "runs": records}, indent=1) + "\n")
     return "\n".join(lines) + "\n"
 
 
