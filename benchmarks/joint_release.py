@@ -192,6 +192,8 @@ class Variant:
     expw_share: float = 0.3
     #: "votes" (FER+ distributions where they exist) or "onehot" (FER2013's single labels)
     target: str = "votes"
+    #: with "votes": the share of FER2013's own label in each target distribution (VoteTarget.label_weight)
+    label_weight: float = 0.0
     augment: str = "full"
     epochs: int = 16
     steps_per_epoch: int = 250
@@ -208,8 +210,11 @@ class Variant:
     seed: int = 0
 
     def model_kwargs(self) -> dict:
+        target_args: dict = {"label_smoothing": self.label_smoothing}
+        if self.target == "votes" and self.label_weight:
+            target_args["label_weight"] = self.label_weight
         kwargs: dict = {"target": self.target if self.target == "votes" else "onehot",
-                        "target_args": {"label_smoothing": self.label_smoothing}, "head_dropout": self.head_dropout,
+                        "target_args": target_args, "head_dropout": self.head_dropout,
                         "data": {"face_size": (self.input_size, self.input_size), "align": "eyes" if self.align
                                  else "none", "grayscale": not self.colour, "mean": (0.5,) * 3, "std": (0.5,) * 3,
                                  **({"face_margin": BOX_MARGIN} if not self.align else {})}}
@@ -244,6 +249,8 @@ VARIANTS |= {
     "finetune_share_natural": replace(VARIANTS["finetune_fer_cnn"], expw_share=0.106),
     "finetune_share_0.5": replace(VARIANTS["finetune_fer_cnn"], expw_share=0.5),
     "full_width": replace(RELEASE, channels=(64, 128, 256, 512), stem_width=64),
+    "mixed_target": replace(RELEASE, label_weight=0.5),
+    "finetune_mixed_target": replace(VARIANTS["finetune_fer_cnn"], label_weight=0.5),
 }
 
 

@@ -46,6 +46,18 @@ def test_votes_target_falls_back_to_the_label_where_a_sample_has_no_votes():
     assert result.loss.item() == pytest.approx(math.log(7), rel=1e-6)  # uniform prediction: ln 7 whatever the target
 
 
+def test_label_weight_mixes_the_votes_with_the_samples_own_label():
+    target = _votes_target(label_weight=0.25)
+    votes = torch.tensor([[6.0, 2, 2, 0, 0, 0, 0], [math.nan] * 7])
+    result = target(torch.zeros(2, 7), {"label": torch.tensor([3, 1]), "votes": votes})
+    # 0.75·(0.6, 0.2, 0.2, 0, ...) + 0.25·one-hot(3); a sample without votes keeps its label
+    assert result.target[0].tolist() == pytest.approx([0.45, 0.15, 0.15, 0.25, 0, 0, 0])
+    assert result.target[1].tolist() == pytest.approx([0, 1, 0, 0, 0, 0, 0])
+    assert result.loss.item() == pytest.approx(math.log(7))  # uniform predictions: ln 7 against any target
+    with pytest.raises(ValueError, match=r"label_weight must be in \[0, 1\), got 1.5"):
+        _votes_target(label_weight=1.5)
+
+
 def test_votes_target_without_votes_is_one_hot_cross_entropy():
     logits = torch.randn(5, 7)
     labels = torch.tensor([0, 1, 2, 3, 6])

@@ -140,20 +140,24 @@ class VoteTarget(TargetBuilder):
     The batch entry ``votes`` (B×C vote counts or probabilities) is optional; a row that is missing, all zero,
     or holds a NaN falls back to the sample's one-hot ``label``, smoothed by ``label_smoothing``. The same
     entry distils a teacher: pass its probabilities as ``votes``. ``vote_smoothing`` mixes the vote
-    distributions with the uniform one (FER+'s votes are counts of 10, so zeros are common).
+    distributions with the uniform one (FER+'s votes are counts of 10, so zeros are common). ``label_weight``
+    mixes them with the sample's own smoothed label, p_i = (1 - w) votes_i + w label_i: between training towards
+    the annotators' distribution (w = 0) and towards the dataset's single label (w = 1), where the two disagree.
     """
 
     batch_keys = ("label", "votes")
 
     def __init__(self, num_classes: int, feature_dim: int | None = None, num_samples: int | None = None,
-                 label_smoothing: float = 0.0, vote_smoothing: float = 0.0) -> None:
+                 label_smoothing: float = 0.0, vote_smoothing: float = 0.0, label_weight: float = 0.0) -> None:
         super().__init__()
-        for name, value in (("label_smoothing", label_smoothing), ("vote_smoothing", vote_smoothing)):
+        for name, value in (("label_smoothing", label_smoothing), ("vote_smoothing", vote_smoothing),
+                            ("label_weight", label_weight)):
             if not 0.0 <= float(value) < 1.0:
                 raise ValueError(f"votes target: {name} must be in [0, 1), got {value!r}.")
         self.num_classes = num_classes
         self.label_smoothing = float(label_smoothing)
         self.vote_smoothing = float(vote_smoothing)
+        self.label_weight = float(label_weight)
 
     def targets(self, labels: torch.Tensor, votes: torch.Tensor | None) -> torch.Tensor:
         """The B×C distribution each sample is trained towards (votes where usable, else the smoothed label)."""
@@ -170,6 +174,7 @@ class VoteTarget(TargetBuilder):
             dim=1, keepdim=True)
         dist = votes.nan_to_num(0.0).clamp(min=0) / total.clamp(min=1e-12)
         dist = dist * (1 - self.vote_smoothing) + self.vote_smoothing / self.num_classes
+        dist = dist * (1 - self.label_weight) + target * self.label_weight
         return torch.where(usable, dist, target)
 
     def forward(self, output: Any, batch: dict[str, Any], model: nn.Module | None = None) -> TargetResult:
