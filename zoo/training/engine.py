@@ -128,8 +128,8 @@ def init_head_from_face_model(model: nn.Module, name: str) -> None:
     """Start ``model``'s classifier from the face-only model ``name``'s (``head_init``), so training begins at
     that model's predictions: a face-only model takes the classifier as it is; a two-stream model with
     ``fusion="concat"`` or ``"adaptive"`` and no hidden layer gets the face model's weights on the face half of
-    the fused vector and zeros on the context half. For adaptive fusion the score nets' output layers start at
-    zero, so both weights are 1/2 (Eq. 5 of Lee et al., ICCV 2019, at equal scores) and the face half is doubled."""
+    the fused vector, divided by the factor the fusion's ``start_from_face`` leaves on ``v_f`` (adaptive fusion:
+    1/2, Eq. 5 of Lee et al., ICCV 2019, at equal scores), and zeros on the context half."""
     config = model.config
     source = create_for_inference(name)
     source_layers = [m for m in source.classifier.modules() if isinstance(m, nn.Linear)]
@@ -143,23 +143,19 @@ def init_head_from_face_model(model: nn.Module, name: str) -> None:
                           f"and its {weight.shape[0]} classes; this one has head_hidden={config.head_hidden} and "
                           f"{config.num_classes} classes.")
     output = [m for m in model.classifier.modules() if isinstance(m, nn.Linear)][-1]
-    if config.streams == "face":
-        scale = 1.0
-    elif config.streams == "both" and config.fusion in ("concat", "adaptive"):
-        scale = 2.0 if config.fusion == "adaptive" else 1.0
+    start_from_face = getattr(getattr(model, "fusion", None), "start_from_face", None)
+    if config.streams == "both" and start_from_face is not None:
         if config.feature_norm:
             raise RecipeError("head_init cannot start a model with feature_norm=true at its face model's predictions "
                               "(the BatchNorm rescales the face vector); set feature_norm=false.")
-        if config.fusion == "adaptive":
-            for score in (model.fusion.face_score, model.fusion.context_score):
-                nn.init.zeros_(score[-1].weight)
-                nn.init.zeros_(score[-1].bias)
-    else:
-        raise RecipeError(f"head_init works for face-only models and two-stream models with fusion 'concat' or "
-                          f"'adaptive'; this one has streams={config.streams!r}, fusion={config.fusion!r}.")
+    elif config.streams != "face":
+        raise RecipeError(f"head_init works for face-only models and two-stream models whose fusion can start from "
+                          f"the face (start_from_face: 'concat', 'adaptive'); this one has streams={config.streams!r}, "
+                          f"fusion={config.fusion!r}.")
     if int(model.face_encoder.out_channels) != face_dim:
         raise RecipeError(f"head_init={name!r}'s classifier reads {face_dim} face features; this model's face "
                           f"encoder gives {int(model.face_encoder.out_channels)}.")
+    scale = 1.0 if config.streams == "face" else 1.0 / start_from_face()
     with torch.no_grad():
         output.weight.zero_()
         output.weight[:, :face_dim] = weight * scale
