@@ -57,23 +57,24 @@ LABELS = {"face": "face only", "none": "face + context, no attention (pooled)", 
 #: predictions, the context half of the classifier at zero), the scene in colour with the face covered by the
 #: image's mean colour; "v1": the face encoder only, a fresh 128-unit head, a grey scene with a black face
 SETUPS: dict[str, dict] = {
-    "v1": {},
+    "v1": {"face_init": "fer_cnn.fer2013", "head_init": False, "overrides": {}},
     "joint": {
         "face_init": "fer_cnn.fer2013_expw", "head_init": True,
-        "model_args.head_hidden": None, "model_args.head_dropout": 0.4,
-        "model_args.data": {"face_size": [48, 48], "context_size": [112, 112], "context_resize": [128, 171],
-                            "grayscale": True, "context_grayscale": False, "context_mask_fill": "mean",
-                            "align": "eyes", "mean": [0.5] * 3, "std": [0.5] * 3},
+        "overrides": {
+            "model_args.head_hidden": None, "model_args.head_dropout": 0.4,
+            "model_args.data": {"face_size": [48, 48], "context_size": [112, 112], "context_resize": [128, 171],
+                                "grayscale": True, "context_grayscale": False, "context_mask_fill": "mean",
+                                "align": "eyes", "mean": [0.5] * 3, "std": [0.5] * 3},
+        },
     },
 }
 
 
 def run_variant(variant: str, seed: int, args: argparse.Namespace) -> dict:
-    setup = {k: v for k, v in SETUPS[args.setup].items() if k not in ("face_init", "head_init")}
-    overrides = {**setup, **{f"model_args.{k}": v for k, v in VARIANTS[variant].items()},
+    setup = SETUPS[args.setup]
+    overrides = {**setup["overrides"], **{f"model_args.{k}": v for k, v in VARIANTS[variant].items()},
                  "seed": seed, "epochs": args.epochs, "threads": args.threads, "progress": False,
-                 "backbone_pretrained": args.face_init,
-                 **({"head_init": args.face_init} if SETUPS[args.setup].get("head_init") else {})}
+                 "backbone_pretrained": args.face_init, **({"head_init": args.face_init} if setup["head_init"] else {})}
     out = train_or_resume(f"{variant}-s{seed}", RECIPE, overrides, f"expw:{args.data}", args.runs)
     history = read_metrics_log(out / METRICS_LOG)
     final = json.loads((out / EVAL_JSON).read_text())
@@ -124,14 +125,14 @@ def main() -> None:
                         help="how the model is built around its face model (SETUPS)")
     parser.add_argument("--face-init", default=None,
                         help="trained face model the face encoder starts from (preset.tag, local-dir:DIR); default: "
-                             "the setup's, else fer_cnn.fer2013")
+                             "the setup's")
     parser.add_argument("--threads", default="auto")
     parser.add_argument("--runs", type=Path, default=None, help=f"default {RUNS}[_SETUP]")
     parser.add_argument("--results", type=Path, default=None, help=f"default {RESULTS}[_SETUP]")
     parser.add_argument("--figures", action="store_true", help="draw attention maps of the seed-0 CA/GLA runs")
     args = parser.parse_args()
     suffix = "" if args.setup == "v1" else f"_{args.setup}"
-    args.face_init = args.face_init or SETUPS[args.setup].get("face_init", "fer_cnn.fer2013")
+    args.face_init = args.face_init or SETUPS[args.setup]["face_init"]
     args.runs = args.runs or RUNS.with_name(RUNS.name + suffix)
     args.results = args.results or RESULTS.with_name(RESULTS.name + suffix)
     args.data = args.data or find_expw()
@@ -153,7 +154,7 @@ def main() -> None:
 def write(rows: list[dict], args: argparse.Namespace, started: float) -> None:
     args.results.mkdir(parents=True, exist_ok=True)
     table = summarise(rows)
-    payload = {"recipe": RECIPE, "setup": args.setup, "setup_overrides": SETUPS[args.setup],
+    payload = {"recipe": RECIPE, "setup": args.setup, "setup_overrides": SETUPS[args.setup]["overrides"],
                "face_init": args.face_init, "epochs": args.epochs, "hardware": hardware(),
                "wall_s": time.time() - started, "summary": table, "runs": rows}
     (args.results / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
