@@ -720,10 +720,7 @@ def compare(models: tuple[str, ...] = COMPARED) -> dict:
                              f.get("majority_agreement"), "ferplus_kl": f.get("kl")})
         rows[model] = row
         print(model, json.dumps(row), flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "compare.json"
-    earlier = json.loads(path.read_text()) if path.is_file() else {}
-    path.write_text(json.dumps({**earlier, **rows}, indent=1) + "\n")
+    _merge_results(RESULTS / "compare.json", rows)
     return rows
 
 
@@ -746,11 +743,15 @@ def posed(models: tuple[str, ...] = COMPARED) -> dict:
         right = sum(POSED[name.split("-")[2]] == label for name, label in answers.items())
         out[model] = {"right": right, "of": len(photos), "answers": answers}
         print(model, right, "of", len(photos), answers, flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "posed.json"
-    earlier = json.loads(path.read_text()) if path.is_file() else {}
-    path.write_text(json.dumps({**earlier, **out}, indent=1) + "\n")
+    _merge_results(RESULTS / "posed.json", out)
     return out
+
+
+def _merge_results(path: Path, rows: dict) -> None:
+    """Write ``rows`` into the JSON object at ``path``, keeping the entries of models not evaluated this time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    earlier = json.loads(path.read_text()) if path.is_file() else {}
+    path.write_text(json.dumps({**earlier, **rows}, indent=1) + "\n")
 
 
 def runs_table(runs: Path = RUNS, results: Path | None = RESULTS) -> str:

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from zoo.config import DataConfig
+from zoo.config import CONTEXT_MASK_FILLS, DataConfig
 from zoo.data.boxes import FaceBox, as_face_box
 from zoo.errors import DataError
 
@@ -236,7 +236,7 @@ def mask_face(image: Image.Image, box: FaceBox, fill: str = "black") -> Image.Im
         blurred = image.crop(region).filter(ImageFilter.GaussianBlur(radius))
         masked.paste(blurred.crop((x1 - region[0], y1 - region[1], x2 - region[0], y2 - region[1])), (x1, y1))
     else:
-        raise DataError(f"context_mask_fill must be one of 'black', 'mean', 'blur', got {fill!r}.")
+        raise DataError(f"context_mask_fill must be one of {', '.join(map(repr, CONTEXT_MASK_FILLS))}, got {fill!r}.")
     return masked
 
 
